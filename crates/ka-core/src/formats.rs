@@ -1,0 +1,385 @@
+//! The YAML formats of the fleet repository (`man 5 ka-formats`):
+//! `fleet/<host>.yaml` ([`HostManifest`]) and `patches/<scope>/<series>/series.yaml`
+//! ([`SeriesMeta`]). Unknown keys are errors that name file, line and column.
+
+use crate::error::{Error, Result, contract};
+use crate::names::{check_name, check_scope};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// `fleet/<host>.yaml`: one host of the fleet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostManifest {
+    /// The host's name; must equal the file name without `.yaml`.
+    pub host: String,
+    pub role: Role,
+    /// `aarch64` or `x86_64`.
+    pub arch: Arch,
+    pub distro: Distro,
+    /// Infra hosts are never targeted unless this is `true`.
+    #[serde(default)]
+    pub opt_in: bool,
+    /// How to reach the host over SSH (build hosts, install/verify targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshTarget>,
+    /// The custom kernel this host runs. Hosts without it get no promotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelSpec>,
+    /// Scopes whose series this host takes (every series under them).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Single series taken in addition to the scopes: `<scope>/<series>`.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Series dropped although a scope selects them: `<scope>/<series>`.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<InstallSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
+    /// This host builds kernels for others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_host: Option<BuildHostSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Dev,
+    Work,
+    Infra,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Arch {
+    #[serde(rename = "aarch64")]
+    Aarch64,
+    #[serde(rename = "x86_64")]
+    X86_64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Distro {
+    Arch,
+    Debian,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SshTarget {
+    /// Address or DNS name.
+    pub address: String,
+    #[serde(default = "default_ssh_port")]
+    pub port: u16,
+    pub user: String,
+}
+
+fn default_ssh_port() -> u16 {
+    22
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSpec {
+    /// Package base name, e.g. `linux-fresnel-fourier`.
+    pub pkgbase: String,
+    /// Alongside-install suffix: `/boot/Image-<suffix>`, `/boot/dtbs-<suffix>/`, ...
+    pub suffix: String,
+    pub baseline: BaselineSpec,
+    /// Kernel config, relative to the fleet repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+}
+
+/// Where the upstream tree comes from: `git` (a URL or local path) with `ref`, or
+/// `tarball` (e.g. Debian's `/usr/src/linux-source-6.1.tar.xz`, imported once into a
+/// git repository with a reproducible commit). A struct rather than an untagged enum
+/// so that a bare `ref: 6.10` stays the string "6.10".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<String>,
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tarball: Option<String>,
+}
+
+/// The two kinds of baseline, after validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaselineSource<'a> {
+    Git { url: &'a str, git_ref: &'a str },
+    Tarball(&'a str),
+}
+
+impl BaselineSpec {
+    pub fn source(&self) -> Result<BaselineSource<'_>> {
+        match (&self.git, &self.git_ref, &self.tarball) {
+            (Some(url), Some(r), None) => Ok(BaselineSource::Git { url, git_ref: r }),
+            (None, None, Some(t)) => Ok(BaselineSource::Tarball(t)),
+            _ => Err(contract(
+                "baseline: give either { git: <url or path>, ref: <ref> } or { tarball: <path> }",
+            )),
+        }
+    }
+
+    /// A short human name, e.g. `/usr/src/linux-source-6.1.tar.xz` or `v7.0 of <url>`.
+    pub fn describe(&self) -> String {
+        match self.source() {
+            Ok(BaselineSource::Git { url, git_ref }) => format!("{git_ref} of {url}"),
+            Ok(BaselineSource::Tarball(t)) => t.to_string(),
+            Err(_) => "(invalid baseline)".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSpec {
+    /// The primary build host (a host of the fleet with `build_host:`).
+    pub host: String,
+    #[serde(default)]
+    pub fallback: Vec<String>,
+    /// Absolute cap, e.g. `4h`.
+    #[serde(default = "default_wall_clock")]
+    pub wall_clock: String,
+    /// No output for this long counts as a stall, e.g. `5m`.
+    #[serde(default = "default_stall")]
+    pub stall: String,
+}
+
+fn default_wall_clock() -> String {
+    "4h".into()
+}
+fn default_stall() -> String {
+    "5m".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallSpec {
+    pub mode: InstallMode,
+    pub bootloader: Bootloader,
+    pub initramfs: Initramfs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallMode {
+    /// Next to the distro kernel, under suffixed paths.
+    Alongside,
+    /// Replaces the distro kernel.
+    Replace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Bootloader {
+    Extlinux,
+    Grub,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Initramfs {
+    Mkinitcpio,
+    InitramfsTools,
+    Dracut,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySpec {
+    /// SSH must answer within this long after a reboot (bar 1), e.g. `10m`.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat: String,
+    /// Device-tree files and the values they must hold (bar 3).
+    #[serde(default)]
+    pub dt: BTreeMap<String, String>,
+    /// sysfs/procfs files and the values they must hold (bar 3).
+    #[serde(default)]
+    pub sysfs: BTreeMap<String, String>,
+    /// Burn-in duration (bar 5); `0h` turns it off.
+    #[serde(default = "default_burn_in")]
+    pub burn_in: String,
+    /// Allow `cmd` probes on this host (they run a command; everything else is read-only).
+    #[serde(default)]
+    pub allow_cmd_probes: bool,
+}
+
+fn default_heartbeat() -> String {
+    "10m".into()
+}
+fn default_burn_in() -> String {
+    "0h".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildHostSpec {
+    /// The unprivileged build user.
+    pub user: String,
+    /// Target architectures this host builds for (natively or with a cross toolchain).
+    pub arches: Vec<Arch>,
+    /// Optional wake command run locally before use (wake-on-LAN style).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake: Option<Vec<String>>,
+    /// Release the host after this long idle, e.g. `30m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_release: Option<String>,
+}
+
+/// `patches/<scope>/<series>/series.yaml`: one series of patches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesMeta {
+    /// The scope tag; must equal the folder the series lives in.
+    pub scope: String,
+    /// The work stream the series came from.
+    pub campaign: String,
+    /// Where it came from, e.g. `fresnel-fourier#3` or a URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Series (`<scope>/<series>`) that must be applied before this one.
+    #[serde(default)]
+    pub after: Vec<String>,
+    /// Checks of this series' effect on a running host (`man 5 ka-probe`).
+    #[serde(default)]
+    pub probes: Vec<String>,
+}
+
+/// Parse a YAML file into `T`; errors read `file:line:col: what`.
+pub fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path, shown_as: &str) -> Result<T> {
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = std::str::from_utf8(&text)
+        .map_err(|e| contract(format!("{shown_as}: not UTF-8 text ({e})")))?;
+    parse_yaml(text, shown_as)
+}
+
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, shown_as: &str) -> Result<T> {
+    serde_yaml::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        // yaml_serde appends " at line L column C"; we lead with it instead.
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        match e.location() {
+            Some(loc) => contract(format!("{shown_as}:{}:{}: {msg}", loc.line(), loc.column())),
+            None => contract(format!("{shown_as}: {msg}")),
+        }
+    })
+}
+
+impl HostManifest {
+    /// Load `fleet/<host>.yaml` and check what the type cannot: names and scopes.
+    pub fn load(path: &Path, shown_as: &str) -> Result<HostManifest> {
+        let m: HostManifest = load_yaml(path, shown_as)?;
+        m.validate(path, shown_as)?;
+        Ok(m)
+    }
+
+    fn validate(&self, path: &Path, shown_as: &str) -> Result<()> {
+        let at = |e: Error| contract(format!("{shown_as}: {e}"));
+        check_name("host", &self.host).map_err(at)?;
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        if stem != self.host {
+            return Err(contract(format!(
+                "{shown_as}: host: {:?} does not match the file name; rename the file to fleet/{}.yaml or fix host:",
+                self.host, self.host
+            )));
+        }
+        for s in &self.scopes {
+            check_scope(s).map_err(at)?;
+        }
+        for s in self.include.iter().chain(&self.exclude) {
+            check_series_ref(s).map_err(at)?;
+        }
+        if let Some(k) = &self.kernel {
+            k.baseline.source().map_err(at)?;
+            check_name("pkgbase", &k.pkgbase).map_err(at)?;
+            check_name("suffix", &k.suffix).map_err(at)?;
+        }
+        if let Some(ssh) = &self.ssh {
+            check_name("ssh user", &ssh.user).map_err(at)?;
+            check_name("ssh address", &ssh.address).map_err(at)?;
+        }
+        if let Some(b) = &self.build {
+            for h in std::iter::once(&b.host).chain(&b.fallback) {
+                check_name("build host", h).map_err(at)?;
+            }
+        }
+        if let Some(b) = &self.build_host {
+            check_name("build user", &b.user).map_err(at)?;
+        }
+        Ok(())
+    }
+}
+
+/// A series reference `<scope>/<series>`: a valid scope plus a series name.
+pub fn check_series_ref(r: &str) -> Result<()> {
+    match r.rsplit_once('/') {
+        Some((scope, series)) => {
+            check_scope(scope)?;
+            check_name("series", series)
+        }
+        None => Err(contract(format!(
+            "invalid series reference {r:?}: write <scope>/<series>, e.g. board/pinebook-pro/opp"
+        ))),
+    }
+}
+
+impl SeriesMeta {
+    pub fn load(path: &Path, shown_as: &str) -> Result<SeriesMeta> {
+        let m: SeriesMeta = load_yaml(path, shown_as)?;
+        let at = |e: Error| contract(format!("{shown_as}: {e}"));
+        check_scope(&m.scope).map_err(at)?;
+        check_name("campaign", &m.campaign).map_err(at)?;
+        for a in &m.after {
+            check_series_ref(a).map_err(at)?;
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let err = parse_yaml::<SeriesMeta>(
+            "scope: board/x\ncampaign: c\n  \nflavour: 1\n",
+            "patches/board/x/s/series.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("patches/board/x/s/series.yaml:4:1: unknown field `flavour`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn baseline_ref_stays_a_string() {
+        let b: BaselineSpec = parse_yaml("{ git: /src/linux, ref: 6.10 }", "x").unwrap();
+        assert_eq!(
+            b.source().unwrap(),
+            BaselineSource::Git {
+                url: "/src/linux",
+                git_ref: "6.10"
+            }
+        );
+    }
+}

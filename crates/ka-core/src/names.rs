@@ -1,0 +1,94 @@
+//! Validation of names that end up in paths, shell commands or remote argv:
+//! hosts, series, campaigns, scopes.
+
+use crate::error::{Result, contract};
+
+/// A host, series or campaign name: `[A-Za-z0-9][A-Za-z0-9._+-]*`, at most 64 bytes.
+/// No leading `-` (it would read as an option), no shell metacharacters, no `/`.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(contract(format!(
+            "invalid {what} name {name:?}: use letters, digits, '.', '_', '+', '-', starting with a letter or digit"
+        )))
+    }
+}
+
+/// The scope kinds of the patch tree, in resolution order (widest first).
+pub const SCOPE_KINDS: &[&str] = &["arch", "soc", "module", "board", "driver", "subsystem"];
+
+/// A scope such as `soc/rockchip/rk3399`: a known kind followed by one or more
+/// valid path components.
+pub fn check_scope(scope: &str) -> Result<()> {
+    let mut parts = scope.split('/');
+    let kind = parts.next().unwrap_or_default();
+    if !SCOPE_KINDS.contains(&kind) {
+        return Err(contract(format!(
+            "invalid scope {scope:?}: it must start with one of {}",
+            SCOPE_KINDS.join(", ")
+        )));
+    }
+    let rest: Vec<&str> = parts.collect();
+    if rest.is_empty() {
+        return Err(contract(format!(
+            "invalid scope {scope:?}: name what it is, e.g. {kind}/<name>"
+        )));
+    }
+    for part in rest {
+        check_name("scope component", part)?;
+    }
+    Ok(())
+}
+
+/// The rank of a scope's kind in resolution order.
+pub fn scope_rank(scope: &str) -> usize {
+    let kind = scope.split('/').next().unwrap_or_default();
+    SCOPE_KINDS
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(SCOPE_KINDS.len())
+}
+
+/// This machine's host name, for lock holders and audit lines.
+pub fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        check_name("host", "fresnel").unwrap();
+        check_name("series", "opp-1704-2184").unwrap();
+        for bad in ["", "-rf", "a b", "a;b", "a/b", "$(x)", "a`b`", ".hidden"] {
+            assert!(check_name("host", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scopes() {
+        check_scope("soc/rockchip/rk3399").unwrap();
+        check_scope("subsystem/media/videobuf2").unwrap();
+        for bad in [
+            "board",
+            "boards/x",
+            "board/../x",
+            "board/-x",
+            "",
+            "board//x",
+        ] {
+            assert!(check_scope(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Where things live: the fleet repository (manifests and patch tree) and the
+//! runtime root (`KA_ROOT`, default `/srv/kernel-agent`). Nothing lives under `$HOME`.
+
+use crate::error::{Result, usage};
+use std::path::{Component, Path, PathBuf};
+
+pub const DEFAULT_ROOT: &str = "/srv/kernel-agent";
+
+/// The runtime root: `--root`, else `KA_ROOT`, else `/srv/kernel-agent`.
+/// Refused when it lies inside `$HOME` (hard rule: never read or write under $HOME).
+pub fn runtime_root(flag: Option<&Path>) -> Result<PathBuf> {
+    let root = match flag {
+        Some(p) => p.to_path_buf(),
+        None => match std::env::var_os("KA_ROOT") {
+            Some(v) if !v.is_empty() => PathBuf::from(v),
+            _ => PathBuf::from(DEFAULT_ROOT),
+        },
+    };
+    let root = absolute(&root)?;
+    refuse_home(&root, "KA_ROOT")?;
+    Ok(root)
+}
+
+/// The fleet repository: `--repo`, else `KA_REPO`, else the current directory.
+/// It must hold `fleet/` and `patches/`.
+pub fn fleet_repo(flag: Option<&Path>) -> Result<PathBuf> {
+    let repo = match flag {
+        Some(p) => p.to_path_buf(),
+        None => match std::env::var_os("KA_REPO") {
+            Some(v) if !v.is_empty() => PathBuf::from(v),
+            _ => PathBuf::from("."),
+        },
+    };
+    let repo = absolute(&repo)?;
+    if !repo.join("fleet").is_dir() {
+        return Err(usage(format!(
+            "{}: not a fleet repository (no fleet/ folder); run from the repository or pass --repo DIR / set KA_REPO",
+            repo.display()
+        )));
+    }
+    Ok(repo)
+}
+
+/// Refuse a path inside `$HOME`.
+pub fn refuse_home(path: &Path, what: &str) -> Result<()> {
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty() && h != "/") {
+        let home = lexical_normalize(Path::new(&home));
+        if lexical_normalize(path).starts_with(&home) {
+            return Err(usage(format!(
+                "{what} {} is inside $HOME ({}); kernel-agent never reads or writes under $HOME: set KA_ROOT elsewhere (default {DEFAULT_ROOT})",
+                path.display(),
+                home.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(p).map_err(|e| crate::Error::io(p, e))?;
+    Ok(lexical_normalize(&abs))
+}
+
+/// Remove `.` and resolve `..` without touching the file system.
+pub fn lexical_normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The runtime layout under the root. One place names every path, so verbs agree.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: PathBuf) -> Self {
+        Layout { root }
+    }
+    pub fn baselines(&self) -> PathBuf {
+        self.root.join("baselines")
+    }
+    pub fn blocks(&self) -> PathBuf {
+        self.root.join("blocks")
+    }
+    pub fn locks(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+    pub fn host_lock(&self, host: &str) -> PathBuf {
+        self.locks().join(format!("host-{host}.lock"))
+    }
+    pub fn host_dir(&self, host: &str) -> PathBuf {
+        self.root.join("hosts").join(host)
+    }
+    /// The promoted `cumulative.patch` + `manifest.lock` of a host (a symlink to
+    /// the content-addressed promotion folder).
+    pub fn promoted(&self, host: &str) -> PathBuf {
+        self.host_dir(host).join("promoted")
+    }
+    pub fn promotions(&self, host: &str) -> PathBuf {
+        self.host_dir(host).join("promotions")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize() {
+        assert_eq!(
+            lexical_normalize(Path::new("/a/./b/../c")),
+            Path::new("/a/c")
+        );
+    }
+}

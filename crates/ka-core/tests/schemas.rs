@@ -1,0 +1,43 @@
+//! The checked-in JSON Schemas in `schemas/` are products: this test fails when
+//! they drift from the types. Regenerate with `make schemas`
+//! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-core --test schemas`).
+
+use ka_core::docs::{Block, Check, Gate, Job, Lock, Plan, ProbeReport, VerbResult};
+use ka_core::formats::{HostManifest, SeriesMeta};
+use schemars::{JsonSchema, schema_for};
+use std::path::PathBuf;
+
+fn check<T: JsonSchema>(name: &str, drift: &mut Vec<String>) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+    let path = dir.join(format!("{name}.schema.json"));
+    let mut want = serde_json::to_string_pretty(&schema_for!(T)).unwrap();
+    want.push('\n');
+    if std::env::var_os("KA_UPDATE_SCHEMAS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&path, &want).unwrap();
+        return;
+    }
+    match std::fs::read_to_string(&path) {
+        Ok(have) if have == want => {}
+        _ => drift.push(path.display().to_string()),
+    }
+}
+
+#[test]
+fn schemas_match_the_types() {
+    let mut drift = Vec::new();
+    check::<Plan>("ka.plan", &mut drift);
+    check::<Check>("ka.check", &mut drift);
+    check::<Lock>("ka.lock", &mut drift);
+    check::<VerbResult>("ka.result", &mut drift);
+    check::<Block>("ka.block", &mut drift);
+    check::<Gate>("ka.gate", &mut drift);
+    check::<Job>("ka.job", &mut drift);
+    check::<ProbeReport>("ka.probe-report", &mut drift);
+    check::<HostManifest>("fleet-host", &mut drift);
+    check::<SeriesMeta>("series", &mut drift);
+    assert!(
+        drift.is_empty(),
+        "schemas drifted from the types: {drift:?}; run `make schemas` and commit the result"
+    );
+}

@@ -102,7 +102,7 @@ pub struct KernelSpec {
 /// `tarball` (e.g. Debian's `/usr/src/linux-source-6.1.tar.xz`, imported once into a
 /// git repository with a reproducible commit). A struct rather than an untagged enum
 /// so that a bare `ref: 6.10` stays the string "6.10".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BaselineSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]

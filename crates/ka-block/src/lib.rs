@@ -1,0 +1,10 @@
+//! Blocks: what halts what (DESIGN §7). A local store of `ka.block` records under
+//! `KA_ROOT/blocks/`, and the one gate function every verb asks first.
+
+pub mod cli;
+pub mod gate;
+pub mod store;
+pub mod sync;
+
+pub use gate::{Request, blocking};
+pub use store::Store;

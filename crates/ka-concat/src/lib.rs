@@ -1,0 +1,388 @@
+//! `ka-concat`: a checked plan becomes `cumulative.patch` and `manifest.lock`.
+//!
+//! Each patch's bytes go into the cumulative unchanged, except that the final
+//! format-patch signature (`-- \n<version>\n`) is stripped: patch(1) rejects it
+//! in the middle of a cumulative patch. The lock holds no timestamps, so
+//! identical inputs give byte-identical outputs.
+//!
+//! Writing is all or nothing: the two files go into a content-addressed folder
+//! `promotions/<id>/` (written under a temp name, fsynced, renamed), then the
+//! `promoted` symlink is swapped to it in one rename. A reader sees the old pair
+//! or the new pair, never a mix.
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use ka_block::gate::{Request, blocking};
+use ka_block::store::Store;
+use ka_core::atomic;
+use ka_core::docs::{
+    Artifact, BlockRef, Check, Lock, LockedBaseline, LockedPatch, Status, V1, Verb, VerbResult,
+    VerdictLine,
+};
+use ka_core::error::{Error, ExitCode, Result, contract};
+use ka_core::hash::b2sum;
+use ka_core::hostlock::HostLock;
+use ka_core::names::check_name;
+use ka_core::paths::{Layout, runtime_root};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub const CUMULATIVE: &str = "cumulative.patch";
+pub const LOCK: &str = "manifest.lock";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ka-concat",
+    version,
+    about = "Checked plan (ka.check) to cumulative.patch + manifest.lock, atomically; prints ka.result",
+    long_about = "Reads ka.check documents on stdin (from ka-check). For each host: re-reads every \
+patch and refuses (exit 3) if its bytes changed since they were checked; concatenates \
+them, stripping only each patch's final format-patch signature; builds the lock \
+(baseline commit, every patch's path, size and b2sum in order, the cumulative's size and \
+b2sum); asks the gate (verb promote); and writes both files under \
+KA_ROOT/hosts/<host>/promotions/<id>/, then points KA_ROOT/hosts/<host>/promoted at them \
+in one atomic rename. Prints one ka.result per host naming the files written.\n\n\
+A host whose check did not pass, or whose patches an open [ka:patch-fail] or \
+[ka:campaign-conflict] block halts, gets status blocked and nothing is written for it \
+(exit 1). Other hosts go on."
+)]
+pub struct Cli {
+    /// Runtime state root (default /srv/kernel-agent).
+    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Compute and report everything, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the two files into DIR instead of the promotion store (no gate, no symlink).
+    #[arg(long, value_name = "DIR", conflicts_with = "dry_run")]
+    pub out: Option<PathBuf>,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let checks: Vec<Check> = ka_core::stream::read_docs(std::io::stdin().lock(), "stdin")?;
+    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let store = Store::open(&layout);
+    let mut results = Vec::new();
+    let mut code = ExitCode::Ok;
+    for check in &checks {
+        let built = Cumulative::build(check)?;
+        let result = match &cli.out {
+            Some(dir) => built.write_to(dir)?,
+            None => built.promote(&layout, &store, check, cli.dry_run)?,
+        };
+        if result.status == Status::Blocked {
+            code = ExitCode::Negative;
+        }
+        results.push(result);
+    }
+    ka_core::stream::write_docs(&results).context("stdout")?;
+    Ok(code)
+}
+
+/// The cumulative patch and lock of one host, in memory.
+pub struct Cumulative {
+    pub host: String,
+    pub patch: Vec<u8>,
+    pub lock: Lock,
+    pub lock_bytes: Vec<u8>,
+    pub verdicts: Vec<VerdictLine>,
+}
+
+impl Cumulative {
+    pub fn build(check: &Check) -> Result<Cumulative> {
+        let plan = &check.plan;
+        check_name("host", &plan.host)?;
+        let commit = plan.baseline.commit.clone().ok_or_else(|| {
+            contract(format!(
+                "check of {} has no pinned baseline commit; run ka-baseline and ka-check first",
+                plan.host
+            ))
+        })?;
+        if check.patches.len() != plan.patches.len() {
+            return Err(contract(format!(
+                "check of {} covers {} patches but its plan has {}",
+                plan.host,
+                check.patches.len(),
+                plan.patches.len()
+            )));
+        }
+        let mut cumulative = Vec::new();
+        let mut locked = Vec::new();
+        for (planned, checked) in plan.patches.iter().zip(&check.patches) {
+            if planned.path != checked.path {
+                return Err(contract(format!(
+                    "check of {} is out of order: plan has {} where the check has {}",
+                    plan.host, planned.path, checked.path
+                )));
+            }
+            let rel = safe_relative(&planned.path)?;
+            let path = plan.repo.join(rel);
+            let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            let sum = b2sum(&bytes);
+            if sum != checked.b2sum {
+                return Err(contract(format!(
+                    "{}: changed since it was checked; run ka-promote again",
+                    planned.path
+                )));
+            }
+            let body = strip_signature(&bytes);
+            cumulative.extend_from_slice(body);
+            if !body.is_empty() && !body.ends_with(b"\n") {
+                // Keep the next patch's first line a line of its own.
+                cumulative.push(b'\n');
+            }
+            locked.push(LockedPatch {
+                path: planned.path.clone(),
+                scope: planned.scope.clone(),
+                series: planned.series.clone(),
+                campaign: planned.campaign.clone(),
+                size: bytes.len() as u64,
+                b2sum: sum,
+            });
+        }
+        let lock = Lock {
+            kind: Default::default(),
+            version: V1,
+            host: plan.host.clone(),
+            manifest: plan.manifest.clone(),
+            manifest_b2sum: plan.manifest_b2sum.clone(),
+            baseline: LockedBaseline {
+                spec: plan.baseline.spec.clone(),
+                commit,
+            },
+            patches: locked,
+            cumulative: Artifact {
+                file: CUMULATIVE.into(),
+                size: cumulative.len() as u64,
+                b2sum: b2sum(&cumulative),
+            },
+        };
+        let mut lock_bytes = serde_json::to_vec_pretty(&lock).expect("locks serialize");
+        lock_bytes.push(b'\n');
+        let verdicts = check
+            .patches
+            .iter()
+            .map(|p| VerdictLine {
+                path: p.path.clone(),
+                verdict: p.verdict,
+                reason: p.reason.clone(),
+            })
+            .collect();
+        Ok(Cumulative {
+            host: plan.host.clone(),
+            patch: cumulative,
+            lock,
+            lock_bytes,
+            verdicts,
+        })
+    }
+
+    /// The promotion id: the first 16 hex digits of the lock's b2sum.
+    pub fn id(&self) -> String {
+        b2sum(&self.lock_bytes)[..16].to_string()
+    }
+
+    fn result(&self, status: Status, message: String, files: Vec<PathBuf>) -> VerbResult {
+        VerbResult {
+            kind: Default::default(),
+            version: V1,
+            verb: "promote".into(),
+            host: self.host.clone(),
+            status,
+            message,
+            files,
+            blocks: Vec::new(),
+            lock: Some(self.lock.clone()),
+            verdicts: self.verdicts.clone(),
+        }
+    }
+
+    /// Gate, then write into the promotion store and swap the `promoted` link.
+    fn promote(
+        &self,
+        layout: &Layout,
+        store: &Store,
+        check: &Check,
+        dry_run: bool,
+    ) -> Result<VerbResult> {
+        let patches: Vec<String> = self.lock.patches.iter().map(|p| p.path.clone()).collect();
+        let open = store.open_blocks()?;
+        let req = Request {
+            host: &self.host,
+            build_host: None,
+            patches: &patches,
+        };
+        let in_the_way: Vec<BlockRef> = blocking(&open, Verb::Promote, &req)
+            .into_iter()
+            .map(|b| b.to_ref())
+            .collect();
+        if !check.passes() || !in_the_way.is_empty() {
+            let failing = check
+                .patches
+                .iter()
+                .filter(|p| !p.verdict.applies())
+                .count();
+            let mut why = Vec::new();
+            if failing > 0 {
+                why.push(format!("{failing} patch(es) do not apply"));
+            }
+            if !check.conflicts.is_empty() {
+                why.push(format!("{} campaign conflict(s)", check.conflicts.len()));
+            }
+            if !in_the_way.is_empty() {
+                why.push(format!("{} open block(s)", in_the_way.len()));
+            }
+            let mut r = self.result(
+                Status::Blocked,
+                format!("not promoted: {}; nothing written", why.join(", ")),
+                Vec::new(),
+            );
+            r.blocks = in_the_way;
+            return Ok(r);
+        }
+        let dir = layout.promotions(&self.host).join(self.id());
+        let files = vec![
+            dir.join(CUMULATIVE),
+            dir.join(LOCK),
+            layout.promoted(&self.host),
+        ];
+        if dry_run {
+            return Ok(self.result(
+                Status::DryRun,
+                format!(
+                    "would promote {} patches; nothing written",
+                    self.lock.patches.len()
+                ),
+                Vec::new(),
+            ));
+        }
+        let _lock = HostLock::acquire(
+            &layout.host_lock(&self.host),
+            &format!("ka-promote {}", self.host),
+        )?;
+        let link = layout.promoted(&self.host);
+        let target = PathBuf::from("promotions").join(self.id());
+        let unchanged =
+            fs::read_link(&link).is_ok_and(|t| t == target) && self.matches_on_disk(&dir);
+        if unchanged {
+            return Ok(self.result(
+                Status::Unchanged,
+                format!("already promoted ({} patches)", self.lock.patches.len()),
+                Vec::new(),
+            ));
+        }
+        if !self.matches_on_disk(&dir) {
+            self.write_folder(&dir)?;
+        }
+        atomic::replace_symlink(&target, &link)?;
+        Ok(self.result(
+            Status::Done,
+            format!("promoted {} patches", self.lock.patches.len()),
+            files,
+        ))
+    }
+
+    fn matches_on_disk(&self, dir: &Path) -> bool {
+        fs::read(dir.join(LOCK)).is_ok_and(|b| b == self.lock_bytes)
+            && fs::read(dir.join(CUMULATIVE)).is_ok_and(|b| b2sum(&b) == self.lock.cumulative.b2sum)
+    }
+
+    /// Write both files into a temp folder beside `dir`, then rename it into place.
+    fn write_folder(&self, dir: &Path) -> Result<()> {
+        let parent = dir.parent().expect("promotion folders have a parent");
+        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        let tmp = parent.join(format!(".tmp-{}-{}", self.id(), std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        atomic::write(&tmp.join(CUMULATIVE), &self.patch)?;
+        atomic::write(&tmp.join(LOCK), &self.lock_bytes)?;
+        if dir.exists() {
+            // A stale or damaged folder for the same id: replace it whole.
+            fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+        atomic::sync_dir(parent)
+    }
+
+    /// `--out DIR`: write the two files (atomically each) into DIR.
+    fn write_to(&self, dir: &Path) -> Result<VerbResult> {
+        let files = vec![dir.join(CUMULATIVE), dir.join(LOCK)];
+        atomic::write(&files[0], &self.patch)?;
+        atomic::write(&files[1], &self.lock_bytes)?;
+        Ok(self.result(
+            Status::Done,
+            format!("wrote {} patches", self.lock.patches.len()),
+            files,
+        ))
+    }
+}
+
+/// A repository-relative path that stays inside the repository.
+fn safe_relative(p: &str) -> Result<&Path> {
+    let path = Path::new(p);
+    let ok = !p.is_empty()
+        && path.is_relative()
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if ok {
+        Ok(path)
+    } else {
+        Err(contract(format!(
+            "patch path {p:?} escapes the repository; paths are relative, without '..'"
+        )))
+    }
+}
+
+/// Strip the final format-patch signature: a last `-- ` line followed by one
+/// version line (and blank lines). Nothing else is touched; a `-- ` anywhere
+/// but at the very end stays.
+pub fn strip_signature(bytes: &[u8]) -> &[u8] {
+    let mut end = bytes.len();
+    while end > 0 && bytes[end - 1] == b'\n' {
+        end -= 1;
+    }
+    // the version line: bytes[line_start..end]
+    let line_start = bytes[..end]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let version = &bytes[line_start..end];
+    let looks_like_version = !version.is_empty()
+        && !matches!(version[0], b' ' | b'+' | b'-' | b'@' | b'\\')
+        && !version.contains(&b' ');
+    if !looks_like_version || line_start < 4 {
+        return bytes;
+    }
+    if &bytes[line_start - 4..line_start] == b"-- \n"
+        && (line_start == 4 || bytes[line_start - 5] == b'\n')
+    {
+        return &bytes[..line_start - 4];
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_signature;
+
+    #[test]
+    fn strips_only_the_final_signature() {
+        let p = b"@@ -1 +1 @@\n-a\n+b\n-- \n2.39.2\n\n";
+        assert_eq!(strip_signature(p), b"@@ -1 +1 @@\n-a\n+b\n");
+        let no_blank = b"+b\n-- \n2.54.0\n";
+        assert_eq!(strip_signature(no_blank), b"+b\n");
+        // a deleted line "- " followed by a context line is patch content
+        let content = b"@@ -1,2 +1 @@\n-- \n x\n";
+        assert_eq!(strip_signature(content), content);
+        // a "-- " earlier in the patch stays
+        let mid = b"-- \n2.1\n+x\n";
+        assert_eq!(strip_signature(mid), mid);
+        assert_eq!(strip_signature(b""), b"");
+        assert_eq!(strip_signature(b"-- \n2.1\n"), b"");
+    }
+}

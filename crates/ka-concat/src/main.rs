@@ -1,0 +1,3 @@
+fn main() {
+    ka_core::error::main_with("ka-concat", ka_concat::run)
+}

@@ -1,0 +1,457 @@
+//! `ka-resolve`: a host manifest plus the scope-tagged patch tree become a plan,
+//! the ordered list of patches the host's kernel carries.
+//!
+//! Order (documented in `ka-resolve(1)`):
+//! 1. series selected by `scopes:`, by scope kind (arch, soc, module, board,
+//!    driver, subsystem), then scope path, then series name;
+//! 2. then series named by `include:`, in the order written;
+//! 3. minus series named by `exclude:`;
+//! 4. then reordered so every series comes after the series its `after:` names
+//!    (a stable topological sort: otherwise the order above holds; a cycle is an error);
+//! 5. within a series, patch files in name order.
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use ka_core::docs::{Baseline, Plan, PlannedPatch, Selection, V1};
+use ka_core::error::{Error, ExitCode, negative};
+use ka_core::formats::{HostManifest, Role, SeriesMeta, check_series_ref};
+use ka_core::hash::b2sum;
+use ka_core::names::{check_name, scope_rank};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ka-resolve",
+    version,
+    about = "Resolve a host manifest and the patch tree into an ordered plan (ka.plan)",
+    long_about = "Reads fleet/<host>.yaml and the scope-tagged tree under patches/, and writes \
+one ka.plan document per host on stdout: the patches the host's kernel carries, in \
+application order, each with its scope, series, campaign and size.\n\n\
+Order: series selected by scopes (by scope kind arch, soc, module, board, driver, \
+subsystem; then scope path; then series name), then included series in the order \
+written, minus excluded series, then stably reordered so that every series follows \
+the series its `after:` names. Patches of a series apply in file-name order.\n\n\
+Refused (exit 1): an infra host without `opt_in: true`; a host without a kernel \
+section; an unknown scope, include or exclude; a patch outside any series or a series \
+without series.yaml (no scope tag); a series whose tag disagrees with its folder; the \
+same patch twice; an `after:` cycle. Malformed or unknown YAML keys exit 3 naming \
+file:line:column."
+)]
+pub struct Cli {
+    /// The host to resolve (fleet/<HOST>.yaml).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub host: Option<String>,
+    /// Resolve every host that has a kernel section and may be targeted. Infra
+    /// hosts without opt-in are skipped (with a note on stderr).
+    #[arg(long)]
+    pub all: bool,
+    /// The fleet repository (default: the current directory).
+    #[arg(long, env = "KA_REPO", value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let repo = ka_core::paths::fleet_repo(cli.repo.as_deref())?;
+    let tree = Tree::new(&repo)?;
+    if let Some(host) = &cli.host {
+        let plan = tree.resolve(host)?;
+        ka_core::stream::write_docs(&[plan]).context("stdout")?;
+        return Ok(ExitCode::Ok);
+    }
+    // --all: one host's broken manifest halts that host, not the fleet.
+    let mut plans = Vec::new();
+    let mut worst = ExitCode::Ok;
+    for host in tree.hosts()? {
+        match tree.resolve_for_fleet(&host) {
+            Ok(Some(plan)) => plans.push(plan),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("ka-resolve: error: {e}");
+                worst = worse(worst, e.exit_code());
+            }
+        }
+    }
+    ka_core::stream::write_docs(&plans).context("stdout")?;
+    Ok(worst)
+}
+
+fn worse(a: ExitCode, b: ExitCode) -> ExitCode {
+    if (b as i32) > (a as i32) { b } else { a }
+}
+
+/// The fleet repository's manifests and patch tree.
+pub struct Tree {
+    repo: PathBuf,
+    patches: PathBuf,
+    /// `patches/` with symlinks resolved: every patch must live inside it.
+    patches_real: PathBuf,
+}
+
+/// One series folder, loaded.
+#[derive(Debug, Clone)]
+struct Series {
+    reference: String,
+    meta: SeriesMeta,
+    /// Repository-relative path and size of each patch, in name order.
+    patches: Vec<(String, u64)>,
+}
+
+impl Tree {
+    pub fn new(repo: &Path) -> Result<Tree, Error> {
+        let patches = repo.join("patches");
+        let patches_real = fs::canonicalize(&patches).map_err(|e| Error::io(&patches, e))?;
+        Ok(Tree {
+            repo: repo.to_path_buf(),
+            patches,
+            patches_real,
+        })
+    }
+
+    /// Every host with a manifest, in name order.
+    pub fn hosts(&self) -> Result<Vec<String>, Error> {
+        let dir = self.repo.join("fleet");
+        let mut hosts = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(host) = name.strip_suffix(".yaml") {
+                if entry.path().is_file() {
+                    hosts.push(host.to_string());
+                }
+            }
+        }
+        hosts.sort();
+        Ok(hosts)
+    }
+
+    fn load_manifest(&self, host: &str) -> Result<(HostManifest, String, String), Error> {
+        check_name("host", host)?;
+        let rel = format!("fleet/{host}.yaml");
+        let path = self.repo.join(&rel);
+        let bytes = fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Usage(format!(
+                "{rel}: no such host manifest; the fleet has: {}",
+                self.hosts().map(|h| h.join(", ")).unwrap_or_default()
+            )),
+            _ => Error::io(&path, e),
+        })?;
+        let manifest = HostManifest::load(&path, &rel)?;
+        Ok((manifest, rel, b2sum(&bytes)))
+    }
+
+    /// For `--all`: `None` for hosts that are not promote targets (no kernel, or
+    /// infra without opt-in), with a note on stderr for the latter.
+    fn resolve_for_fleet(&self, host: &str) -> Result<Option<Plan>, Error> {
+        let (m, _, _) = self.load_manifest(host)?;
+        if m.kernel.is_none() {
+            return Ok(None);
+        }
+        if m.role == Role::Infra && !m.opt_in {
+            eprintln!("ka-resolve: skipping {host}: role infra without opt_in: true");
+            return Ok(None);
+        }
+        self.resolve(host).map(Some)
+    }
+
+    /// Resolve one host into its plan.
+    pub fn resolve(&self, host: &str) -> Result<Plan, Error> {
+        let (m, rel, manifest_b2sum) = self.load_manifest(host)?;
+        if m.role == Role::Infra && !m.opt_in {
+            return Err(negative(format!(
+                "{rel}: {host} is an infra host; kernel-agent never targets infra hosts unless the manifest says opt_in: true"
+            )));
+        }
+        let Some(kernel) = &m.kernel else {
+            return Err(negative(format!(
+                "{rel}: {host} has no kernel: section, so there is nothing to promote"
+            )));
+        };
+
+        // 1. scopes, in documented order
+        let mut scopes: Vec<&String> = m.scopes.iter().collect();
+        scopes.sort_by(|a, b| scope_rank(a).cmp(&scope_rank(b)).then(a.cmp(b)));
+        let mut chosen: Vec<(Series, Selection)> = Vec::new();
+        let mut seen_scopes = HashSet::new();
+        for scope in scopes {
+            if !seen_scopes.insert(scope) {
+                return Err(negative(format!("{rel}: scope {scope} is listed twice")));
+            }
+            for s in self.scan_scope(scope, &rel)? {
+                chosen.push((s, Selection::Scope));
+            }
+        }
+        // 2. includes
+        for inc in &m.include {
+            if let Some((_, how)) = chosen.iter().find(|(s, _)| &s.reference == inc) {
+                let why = match how {
+                    Selection::Scope => "its scope is already selected",
+                    Selection::Include => "it is included twice",
+                };
+                return Err(negative(format!(
+                    "{rel}: include {inc} would add the same patches twice: {why}; remove the include"
+                )));
+            }
+            let series = self.load_series(inc).map_err(|e| match e {
+                Error::Usage(msg) => {
+                    negative(format!("{rel}: include {inc}: unknown series ({msg})"))
+                }
+                other => other,
+            })?;
+            chosen.push((series, Selection::Include));
+        }
+        // 3. excludes
+        for exc in &m.exclude {
+            check_series_ref(exc)?;
+            let before = chosen.len();
+            chosen.retain(|(s, _)| &s.reference != exc);
+            if chosen.len() == before {
+                return Err(negative(format!(
+                    "{rel}: exclude {exc} names no series this host would take; fix or remove it"
+                )));
+            }
+        }
+        // 4. after: dependencies
+        let ordered = order_by_after(chosen, &rel)?;
+
+        // 5. flatten; the same patch content twice is refused
+        let mut patches = Vec::new();
+        for (s, how) in &ordered {
+            for (path, size) in &s.patches {
+                patches.push(PlannedPatch {
+                    path: path.clone(),
+                    scope: s.meta.scope.clone(),
+                    series: s.reference.clone(),
+                    campaign: s.meta.campaign.clone(),
+                    size: *size,
+                    selected_by: *how,
+                });
+            }
+        }
+        self.refuse_duplicate_content(&patches, &rel)?;
+
+        Ok(Plan {
+            kind: Default::default(),
+            version: V1,
+            host: m.host.clone(),
+            repo: self.repo.clone(),
+            manifest: rel,
+            manifest_b2sum,
+            baseline: Baseline {
+                spec: kernel.baseline.clone(),
+                git_dir: None,
+                commit: None,
+            },
+            patches,
+        })
+    }
+
+    /// Every series directly under `patches/<scope>/`, in name order. Anything
+    /// there that is not a tagged series or a deeper scope folder is refused.
+    fn scan_scope(&self, scope: &str, manifest: &str) -> Result<Vec<Series>, Error> {
+        let dir = self.patches.join(scope);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(negative(format!(
+                    "{manifest}: unknown scope {scope}: there is no folder patches/{scope}"
+                )));
+            }
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        let mut series = Vec::new();
+        for name in names {
+            let path = dir.join(&name);
+            let shown = format!("patches/{scope}/{name}");
+            self.refuse_escape(&path, &shown)?;
+            if path.is_dir() {
+                if path.join("series.yaml").exists() {
+                    series.push(self.load_series(&format!("{scope}/{name}"))?);
+                } else if has_patch_files(&path)? {
+                    return Err(negative(format!(
+                        "{shown}: patches without a scope tag (no series.yaml); add series.yaml with scope: {scope}"
+                    )));
+                }
+                // else: a deeper scope (e.g. soc/rockchip holds rk3399/); not selected by this one
+            } else if is_patch_name(&name) {
+                return Err(negative(format!(
+                    "{shown}: a patch outside any series has no scope tag; move it into a series folder with a series.yaml"
+                )));
+            }
+        }
+        Ok(series)
+    }
+
+    /// Load the series `<scope>/<series>`.
+    fn load_series(&self, reference: &str) -> Result<Series, Error> {
+        check_series_ref(reference)?;
+        let (scope, _) = reference.rsplit_once('/').expect("checked");
+        let dir = self.patches.join(reference);
+        let shown_dir = format!("patches/{reference}");
+        self.refuse_escape(&dir, &shown_dir)?;
+        let yaml = dir.join("series.yaml");
+        if !dir.is_dir() {
+            return Err(Error::Usage(format!("no folder {shown_dir}")));
+        }
+        if !yaml.is_file() {
+            return Err(negative(format!(
+                "{shown_dir}: series without a scope tag (no series.yaml); add one with scope: {scope}"
+            )));
+        }
+        self.refuse_escape(&yaml, &format!("{shown_dir}/series.yaml"))?;
+        let meta = SeriesMeta::load(&yaml, &format!("{shown_dir}/series.yaml"))?;
+        if meta.scope != scope {
+            return Err(negative(format!(
+                "{shown_dir}/series.yaml: scope: {} disagrees with the folder (scope {scope}); fix the tag or move the series with ka-migrate-tree",
+                meta.scope
+            )));
+        }
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_patch_name(&name) {
+                names.push(name);
+            } else if entry.path().is_dir() {
+                return Err(negative(format!(
+                    "{shown_dir}/{name}: a folder inside a series; series hold only patch files and series.yaml"
+                )));
+            }
+        }
+        names.sort();
+        if names.is_empty() {
+            return Err(negative(format!(
+                "{shown_dir}: series has no patch files (*.patch or *.diff)"
+            )));
+        }
+        let mut patches = Vec::new();
+        for name in names {
+            let rel = format!("patches/{reference}/{name}");
+            if check_name("patch file", &name).is_err() {
+                return Err(negative(format!(
+                    "{rel}: patch file names use letters, digits, '.', '_', '+', '-', starting with a letter or digit"
+                )));
+            }
+            let path = dir.join(&name);
+            self.refuse_escape(&path, &rel)?;
+            let md = fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+            if !md.is_file() {
+                return Err(negative(format!("{rel}: not a regular file")));
+            }
+            patches.push((rel, md.len()));
+        }
+        Ok(Series {
+            reference: reference.to_string(),
+            meta,
+            patches,
+        })
+    }
+
+    /// A symlink may not lead out of `patches/`.
+    fn refuse_escape(&self, path: &Path, shown: &str) -> Result<(), Error> {
+        let is_link = fs::symlink_metadata(path)
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(false);
+        if !is_link {
+            return Ok(());
+        }
+        match fs::canonicalize(path) {
+            Ok(real) if real.starts_with(&self.patches_real) => Ok(()),
+            Ok(real) => Err(negative(format!(
+                "{shown}: a symlink pointing outside the patch tree (to {}); patches must live under patches/",
+                real.display()
+            ))),
+            Err(_) => Err(negative(format!("{shown}: a dangling symlink"))),
+        }
+    }
+
+    fn refuse_duplicate_content(
+        &self,
+        patches: &[PlannedPatch],
+        manifest: &str,
+    ) -> Result<(), Error> {
+        // Hash only patches whose sizes collide: cheap on a large tree.
+        let mut by_size: HashMap<u64, Vec<&PlannedPatch>> = HashMap::new();
+        for p in patches {
+            by_size.entry(p.size).or_default().push(p);
+        }
+        for group in by_size.values().filter(|g| g.len() > 1) {
+            let mut by_hash: BTreeMap<String, &PlannedPatch> = BTreeMap::new();
+            for p in group {
+                let path = self.repo.join(&p.path);
+                let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                if let Some(first) = by_hash.insert(b2sum(&bytes), p) {
+                    return Err(negative(format!(
+                        "{manifest}: the same patch twice: {} and {} have identical content; drop one",
+                        first.path, p.path
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_patch_name(name: &str) -> bool {
+    name.ends_with(".patch") || name.ends_with(".diff")
+}
+
+fn has_patch_files(dir: &Path) -> Result<bool, Error> {
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        if is_patch_name(&entry.file_name().to_string_lossy()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Stable topological sort: repeatedly take the first series (in the given
+/// order) whose `after:` series are all placed.
+fn order_by_after(
+    chosen: Vec<(Series, Selection)>,
+    manifest: &str,
+) -> Result<Vec<(Series, Selection)>, Error> {
+    let present: HashSet<String> = chosen.iter().map(|(s, _)| s.reference.clone()).collect();
+    for (s, _) in &chosen {
+        for dep in &s.meta.after {
+            if !present.contains(dep) {
+                return Err(negative(format!(
+                    "patches/{}/series.yaml: after: {dep}, but {manifest} does not take {dep}; include it or exclude {}",
+                    s.reference, s.reference
+                )));
+            }
+        }
+    }
+    let mut placed: HashSet<String> = HashSet::new();
+    let mut pending = chosen;
+    let mut out = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let Some(i) = pending
+            .iter()
+            .position(|(s, _)| s.meta.after.iter().all(|d| placed.contains(d)))
+        else {
+            let cycle: Vec<&str> = pending.iter().map(|(s, _)| s.reference.as_str()).collect();
+            return Err(negative(format!(
+                "{manifest}: the after: dependencies of these series form a cycle: {}",
+                cycle.join(" -> ")
+            )));
+        };
+        let item = pending.remove(i);
+        placed.insert(item.0.reference.clone());
+        out.push(item);
+    }
+    Ok(out)
+}

@@ -188,6 +188,9 @@ fn lifted_blocks_halt_nothing() {
                 host: "boltzmann".into(),
             },
             BlockKind::SigningFail => Subject::Global,
+            BlockKind::HostChanged => Subject::Host {
+                host: "boltzmann".into(),
+            },
             _ => Subject::Host {
                 host: "fresnel".into(),
             },

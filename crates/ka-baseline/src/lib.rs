@@ -170,14 +170,13 @@ impl Baselines {
             "baseline import",
         )?;
         let source = tarball.display().to_string();
-        if let Some(r) = read_record(&record_path)? {
-            if r.source == source
-                && r.size == md.len()
-                && r.mtime == md.mtime()
-                && commit_exists(&git_dir, &r.commit)
-            {
-                return Ok((git_dir, r.commit));
-            }
+        if let Some(r) = read_record(&record_path)?
+            && r.source == source
+            && r.size == md.len()
+            && r.mtime == md.mtime()
+            && commit_exists(&git_dir, &r.commit)
+        {
+            return Ok((git_dir, r.commit));
         }
         eprintln!(
             "ka-baseline: importing {source} into {} (once)",
@@ -212,12 +211,13 @@ impl Baselines {
             &self.locks.join(format!("baseline-{name}.lock")),
             "baseline fetch",
         )?;
-        if !self.refresh {
-            if let Some(r) = read_record(&record_path)? {
-                if r.source == url && r.git_ref == git_ref && commit_exists(&git_dir, &r.commit) {
-                    return Ok((git_dir, r.commit));
-                }
-            }
+        if !self.refresh
+            && let Some(r) = read_record(&record_path)?
+            && r.source == url
+            && r.git_ref == git_ref
+            && commit_exists(&git_dir, &r.commit)
+        {
+            return Ok((git_dir, r.commit));
         }
         if !git_dir.exists() {
             fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;

@@ -19,7 +19,8 @@ impl Env {
     }
     fn cmd(&self, bin: &str) -> Command {
         let mut c = Command::cargo_bin(bin).unwrap();
-        c.env("KA_ROOT", self.root.path()).env("HOME", self.home.path());
+        c.env("KA_ROOT", self.root.path())
+            .env("HOME", self.home.path());
         c
     }
     fn records(&self) -> usize {
@@ -34,13 +35,28 @@ fn filing_twice_is_one_record_and_the_gate_sees_it() {
     let e = Env::new();
     for _ in 0..2 {
         e.cmd("ka-block")
-            .args(["file", "--kind", "host-drifted", "--host", "fresnel", "--title", "fresnel drifted"])
+            .args([
+                "file",
+                "--kind",
+                "host-drifted",
+                "--host",
+                "fresnel",
+                "--title",
+                "fresnel drifted",
+            ])
             .assert()
             .success()
             .stdout(contains("\"title\":\"[ka:host-drifted] fresnel drifted\""));
     }
     assert_eq!(e.records(), 1);
-    let out = e.cmd("ka-block").args(["list"]).assert().success().get_output().stdout.clone();
+    let out = e
+        .cmd("ka-block")
+        .args(["list"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let text = String::from_utf8(out).unwrap();
     assert_eq!(text.lines().count(), 1);
     assert!(text.contains("\"filings\":2"));
@@ -51,9 +67,19 @@ fn filing_twice_is_one_record_and_the_gate_sees_it() {
         .code(1)
         .stdout(contains("\"allowed\":false"));
     // no propagation: another host, and builds for this host, go on
-    e.cmd("ka-gate").args(["--verb", "install", "--host", "ohm"]).assert().success();
     e.cmd("ka-gate")
-        .args(["--verb", "build", "--host", "fresnel", "--build-host", "boltzmann"])
+        .args(["--verb", "install", "--host", "ohm"])
+        .assert()
+        .success();
+    e.cmd("ka-gate")
+        .args([
+            "--verb",
+            "build",
+            "--host",
+            "fresnel",
+            "--build-host",
+            "boltzmann",
+        ])
         .assert()
         .success()
         .stdout(contains("\"allowed\":true"));
@@ -64,7 +90,13 @@ fn lift_opens_the_gate_and_refiling_reopens() {
     let e = Env::new();
     let out = e
         .cmd("ka-block")
-        .args(["file", "--kind", "signing-fail", "--title", "gpg agent gone"])
+        .args([
+            "file",
+            "--kind",
+            "signing-fail",
+            "--title",
+            "gpg agent gone",
+        ])
         .assert()
         .success()
         .get_output()
@@ -72,11 +104,28 @@ fn lift_opens_the_gate_and_refiling_reopens() {
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let id = v["id"].as_str().unwrap().to_string();
-    e.cmd("ka-gate").args(["--verb", "sign", "--host", "hertz"]).assert().code(1);
-    e.cmd("ka-block").args(["lift", &id, "--reason", "key back"]).assert().success();
-    e.cmd("ka-gate").args(["--verb", "sign", "--host", "hertz"]).assert().success();
-    e.cmd("ka-block").args(["list"]).assert().success().stdout("");
-    e.cmd("ka-block").args(["list", "--all"]).assert().success().stdout(contains("\"state\":\"lifted\""));
+    e.cmd("ka-gate")
+        .args(["--verb", "sign", "--host", "hertz"])
+        .assert()
+        .code(1);
+    e.cmd("ka-block")
+        .args(["lift", &id, "--reason", "key back"])
+        .assert()
+        .success();
+    e.cmd("ka-gate")
+        .args(["--verb", "sign", "--host", "hertz"])
+        .assert()
+        .success();
+    e.cmd("ka-block")
+        .args(["list"])
+        .assert()
+        .success()
+        .stdout("");
+    e.cmd("ka-block")
+        .args(["list", "--all"])
+        .assert()
+        .success()
+        .stdout(contains("\"state\":\"lifted\""));
     e.cmd("ka-block")
         .args(["file", "--kind", "signing-fail", "--title", "again"])
         .assert()
@@ -88,19 +137,51 @@ fn lift_opens_the_gate_and_refiling_reopens() {
 #[test]
 fn bad_input_is_refused_and_writes_nothing() {
     let e = Env::new();
-    e.cmd("ka-block").args(["lift", "patch-fail-000000000000", "--reason", "x"]).assert().code(2).stderr(contains("no block"));
-    e.cmd("ka-block").args(["lift", "../../etc/passwd", "--reason", "x"]).assert().code(2).stderr(contains("invalid block id"));
-    e.cmd("ka-block").args(["file", "--kind", "host-drifted", "--title", "t"]).assert().code(2).stderr(contains("needs --host"));
-    e.cmd("ka-block").args(["file", "--kind", "nonsense", "--title", "t"]).assert().code(2);
-    e.cmd("ka-block").args(["file", "--kind", "regression", "--host=-rf", "--title", "t"]).assert().code(3);
+    e.cmd("ka-block")
+        .args(["lift", "patch-fail-000000000000", "--reason", "x"])
+        .assert()
+        .code(2)
+        .stderr(contains("no block"));
+    e.cmd("ka-block")
+        .args(["lift", "../../etc/passwd", "--reason", "x"])
+        .assert()
+        .code(2)
+        .stderr(contains("invalid block id"));
+    e.cmd("ka-block")
+        .args(["file", "--kind", "host-drifted", "--title", "t"])
+        .assert()
+        .code(2)
+        .stderr(contains("needs --host"));
+    e.cmd("ka-block")
+        .args(["file", "--kind", "nonsense", "--title", "t"])
+        .assert()
+        .code(2);
+    e.cmd("ka-block")
+        .args(["file", "--kind", "regression", "--host=-rf", "--title", "t"])
+        .assert()
+        .code(3);
     assert_eq!(e.records(), 0);
-    e.cmd("ka-gate").args(["--verb", "install", "--host", "a;b"]).assert().code(3);
+    e.cmd("ka-gate")
+        .args(["--verb", "install", "--host", "a;b"])
+        .assert()
+        .code(3);
 }
 
 #[test]
 fn a_corrupt_record_stops_the_gate_naming_the_file() {
     let e = Env::new();
-    e.cmd("ka-block").args(["file", "--kind", "regression", "--host", "ohm", "--title", "t"]).assert().success();
+    e.cmd("ka-block")
+        .args([
+            "file",
+            "--kind",
+            "regression",
+            "--host",
+            "ohm",
+            "--title",
+            "t",
+        ])
+        .assert()
+        .success();
     let dir = e.root.path().join("blocks");
     let rec = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
     let text = fs::read_to_string(&rec).unwrap();
@@ -122,23 +203,67 @@ fn sync_files_and_lifts_from_check_reports() {
         )
     };
     let failing = check("fails");
-    e.cmd("ka-block").arg("sync").write_stdin(failing.clone()).assert().success().stdout(contains("\"kind\":\"ka.check\""));
+    e.cmd("ka-block")
+        .arg("sync")
+        .write_stdin(failing.clone())
+        .assert()
+        .success()
+        .stdout(contains("\"kind\":\"ka.check\""));
     e.cmd("ka-gate")
-        .args(["--verb", "promote", "--host", "ohm", "--patch", "patches/board/b/s/0001-a.patch"])
+        .args([
+            "--verb",
+            "promote",
+            "--host",
+            "ohm",
+            "--patch",
+            "patches/board/b/s/0001-a.patch",
+        ])
         .assert()
         .code(1);
-    e.cmd("ka-block").arg("sync").write_stdin(check("offset")).assert().success().stderr(contains("lifted"));
+    e.cmd("ka-block")
+        .arg("sync")
+        .write_stdin(check("offset"))
+        .assert()
+        .success()
+        .stderr(contains("lifted"));
     e.cmd("ka-gate")
-        .args(["--verb", "promote", "--host", "ohm", "--patch", "patches/board/b/s/0001-a.patch"])
+        .args([
+            "--verb",
+            "promote",
+            "--host",
+            "ohm",
+            "--patch",
+            "patches/board/b/s/0001-a.patch",
+        ])
         .assert()
         .success();
     // truncated input between stages: exit 3, nothing filed
     let e2 = Env::new();
-    e2.cmd("ka-block").arg("sync").write_stdin(&failing[..failing.len() - 20]).assert().code(3).stderr(contains("stdin"));
+    e2.cmd("ka-block")
+        .arg("sync")
+        .write_stdin(&failing[..failing.len() - 20])
+        .assert()
+        .code(3)
+        .stderr(contains("stdin"));
     assert_eq!(e2.records(), 0);
-    e2.cmd("ka-block").arg("sync").write_stdin("").assert().code(3).stderr(contains("no input document"));
-    e2.cmd("ka-block").arg("sync").write_stdin(failing.replace("\"version\":1,\"plan\"", "\"version\":2,\"plan\"")).assert().code(3).stderr(contains("unsupported version 2"));
-    e2.cmd("ka-block").arg("sync").write_stdin(failing.replace("ka.check", "ka.lock")).assert().code(3).stderr(contains("ka.lock"));
+    e2.cmd("ka-block")
+        .arg("sync")
+        .write_stdin("")
+        .assert()
+        .code(3)
+        .stderr(contains("no input document"));
+    e2.cmd("ka-block")
+        .arg("sync")
+        .write_stdin(failing.replace("\"version\":1,\"plan\"", "\"version\":2,\"plan\""))
+        .assert()
+        .code(3)
+        .stderr(contains("unsupported version 2"));
+    e2.cmd("ka-block")
+        .arg("sync")
+        .write_stdin(failing.replace("ka.check", "ka.lock"))
+        .assert()
+        .code(3)
+        .stderr(contains("ka.lock"));
 }
 
 #[test]

@@ -75,10 +75,10 @@ pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
         if let Some(e) = cause.downcast_ref::<Error>() {
             return e.exit_code();
         }
-        if let Some(e) = cause.downcast_ref::<serde_json::Error>() {
-            if e.is_syntax() || e.is_data() || e.is_eof() {
-                return ExitCode::Contract;
-            }
+        if let Some(e) = cause.downcast_ref::<serde_json::Error>()
+            && (e.is_syntax() || e.is_data() || e.is_eof())
+        {
+            return ExitCode::Contract;
         }
     }
     ExitCode::Usage

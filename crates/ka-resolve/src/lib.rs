@@ -121,10 +121,10 @@ impl Tree {
         for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(host) = name.strip_suffix(".yaml") {
-                if entry.path().is_file() {
-                    hosts.push(host.to_string());
-                }
+            if let Some(host) = name.strip_suffix(".yaml")
+                && entry.path().is_file()
+            {
+                hosts.push(host.to_string());
             }
         }
         hosts.sort();

@@ -112,7 +112,12 @@ fn order_is_scope_kind_then_series_then_includes() {
 #[test]
 fn after_moves_a_series_behind_its_dependency() {
     let f = example();
-    f.series("arch/arm64/build-fix", "misc", "after: [board/pbp/opp]\n", &["0001-x.patch"]);
+    f.series(
+        "arch/arm64/build-fix",
+        "misc",
+        "after: [board/pbp/opp]\n",
+        &["0001-x.patch"],
+    );
     let paths = f.plan_paths("fresnel");
     let pos = |s: &str| paths.iter().position(|p| p.contains(s)).unwrap();
     assert!(pos("build-fix") > pos("0002-b"));
@@ -122,8 +127,18 @@ fn after_moves_a_series_behind_its_dependency() {
 #[test]
 fn after_cycle_is_refused() {
     let f = example();
-    f.series("arch/arm64/build-fix", "misc", "after: [board/pbp/opp]\n", &["0001-x.patch"]);
-    f.series("board/pbp/opp", "fourier", "after: [arch/arm64/build-fix]\n", &["0001-a.patch"]);
+    f.series(
+        "arch/arm64/build-fix",
+        "misc",
+        "after: [board/pbp/opp]\n",
+        &["0001-x.patch"],
+    );
+    f.series(
+        "board/pbp/opp",
+        "fourier",
+        "after: [arch/arm64/build-fix]\n",
+        &["0001-a.patch"],
+    );
     f.resolve(&["fresnel"]).code(1).stderr(contains("cycle"));
 }
 
@@ -131,8 +146,15 @@ fn after_cycle_is_refused() {
 fn after_naming_a_series_the_host_does_not_take_is_refused() {
     let f = example();
     f.series("subsystem/media/vb2/other", "vb2", "", &["0001-o.patch"]);
-    f.series("board/pbp/opp", "fourier", "after: [subsystem/media/vb2/other]\n", &["0001-a.patch"]);
-    f.resolve(&["fresnel"]).code(1).stderr(contains("does not take subsystem/media/vb2/other"));
+    f.series(
+        "board/pbp/opp",
+        "fourier",
+        "after: [subsystem/media/vb2/other]\n",
+        &["0001-a.patch"],
+    );
+    f.resolve(&["fresnel"])
+        .code(1)
+        .stderr(contains("does not take subsystem/media/vb2/other"));
 }
 
 #[test]
@@ -169,7 +191,10 @@ fn infra_host_without_opt_in_is_refused_and_skipped_by_all() {
 fn all_goes_on_past_a_broken_host() {
     let f = example();
     f.write("fleet/ohm.yaml", "host: ohm\nrole: [\n");
-    let a = f.resolve(&["--all"]).code(3).stderr(contains("fleet/ohm.yaml:"));
+    let a = f
+        .resolve(&["--all"])
+        .code(3)
+        .stderr(contains("fleet/ohm.yaml:"));
     let text = String::from_utf8(a.get_output().stdout.clone()).unwrap();
     assert!(text.contains("\"host\":\"fresnel\""));
 }
@@ -177,8 +202,13 @@ fn all_goes_on_past_a_broken_host() {
 #[test]
 fn malformed_yaml_names_file_line_column() {
     let f = example();
-    f.write("fleet/fresnel.yaml", "host: fresnel\nrole: dev\narch: [aarch64\n");
-    f.resolve(&["fresnel"]).code(3).stderr(contains("fleet/fresnel.yaml:"));
+    f.write(
+        "fleet/fresnel.yaml",
+        "host: fresnel\nrole: dev\narch: [aarch64\n",
+    );
+    f.resolve(&["fresnel"])
+        .code(3)
+        .stderr(contains("fleet/fresnel.yaml:"));
 }
 
 #[test]
@@ -189,86 +219,131 @@ fn unknown_keys_are_errors_with_location() {
         .code(3)
         .stderr(contains("fleet/fresnel.yaml:10:1: unknown field `scoeps`"));
     let f = example();
-    f.write("patches/board/pbp/opp/series.yaml", "scope: board/pbp\ncampaign: c\nprobe: []\n");
-    f.resolve(&["fresnel"])
-        .code(3)
-        .stderr(contains("patches/board/pbp/opp/series.yaml:3:1: unknown field `probe`"));
+    f.write(
+        "patches/board/pbp/opp/series.yaml",
+        "scope: board/pbp\ncampaign: c\nprobe: []\n",
+    );
+    f.resolve(&["fresnel"]).code(3).stderr(contains(
+        "patches/board/pbp/opp/series.yaml:3:1: unknown field `probe`",
+    ));
 }
 
 #[test]
 fn missing_manifest_lists_the_fleet() {
     let f = example();
-    f.resolve(&["ohm"]).code(2).stderr(contains("fleet/ohm.yaml: no such host manifest; the fleet has: fresnel"));
+    f.resolve(&["ohm"]).code(2).stderr(contains(
+        "fleet/ohm.yaml: no such host manifest; the fleet has: fresnel",
+    ));
 }
 
 #[test]
 fn host_names_with_metacharacters_or_leading_dash_are_refused() {
     let f = example();
     for bad in ["a;rm", "$(id)", "a b", "../fresnel"] {
-        f.resolve(&[bad]).code(3).stderr(contains("invalid host name"));
+        f.resolve(&[bad])
+            .code(3)
+            .stderr(contains("invalid host name"));
     }
     // a leading dash is an option to clap; after `--` it is a name and refused
-    f.resolve(&["--", "-rf"]).code(3).stderr(contains("invalid host name"));
+    f.resolve(&["--", "-rf"])
+        .code(3)
+        .stderr(contains("invalid host name"));
 }
 
 #[test]
 fn host_field_must_match_file_name() {
     let f = example();
-    f.write("fleet/ohm.yaml", &fs::read_to_string(f.path().join("fleet/fresnel.yaml")).unwrap());
-    f.resolve(&["ohm"]).code(3).stderr(contains("does not match the file name"));
+    f.write(
+        "fleet/ohm.yaml",
+        &fs::read_to_string(f.path().join("fleet/fresnel.yaml")).unwrap(),
+    );
+    f.resolve(&["ohm"])
+        .code(3)
+        .stderr(contains("does not match the file name"));
 }
 
 #[test]
 fn a_patch_outside_a_series_has_no_scope_tag() {
     let f = example();
     f.write("patches/board/pbp/stray.patch", DIFF);
-    f.resolve(&["fresnel"]).code(1).stderr(contains("patches/board/pbp/stray.patch: a patch outside any series has no scope tag"));
+    f.resolve(&["fresnel"]).code(1).stderr(contains(
+        "patches/board/pbp/stray.patch: a patch outside any series has no scope tag",
+    ));
 }
 
 #[test]
 fn a_series_without_series_yaml_has_no_scope_tag() {
     let f = example();
     f.write("patches/board/pbp/untagged/0001-u.patch", DIFF);
-    f.resolve(&["fresnel"]).code(1).stderr(contains("patches/board/pbp/untagged: patches without a scope tag"));
+    f.resolve(&["fresnel"]).code(1).stderr(contains(
+        "patches/board/pbp/untagged: patches without a scope tag",
+    ));
 }
 
 #[test]
 fn a_series_whose_tag_disagrees_with_its_folder_is_refused() {
     let f = example();
-    f.write("patches/board/pbp/opp/series.yaml", "scope: board/other\ncampaign: fourier\n");
-    f.resolve(&["fresnel"]).code(1).stderr(contains("disagrees with the folder"));
+    f.write(
+        "patches/board/pbp/opp/series.yaml",
+        "scope: board/other\ncampaign: fourier\n",
+    );
+    f.resolve(&["fresnel"])
+        .code(1)
+        .stderr(contains("disagrees with the folder"));
 }
 
 #[test]
 fn unknown_scope_include_and_exclude_are_refused() {
     let f = example();
     f.host("fresnel", "scopes: [board/nope]\n");
-    f.resolve(&["fresnel"]).code(1).stderr(contains("unknown scope board/nope"));
+    f.resolve(&["fresnel"])
+        .code(1)
+        .stderr(contains("unknown scope board/nope"));
     f.host("fresnel", "scopes: [board/pbp]\ninclude: [driver/nope/x]\n");
-    f.resolve(&["fresnel"]).code(1).stderr(contains("include driver/nope/x: unknown series"));
-    f.host("fresnel", "scopes: [board/pbp]\nexclude: [arch/arm64/build-fix]\n");
-    f.resolve(&["fresnel"]).code(1).stderr(contains("exclude arch/arm64/build-fix names no series"));
+    f.resolve(&["fresnel"])
+        .code(1)
+        .stderr(contains("include driver/nope/x: unknown series"));
+    f.host(
+        "fresnel",
+        "scopes: [board/pbp]\nexclude: [arch/arm64/build-fix]\n",
+    );
+    f.resolve(&["fresnel"])
+        .code(1)
+        .stderr(contains("exclude arch/arm64/build-fix names no series"));
 }
 
 #[test]
 fn the_same_patch_twice_is_refused() {
     let f = example();
     f.host("fresnel", "scopes: [board/pbp]\ninclude: [board/pbp/opp]\n");
-    f.resolve(&["fresnel"]).code(1).stderr(contains("the same patches twice"));
+    f.resolve(&["fresnel"])
+        .code(1)
+        .stderr(contains("the same patches twice"));
     // identical content in two series
     let f = example();
     let a = fs::read(f.path().join("patches/board/pbp/opp/0001-a.patch")).unwrap();
-    fs::write(f.path().join("patches/arch/arm64/build-fix/0001-x.patch"), &a).unwrap();
-    f.resolve(&["fresnel"]).code(1).stderr(contains("the same patch twice"));
+    fs::write(
+        f.path().join("patches/arch/arm64/build-fix/0001-x.patch"),
+        &a,
+    )
+    .unwrap();
+    f.resolve(&["fresnel"])
+        .code(1)
+        .stderr(contains("the same patch twice"));
 }
 
 #[test]
 fn paths_escaping_the_tree_are_refused() {
     let f = example();
-    f.host("fresnel", "scopes: [board/pbp]\ninclude: [board/../../etc]\n");
+    f.host(
+        "fresnel",
+        "scopes: [board/pbp]\ninclude: [board/../../etc]\n",
+    );
     f.resolve(&["fresnel"]).code(3).stderr(contains("invalid"));
     f.host("fresnel", "scopes: [/etc]\n");
-    f.resolve(&["fresnel"]).code(3).stderr(contains("invalid scope"));
+    f.resolve(&["fresnel"])
+        .code(3)
+        .stderr(contains("invalid scope"));
 }
 
 #[test]
@@ -281,14 +356,26 @@ fn symlinks_pointing_outside_the_tree_are_refused() {
         f.path().join("patches/board/pbp/opp/0003-evil.patch"),
     )
     .unwrap();
-    f.resolve(&["fresnel"]).code(1).stderr(contains("symlink pointing outside the patch tree"));
+    f.resolve(&["fresnel"])
+        .code(1)
+        .stderr(contains("symlink pointing outside the patch tree"));
     // a symlinked series folder, too
     let f = example();
     fs::create_dir_all(outside.path().join("s")).unwrap();
-    fs::write(outside.path().join("s/series.yaml"), "scope: board/pbp\ncampaign: c\n").unwrap();
+    fs::write(
+        outside.path().join("s/series.yaml"),
+        "scope: board/pbp\ncampaign: c\n",
+    )
+    .unwrap();
     fs::write(outside.path().join("s/0001-s.patch"), DIFF).unwrap();
-    std::os::unix::fs::symlink(outside.path().join("s"), f.path().join("patches/board/pbp/linked")).unwrap();
-    f.resolve(&["fresnel"]).code(1).stderr(contains("symlink pointing outside"));
+    std::os::unix::fs::symlink(
+        outside.path().join("s"),
+        f.path().join("patches/board/pbp/linked"),
+    )
+    .unwrap();
+    f.resolve(&["fresnel"])
+        .code(1)
+        .stderr(contains("symlink pointing outside"));
 }
 
 #[test]
@@ -307,5 +394,7 @@ fn not_a_fleet_repository() {
 fn host_without_kernel_has_nothing_to_promote() {
     let f = example();
     f.write("fleet/boltzmann.yaml", "host: boltzmann\nrole: dev\narch: aarch64\ndistro: arch\nbuild_host: { user: kbuild, arches: [aarch64] }\n");
-    f.resolve(&["boltzmann"]).code(1).stderr(contains("no kernel: section"));
+    f.resolve(&["boltzmann"])
+        .code(1)
+        .stderr(contains("no kernel: section"));
 }

@@ -1,0 +1,71 @@
+# kernel-agent — see README.md. Targets: build test e2e bench demo man schemas lint install.
+CARGO      ?= cargo
+PREFIX     ?= /usr/local
+DEMO_ROOT  ?= /var/tmp/kernel-agent-demo
+RELEASE    := target/release
+DEBUG      := target/debug
+WRAPPERS   := $(filter-out %.sh,$(wildcard bin-wrappers/ka-*))
+STAGES     := ka-resolve ka-baseline ka-check ka-concat ka-block ka-gate ka-show
+
+.PHONY: all build deps test unit wrappers kernel lint e2e bench demo man schemas install clean
+
+all: build
+
+build:
+	$(CARGO) build --release --workspace --bins
+
+deps:
+	scripts/debian-deps
+
+# The README's test command (and what .ci/run calls).
+test: deps lint unit wrappers kernel
+
+unit:
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace
+
+# Wrapper tests: real binaries, real git, a small synthetic fleet.
+wrappers:
+	$(CARGO) build --workspace --bins
+	PATH="$(CURDIR)/$(DEBUG):$(CURDIR)/bin-wrappers:$$PATH" bats tests/wrappers
+
+# The example fleet against Debian's linux-source-6.1: every host promotes, and
+# ka-check agrees with sequential git apply on a checked-out tree.
+kernel:
+	$(CARGO) build --release --workspace --bins
+	PATH="$(CURDIR)/$(RELEASE):$(CURDIR)/bin-wrappers:$$PATH" bats tests/kernel
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	shellcheck -x bin-wrappers/* scripts/* tests/bench/*.sh
+
+e2e: kernel
+
+bench: build
+	PATH="$(CURDIR)/$(RELEASE):$(CURDIR)/bin-wrappers:$$PATH" tests/bench/run.sh
+
+# Prepare the baseline and promote the example fleet into $(DEMO_ROOT).
+demo: deps build
+	@mkdir -p "$(DEMO_ROOT)"
+	PATH="$(CURDIR)/$(RELEASE):$(CURDIR)/bin-wrappers:$$PATH" KA_ROOT="$(DEMO_ROOT)" KA_REPO="$(CURDIR)" \
+		ka-promote --all; status=$$?; \
+		echo; echo "state: $(DEMO_ROOT)  (cumulative.patch + manifest.lock under hosts/<host>/promoted/)"; \
+		exit $$status
+
+man:
+	$(CARGO) run -q -p ka-man -- man
+
+schemas:
+	KA_UPDATE_SCHEMAS=1 $(CARGO) test -q -p ka-core --test schemas
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 755 $(addprefix $(RELEASE)/,$(STAGES)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(WRAPPERS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 bin-wrappers/ka-lib.sh $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+
+clean:
+	$(CARGO) clean

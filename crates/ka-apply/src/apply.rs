@@ -1,0 +1,485 @@
+//! Apply one patch file to an [`Overlay`], all or nothing, and judge it.
+
+use crate::ApplyError;
+use crate::blob_id::git_blob_id;
+use crate::hunk::Hunk;
+use crate::overlay::Overlay;
+use crate::parse::{Body, FileDiff, Target, parse_patch};
+use crate::place::{Placed, apply_hunks};
+use crate::regions::Change;
+use diffy::binary::BinaryPatch;
+use ka_core::docs::{FileCheck, FileOperation, HunkCheck, Verdict};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// Context lines a hunk may drop at each end (0: none, the default).
+    pub fuzz: u32,
+}
+
+/// The lines one file diff changed, for conflict tracking with [`Regions`](crate::Regions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChanges {
+    /// The path after the patch.
+    pub path: String,
+    /// The old path of a rename or copy.
+    pub from: Option<String>,
+    pub operation: FileOperation,
+    /// In file order; old lines count in the file before this patch, new lines
+    /// in the file as the patch left it. A binary change is one block 1..=1.
+    pub changes: Vec<Change>,
+}
+
+/// The verdict on one patch file, and what it changed when it applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchOutcome {
+    pub verdict: Verdict,
+    /// Why the patch fails (or why it counts as already applied).
+    pub reason: Option<String>,
+    pub files: Vec<FileCheck>,
+    /// Empty unless the patch applied.
+    pub changes: Vec<FileChanges>,
+}
+
+const NO_MATCH: &str = "context does not match at any position";
+const MISSING: &str = "file does not exist";
+const EXISTS: &str = "file already exists";
+
+/// Apply `bytes` (one patch file, as given) to `overlay`. When any file diff
+/// fails, the overlay is left unchanged and the verdict is `Fails` or, when
+/// the reverse of the whole patch applies, `AlreadyApplied`.
+///
+/// `Err` only for failures to read the base tree.
+pub fn apply_patch(
+    overlay: &mut Overlay<'_>,
+    bytes: &[u8],
+    opts: &ApplyOptions,
+) -> Result<PatchOutcome, ApplyError> {
+    let diffs = match parse_patch(bytes) {
+        Ok(d) => d,
+        Err(reason) => {
+            return Ok(PatchOutcome {
+                verdict: Verdict::Fails,
+                reason: Some(reason),
+                files: Vec::new(),
+                changes: Vec::new(),
+            });
+        }
+    };
+    let forward = attempt(overlay, &diffs, opts.fuzz)?;
+    if forward.applies {
+        let verdict = worst(forward.files.iter().map(|f| f.verdict));
+        for (path, content) in forward.writes {
+            overlay.write(&path, content);
+        }
+        return Ok(PatchOutcome {
+            verdict,
+            reason: None,
+            files: forward.files,
+            changes: forward.changes,
+        });
+    }
+    // Undo the files in reverse order; no fuzz, as `git apply -R --check`.
+    let reverse: Vec<FileDiff<'_>> = diffs.iter().rev().map(FileDiff::reversed).collect();
+    let backward = attempt(overlay, &reverse, 0)?;
+    let (verdict, reason) = if backward.applies {
+        (
+            Verdict::AlreadyApplied,
+            "does not apply, but its reverse does: the change is already in the tree".to_string(),
+        )
+    } else {
+        (Verdict::Fails, failure_summary(&forward.files))
+    };
+    Ok(PatchOutcome {
+        verdict,
+        reason: Some(reason),
+        files: forward.files,
+        changes: Vec::new(),
+    })
+}
+
+fn failure_summary(files: &[FileCheck]) -> String {
+    let failed: Vec<String> = files
+        .iter()
+        .filter(|f| f.verdict == Verdict::Fails)
+        .map(|f| match &f.reason {
+            Some(r) => format!("{}: {r}", f.path),
+            None => f.path.clone(),
+        })
+        .collect();
+    format!("does not apply: {}", failed.join("; "))
+}
+
+/// The worst verdict of a set of applying parts (Fuzz > Offset > Clean).
+fn worst(verdicts: impl Iterator<Item = Verdict>) -> Verdict {
+    let rank = |v: Verdict| match v {
+        Verdict::Clean => 0,
+        Verdict::Offset => 1,
+        Verdict::Fuzz => 2,
+        Verdict::AlreadyApplied => 3,
+        Verdict::Fails => 4,
+    };
+    verdicts.max_by_key(|&v| rank(v)).unwrap_or(Verdict::Clean)
+}
+
+struct Attempt {
+    applies: bool,
+    files: Vec<FileCheck>,
+    changes: Vec<FileChanges>,
+    /// Writes in order, applied to the overlay only if everything applied.
+    writes: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// Try every file diff against the overlay plus the writes of the earlier
+/// file diffs of the same patch (a patch may rename a file, then edit it).
+fn attempt(
+    overlay: &mut Overlay<'_>,
+    diffs: &[FileDiff<'_>],
+    fuzz: u32,
+) -> Result<Attempt, ApplyError> {
+    let mut staged: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
+    let mut out = Attempt {
+        applies: true,
+        files: Vec::new(),
+        changes: Vec::new(),
+        writes: Vec::new(),
+    };
+    for diff in diffs {
+        let mut read = |path: &str| -> Result<Option<Vec<u8>>, ApplyError> {
+            match staged.get(path) {
+                Some(c) => Ok(c.clone()),
+                None => overlay.read(path),
+            }
+        };
+        let result = apply_file(&mut read, diff, fuzz)?;
+        out.applies &= result.check.verdict.applies();
+        if result.check.verdict.applies() {
+            for (path, content) in &result.writes {
+                staged.insert(path.clone(), content.clone());
+            }
+            out.writes.extend(result.writes);
+            out.changes.push(result.changes);
+        }
+        out.files.push(result.check);
+    }
+    Ok(out)
+}
+
+struct FileResult {
+    check: FileCheck,
+    writes: Vec<(String, Option<Vec<u8>>)>,
+    changes: FileChanges,
+}
+
+type Reader<'r> = dyn FnMut(&str) -> Result<Option<Vec<u8>>, ApplyError> + 'r;
+
+fn apply_file(
+    read: &mut Reader<'_>,
+    diff: &FileDiff<'_>,
+    fuzz: u32,
+) -> Result<FileResult, ApplyError> {
+    let hunk_count = match &diff.body {
+        Body::Text(h) => h.len(),
+        _ => 0,
+    };
+    let mut check = FileCheck {
+        path: String::new(),
+        operation: FileOperation::Modify,
+        from: None,
+        verdict: Verdict::Fails,
+        reason: None,
+        hunks: Vec::new(),
+    };
+    // Decide the operation and read the content it starts from.
+    let (operation, source, dest, before) = match &diff.target {
+        Target::Modify { original, modified } => {
+            let modified_content = read(modified)?;
+            let (path, content) = match modified_content {
+                Some(c) => (modified.clone(), Some(c)),
+                None if original != modified => (original.clone(), read(original)?),
+                None => (modified.clone(), None),
+            };
+            match content {
+                Some(c) => (FileOperation::Modify, Some(path.clone()), path, c),
+                // `diff -ruN` creates files with `--- a/x <epoch>` and `@@ -0,0`.
+                None if diff.traditional && creates_from_nothing(&diff.body) => {
+                    (FileOperation::Create, None, modified.clone(), Vec::new())
+                }
+                None => {
+                    return Ok(refused(
+                        check,
+                        path,
+                        FileOperation::Modify,
+                        None,
+                        MISSING,
+                        hunk_count,
+                    ));
+                }
+            }
+        }
+        Target::Create(path) => {
+            if read(path)?.is_some() {
+                return Ok(refused(
+                    check,
+                    path.clone(),
+                    FileOperation::Create,
+                    None,
+                    EXISTS,
+                    hunk_count,
+                ));
+            }
+            (FileOperation::Create, None, path.clone(), Vec::new())
+        }
+        Target::Delete(path) => match read(path)? {
+            Some(c) => (FileOperation::Delete, Some(path.clone()), path.clone(), c),
+            None => {
+                return Ok(refused(
+                    check,
+                    path.clone(),
+                    FileOperation::Delete,
+                    None,
+                    MISSING,
+                    hunk_count,
+                ));
+            }
+        },
+        Target::Rename { from, to } | Target::Copy { from, to } => {
+            let op = if matches!(diff.target, Target::Rename { .. }) {
+                FileOperation::Rename
+            } else {
+                FileOperation::Copy
+            };
+            let Some(c) = read(from)? else {
+                let reason = format!("{MISSING}: {from}");
+                return Ok(refused(
+                    check,
+                    to.clone(),
+                    op,
+                    Some(from.clone()),
+                    &reason,
+                    hunk_count,
+                ));
+            };
+            if read(to)?.is_some() {
+                return Ok(refused(
+                    check,
+                    to.clone(),
+                    op,
+                    Some(from.clone()),
+                    EXISTS,
+                    hunk_count,
+                ));
+            }
+            (op, Some(from.clone()), to.clone(), c)
+        }
+    };
+    check.path = dest.clone();
+    check.operation = operation;
+    if matches!(operation, FileOperation::Rename | FileOperation::Copy) {
+        check.from = source.clone();
+    }
+
+    let mut changes = Vec::new();
+    let after = match &diff.body {
+        Body::Text(hunks) if hunks.is_empty() => before,
+        Body::Text(hunks) => {
+            let outcome = apply_hunks(&before, hunks, fuzz);
+            check.hunks = outcome
+                .hunks
+                .iter()
+                .enumerate()
+                .map(|(i, placed)| hunk_check(i + 1, placed.as_ref()))
+                .collect();
+            changes = outcome
+                .hunks
+                .iter()
+                .flatten()
+                .filter_map(|p| p.change)
+                .collect();
+            match outcome.content {
+                Some(c) => c,
+                None => {
+                    check.reason = Some(format!(
+                        "{} of {} hunks do not apply",
+                        outcome.hunks.iter().filter(|h| h.is_none()).count(),
+                        hunks.len()
+                    ));
+                    return Ok(failed(check));
+                }
+            }
+        }
+        Body::BinaryWithoutData => {
+            check.reason = Some(
+                "binary change without data (`Binary files ... differ`): make the patch with \
+                 `git format-patch --binary` / `git diff --binary`"
+                    .into(),
+            );
+            return Ok(failed(check));
+        }
+        Body::Binary(patch) => {
+            if check.operation == FileOperation::Modify {
+                check.operation = FileOperation::Binary;
+            }
+            match apply_binary(patch, diff, &before) {
+                Ok(c) => {
+                    changes.push(Change {
+                        old_start: 1,
+                        old_len: 1,
+                        new_start: 1,
+                        new_len: 1,
+                    });
+                    c
+                }
+                Err(reason) => {
+                    check.reason = Some(reason);
+                    return Ok(failed(check));
+                }
+            }
+        }
+    };
+
+    let mut operation = check.operation;
+    // A plain diff that empties a file deletes it (`diff -ruN`, as git does).
+    if diff.traditional
+        && operation == FileOperation::Modify
+        && after.is_empty()
+        && matches!(&diff.body, Body::Text(h) if !h.is_empty() && h.iter().all(|h| h.new_len == 0))
+    {
+        operation = FileOperation::Delete;
+        check.operation = operation;
+    }
+    let writes = match operation {
+        FileOperation::Delete => {
+            if !after.is_empty() {
+                check.reason =
+                    Some("the deletion does not remove the whole file: its content differs".into());
+                return Ok(failed(check));
+            }
+            vec![(dest.clone(), None)]
+        }
+        FileOperation::Rename => vec![
+            (source.clone().expect("rename source"), None),
+            (dest.clone(), Some(after)),
+        ],
+        _ => vec![(dest.clone(), Some(after))],
+    };
+    check.verdict = worst(check.hunks.iter().map(|h| h.verdict));
+    Ok(FileResult {
+        changes: FileChanges {
+            path: dest,
+            from: check.from.clone(),
+            operation: check.operation,
+            changes,
+        },
+        check,
+        writes,
+    })
+}
+
+fn creates_from_nothing(body: &Body<'_>) -> bool {
+    matches!(body, Body::Text(h) if !h.is_empty() && h.iter().all(|h: &Hunk| h.old_len == 0 && h.old_start == 0))
+}
+
+fn hunk_check(number: usize, placed: Option<&Placed>) -> HunkCheck {
+    match placed {
+        Some(p) => HunkCheck {
+            hunk: number,
+            verdict: if p.fuzz > 0 {
+                Verdict::Fuzz
+            } else if p.offset != 0 {
+                Verdict::Offset
+            } else {
+                Verdict::Clean
+            },
+            line: Some(p.line),
+            offset: p.offset,
+            fuzz: p.fuzz,
+            reason: None,
+        },
+        None => HunkCheck {
+            hunk: number,
+            verdict: Verdict::Fails,
+            line: None,
+            offset: 0,
+            fuzz: 0,
+            reason: Some(NO_MATCH.into()),
+        },
+    }
+}
+
+/// A file diff refused before any hunk was tried.
+fn refused(
+    mut check: FileCheck,
+    path: String,
+    operation: FileOperation,
+    from: Option<String>,
+    reason: &str,
+    hunks: usize,
+) -> FileResult {
+    check.path = path;
+    check.operation = operation;
+    check.from = from;
+    check.reason = Some(reason.to_string());
+    check.hunks = (1..=hunks)
+        .map(|n| HunkCheck {
+            hunk: n,
+            verdict: Verdict::Fails,
+            line: None,
+            offset: 0,
+            fuzz: 0,
+            reason: Some(reason.to_string()),
+        })
+        .collect();
+    failed(check)
+}
+
+fn failed(mut check: FileCheck) -> FileResult {
+    check.verdict = Verdict::Fails;
+    FileResult {
+        changes: FileChanges {
+            path: check.path.clone(),
+            from: check.from.clone(),
+            operation: check.operation,
+            changes: Vec::new(),
+        },
+        check,
+        writes: Vec::new(),
+    }
+}
+
+/// Apply a `GIT binary patch`, checking the preimage and the result against
+/// the blob ids of the `index` line as `git apply` does.
+fn apply_binary(
+    patch: &BinaryPatch<'_>,
+    diff: &FileDiff<'_>,
+    before: &[u8],
+) -> Result<Vec<u8>, String> {
+    if let Some(old) = diff.old_id.as_deref().filter(|id| usable_id(id)) {
+        let have = git_blob_id(before);
+        if !have.starts_with(old) {
+            return Err(format!(
+                "binary preimage differs: the patch expects blob {old}, the file is {}",
+                &have[..12]
+            ));
+        }
+    }
+    let result = if diff.reversed {
+        patch.apply_reverse(before)
+    } else {
+        patch.apply(before)
+    }
+    .map_err(|e| format!("binary patch does not apply: {e}"))?;
+    if let Some(new) = diff.new_id.as_deref().filter(|id| usable_id(id))
+        && !git_blob_id(&result).starts_with(new)
+    {
+        return Err(format!(
+            "binary patch gives a different result than blob {new}"
+        ));
+    }
+    Ok(result)
+}
+
+/// An abbreviated id long enough to check, and not the all-zero "no file" id.
+fn usable_id(id: &str) -> bool {
+    id.len() >= 7 && id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b != b'0')
+}

@@ -1,0 +1,324 @@
+//! From patch bytes to a list of file diffs: strip the mail around it, parse
+//! with diffy, check nothing was lost, strip the path prefixes.
+
+use crate::hunk::Hunk;
+use diffy::binary::BinaryPatch;
+use diffy::patch_set::{FileOperation, ParseOptions, PatchKind, PatchSet};
+
+/// What a file diff does, with paths relative to the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `original` and `modified` differ only in traditional diffs
+    /// (`--- old.txt` / `+++ new.txt`); then the one that exists is patched.
+    Modify {
+        original: String,
+        modified: String,
+    },
+    Create(String),
+    Delete(String),
+    Rename {
+        from: String,
+        to: String,
+    },
+    Copy {
+        from: String,
+        to: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Body<'a> {
+    Text(Vec<Hunk>),
+    Binary(BinaryPatch<'a>),
+    /// `Binary files a/x and b/x differ`: git left the data out.
+    BinaryWithoutData,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FileDiff<'a> {
+    pub target: Target,
+    pub body: Body<'a>,
+    /// A plain (non-git) diff: creation and deletion are inferred from the
+    /// hunks, as `git apply` and GNU patch do for `diff -ruN` output.
+    pub traditional: bool,
+    /// Blob ids from the `index <old>..<new>` line (git diffs only).
+    pub old_id: Option<String>,
+    pub new_id: Option<String>,
+    /// Applying the reverse (already-applied test).
+    pub reversed: bool,
+}
+
+impl FileDiff<'_> {
+    pub fn reversed(&self) -> Self {
+        let target = match &self.target {
+            Target::Modify { original, modified } => Target::Modify {
+                original: modified.clone(),
+                modified: original.clone(),
+            },
+            Target::Create(p) => Target::Delete(p.clone()),
+            Target::Delete(p) => Target::Create(p.clone()),
+            Target::Rename { from, to } => Target::Rename {
+                from: to.clone(),
+                to: from.clone(),
+            },
+            // Undoing a copy deletes the copy.
+            Target::Copy { to, .. } => Target::Delete(to.clone()),
+        };
+        let body = match &self.body {
+            Body::Text(hunks) => Body::Text(hunks.iter().map(Hunk::reversed).collect()),
+            other => other.clone(),
+        };
+        FileDiff {
+            target,
+            body,
+            traditional: self.traditional,
+            old_id: self.new_id.clone(),
+            new_id: self.old_id.clone(),
+            reversed: !self.reversed,
+        }
+    }
+}
+
+/// Parse one patch file. `Err` carries the reason the patch cannot be used.
+pub(crate) fn parse_patch(bytes: &[u8]) -> Result<Vec<FileDiff<'_>>, String> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err("not a diff: the patch is empty".into());
+    }
+    let body = strip_mail(bytes);
+    let git = has_line_starting(body, b"diff --git ");
+    let opts = if git {
+        ParseOptions::gitdiff()
+    } else {
+        ParseOptions::unidiff()
+    };
+    let mut files = Vec::new();
+    for parsed in PatchSet::parse_bytes(body, opts) {
+        match parsed {
+            Ok(f) => files.push(f),
+            Err(e) if files.is_empty() && e.to_string().contains("no valid patches found") => {
+                return Err("not a diff: no `diff --git` or `---`/`+++` file header found".into());
+            }
+            Err(e) => return Err(format!("malformed patch: {e}")),
+        }
+    }
+    if files.is_empty() {
+        return Err("not a diff: no file header found".into());
+    }
+
+    // Every `---`/`+++`/`@@` header must have become a file diff with hunks:
+    // the git parser skips plain diffs mixed into git output.
+    let headers = count_file_headers(body);
+    let with_hunks = files
+        .iter()
+        .filter(|f| matches!(f.patch(), PatchKind::Text(p) if !p.hunks().is_empty()))
+        .count();
+    if headers != with_hunks {
+        return Err(format!(
+            "the patch has {headers} `---`/`+++` file headers but only {with_hunks} parsed as \
+             file diffs (plain diffs mixed with `diff --git` ones?); refusing to drop files"
+        ));
+    }
+
+    let ids = if git {
+        git_index_lines(body)
+    } else {
+        Vec::new()
+    };
+    let mut diffs = Vec::with_capacity(files.len());
+    for (i, file) in files.into_iter().enumerate() {
+        let (old_id, new_id) = ids.get(i).cloned().unwrap_or_default();
+        let target = target_of(file.operation(), git)?;
+        let body = match file.into_patch() {
+            PatchKind::Text(p) => Body::Text(p.hunks().iter().map(Hunk::from_diffy).collect()),
+            PatchKind::Binary(BinaryPatch::Marker) => Body::BinaryWithoutData,
+            PatchKind::Binary(b) => Body::Binary(b),
+        };
+        diffs.push(FileDiff {
+            target,
+            body,
+            traditional: !git,
+            old_id,
+            new_id,
+            reversed: false,
+        });
+    }
+    Ok(diffs)
+}
+
+fn target_of(op: &FileOperation<'_, [u8]>, git: bool) -> Result<Target, String> {
+    // Paths on `---`/`+++` and `diff --git` lines carry a prefix (`a/`, `b/`,
+    // or a quilt tree name); `rename from`/`copy from` lines carry none.
+    let prefixed = |p: &[u8]| -> Result<String, String> {
+        let p = path_str(p)?;
+        match p.split_once('/') {
+            Some((_, rest)) if !rest.is_empty() => Ok(rest.to_string()),
+            // `--- old.txt`: no prefix to strip (git keeps such names too).
+            _ if !git => Ok(p),
+            _ => Err(format!("cannot strip the a/ b/ prefix from path {p:?}")),
+        }
+    };
+    Ok(match op {
+        FileOperation::Modify { original, modified } => Target::Modify {
+            original: prefixed(original)?,
+            modified: prefixed(modified)?,
+        },
+        FileOperation::Create(p) => Target::Create(prefixed(p)?),
+        FileOperation::Delete(p) => Target::Delete(prefixed(p)?),
+        FileOperation::Rename { from, to } => Target::Rename {
+            from: path_str(from)?,
+            to: path_str(to)?,
+        },
+        FileOperation::Copy { from, to } => Target::Copy {
+            from: path_str(from)?,
+            to: path_str(to)?,
+        },
+    })
+}
+
+fn path_str(p: &[u8]) -> Result<String, String> {
+    let s = String::from_utf8(p.to_vec())
+        .map_err(|_| format!("path is not UTF-8: {}", String::from_utf8_lossy(p)))?;
+    if s.is_empty() || s.starts_with('/') || s.split('/').any(|c| c == "..") {
+        return Err(format!("refusing path {s:?}: empty, absolute or with `..`"));
+    }
+    Ok(s)
+}
+
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split_inclusive(|&b| b == b'\n')
+}
+
+fn has_line_starting(bytes: &[u8], prefix: &[u8]) -> bool {
+    lines(bytes).any(|l| l.starts_with(prefix))
+}
+
+/// Strip the mail around a patch as `git am` does: the message ends at the
+/// first `---` line. diffy does this only for mbox input (`From <sha> ...`);
+/// this also covers a plain mail starting with headers (`From: `, `Subject: `).
+fn strip_mail(bytes: &[u8]) -> &[u8] {
+    let Some(first) = lines(bytes).next() else {
+        return bytes;
+    };
+    if !(first.starts_with(b"From ") || is_mail_header(first)) {
+        return bytes;
+    }
+    let mut offset = 0;
+    for line in lines(bytes) {
+        offset += line.len();
+        if line == b"---\n" || line == b"---\r\n" || line == b"---" {
+            return &bytes[offset..];
+        }
+    }
+    bytes
+}
+
+/// `Name: value` with an RFC 5322 field name; quilt's `Index: path` is not mail.
+fn is_mail_header(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let name = &line[..colon];
+    !name.is_empty()
+        && name != b"Index"
+        && name[0].is_ascii_alphabetic()
+        && name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && line.get(colon + 1) == Some(&b' ')
+}
+
+/// File headers of text diffs: a `--- ` line, a `+++ ` line, then a hunk.
+fn count_file_headers(bytes: &[u8]) -> usize {
+    let all: Vec<&[u8]> = lines(bytes).collect();
+    all.windows(3)
+        .filter(|w| {
+            w[0].starts_with(b"--- ") && w[1].starts_with(b"+++ ") && w[2].starts_with(b"@@ ")
+        })
+        .count()
+}
+
+/// For each `diff --git` block in order, the ids of its `index` line.
+fn git_index_lines(bytes: &[u8]) -> Vec<(Option<String>, Option<String>)> {
+    let mut blocks = Vec::new();
+    let mut in_header = false;
+    for line in lines(bytes) {
+        if line.starts_with(b"diff --git ") {
+            blocks.push((None, None));
+            in_header = true;
+        } else if in_header && line.starts_with(b"index ") {
+            let text = String::from_utf8_lossy(&line[6..]);
+            let ids = text.split_whitespace().next().unwrap_or("");
+            if let Some((old, new)) = ids.split_once("..") {
+                let last = blocks.last_mut().expect("inside a block");
+                *last = (Some(old.to_string()), Some(new.to_string()));
+            }
+        } else if line.starts_with(b"--- ")
+            || line.starts_with(b"@@ ")
+            || line.starts_with(b"GIT binary patch")
+            || line.starts_with(b"Binary files ")
+        {
+            in_header = false;
+        }
+    }
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_mail_preamble_is_stripped() {
+        let mail = b"From: A <a@b>\nSubject: x\n\nmessage\n--- not a header\n---\n f | 1 +\n\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n";
+        let diffs = parse_patch(mail).unwrap();
+        assert_eq!(diffs.len(), 1);
+        assert_eq!(
+            diffs[0].target,
+            Target::Modify {
+                original: "f".into(),
+                modified: "f".into()
+            }
+        );
+    }
+
+    #[test]
+    fn quilt_index_lines_and_tree_prefix() {
+        let p = b"Index: linux-6.1/drivers/x.c\n===================================================================\n--- linux-6.1.orig/drivers/x.c\n+++ linux-6.1/drivers/x.c\n@@ -1 +1 @@\n-a\n+b\n";
+        let diffs = parse_patch(p).unwrap();
+        assert_eq!(
+            diffs[0].target,
+            Target::Modify {
+                original: "drivers/x.c".into(),
+                modified: "drivers/x.c".into()
+            }
+        );
+    }
+
+    #[test]
+    fn mixed_git_and_plain_diffs_are_refused() {
+        let p = b"diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n--- a/g\n+++ b/g\n@@ -1 +1 @@\n-a\n+b\n";
+        let err = parse_patch(p).unwrap_err();
+        assert!(err.contains("2 `---`/`+++` file headers"), "{err}");
+    }
+
+    #[test]
+    fn empty_and_prose_are_not_diffs() {
+        assert!(parse_patch(b"").unwrap_err().contains("empty"));
+        assert!(
+            parse_patch(b"hello\nworld\n")
+                .unwrap_err()
+                .contains("not a diff")
+        );
+    }
+
+    #[test]
+    fn rename_paths_have_no_prefix() {
+        let p = b"diff --git a/d/old.h b/d/new.h\nsimilarity index 100%\nrename from d/old.h\nrename to d/new.h\n";
+        let diffs = parse_patch(p).unwrap();
+        assert_eq!(
+            diffs[0].target,
+            Target::Rename {
+                from: "d/old.h".into(),
+                to: "d/new.h".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,65 @@
+# Shared set-up for the wrapper tests: a private KA_ROOT and HOME, a small fleet
+# repository, and a baseline tarball made on the spot.
+
+setup_fleet() {
+	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ka-test.XXXXXX")
+	export HOME="$T/home" KA_ROOT="$T/root" KA_REPO="$T/repo"
+	mkdir -p "$HOME" "$KA_REPO/fleet" "$KA_REPO/patches"
+	# the baseline: a tiny "kernel" tarball
+	mkdir -p "$T/src/linux-toy/drivers/net" "$T/src/linux-toy/arch/arm64/boot/dts"
+	printf 'line %s\n' $(seq 1 30) >"$T/src/linux-toy/drivers/net/wifi.c"
+	printf 'node %s;\n' $(seq 1 20) >"$T/src/linux-toy/arch/arm64/boot/dts/board.dts"
+	printf 'VERSION = 6\nPATCHLEVEL = 1\n' >"$T/src/linux-toy/Makefile"
+	tar -cJf "$T/linux-toy.tar.xz" -C "$T/src" linux-toy
+}
+
+teardown_fleet() {
+	rm -rf -- "$T"
+}
+
+# host NAME SCOPES [EXTRA YAML]
+host() {
+	cat >"$KA_REPO/fleet/$1.yaml" <<YAML
+host: $1
+role: dev
+arch: aarch64
+distro: arch
+kernel:
+  pkgbase: linux-$1
+  suffix: $1
+  baseline: { tarball: $T/linux-toy.tar.xz }
+scopes: [$2]
+${3:-}
+YAML
+}
+
+# series REF CAMPAIGN: a series folder with series.yaml
+series() {
+	mkdir -p "$KA_REPO/patches/$1"
+	printf 'scope: %s\ncampaign: %s\n' "${1%/*}" "$2" >"$KA_REPO/patches/$1/series.yaml"
+}
+
+# baseline_line FILE N: line N of a toy baseline file
+baseline_line() {
+	case $1 in
+	*.dts) printf 'node %s;' "$2" ;;
+	*) printf 'line %s' "$2" ;;
+	esac
+}
+
+# change FILE LINE OLD NEW: a unified diff replacing line LINE (which must read
+# OLD) by NEW, with one line of context on each side, as diff -u writes it
+change() {
+	local file=$1 line=$2 old=$3 new=$4
+	printf -- '--- a/%s\n+++ b/%s\n@@ -%s,3 +%s,3 @@\n' "$file" "$file" $((line - 1)) $((line - 1))
+	printf ' %s\n-%s\n+%s\n %s\n' "$(baseline_line "$file" $((line - 1)))" "$old" "$new" "$(baseline_line "$file" $((line + 1)))"
+}
+
+# format_patch FILE LINE OLD NEW: the same, as a format-patch mail with a signature
+format_patch() {
+	printf 'From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n'
+	printf 'From: Example <example@kernel-agent.invalid>\nSubject: [PATCH] change %s\n\n---\n' "$1"
+	printf 'diff --git a/%s b/%s\n' "$1" "$1"
+	change "$@"
+	printf -- '-- \n2.39.5\n\n'
+}

@@ -255,8 +255,8 @@ impl Cumulative {
             return Ok(self.result(
                 Status::DryRun,
                 format!(
-                    "would promote {} patches; nothing written",
-                    self.lock.patches.len()
+                    "would promote {}; nothing written",
+                    count_patches(self.lock.patches.len())
                 ),
                 Vec::new(),
             ));
@@ -272,7 +272,10 @@ impl Cumulative {
         if unchanged {
             return Ok(self.result(
                 Status::Unchanged,
-                format!("already promoted ({} patches)", self.lock.patches.len()),
+                format!(
+                    "already promoted ({})",
+                    count_patches(self.lock.patches.len())
+                ),
                 Vec::new(),
             ));
         }
@@ -282,7 +285,7 @@ impl Cumulative {
         atomic::replace_symlink(&target, &link)?;
         Ok(self.result(
             Status::Done,
-            format!("promoted {} patches", self.lock.patches.len()),
+            format!("promoted {}", count_patches(self.lock.patches.len())),
             files,
         ))
     }
@@ -315,9 +318,17 @@ impl Cumulative {
         atomic::write(&files[1], &self.lock_bytes)?;
         Ok(self.result(
             Status::Done,
-            format!("wrote {} patches", self.lock.patches.len()),
+            format!("wrote {}", count_patches(self.lock.patches.len())),
             files,
         ))
+    }
+}
+
+fn count_patches(n: usize) -> String {
+    if n == 1 {
+        "1 patch".into()
+    } else {
+        format!("{n} patches")
     }
 }
 

@@ -21,6 +21,24 @@ pub fn check_name(what: &str, name: &str) -> Result<()> {
     }
 }
 
+/// A patch file name: the characters of [`check_name`], up to 255 bytes (what
+/// `git format-patch` writes from a long subject fits).
+pub fn check_file_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(contract(format!(
+            "invalid {what} {name:?}: use letters, digits, '.', '_', '+', '-', starting with a letter or digit"
+        )))
+    }
+}
+
 /// The scope kinds of the patch tree, in resolution order (widest first).
 pub const SCOPE_KINDS: &[&str] = &["arch", "soc", "module", "board", "driver", "subsystem"];
 

@@ -16,7 +16,7 @@ use ka_core::docs::{Baseline, Plan, PlannedPatch, Selection, V1};
 use ka_core::error::{Error, ExitCode, negative};
 use ka_core::formats::{HostManifest, Role, SeriesMeta, check_series_ref};
 use ka_core::hash::b2sum;
-use ka_core::names::{check_name, scope_rank};
+use ka_core::names::{check_file_name, check_name, scope_rank};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -339,7 +339,7 @@ impl Tree {
         let mut patches = Vec::new();
         for name in names {
             let rel = format!("patches/{reference}/{name}");
-            if check_name("patch file", &name).is_err() {
+            if check_file_name("patch file name", &name).is_err() {
                 return Err(negative(format!(
                     "{rel}: patch file names use letters, digits, '.', '_', '+', '-', starting with a letter or digit"
                 )));

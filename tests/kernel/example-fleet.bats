@@ -1,0 +1,101 @@
+#!/usr/bin/env bats
+# The example fleet against the real kernel: Debian's linux-source-6.1.
+# Every kernel host promotes; the infra host without opt-in is skipped; the
+# cumulative of each host applies with patch(1); and ka-check's verdict for
+# every patch agrees with sequential git apply on a checked-out tree.
+
+bats_require_minimum_version 1.5.0
+
+REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+TARBALL=/usr/src/linux-source-6.1.tar.xz
+
+setup_file() {
+	[ -f "$TARBALL" ] || {
+		echo "missing $TARBALL: apt-get install linux-source-6.1 (scripts/debian-deps)" >&2
+		return 1
+	}
+	export T
+	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ka-kernel.XXXXXX")
+	export HOME="$T/home" KA_ROOT="$T/root" KA_REPO="$REPO"
+	mkdir -p "$HOME"
+	ka-promote --all --json >"$T/results" 2>"$T/stderr"
+}
+
+teardown_file() {
+	rm -rf -- "$T"
+}
+
+@test "every kernel host of the example fleet promotes; the infra host is skipped" {
+	hosts=$(jq -r '.host' "$T/results" | sort | tr '\n' ' ')
+	[ "$hosts" = "ampere fresnel higgs ohm " ]
+	[ "$(jq -r '.status' "$T/results" | sort -u)" = done ]
+	grep -q "skipping hertz: role infra" "$T/stderr"
+	run ka-promote hertz
+	[ "$status" -eq 1 ]
+}
+
+@test "the lock pins the reproducible import commit and coreutils b2sum agrees" {
+	for host in ampere fresnel higgs ohm; do
+		p="$KA_ROOT/hosts/$host/promoted"
+		[ "$(jq -r .cumulative.b2sum "$p/manifest.lock")" = "$(b2sum "$p/cumulative.patch" | cut -d' ' -f1)" ]
+		for i in $(seq 0 $(($(jq '.patches | length' "$p/manifest.lock") - 1))); do
+			path=$(jq -r ".patches[$i].path" "$p/manifest.lock")
+			[ "$(jq -r ".patches[$i].b2sum" "$p/manifest.lock")" = "$(b2sum "$REPO/$path" | cut -d' ' -f1)" ]
+		done
+	done
+	commits=$(jq -r '.lock.baseline.commit' "$T/results" | sort -u)
+	[ "$(wc -l <<<"$commits")" -eq 1 ]
+}
+
+@test "each host's cumulative.patch applies to the kernel with patch -Np1" {
+	git_dir=$(ls -d "$KA_ROOT"/baselines/*.git)
+	commit=$(jq -r '.lock.baseline.commit' "$T/results" | head -1)
+	git --git-dir="$git_dir" worktree add -q --detach "$T/tree" "$commit"
+	for host in ampere fresnel higgs ohm; do
+		run patch -d "$T/tree" -Np1 --dry-run -i "$KA_ROOT/hosts/$host/promoted/cumulative.patch"
+		[ "$status" -eq 0 ] || { echo "$host: $output"; false; }
+	done
+}
+
+@test "ka-check agrees with sequential git apply on a checked-out tree, patch by patch" {
+	git_dir=$(ls -d "$KA_ROOT"/baselines/*.git)
+	commit=$(jq -r '.lock.baseline.commit' "$T/results" | head -1)
+	for host in ampere fresnel higgs ohm; do
+		ka-resolve "$host" >"$T/$host.plan"
+		ka-baseline <"$T/$host.plan" >"$T/$host.pinned"
+		ka-check <"$T/$host.pinned" >"$T/$host.check"
+		wt="$T/wt-$host"
+		git --git-dir="$git_dir" worktree add -q --detach "$wt" "$commit"
+		n=$(jq '.patches | length' "$T/$host.check")
+		for i in $(seq 0 $((n - 1))); do
+			path=$(jq -r ".patches[$i].path" "$T/$host.check")
+			ours=$(jq -r ".patches[$i].verdict" "$T/$host.check")
+			if git -C "$wt" apply --check "$REPO/$path" 2>/dev/null; then
+				theirs=applies
+				# offsets as git reports them, hunk by hunk, against ours
+				git_offsets=$(git -C "$wt" apply -v --check "$REPO/$path" 2>&1 | sed -n 's/.*(offset \(-\{0,1\}[0-9]*\) lines\{0,1\}).*/\1/p' | sort | tr '\n' ' ')
+				our_offsets=$(jq -r ".patches[$i].files[].hunks[] | select(.offset != 0) | .offset" "$T/$host.check" | sort | tr '\n' ' ')
+				[ "$git_offsets" = "$our_offsets" ] || { echo "$host $path offsets: git [$git_offsets] ours [$our_offsets]"; false; }
+				git -C "$wt" apply "$REPO/$path"
+			elif git -C "$wt" apply -R --check "$REPO/$path" 2>/dev/null; then
+				theirs=already-applied
+			else
+				theirs=fails
+			fi
+			case $ours:$theirs in
+			clean:applies | offset:applies | already-applied:already-applied | fails:fails) ;;
+			*)
+				echo "$host $path: ka-check says $ours, git apply says $theirs"
+				false
+				;;
+			esac
+		done
+	done
+}
+
+@test "a second promote is unchanged and imports nothing" {
+	run --separate-stderr ka-promote --all --json
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .status <<<"$output" | sort -u)" = unchanged ]
+	[[ $stderr != *importing* ]]
+}

@@ -19,6 +19,14 @@ setup_file() {
 	export HOME="$T/home" KA_ROOT="$T/root" KA_REPO="$REPO"
 	mkdir -p "$HOME"
 	ka-promote --all --json >"$T/results" 2>"$T/stderr"
+	# one checked-out tree of the pinned commit, reset between hosts
+	git --git-dir="$(ls -d "$KA_ROOT"/baselines/*.git)" worktree add -q --detach "$T/tree" \
+		"$(jq -r '.lock.baseline.commit' "$T/results" | head -1)"
+}
+
+reset_tree() {
+	git -C "$T/tree" reset -q --hard
+	git -C "$T/tree" clean -fdqx # -x: Debian's .gitignore ignores everything new
 }
 
 teardown_file() {
@@ -48,24 +56,22 @@ teardown_file() {
 }
 
 @test "each host's cumulative.patch applies to the kernel with patch -Np1" {
-	git_dir=$(ls -d "$KA_ROOT"/baselines/*.git)
-	commit=$(jq -r '.lock.baseline.commit' "$T/results" | head -1)
-	git --git-dir="$git_dir" worktree add -q --detach "$T/tree" "$commit"
+	# for real, not --dry-run: a later patch may edit a file an earlier one created
 	for host in ampere fresnel higgs ohm; do
-		run patch -d "$T/tree" -Np1 --dry-run -i "$KA_ROOT/hosts/$host/promoted/cumulative.patch"
+		reset_tree
+		run patch -d "$T/tree" -Np1 --batch -i "$KA_ROOT/hosts/$host/promoted/cumulative.patch"
 		[ "$status" -eq 0 ] || { echo "$host: $output"; false; }
+		[[ $output != *"offset"* && $output != *"fuzz"* ]] || { echo "$host: $output"; false; }
 	done
 }
 
 @test "ka-check agrees with sequential git apply on a checked-out tree, patch by patch" {
-	git_dir=$(ls -d "$KA_ROOT"/baselines/*.git)
-	commit=$(jq -r '.lock.baseline.commit' "$T/results" | head -1)
+	wt="$T/tree"
 	for host in ampere fresnel higgs ohm; do
 		ka-resolve "$host" >"$T/$host.plan"
 		ka-baseline <"$T/$host.plan" >"$T/$host.pinned"
 		ka-check <"$T/$host.pinned" >"$T/$host.check"
-		wt="$T/wt-$host"
-		git --git-dir="$git_dir" worktree add -q --detach "$wt" "$commit"
+		reset_tree
 		n=$(jq '.patches | length' "$T/$host.check")
 		for i in $(seq 0 $((n - 1))); do
 			path=$(jq -r ".patches[$i].path" "$T/$host.check")

@@ -179,3 +179,38 @@ YAML
 	[[ $output == *'inside $HOME'* ]]
 	[ ! -e "$HOME/state" ]
 }
+
+@test "a GIT binary patch applies; a 'Binary files differ' marker is refused clearly" {
+	# make a real binary patch with git against the toy baseline
+	mkdir "$T/g" && tar -xJf "$T/linux-toy.tar.xz" -C "$T/g"
+	git -C "$T/g/linux-toy" init -q
+	git -C "$T/g/linux-toy" add -f -A
+	git -C "$T/g/linux-toy" -c user.name=t -c user.email=t@t commit -qm base
+	head -c 300 /dev/urandom >"$T/g/linux-toy/drivers/net/firmware.bin"
+	git -C "$T/g/linux-toy" add -f drivers/net/firmware.bin
+	series driver/wifi/firmware besser
+	git -C "$T/g/linux-toy" diff --cached --binary >"$KA_REPO/patches/driver/wifi/firmware/0001-fw.patch"
+	run ka-promote ohm
+	[ "$status" -eq 0 ]
+	grep -q '^GIT binary patch' "$KA_ROOT/hosts/ohm/promoted/cumulative.patch"
+	# without --binary git writes only a marker: nothing to apply
+	git -C "$T/g/linux-toy" diff --cached >"$KA_REPO/patches/driver/wifi/firmware/0001-fw.patch"
+	run ka-promote ohm
+	[ "$status" -eq 1 ]
+	[[ $output == *"0001-fw.patch"* ]]
+	[[ $output == *"binary"* ]]
+}
+
+@test "series names with shell metacharacters or a leading dash are refused" {
+	mkdir -p "$KA_REPO/patches/driver/wifi/a;b"
+	printf 'scope: driver/wifi\ncampaign: c\n' >"$KA_REPO/patches/driver/wifi/a;b/series.yaml"
+	change drivers/net/wifi.c 5 'line 5' 'x' >"$KA_REPO/patches/driver/wifi/a;b/0001-x.diff"
+	run ka-promote ohm
+	[ "$status" -eq 3 ]
+	[[ $output == *"invalid series name"* ]]
+	mv "$KA_REPO/patches/driver/wifi/a;b" "$KA_REPO/patches/driver/wifi/-rf"
+	run ka-promote ohm
+	[ "$status" -eq 3 ]
+	[[ $output == *'invalid series name "-rf"'* ]]
+	[ ! -e "$KA_ROOT/hosts/ohm" ]
+}

@@ -5,7 +5,7 @@ use crate::ApplyError;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 
 /// Read-only access to the files of one tree. `Ok(None)` means the file does
 /// not exist in the tree.
@@ -56,7 +56,7 @@ impl GitTree {
                 git_dir.display()
             )));
         }
-        let mut child = Command::new("git")
+        let mut child = ka_core::git::command()
             .arg(format!("--git-dir={}", git_dir.display()))
             .args(["cat-file", "--batch"])
             .stdin(Stdio::piped())

@@ -376,7 +376,7 @@ fn git(
     git_dir: Option<&Path>,
     env: Option<&[(&str, &std::ffi::OsStr)]>,
 ) -> Result<String> {
-    let mut cmd = Command::new("git");
+    let mut cmd = ka_core::git::command();
     if let Some(d) = git_dir {
         if args.first() == Some(&"init") {
             cmd.args(args).arg(d);
@@ -386,9 +386,7 @@ fn git(
     } else {
         cmd.args(args);
     }
-    cmd.env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "kernel-agent")
+    cmd.env("GIT_AUTHOR_NAME", "kernel-agent")
         .env("GIT_AUTHOR_EMAIL", "kernel-agent@localhost")
         .env("GIT_AUTHOR_DATE", "1970-01-01T00:00:00Z")
         .env("GIT_COMMITTER_NAME", "kernel-agent")

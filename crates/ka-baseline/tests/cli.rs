@@ -12,6 +12,8 @@ fn tarball(dir: &Path) -> std::path::PathBuf {
     fs::create_dir_all(src.join("drivers")).unwrap();
     fs::write(src.join("Makefile"), "VERSION = 6\n").unwrap();
     fs::write(src.join("drivers/a.c"), "int a;\n").unwrap();
+    // CRLF bytes: a user's core.autocrlf would change them on import
+    fs::write(src.join("drivers/dos.txt"), "a\r\nb\r\n").unwrap();
     // Debian's source tarballs carry a .gitignore that ignores the top level.
     fs::write(src.join(".gitignore"), "/*\n").unwrap();
     let t = dir.join("linux-toy.tar.xz");
@@ -55,7 +57,12 @@ fn tarball_import_is_reproducible_cached_and_complete() {
         .get_output()
         .stdout
         .clone();
-    let b = cmd(&root_b, home.path())
+    // someone else's HOME with a git configuration that would change the
+    // import if it were read
+    let other_home = tmp.path().join("other-home");
+    fs::create_dir_all(&other_home).unwrap();
+    fs::write(other_home.join(".gitconfig"), "[core]\n\tautocrlf = true\n").unwrap();
+    let b = cmd(&root_b, &other_home)
         .arg("--import")
         .arg(&t)
         .assert()
@@ -86,7 +93,7 @@ fn tarball_import_is_reproducible_cached_and_complete() {
         .unwrap();
     assert_eq!(
         String::from_utf8(ls.stdout).unwrap(),
-        ".gitignore\nMakefile\ndrivers/a.c\n"
+        ".gitignore\nMakefile\ndrivers/a.c\ndrivers/dos.txt\n"
     );
     let leftovers: Vec<_> = fs::read_dir(root_a.join("baselines"))
         .unwrap()

@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod docs;
 pub mod error;
 pub mod formats;
+pub mod git;
 pub mod hash;
 pub mod hostlock;
 pub mod names;

@@ -10,32 +10,20 @@ die() {
 	exit 2
 }
 
-# The worst exit status seen from a stage (0 ok, 1 negative answer).
-ka_worst=0
-
-# stage OUT IN CMD [ARGS...]: run a stage with stdin IN and stdout OUT.
-# Exit 0 and 1 carry on (1 is a negative answer for some host; the others go
-# on); 2 and 3 stop the verb. A stage that wrote nothing leaves nothing to do.
-stage() {
-	local out=$1 in=$2 rc=0
-	shift 2
-	"$@" <"$in" >"$out" || rc=$?
-	if ((rc >= 2)); then
-		exit "$rc"
-	fi
-	if ((rc > ka_worst)); then
-		ka_worst=$rc
-	fi
-	if [[ ! -s $out ]]; then
-		exit "$ka_worst"
-	fi
-}
-
-# ka_tmpdir: a private scratch folder, removed on exit. Sets $ka_tmp.
-ka_tmpdir() {
-	ka_tmp=$(mktemp -d "${TMPDIR:-/tmp}/${KA_PROG}.XXXXXX") || die "cannot create a temp folder"
-	# shellcheck disable=SC2064 # expand now: the path is fixed
-	trap "rm -rf -- '$ka_tmp'" EXIT
+# worst STATUS...: return the worst of a pipeline's exit statuses, as in
+#   stage-a | stage-b | stage-c; worst "${PIPESTATUS[@]}"
+# Stages are filters that run at the same time; each writes all its documents
+# or none, and a stage whose input is empty has nothing to do. So the
+# pipeline's worst status is the verb's answer: 0 ok, 1 some host refused or
+# blocked (the others went on), 2 usage or I/O error, 3 bad input.
+worst() {
+	local s w=0
+	for s in "$@"; do
+		if ((s > w)); then
+			w=$s
+		fi
+	done
+	return "$w"
 }
 
 # confirm PROMPT: ask y/n on stdin; anything but y/yes declines.

@@ -186,7 +186,7 @@ YAML
 	git -C "$T/g/linux-toy" init -q
 	git -C "$T/g/linux-toy" add -f -A
 	git -C "$T/g/linux-toy" -c user.name=t -c user.email=t@t commit -qm base
-	head -c 300 /dev/urandom >"$T/g/linux-toy/drivers/net/firmware.bin"
+	{ printf '\0\1\2fw'; head -c 300 /dev/urandom; } >"$T/g/linux-toy/drivers/net/firmware.bin" # NUL: git sees binary
 	git -C "$T/g/linux-toy" add -f drivers/net/firmware.bin
 	series driver/wifi/firmware besser
 	git -C "$T/g/linux-toy" diff --cached --binary >"$KA_REPO/patches/driver/wifi/firmware/0001-fw.patch"
@@ -213,4 +213,11 @@ YAML
 	[ "$status" -eq 3 ]
 	[[ $output == *'invalid series name "-rf"'* ]]
 	[ ! -e "$KA_ROOT/hosts/ohm" ]
+}
+
+@test "an unknown host: one clear error from the stage that knows, exit 2" {
+	run --separate-stderr ka-promote nosuchhost
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "ka-resolve: error: fleet/nosuchhost.yaml: no such host manifest; the fleet has: fresnel, ohm" ]
+	[ -z "$output" ]
 }

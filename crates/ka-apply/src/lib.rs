@@ -23,7 +23,7 @@ mod tree;
 pub use apply::{ApplyOptions, FileChanges, PatchOutcome, apply_patch};
 pub use blob_id::git_blob_id;
 pub use overlay::{Checkpoint, Overlay};
-pub use regions::{Change, LineSpan, Overlap, Regions};
+pub use regions::{Change, LineSpan, Overlap, Regions, RegionsCheckpoint};
 pub use tree::{BaseTree, GitTree, MemTree};
 
 /// A failure to read the base tree (git missing, repository or commit missing).

@@ -67,12 +67,21 @@ struct Tracked<T> {
 #[derive(Debug, Clone)]
 pub struct Regions<T> {
     files: BTreeMap<String, Vec<Tracked<T>>>,
+    /// Undo log: a file's spans as they were before each change, so a walk
+    /// over many plans can return to an earlier state without copying all
+    /// spans at every step.
+    journal: Vec<(String, Option<Vec<Tracked<T>>>)>,
 }
+
+/// A point in the regions' history to roll back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegionsCheckpoint(usize);
 
 impl<T> Default for Regions<T> {
     fn default() -> Self {
         Regions {
             files: BTreeMap::new(),
+            journal: Vec::new(),
         }
     }
 }
@@ -113,6 +122,7 @@ impl<T: Clone> Regions<T> {
     /// A patch made `changes` to `path`: shift the stored spans below them and
     /// store the new ones under `owner`. `changes` must be in file order.
     pub fn record(&mut self, path: &str, changes: &[Change], owner: &T) {
+        self.save(path);
         let tracked = self.files.entry(path.to_string()).or_default();
         for t in tracked.iter_mut() {
             t.current = LineSpan {
@@ -132,6 +142,8 @@ impl<T: Clone> Regions<T> {
 
     /// The file was renamed: its spans follow it.
     pub fn rename(&mut self, from: &str, to: &str) {
+        self.save(from);
+        self.save(to);
         if let Some(tracked) = self.files.remove(from) {
             self.files
                 .entry(to.to_string())
@@ -142,7 +154,28 @@ impl<T: Clone> Regions<T> {
 
     /// The file was deleted.
     pub fn remove(&mut self, path: &str) {
+        self.save(path);
         self.files.remove(path);
+    }
+
+    pub fn checkpoint(&self) -> RegionsCheckpoint {
+        RegionsCheckpoint(self.journal.len())
+    }
+
+    /// Undo every change made since `checkpoint`.
+    pub fn rollback(&mut self, checkpoint: RegionsCheckpoint) {
+        while self.journal.len() > checkpoint.0 {
+            let (path, before) = self.journal.pop().expect("len checked");
+            match before {
+                Some(spans) => self.files.insert(path, spans),
+                None => self.files.remove(&path),
+            };
+        }
+    }
+
+    fn save(&mut self, path: &str) {
+        let before = self.files.get(path).cloned();
+        self.journal.push((path.to_string(), before));
     }
 }
 

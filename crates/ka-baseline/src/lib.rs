@@ -298,13 +298,19 @@ fn read_record(path: &Path) -> Result<Option<ImportRecord>> {
     }
 }
 
+/// Whether the import pinned `commit` in `git_dir`: its `refs/ka/pinned/<id>`
+/// ref exists, loose or packed. Reading the ref is much cheaper than starting
+/// git on every promote.
 fn commit_exists(git_dir: &Path, commit: &str) -> bool {
-    git(
-        &["cat-file", "-e", &format!("{commit}^{{commit}}")],
-        Some(git_dir),
-        None,
-    )
-    .is_ok()
+    if commit.is_empty() || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return false;
+    }
+    let name = format!("refs/ka/pinned/{commit}");
+    if fs::read_to_string(git_dir.join(&name)).is_ok_and(|id| id.trim() == commit) {
+        return true;
+    }
+    fs::read_to_string(git_dir.join("packed-refs"))
+        .is_ok_and(|refs| refs.lines().any(|l| l == format!("{commit} {name}")))
 }
 
 /// Unpack `tarball` into a scratch folder next to the repositories, commit its

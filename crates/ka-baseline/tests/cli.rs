@@ -85,6 +85,22 @@ fn tarball_import_is_reproducible_cached_and_complete() {
         .stderr("");
     // every file is in the commit, ignored or not; no scratch folder is left
     let git_dir = root_a.join("baselines/linux-toy.git");
+    // still cached after someone packs the refs
+    assert!(
+        Std::new("git")
+            .arg("--git-dir")
+            .arg(&git_dir)
+            .args(["pack-refs", "--all"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    cmd(&root_a, home.path())
+        .arg("--import")
+        .arg(&t)
+        .assert()
+        .success()
+        .stderr("");
     let ls = Std::new("git")
         .arg("--git-dir")
         .arg(&git_dir)

@@ -3,6 +3,7 @@
 
 use ka_apply::{FileChanges, Regions};
 use ka_core::docs::{Conflict, ConflictSide, FileOperation};
+use std::rc::Rc;
 
 /// Who changed a span.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +15,11 @@ pub struct Owner {
 
 /// Check the changes of one applied patch against the earlier ones, then
 /// record them. Returns the conflicts, one per (earlier patch, file).
-pub fn track(regions: &mut Regions<Owner>, owner: &Owner, files: &[FileChanges]) -> Vec<Conflict> {
+pub fn track(
+    regions: &mut Regions<Rc<Owner>>,
+    owner: &Rc<Owner>,
+    files: &[FileChanges],
+) -> Vec<Conflict> {
     let mut conflicts: Vec<Conflict> = Vec::new();
     for file in files {
         if let (FileOperation::Rename, Some(from)) = (file.operation, &file.from) {

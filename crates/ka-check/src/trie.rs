@@ -3,15 +3,18 @@
 //! The plans' patch sequences form a trie walked depth-first: a child applies
 //! its patch on the overlay its parent left, and rolling the overlay back to a
 //! checkpoint returns to the parent for the next child. The conflict regions
-//! are small and simply cloned per child.
+//! roll back the same way.
 
 use crate::conflicts::{Owner, track};
 use crate::patches::PatchStore;
 use anyhow::Context as _;
-use ka_apply::{ApplyOptions, GitTree, Overlay, Regions, apply_patch};
+use ka_apply::{
+    ApplyOptions, Checkpoint, GitTree, Overlay, Regions, RegionsCheckpoint, apply_patch,
+};
 use ka_core::docs::{Conflict, PatchCheck, Plan};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// A patch as the trie tells patches apart: same file, same bytes, and the
 /// same series and campaign (which decide conflicts).
@@ -69,7 +72,7 @@ pub fn check_all(plans: &[Plan], store: &PatchStore, fuzz: u32) -> anyhow::Resul
             store,
             opts: ApplyOptions { fuzz },
         };
-        walker.walk(&mut nodes, 0, &mut overlay, &Regions::new())?;
+        walker.walk(&mut nodes, &mut overlay, &mut Regions::new())?;
         for (&i, path) in members.iter().zip(paths) {
             let mut checks = Vec::new();
             let mut conflicts = Vec::new();
@@ -128,30 +131,50 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
+    /// Depth-first over the trie with an explicit stack (a plan can hold
+    /// thousands of patches): entering a node applies its patch and records
+    /// its changed lines; leaving it rolls both back to the parent's state.
     fn walk(
         &self,
-        nodes: &mut Vec<Node>,
-        at: usize,
+        nodes: &mut [Node],
         overlay: &mut Overlay<'_>,
-        regions: &Regions<Owner>,
+        regions: &mut Regions<Rc<Owner>>,
     ) -> anyhow::Result<()> {
-        for child in nodes[at].children.clone() {
+        struct Frame {
+            node: usize,
+            next_child: usize,
+            undo: Option<(Checkpoint, RegionsCheckpoint)>,
+        }
+        let mut stack = vec![Frame {
+            node: 0,
+            next_child: 0,
+            undo: None,
+        }];
+        while let Some(top) = stack.last_mut() {
+            let Some(&child) = nodes[top.node].children.get(top.next_child) else {
+                let done = stack.pop().expect("non-empty");
+                if let Some((o, r)) = done.undo {
+                    overlay.rollback(o);
+                    regions.rollback(r);
+                }
+                continue;
+            };
+            top.next_child += 1;
+            let undo = (overlay.checkpoint(), regions.checkpoint());
             let key = nodes[child].key.clone().expect("children have keys");
             let file = self.store.get(&nodes[child].source);
-            let checkpoint = overlay.checkpoint();
             let outcome = apply_patch(overlay, &file.bytes, &self.opts)
                 .with_context(|| format!("reading the baseline for {}", key.path))?;
-            let mut child_regions = regions.clone();
-            let owner = Owner {
+            let owner = Rc::new(Owner {
                 patch: key.path.clone(),
                 series: key.series.clone(),
                 campaign: key.campaign.clone(),
-            };
-            let conflicts = track(&mut child_regions, &owner, &outcome.changes);
+            });
+            let conflicts = track(regions, &owner, &outcome.changes);
             let check = PatchCheck {
-                path: key.path.clone(),
-                series: key.series.clone(),
-                campaign: key.campaign.clone(),
+                path: key.path,
+                series: key.series,
+                campaign: key.campaign,
                 b2sum: file.b2sum.clone(),
                 size: file.bytes.len() as u64,
                 verdict: outcome.verdict,
@@ -159,8 +182,11 @@ impl Walker<'_> {
                 files: outcome.files,
             };
             nodes[child].result = Some((check, conflicts));
-            self.walk(nodes, child, overlay, &child_regions)?;
-            overlay.rollback(checkpoint);
+            stack.push(Frame {
+                node: child,
+                next_child: 0,
+                undo: Some(undo),
+            });
         }
         Ok(())
     }

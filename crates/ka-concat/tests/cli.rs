@@ -174,9 +174,7 @@ fn bad_documents_are_contract_errors() {
     c.concat(&[], good[..good.len() / 2].to_string())
         .code(3)
         .stderr(contains("truncated"));
-    c.concat(&[], String::new())
-        .code(3)
-        .stderr(contains("no input document"));
+    c.concat(&[], String::new()).success().stdout("");
     c.concat(&[], good.replacen("ka.check", "ka.plan", 1))
         .code(3)
         .stderr(contains("unknown variant `ka.plan`"));

@@ -7,8 +7,10 @@ use serde::de::DeserializeOwned;
 use std::io::{BufRead, Read, Write};
 
 /// Read every document of type `T` from `input`. `source` names the input in
-/// errors (`stdin`, a file name). An empty input is a contract error: the stage
-/// before this one produced nothing (it failed, or the pipe was cut).
+/// errors (`stdin`, a file name). An empty input is zero documents: a stage
+/// whose upstream refused every host has nothing to do, and the upstream's
+/// exit status carries the refusal. A document cut off in the middle is a
+/// contract error.
 pub fn read_docs<T: DeserializeOwned>(input: impl Read, source: &str) -> Result<Vec<T>> {
     let mut docs = Vec::new();
     let de = serde_json::Deserializer::from_reader(std::io::BufReader::new(input));
@@ -29,17 +31,15 @@ pub fn read_docs<T: DeserializeOwned>(input: impl Read, source: &str) -> Result<
             }
         }
     }
-    if docs.is_empty() {
-        return Err(contract(format!(
-            "{source}: no input document (did the stage before this one fail?)"
-        )));
-    }
     Ok(docs)
 }
 
 /// Read exactly one document.
 pub fn read_one<T: DeserializeOwned>(input: impl Read, source: &str) -> Result<T> {
     let mut docs = read_docs::<T>(input, source)?;
+    if docs.is_empty() {
+        return Err(contract(format!("{source}: empty; expected one document")));
+    }
     if docs.len() != 1 {
         return Err(contract(format!(
             "{source}: expected one document, got {}",

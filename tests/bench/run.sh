@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh: `make bench`. Benchmarks of the promote stages against the
+# standard tools, measured in the same run, with the ratios printed.
+#
+#  1. kernel: promote of one example host (fresnel, else the host with the most
+#     patches) on the real baseline (Debian's linux-source-6.1, imported once
+#     before timing) versus `git worktree add` + sequential `git apply`, versus
+#     that `git apply` loop (and `patch -p1`) on an already checked-out tree;
+#     and ka-check alone.
+#  2. scale: a generated fleet (10,000 patches in 500 series over 100 scopes,
+#     50 hosts sharing a core of scopes): ka-resolve per host (time, peak RSS),
+#     ka-resolve --all, and the fleet check in one pipeline versus one ka-check
+#     per host.
+#
+# Needs the stage binaries and bin-wrappers on PATH (make bench sets it), git,
+# jq, patch; hyperfine is used when installed (else a bash timing loop), GNU
+# time (/usr/bin/time) for peak RSS when installed.
+#
+# Everything lives in one temp folder (TMPDIR, default /tmp), removed on exit;
+# HOME points into it; nothing is written under the caller's $HOME.
+#
+# Knobs (environment):
+#   KA_BENCH_PARTS      which parts to run (default "kernel scale")
+#   KA_BENCH_HOST       the example host for part 1 (default fresnel, else the
+#                       host with the most patches)
+#   KA_BENCH_REPO       the fleet repository for part 1 (default: this checkout)
+#   KA_BENCH_BASELINES  an existing KA_ROOT/baselines folder to reuse instead of
+#                       importing the kernel tarball again (≈2 min); the bench
+#                       adds and then prunes a git worktree of it
+#   KA_BENCH_RUNS       runs of fast commands (default 10)
+#   KA_BENCH_WT_RUNS    runs of `git worktree add` + apply (default 3)
+#   KA_BENCH_SLOW_RUNS  runs of the fleet checks of part 2 (default 1)
+#   SYNTH_*             sizes of the generated fleet (see gen-synth.sh)
+set -euo pipefail
+
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd -- "$here/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
+
+parts=${KA_BENCH_PARTS:-kernel scale}
+runs=${KA_BENCH_RUNS:-10}
+wt_runs=${KA_BENCH_WT_RUNS:-3}
+slow_runs=${KA_BENCH_SLOW_RUNS:-1}
+fleet_repo=${KA_BENCH_REPO:-$top}
+
+for tool in ka-resolve ka-baseline ka-check ka-concat ka-block ka-promote git jq patch; do
+	have "$tool" || bench_fail "$tool is not on PATH (run: make bench, or PATH=\$PWD/target/release:\$PWD/bin-wrappers:\$PATH $0)"
+done
+if have hyperfine; then
+	timer="hyperfine $(hyperfine --version | awk '{ print $2 }')"
+else
+	timer="bash loop (hyperfine not installed)"
+fi
+gnu_time=0
+if [[ -x /usr/bin/time ]] && /usr/bin/time -f %M true >/dev/null 2>&1; then
+	gnu_time=1
+fi
+
+# --- the scratch folder: everything below lives there ---------------------
+real_home=${HOME:-}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ka-bench.XXXXXX")
+tmp=$(cd -- "$tmp" && pwd -P)
+if [[ -n $real_home && $real_home != / && $tmp/ == "$real_home"/* ]]; then
+	rm -rf -- "$tmp"
+	bench_fail "TMPDIR is inside \$HOME ($tmp); point TMPDIR elsewhere"
+fi
+shared_git_dir=""
+cleanup() {
+	rm -rf -- "$tmp"
+	if [[ -n $shared_git_dir ]]; then
+		git --git-dir="$shared_git_dir" worktree prune 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+export HOME=$tmp/home GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 LC_ALL=C
+mkdir -p "$HOME"
+bench_res=$tmp/results bench_log=$tmp/bench.log
+mkdir -p "$bench_res"
+: >"$bench_log"
+
+q() { printf '%q' "$1"; }
+
+printf 'kernel-agent bench — %s, %s cores, timer: %s\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$timer"
+
+# ===========================================================================
+# 1. the real kernel: one example host
+# ===========================================================================
+bench_kernel() {
+	export KA_ROOT=$tmp/kroot KA_REPO=$fleet_repo
+	mkdir -p "$KA_ROOT"
+	local host=${KA_BENCH_HOST:-}
+	if [[ -z $host ]]; then
+		if [[ -f $fleet_repo/fleet/fresnel.yaml ]]; then
+			host=fresnel
+		else
+			host=$(ka-resolve --all 2>>"$bench_log" | jq -rs 'max_by(.patches | length) | .host')
+		fi
+	fi
+	ka-resolve "$host" >"$tmp/k-plan.json" 2>>"$bench_log" ||
+		bench_fail "ka-resolve $host failed"
+	local tarball
+	tarball=$(jq -r '.baseline.spec.tarball // empty' "$tmp/k-plan.json")
+	if [[ -n $tarball && ! -f $tarball ]]; then
+		printf '\n== 1. kernel: skipped: %s baseline %s is not installed (apt-get install linux-source-6.1)\n' "$host" "$tarball"
+		row "1. kernel promote" "skipped" "baseline missing" "" "" ""
+		return 0
+	fi
+	if [[ -n ${KA_BENCH_BASELINES:-} ]]; then
+		[[ -d $KA_BENCH_BASELINES ]] || bench_fail "KA_BENCH_BASELINES=$KA_BENCH_BASELINES is not a folder"
+		ln -s -- "$(cd -- "$KA_BENCH_BASELINES" && pwd)" "$KA_ROOT/baselines"
+	fi
+
+	# the warm baseline: import once, untimed for the comparison
+	local t0 t1
+	t0=$EPOCHREALTIME
+	ka-baseline <"$tmp/k-plan.json" >"$tmp/k-pinned.json" 2>>"$bench_log" ||
+		bench_fail "ka-baseline failed for $host"
+	t1=$EPOCHREALTIME
+	local import_s git_dir commit npatches
+	import_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+	git_dir=$(jq -r '.baseline.git_dir' "$tmp/k-pinned.json")
+	commit=$(jq -r '.baseline.commit' "$tmp/k-pinned.json")
+	npatches=$(jq '.patches | length' "$tmp/k-pinned.json")
+	if [[ -n ${KA_BENCH_BASELINES:-} ]]; then
+		shared_git_dir=$git_dir
+	fi
+	jq -r '.repo as $r | .patches[] | "\($r)/\(.path)"' "$tmp/k-pinned.json" >"$tmp/k-list"
+	printf '\n== 1. kernel: promote %s (%s patches) on %s\n' "$host" "$npatches" "$(jq -r '.baseline.spec | .tarball // "\(.ref) of \(.git)"' "$tmp/k-pinned.json")"
+	printf 'baseline import (once, not in the comparison): %s; commit %s\n' "$(fmt_s "$import_s")" "${commit:0:12}"
+
+	# sanity: our stages agree the plan applies; a promote succeeds
+	ka-check <"$tmp/k-pinned.json" >"$tmp/k-check.json" 2>>"$bench_log" ||
+		bench_fail "ka-check says $host's plan does not apply cleanly"
+	ka-promote "$host" >>"$bench_log" 2>&1 || bench_fail "ka-promote $host failed"
+
+	local env_cmd
+	env_cmd="KA_ROOT=$(q "$KA_ROOT") KA_REPO=$(q "$KA_REPO")"
+	measure k-dry "$runs" 2 "" "$env_cmd ka-promote --dry-run $(q "$host") >/dev/null"
+	measure k-promote "$runs" 2 "rm -rf -- $(q "$KA_ROOT/hosts")" \
+		"$env_cmd ka-promote $(q "$host") >/dev/null"
+	measure k-check "$runs" 2 "" "ka-check <$(q "$tmp/k-pinned.json") >/dev/null"
+
+	# where a promote's time goes: each stage alone on the previous one's output
+	local st=$tmp/k-stage
+	ka-block sync <"$tmp/k-check.json" >"$st.synced" 2>>"$bench_log" || bench_fail "ka-block sync failed"
+	ka-concat --dry-run <"$st.synced" >"$st.preview" 2>>"$bench_log" || bench_fail "ka-concat --dry-run failed"
+	measure k-st-resolve "$runs" 2 "" "$env_cmd ka-resolve $(q "$host") >/dev/null"
+	measure k-st-baseline "$runs" 2 "" "$env_cmd ka-baseline <$(q "$tmp/k-plan.json") >/dev/null"
+	measure k-st-sync "$runs" 2 "" "$env_cmd ka-block sync <$(q "$tmp/k-check.json") >/dev/null"
+	measure k-st-concat "$runs" 2 "rm -rf -- $(q "$KA_ROOT/hosts")" \
+		"$env_cmd ka-concat <$(q "$st.synced") >/dev/null"
+	measure k-st-show "$runs" 2 "" "ka-show <$(q "$st.preview") >/dev/null"
+
+	# (a) git worktree add + git apply loop; the previous tree is removed untimed
+	local wt=$tmp/wt gd
+	gd=$(q "$git_dir")
+	measure k-wt "$wt_runs" 0 \
+		"rm -rf -- $(q "$wt") && git --git-dir=$gd worktree prune" \
+		"git --git-dir=$gd worktree add -q --detach $(q "$wt") $commit && $(q "$here/apply-loop.sh") git $(q "$wt") $(q "$tmp/k-list")"
+	# (b) the loop alone on the checked-out tree, reset untimed before each run
+	local reset
+	reset="cd $(q "$wt") && git checkout -q -- . && git clean -fdq"
+	measure k-apply "$runs" 1 "$reset" "$(q "$here/apply-loop.sh") git $(q "$wt") $(q "$tmp/k-list")"
+	measure k-patch "$runs" 1 "$reset" "$(q "$here/apply-loop.sh") patch $(q "$wt") $(q "$tmp/k-list")"
+
+	local ours dry
+	ours=$(mean k-promote) dry=$(mean k-dry)
+	printf '%-46s %s\n' "ka-promote $host (full, fresh hosts/):" "$(describe k-promote)"
+	printf '%-46s %s\n' "ka-promote --dry-run $host:" "$(describe k-dry)"
+	printf '%-46s %s\n' "ka-check alone (pinned plan):" "$(describe k-check)"
+	local stages_sum
+	stages_sum=$(awk -v a="$(mean k-st-resolve)" -v b="$(mean k-st-baseline)" -v c="$(mean k-check)" \
+		-v d="$(mean k-st-sync)" -v e="$(mean k-st-concat)" -v f="$(mean k-st-show)" 'BEGIN { print a + b + c + d + e + f }')
+	printf '%-46s resolve %s, baseline %s, check %s, block sync %s, concat %s, show %s; sum %s, so the ka-promote script adds %s\n' \
+		"stages alone (means):" "$(fmt_s "$(mean k-st-resolve)")" "$(fmt_s "$(mean k-st-baseline)")" \
+		"$(fmt_s "$(mean k-check)")" "$(fmt_s "$(mean k-st-sync)")" "$(fmt_s "$(mean k-st-concat)")" \
+		"$(fmt_s "$(mean k-st-show)")" "$(fmt_s "$stages_sum")" \
+		"$(fmt_s "$(awk -v p="$(mean k-promote)" -v s="$stages_sum" 'BEGIN { d = p - s; print (d > 0) ? d : 0 }')")"
+	printf '%-46s %s\n' "git worktree add + ${npatches}x git apply:" "$(describe k-wt)"
+	printf '%-46s %s\n' "${npatches}x git apply on checked-out tree:" "$(describe k-apply)"
+	printf '%-46s %s\n' "${npatches}x patch -p1 on checked-out tree:" "$(describe k-patch)"
+	printf 'promote vs worktree+git apply: %s (goal >= 10x)  [%s]\n' \
+		"$(ratio "$(mean k-wt)" "$ours")" "$(at_least "$(mean k-wt)" "$ours" 10)"
+	printf 'promote vs git apply on checked-out tree: %s (goal >= 1x)  [%s]\n' \
+		"$(ratio "$(mean k-apply)" "$ours")" "$(at_least "$(mean k-apply)" "$ours" 1)"
+	printf 'promote --dry-run vs git apply on checked-out tree: %s\n' "$(ratio "$(mean k-apply)" "$dry")"
+	printf 'ka-check vs git apply on checked-out tree: %s; vs patch -p1: %s\n' \
+		"$(ratio "$(mean k-apply)" "$(mean k-check)")" "$(ratio "$(mean k-patch)" "$(mean k-check)")"
+
+	row "1. promote $host vs worktree add + git apply" "$(fmt_s "$ours")" "$(fmt_s "$(mean k-wt)")" \
+		"$(ratio "$(mean k-wt)" "$ours")" ">= 10x" "$(at_least "$(mean k-wt)" "$ours" 10)"
+	row "1. promote $host vs git apply (checked out)" "$(fmt_s "$ours")" "$(fmt_s "$(mean k-apply)")" \
+		"$(ratio "$(mean k-apply)" "$ours")" ">= 1x" "$(at_least "$(mean k-apply)" "$ours" 1)"
+	row "1. promote --dry-run vs git apply (checked out)" "$(fmt_s "$dry")" "$(fmt_s "$(mean k-apply)")" \
+		"$(ratio "$(mean k-apply)" "$dry")" "" ""
+	row "1. ka-check vs git apply (checked out)" "$(fmt_s "$(mean k-check)")" "$(fmt_s "$(mean k-apply)")" \
+		"$(ratio "$(mean k-apply)" "$(mean k-check)")" "" ""
+	row "1. ka-check vs patch -p1 (checked out)" "$(fmt_s "$(mean k-check)")" "$(fmt_s "$(mean k-patch)")" \
+		"$(ratio "$(mean k-patch)" "$(mean k-check)")" "" ""
+	# leave the kernel tree's disk space for part 2
+	rm -rf -- "$wt"
+	git --git-dir="$git_dir" worktree prune
+}
+
+# ===========================================================================
+# 2. scale: a generated fleet
+# ===========================================================================
+bench_scale() {
+	local s=$tmp/synth t0 t1 gen_s
+	t0=$EPOCHREALTIME
+	"$here/gen-synth.sh" "$s" >>"$bench_log" 2>&1 || bench_fail "gen-synth.sh failed"
+	t1=$EPOCHREALTIME
+	gen_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+	export KA_ROOT=$tmp/sroot KA_REPO=$s/repo
+	mkdir -p "$KA_ROOT"
+
+	local hosts=()
+	mapfile -t hosts < <(find "$KA_REPO/fleet" -name '*.yaml' -printf '%f\n' | sed 's/\.yaml$//' | sort)
+	local npatch nseries nscopes
+	npatch=$(find "$KA_REPO/patches" -name '*.patch' | wc -l)
+	nseries=$(find "$KA_REPO/patches" -name series.yaml | wc -l)
+	nscopes=$(find "$KA_REPO/patches" -name series.yaml -printf '%h\n' | sed 's|/[^/]*$||' | sort -u | wc -l)
+
+	# pin once (imports the generated tarball), check the fleet applies cleanly
+	ka-resolve --all 2>>"$bench_log" | ka-baseline >"$tmp/s-pinned.json" 2>>"$bench_log" ||
+		bench_fail "ka-resolve --all | ka-baseline failed on the generated fleet"
+	mkdir -p "$tmp/s-each"
+	awk -v d="$tmp/s-each" '{ f = sprintf("%s/%04d.json", d, NR); print > f; close(f) }' "$tmp/s-pinned.json"
+
+	# distinct patches, hosts x patches, and distinct prefixes (the nodes of
+	# the trie ka-check walks: the applications it really does)
+	local counts
+	counts=$(jq -r '"@@", (.patches[].path)' "$tmp/s-pinned.json" | awk '
+		$0 == "@@" { node = 0; next }
+		{ total++; seen[$0] = 1; k = node SUBSEP $0; if (!(k in id)) id[k] = ++n; node = id[k] }
+		END { d = 0; for (p in seen) d++; print d, total, n }')
+	local distinct total nodes
+	read -r distinct total nodes <<<"$counts"
+
+	printf '\n== 2. scale: generated fleet: %s patches in %s series over %s scopes, %s hosts (generated in %s)\n' \
+		"$npatch" "$nseries" "$nscopes" "${#hosts[@]}" "$(fmt_s "$gen_s")"
+	printf 'hosts x patches: %s; distinct patches: %s; distinct prefixes (trie nodes ka-check applies): %s\n' \
+		"$total" "$distinct" "$nodes"
+
+	# ka-resolve per host: time and peak RSS
+	measure_each s-resolve 3 1 "ka-resolve {name} >/dev/null" "${hosts[@]}"
+	local rss_line="peak RSS not measured (GNU time is not installed: apt-get install time)"
+	local rss_max=""
+	if ((gnu_time)); then
+		: >"$tmp/s-resolve-rss"
+		local h
+		for h in "${hosts[@]}"; do
+			/usr/bin/time -f %M -a -o "$tmp/s-resolve-rss" ka-resolve "$h" >/dev/null 2>>"$bench_log"
+		done
+		stats_of "$tmp/s-resolve-rss" >"$bench_res/s-resolve-rss.txt"
+		rss_max=$(field s-resolve-rss 5)
+		rss_line="peak RSS mean $(kb_to_mb "$(field s-resolve-rss 1)"), max $(kb_to_mb "$rss_max")"
+	fi
+	measure s-resolve-all 3 1 "" "ka-resolve --all >/dev/null"
+
+	local per_host
+	per_host=$(mean s-resolve)
+	printf 'ka-resolve <host>: mean %s per host over %s hosts (slowest host %s); %s  [goal <= 0.3 s: %s]\n' \
+		"$(fmt_s "$per_host")" "${#hosts[@]}" "$(fmt_s "$(field s-resolve 5)")" "$rss_line" "$(at_most "$per_host" 0.3)"
+	printf 'ka-resolve --all (%s hosts): %s; %s per host\n' "${#hosts[@]}" "$(describe s-resolve-all)" \
+		"$(fmt_s "$(awk -v t="$(mean s-resolve-all)" -v n="${#hosts[@]}" 'BEGIN { print t / n }')")"
+
+	# the fleet check: one pipeline versus one ka-check per host
+	local rss_fleet_cmd=""
+	if ((gnu_time)); then
+		rss_fleet_cmd="/usr/bin/time -f %M -o $(q "$tmp/s-fleet-rss")"
+	fi
+	measure s-fleet "$slow_runs" 0 "" \
+		"ka-resolve --all 2>/dev/null | ka-baseline | $rss_fleet_cmd ka-check >/dev/null"
+	measure s-each "$slow_runs" 0 "" "$(q "$here/check-each.sh") $(q "$tmp/s-each") $(q "$tmp/s-each-rss")"
+	local fleet each
+	fleet=$(mean s-fleet) each=$(mean s-each)
+	printf 'fleet check: ka-resolve --all | ka-baseline | ka-check: %s\n' "$(describe s-fleet)"
+	printf 'separate checks: %s x ka-check (one host each): %s; %s per host\n' "${#hosts[@]}" "$(describe s-each)" \
+		"$(fmt_s "$(awk -v t="$each" -v n="${#hosts[@]}" 'BEGIN { print t / n }')")"
+	if ((gnu_time)); then
+		stats_of "$tmp/s-each-rss" >"$bench_res/s-each-rss.txt"
+		printf 'ka-check peak RSS: fleet run %s; one host %s (max over hosts)\n' \
+			"$(kb_to_mb "$(cat "$tmp/s-fleet-rss")")" "$(kb_to_mb "$(field s-each-rss 5)")"
+	fi
+	printf 'fleet check vs separate checks: %s (work: %s distinct prefixes vs %s hosts x patches, %s distinct patches)\n' \
+		"$(ratio "$each" "$fleet")" "$nodes" "$total" "$distinct"
+
+	row "2. ka-resolve <host> (mean of ${#hosts[@]})" "$(fmt_s "$per_host")" "" "" "<= 0.3 s" "$(at_most "$per_host" 0.3)"
+	if [[ -n $rss_max ]]; then
+		row "2. ka-resolve <host> peak RSS (max)" "$(kb_to_mb "$rss_max")" "" "" "" ""
+	fi
+	row "2. ka-resolve --all (${#hosts[@]} hosts)" "$(fmt_s "$(mean s-resolve-all)")" "" "" "" ""
+	row "2. fleet check vs ${#hosts[@]} separate ka-check" "$(fmt_s "$fleet")" "$(fmt_s "$each") (${#hosts[@]}x ka-check)" \
+		"$(ratio "$each" "$fleet")" "" ""
+	row "2. patch applications: fleet trie vs hosts x patches" "$nodes" "$total" "$(ratio "$total" "$nodes")" "" "($distinct distinct patches)"
+}
+
+for part in $parts; do
+	case $part in
+	kernel) bench_kernel ;;
+	scale) bench_scale ;;
+	*) bench_fail "unknown part $part in KA_BENCH_PARTS (kernel, scale)" ;;
+	esac
+done
+
+print_summary
+printf "\n(ratio = standard tool time / our time; timer: %s)\n" "$timer"

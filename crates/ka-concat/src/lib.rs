@@ -298,11 +298,12 @@ impl Cumulative {
     /// Write both files into a temp folder beside `dir`, then rename it into place.
     fn write_folder(&self, dir: &Path) -> Result<()> {
         let parent = dir.parent().expect("promotion folders have a parent");
-        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         let tmp = parent.join(format!(".tmp-{}-{}", self.id(), std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
-        atomic::write(&tmp.join(CUMULATIVE), &self.patch)?;
-        atomic::write(&tmp.join(LOCK), &self.lock_bytes)?;
+        fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        atomic::create_synced(&tmp.join(CUMULATIVE), &self.patch)?;
+        atomic::create_synced(&tmp.join(LOCK), &self.lock_bytes)?;
+        atomic::sync_dir(&tmp)?;
         if dir.exists() {
             // A stale or damaged folder for the same id: replace it whole.
             fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;

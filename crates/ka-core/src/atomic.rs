@@ -27,6 +27,21 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     sync_dir(&dir)
 }
 
+/// Create `path` (which must not exist) with `bytes` and fsync its data. For
+/// files inside a fresh temp folder that is renamed into place as a whole:
+/// the folder is fsynced once, not after every file.
+pub fn create_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })()
+    .map_err(|e| Error::io(path, e))
+}
+
 /// Serialize `value` as pretty JSON with a final newline and write it atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).expect("ka documents always serialize");

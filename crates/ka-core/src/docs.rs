@@ -28,6 +28,8 @@ doc_kind!(ResultKind = "ka.result");
 doc_kind!(BlockDocKind = "ka.block");
 doc_kind!(GateKind = "ka.gate");
 doc_kind!(JobKind = "ka.job");
+doc_kind!(JobResultKind = "ka.job-result");
+doc_kind!(RenderKind = "ka.render");
 doc_kind!(ProbeReportKind = "ka.probe-report");
 
 /// The contract version. Only `1` exists; anything else is refused.
@@ -498,6 +500,62 @@ pub enum Transport {
         known_hosts: PathBuf,
         identity: PathBuf,
     },
+}
+
+/// `ka.job-result`: how a job ended. A job succeeded only when it exited 0, was
+/// not killed by a signal, did not stall and was not capped (see [`JobResult::ok`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobResult {
+    pub kind: JobResultKind,
+    pub version: V1,
+    pub id: String,
+    /// `local`, or the SSH host name.
+    pub host: String,
+    pub argv: Vec<String>,
+    /// The exit status, when the command exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The signal that killed it (e.g. `TERM`, `KILL`), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    pub duration_ms: u64,
+    /// Killed because it printed nothing for the job's `stall`.
+    pub stalled: bool,
+    /// Killed because it ran past the job's `wall_clock`.
+    pub capped: bool,
+    /// The connection or transport failed (e.g. sshd went away mid-job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport_error: Option<String>,
+    /// The combined stdout and stderr, interleaved as they arrived.
+    pub log: PathBuf,
+}
+
+impl JobResult {
+    pub fn ok(&self) -> bool {
+        self.exit_code == Some(0)
+            && self.signal.is_none()
+            && !self.stalled
+            && !self.capped
+            && self.transport_error.is_none()
+    }
+}
+
+/// `ka.render`: a package source folder rendered from a lock and a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Render {
+    pub kind: RenderKind,
+    pub version: V1,
+    pub host: String,
+    pub pkgbase: String,
+    pub distro: crate::formats::Distro,
+    /// The b2sum of the manifest.lock it was rendered from.
+    pub lock_b2sum: String,
+    /// The folder holding the package sources (PKGBUILD or debian build script).
+    pub dir: PathBuf,
+    /// Every file in the folder with its size and b2sum.
+    pub files: Vec<Artifact>,
 }
 
 /// `ka.probe-report`: the verification bars of one host.

@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod docs;
+pub mod duration;
 pub mod error;
 pub mod formats;
 pub mod git;

@@ -2,7 +2,9 @@
 //! they drift from the types. Regenerate with `make schemas`
 //! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-core --test schemas`).
 
-use ka_core::docs::{Block, Check, Gate, Job, Lock, Plan, ProbeReport, VerbResult};
+use ka_core::docs::{
+    Block, Check, Gate, Job, JobResult, Lock, Plan, ProbeReport, Render, VerbResult,
+};
 use ka_core::formats::{HostManifest, SeriesMeta};
 use schemars::{JsonSchema, schema_for};
 use std::path::PathBuf;
@@ -33,6 +35,8 @@ fn schemas_match_the_types() {
     check::<Block>("ka.block", &mut drift);
     check::<Gate>("ka.gate", &mut drift);
     check::<Job>("ka.job", &mut drift);
+    check::<JobResult>("ka.job-result", &mut drift);
+    check::<Render>("ka.render", &mut drift);
     check::<ProbeReport>("ka.probe-report", &mut drift);
     check::<HostManifest>("fleet-host", &mut drift);
     check::<SeriesMeta>("series", &mut drift);

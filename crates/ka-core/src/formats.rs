@@ -236,6 +236,21 @@ pub struct BuildHostSpec {
     /// Release the host after this long idle, e.g. `30m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_release: Option<String>,
+    /// kernel-agent's folder on the build host (sources, ccache, kept trees),
+    /// provisioned by the host's owner and writable by `user`.
+    #[serde(default = "default_build_root")]
+    pub root: String,
+    /// Free space (GiB) a build needs under `root`.
+    #[serde(default = "default_min_free_gib")]
+    pub min_free_gib: u32,
+}
+
+fn default_build_root() -> String {
+    crate::paths::DEFAULT_ROOT.to_string()
+}
+
+fn default_min_free_gib() -> u32 {
+    20
 }
 
 /// `patches/<scope>/<series>/series.yaml`: one series of patches.

@@ -6,4 +6,6 @@
 //! reached, or when its pre-flight finds something missing (filed as
 //! `[ka:bootstrap-missing]`) or its host key changed (`[ka:host-changed]`).
 
+pub mod build;
 pub mod preflight;
+pub mod route;

@@ -199,6 +199,8 @@ impl Cumulative {
             blocks: Vec::new(),
             lock: Some(self.lock.clone()),
             verdicts: self.verdicts.clone(),
+            job: None,
+            build_host: None,
         }
     }
 

@@ -303,6 +303,12 @@ pub struct VerbResult {
     /// Per-patch verdicts, when the verb checked patches.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verdicts: Vec<VerdictLine>,
+    /// The job id, when the verb ran a job (build, install).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// The build host a build ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_host: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -316,6 +322,8 @@ pub enum Status {
     DryRun,
     /// Refused by the gate or a failed check.
     Blocked,
+    /// Tried and failed (a build that broke); a block records it.
+    Failed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

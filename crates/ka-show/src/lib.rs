@@ -34,7 +34,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let mut code = ExitCode::Ok;
     for r in &results {
         render(&mut out, r, cli.verbose).context("stdout")?;
-        if r.status == Status::Blocked {
+        if matches!(r.status, Status::Blocked | Status::Failed) {
             code = ExitCode::Negative;
         }
     }
@@ -48,6 +48,7 @@ fn status_word(s: Status) -> &'static str {
         Status::Unchanged => "unchanged",
         Status::DryRun => "dry-run",
         Status::Blocked => "BLOCKED",
+        Status::Failed => "FAILED",
     }
 }
 

@@ -1,0 +1,358 @@
+//! One build: route to a build host, pre-flight it, stage the sources, run the
+//! package build there, fetch the packages, and file or lift blocks.
+
+use crate::preflight;
+use crate::route::{Candidate, candidates};
+use ka_block::gate::{Request, blocking};
+use ka_block::store::{Store, block_id};
+use ka_core::docs::{
+    BlockKind, BlockRef, BlockState, Job, JobResult, Render, Status, Subject, Transport, V1, Verb,
+    VerbResult,
+};
+use ka_core::error::{Error, Result};
+use ka_core::formats::{Distro, HostManifest};
+use ka_core::paths::Layout;
+use std::path::{Path, PathBuf};
+
+/// How jobs reach a build host. The real one is SSH (ka-run-remote); the
+/// trait keeps the routing and block logic readable on its own.
+pub trait Remote {
+    /// Run a job to its end; `Err` only for failures on our side.
+    fn run(&mut self, job: &Job) -> Result<JobResult>;
+    /// Copy a local folder to `remote` (created) on the job's host.
+    fn upload(&mut self, to: &Transport, local: &Path, remote: &str) -> Result<()>;
+    /// Copy the files of `remote` into `local` (created); returns the local paths.
+    fn download(&mut self, from: &Transport, remote: &str, local: &Path) -> Result<Vec<PathBuf>>;
+}
+
+/// Where SSH credentials live: the fleet's known_hosts (in the repository, so a
+/// changed key is a reviewed change) and the identity (runtime state, never $HOME).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub known_hosts: PathBuf,
+    pub identity: PathBuf,
+}
+
+pub struct Builder<'a, R: Remote> {
+    pub remote: R,
+    pub layout: &'a Layout,
+    pub store: &'a Store,
+    pub repo: &'a Path,
+    pub credentials: Credentials,
+    pub job_id: String,
+}
+
+/// Why a candidate was passed over; reported in the result message.
+fn skip(notes: &mut Vec<String>, host: &str, why: impl Into<String>) {
+    notes.push(format!("{host}: {}", why.into()));
+}
+
+impl<R: Remote> Builder<'_, R> {
+    fn transport(&self, c: &Candidate) -> Transport {
+        Transport::Ssh {
+            host: c.name.clone(),
+            address: c.ssh.address.clone(),
+            port: c.ssh.port,
+            user: c.spec.user.clone(),
+            known_hosts: self.credentials.known_hosts.clone(),
+            identity: self.credentials.identity.clone(),
+        }
+    }
+
+    fn log_dir(&self, build_host: &str) -> PathBuf {
+        self.layout
+            .root
+            .join("logs")
+            .join(build_host)
+            .join(&self.job_id)
+    }
+
+    fn job(
+        &self,
+        c: &Candidate,
+        argv: Vec<String>,
+        cwd: Option<String>,
+        limits: (&str, &str),
+        log: &str,
+    ) -> Job {
+        Job {
+            kind: Default::default(),
+            version: V1,
+            id: self.job_id.clone(),
+            transport: self.transport(c),
+            argv,
+            cwd,
+            env: Default::default(),
+            wall_clock: limits.0.to_string(),
+            stall: limits.1.to_string(),
+            log: self.log_dir(&c.name).join(log),
+        }
+    }
+
+    /// Build `render` for `target`; the result says what happened, blocks
+    /// included. `Err` only for failures on our side (I/O, corrupt store).
+    pub fn build(&mut self, render: &Render, target: &HostManifest) -> Result<VerbResult> {
+        let mut notes = Vec::new();
+        let mut filed: Vec<BlockRef> = Vec::new();
+        let open = self.store.open_blocks()?;
+        let mut chosen = None;
+        for c in candidates(self.repo, target)? {
+            let req = Request {
+                host: &target.host,
+                build_host: Some(&c.name),
+                patches: &[],
+            };
+            let in_the_way = blocking(&open, Verb::Build, &req);
+            if !in_the_way.is_empty() {
+                let ids: Vec<&str> = in_the_way.iter().map(|b| b.id.as_str()).collect();
+                skip(
+                    &mut notes,
+                    &c.name,
+                    format!("blocked by {}", ids.join(", ")),
+                );
+                filed.extend(in_the_way.iter().map(|b| b.to_ref()));
+                continue;
+            }
+            if let Some(wake) = &c.spec.wake {
+                let mut job = self.job(&c, wake.clone(), None, ("5m", "5m"), "wake.log");
+                job.transport = Transport::Local;
+                let r = self.remote.run(&job)?;
+                if !r.ok() {
+                    skip(
+                        &mut notes,
+                        &c.name,
+                        format!("wake command failed (log {})", r.log.display()),
+                    );
+                    continue;
+                }
+            }
+            let argv = preflight::argv(
+                &c.spec.root,
+                target.arch,
+                target.distro,
+                c.spec.min_free_gib,
+            );
+            let job = self.job(&c, argv, None, ("2m", "1m"), "preflight.log");
+            let r = self.remote.run(&job)?;
+            if let Some(err) = &r.transport_error {
+                if err.starts_with("host key") {
+                    let b = self.store.file(
+                        BlockKind::HostChanged,
+                        Subject::Host {
+                            host: c.name.clone(),
+                        },
+                        &format!("{} host key changed", c.name),
+                        &format!(
+                            "{err}\nverify the new key, then update {}",
+                            self.credentials.known_hosts.display()
+                        ),
+                    )?;
+                    filed.push(b.to_ref());
+                    skip(&mut notes, &c.name, err.clone());
+                } else {
+                    skip(&mut notes, &c.name, format!("unreachable: {err}"));
+                }
+                continue;
+            }
+            let output = std::fs::read_to_string(&r.log).map_err(|e| Error::io(&r.log, e))?;
+            let findings = preflight::parse(&output);
+            if !findings.passed() {
+                let b = self.store.file(
+                    BlockKind::BootstrapMissing,
+                    Subject::BuildHost {
+                        host: c.name.clone(),
+                    },
+                    &format!(
+                        "{} is missing {} thing(s) for a build",
+                        c.name,
+                        findings.missing.len()
+                    ),
+                    &findings.missing.join("\n"),
+                )?;
+                filed.push(b.to_ref());
+                skip(
+                    &mut notes,
+                    &c.name,
+                    format!("pre-flight: {}", findings.missing.join("; ")),
+                );
+                continue;
+            }
+            self.lift(
+                &[BlockKind::BootstrapMissing],
+                Subject::BuildHost {
+                    host: c.name.clone(),
+                },
+                "pre-flight passes",
+            )?;
+            self.lift(
+                &[BlockKind::HostChanged],
+                Subject::Host {
+                    host: c.name.clone(),
+                },
+                "pre-flight passes",
+            )?;
+            chosen = Some(c);
+            break;
+        }
+        let Some(c) = chosen else {
+            return Ok(self.result(
+                target,
+                Status::Blocked,
+                format!("no build host could take the build: {}", notes.join(" | ")),
+                Vec::new(),
+                filed,
+                None,
+            ));
+        };
+
+        let remote_dir = format!(
+            "{}/source/{}",
+            c.spec.root.trim_end_matches('/'),
+            self.job_id
+        );
+        let transport = self.transport(&c);
+        self.remote.upload(&transport, &render.dir, &remote_dir)?;
+        let build = target.build.as_ref().expect("candidates() checked build:");
+        let job = self.job(
+            &c,
+            build_argv(render.distro, &c.spec.root),
+            Some(remote_dir.clone()),
+            (&build.wall_clock, &build.stall),
+            "build.log",
+        );
+        let r = self.remote.run(&job)?;
+        self.record(&r)?;
+        if !r.ok() {
+            let how = describe_failure(&r);
+            let b = self.store.file(
+                BlockKind::BuildFail,
+                Subject::BuildHost {
+                    host: c.name.clone(),
+                },
+                &format!(
+                    "{} build of {} failed on {}",
+                    self.job_id, target.host, c.name
+                ),
+                &format!(
+                    "{how}\nlog: {}\nthe tree is kept at {}:{remote_dir} (ka-debug {})",
+                    r.log.display(),
+                    c.name,
+                    self.job_id
+                ),
+            )?;
+            filed.push(b.to_ref());
+            notes.push(how);
+            return Ok(self.result(
+                target,
+                Status::Failed,
+                format!("build failed on {}: {}", c.name, notes.join(" | ")),
+                vec![r.log.clone()],
+                filed,
+                Some(&c.name),
+            ));
+        }
+        let out = self.layout.root.join("output").join(&self.job_id);
+        let mut files = self
+            .remote
+            .download(&transport, &format!("{remote_dir}/out"), &out)?;
+        self.lift(
+            &[BlockKind::BuildFail],
+            Subject::BuildHost {
+                host: c.name.clone(),
+            },
+            &format!("build {} succeeded", self.job_id),
+        )?;
+        files.push(r.log.clone());
+        let mut message = format!("built on {} ({} package file(s))", c.name, files.len() - 1);
+        if !notes.is_empty() {
+            message.push_str(&format!("; passed over {}", notes.join(" | ")));
+        }
+        Ok(self.result(target, Status::Done, message, files, filed, Some(&c.name)))
+    }
+
+    fn lift(&self, kinds: &[BlockKind], subject: Subject, reason: &str) -> Result<()> {
+        for &kind in kinds {
+            let id = block_id(kind, &subject);
+            if let Ok(b) = self.store.get(&id)
+                && b.state == BlockState::Open
+            {
+                self.store.lift(&id, reason)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keep the job's result next to its log, for ka-keep and ka-debug.
+    fn record(&self, r: &JobResult) -> Result<()> {
+        let path = self
+            .layout
+            .root
+            .join("jobs")
+            .join(format!("{}.json", self.job_id));
+        ka_core::atomic::write_json(&path, r)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn result(
+        &self,
+        target: &HostManifest,
+        status: Status,
+        message: String,
+        files: Vec<PathBuf>,
+        blocks: Vec<BlockRef>,
+        build_host: Option<&str>,
+    ) -> VerbResult {
+        VerbResult {
+            kind: Default::default(),
+            version: V1,
+            verb: "build".into(),
+            host: target.host.clone(),
+            status,
+            message,
+            files,
+            blocks,
+            lock: None,
+            verdicts: Vec::new(),
+            job: Some(self.job_id.clone()),
+            build_host: build_host.map(str::to_string),
+        }
+    }
+}
+
+/// The package build, run in the staged folder as the build user. The script
+/// is constant text; the ccache folder comes in as an argument. Packages land
+/// in `out/` (makepkg's PKGDEST; build.sh moves the .debs there).
+pub fn build_argv(distro: Distro, root: &str) -> Vec<String> {
+    const SCRIPT: &str = "export CCACHE_DIR=\"$1/ccache\" PKGDEST=\"$PWD/out\" PATH=\"/usr/lib/ccache:$PATH\"; mkdir -p out \"$CCACHE_DIR\"; shift; exec \"$@\"";
+    let mut argv = vec![
+        "sh".into(),
+        "-c".into(),
+        SCRIPT.into(),
+        "ka-build".into(),
+        root.trim_end_matches('/').into(),
+    ];
+    match distro {
+        Distro::Arch => {
+            argv.extend(["makepkg", "--noconfirm", "--nodeps", "--nocolor"].map(String::from))
+        }
+        Distro::Debian => argv.extend(["bash", "build.sh"].map(String::from)),
+    }
+    argv
+}
+
+fn describe_failure(r: &JobResult) -> String {
+    if let Some(e) = &r.transport_error {
+        return format!("connection lost: {e}");
+    }
+    if r.capped {
+        return "ran past its wall-clock cap and was killed".into();
+    }
+    if r.stalled {
+        return "printed nothing for the stall limit and was killed".into();
+    }
+    match (&r.signal, r.exit_code) {
+        (Some(sig), _) => format!("killed by SIG{sig}"),
+        (None, Some(code)) => format!("exited {code}"),
+        (None, None) => "ended without an exit status".into(),
+    }
+}

@@ -1,0 +1,980 @@
+//! `ka-render`: a promoted lock and its host manifest become a package source
+//! folder, `KA_ROOT/hosts/<host>/render/<id>/`, where `<id>` is the first 16 hex
+//! digits of the lock's b2sum (the lock as `ka-concat` writes it, so the id is
+//! the promotion id). The folder is self-contained: copy it to the build host and
+//! build there as an unprivileged user. Nothing in it is fetched.
+//!
+//! # Inputs, and what is checked
+//! - the lock: `KA_ROOT/hosts/<host>/promoted/manifest.lock`, or `--lock FILE|-`;
+//! - the cumulative patch next to it (or `--cumulative FILE`); its b2sum must
+//!   equal the lock's, else the promotion was tampered with (exit 1);
+//! - the host manifest `lock.manifest` in the fleet repository; its b2sum must
+//!   equal `lock.manifest_b2sum`, else it changed since the promote (exit 1:
+//!   promote again);
+//! - the kernel config `kernel.config` of the manifest (required);
+//! - the baseline: the bare repository under `KA_ROOT/baselines/*.git` that
+//!   holds `refs/ka/pinned/<lock.baseline.commit>`. Its `Makefile`
+//!   (`VERSION`, `PATCHLEVEL`, `SUBLEVEL`, `EXTRAVERSION`) gives the package
+//!   version; without one, the version in the baseline's tarball name or git ref.
+//!
+//! # `distro: arch`
+//! ```text
+//! PKGBUILD                 pkgbase from the manifest; split packages <pkgbase>, <pkgbase>-headers
+//! linux.tar                git archive --prefix=linux/ of the pinned commit
+//! cumulative.patch         applied in prepare() with patch -Np1 -F0 (sequential, not git apply)
+//! config                   the manifest's kernel.config; make olddefconfig in prepare()
+//! manifest.lock            the lock; the package installs it under /usr/share/kernel-agent/<pkgbase>/
+//! <pkgbase>.preset         mkinitcpio preset (initramfs: mkinitcpio)
+//! 90-<pkgbase>.hook        runs mkinitcpio -p <pkgbase> on Target = boot/<image>
+//! 60-<pkgbase>-initramfs-remove.hook
+//! ka-extlinux-<pkgbase>    managed extlinux.conf block (bootloader: extlinux)
+//! 91-<pkgbase>-extlinux.hook, 60-<pkgbase>-extlinux-remove.hook
+//! ```
+//! Every source is listed in `source=()` with the b2sum we computed. The build
+//! host runs `makepkg --nodeps --noconfirm` in a copy of the folder as the build
+//! user (never `--syncdeps`: provisioning is not ours). Kernel files go to
+//! alongside-install paths: `/boot/Image-<suffix>` (aarch64) or
+//! `/boot/vmlinuz-<suffix>` (x86_64), `/boot/dtbs-<suffix>/`,
+//! `/boot/initramfs-<suffix>.img`, modules under `/usr/lib/modules/<release>`
+//! where `<release>` ends in `-<suffix>` (`LOCALVERSION`).
+//!
+//! # `distro: debian`
+//! ```text
+//! build.sh         checks b2sums, unpacks linux.tar into build/, patch -Np1 -F0, config,
+//!                  make olddefconfig, make bindeb-pkg LOCALVERSION=-<suffix>
+//!                  KDEB_PKGVERSION=<version>-1; moves the .debs to OUTDIR (./out)
+//! b2sums           b2sum --check format, for linux.tar, cumulative.patch, config, manifest.lock
+//! linux.tar, cumulative.patch, config, manifest.lock
+//! ```
+//! The build host runs `./build.sh [OUTDIR]` in a copy of the folder as the build
+//! user; it makes `linux-image-<release>` and `linux-headers-<release>`.
+//!
+//! # Safety of what is rendered
+//! Only validated names (host, pkgbase, suffix), hex digests and sanitized
+//! versions reach the templates, and the template context is checked again
+//! before rendering: a value outside `[A-Za-z0-9._+~/=-]` is refused.
+//!
+//! # Writing
+//! The folder is built under a temp name beside its final place, every file
+//! fsynced, then renamed into place. Rendering the same inputs again leaves the
+//! folder as it is; different contents for the same id (e.g. a changed config)
+//! replace it whole.
+
+use anyhow::Context as _;
+use clap::{CommandFactory, Parser};
+use ka_core::atomic;
+use ka_core::docs::{Artifact, Lock, Render, V1};
+use ka_core::error::{Error, ExitCode, Result, contract, negative, usage};
+use ka_core::formats::{
+    Arch, BaselineSource, BaselineSpec, Bootloader, Distro, HostManifest, Initramfs, InstallMode,
+};
+use ka_core::hash::{B2Hasher, b2sum};
+use ka_core::hostlock::HostLock;
+use ka_core::names::{check_file_name, check_name};
+use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use serde::Serialize;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::process::Stdio;
+
+pub const LOCK: &str = "manifest.lock";
+pub const CUMULATIVE: &str = "cumulative.patch";
+pub const TARBALL: &str = "linux.tar";
+pub const CONFIG: &str = "config";
+
+/// The templates, embedded at build time from the repository's `templates/`.
+pub mod templates {
+    pub const PKGBUILD: &str = include_str!("../../../templates/arch/PKGBUILD.j2");
+    pub const PRESET: &str = include_str!("../../../templates/arch/preset.j2");
+    pub const INITRAMFS_HOOK: &str = include_str!("../../../templates/arch/initramfs.hook.j2");
+    pub const INITRAMFS_REMOVE_HOOK: &str =
+        include_str!("../../../templates/arch/initramfs-remove.hook.j2");
+    pub const EXTLINUX_HOOK: &str = include_str!("../../../templates/arch/extlinux.hook.j2");
+    pub const EXTLINUX_REMOVE_HOOK: &str =
+        include_str!("../../../templates/arch/extlinux-remove.hook.j2");
+    pub const EXTLINUX_SCRIPT: &str = include_str!("../../../templates/arch/ka-extlinux.sh.j2");
+    pub const DEBIAN_BUILD: &str = include_str!("../../../templates/debian/build.sh.j2");
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ka-render",
+    version,
+    about = "Promoted lock + host manifest to a package source folder; prints ka.render",
+    long_about = "Reads the promoted lock of HOST (KA_ROOT/hosts/HOST/promoted/manifest.lock, or \
+--lock FILE, or --lock - for stdin), the cumulative patch next to it, the host manifest and \
+its kernel config from the fleet repository, and the pinned baseline from \
+KA_ROOT/baselines/*.git. Refuses (exit 1) when the cumulative's b2sum differs from the lock's \
+(tampered promotion), when the manifest changed since the promote (promote again), or when the \
+manifest has no kernel section or no kernel.config.\n\n\
+Writes KA_ROOT/hosts/HOST/render/ID/ atomically, ID being the first 16 hex digits of the \
+lock's b2sum, and prints one ka.render document naming the folder and every file in it with \
+size and b2sum.\n\n\
+distro: arch gets a PKGBUILD (split packages PKGBASE and PKGBASE-headers, sources linux.tar = \
+git archive of the pinned commit, cumulative.patch applied with patch -Np1 -F0, config, hooks, \
+b2sums we computed), the mkinitcpio preset and alpm hook, and the managed extlinux.conf script \
+and hooks; build it with `makepkg --nodeps --noconfirm` as the build user in a copy of the \
+folder. distro: debian gets build.sh (make bindeb-pkg with LOCALVERSION=-SUFFIX) and b2sums; \
+run `./build.sh [OUTDIR]`.\n\n\
+Exit codes: 0 rendered · 1 refused · 2 usage or I/O error · 3 input breaks the contract."
+)]
+pub struct Cli {
+    /// The host to render; defaults to the host of --lock.
+    #[arg(value_name = "HOST")]
+    pub host: Option<String>,
+    /// Read the lock from FILE ('-': stdin) instead of the host's promoted one.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// The cumulative patch (default: next to the lock; with --lock -, the host's promoted one).
+    #[arg(long, value_name = "FILE")]
+    pub cumulative: Option<PathBuf>,
+    /// Fleet repository (default: the current directory).
+    #[arg(long, env = "KA_REPO", value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Runtime state root (default /srv/kernel-agent).
+    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Print the ka.render document (the default: ka-render is a stage).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let input = Input::load(&cli, &layout)?;
+    let repo = fleet_repo(cli.repo.as_deref())?;
+    let render = render(&layout, &repo, &input)?;
+    ka_core::stream::write_docs(&[render]).context("stdout")?;
+    Ok(ExitCode::Ok)
+}
+
+/// A lock and the cumulative patch it names, checked against each other.
+#[derive(Debug)]
+pub struct Input {
+    pub lock: Lock,
+    /// The lock as `ka-concat` writes it (pretty JSON and a newline).
+    pub lock_bytes: Vec<u8>,
+    pub cumulative: Vec<u8>,
+}
+
+impl Input {
+    fn load(cli: &Cli, layout: &Layout) -> Result<Input> {
+        if let Some(h) = &cli.host {
+            check_name("host", h)?;
+        }
+        let (lock, lock_dir): (Lock, Option<PathBuf>) = match (&cli.lock, &cli.host) {
+            (Some(p), _) if p.as_os_str() == "-" => (
+                ka_core::stream::read_one(std::io::stdin().lock(), "stdin")?,
+                None,
+            ),
+            (Some(p), _) => (
+                ka_core::stream::read_file(p)?,
+                Some(
+                    p.parent()
+                        .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+                ),
+            ),
+            (None, Some(host)) => {
+                let dir = layout.promoted(host);
+                let path = dir.join(LOCK);
+                if !path.is_file() {
+                    return Err(negative(format!(
+                        "{}: {host} has no promoted lock; run ka-promote {host} first",
+                        path.display()
+                    )));
+                }
+                (ka_core::stream::read_file(&path)?, Some(dir))
+            }
+            (None, None) => {
+                return Err(usage(
+                    "name a HOST, or give the lock with --lock FILE (--lock - for stdin)",
+                ));
+            }
+        };
+        check_name("host", &lock.host).map_err(|e| contract(format!("lock: {e}")))?;
+        if let Some(h) = &cli.host
+            && *h != lock.host
+        {
+            return Err(contract(format!(
+                "the lock is for host {:?}, not {h:?}",
+                lock.host
+            )));
+        }
+        check_file_name("cumulative file", &lock.cumulative.file)
+            .map_err(|e| contract(format!("lock: {e}")))?;
+        check_commit(&lock.baseline.commit)?;
+        let cumulative_path = match (&cli.cumulative, lock_dir) {
+            (Some(p), _) => p.clone(),
+            (None, Some(dir)) => dir.join(&lock.cumulative.file),
+            (None, None) => layout.promoted(&lock.host).join(&lock.cumulative.file),
+        };
+        let cumulative = fs::read(&cumulative_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => negative(format!(
+                "{}: the cumulative patch of the lock is missing; run ka-promote {} again",
+                cumulative_path.display(),
+                lock.host
+            )),
+            _ => Error::io(&cumulative_path, e),
+        })?;
+        let sum = b2sum(&cumulative);
+        if sum != lock.cumulative.b2sum || cumulative.len() as u64 != lock.cumulative.size {
+            return Err(negative(format!(
+                "{}: b2sum {} differs from the lock's {} (the promotion was changed after ka-promote); run ka-promote {} again",
+                cumulative_path.display(),
+                &sum[..16],
+                lock.cumulative
+                    .b2sum
+                    .get(..16)
+                    .unwrap_or(&lock.cumulative.b2sum),
+                lock.host
+            )));
+        }
+        let mut lock_bytes = serde_json::to_vec_pretty(&lock).expect("locks serialize");
+        lock_bytes.push(b'\n');
+        Ok(Input {
+            lock,
+            lock_bytes,
+            cumulative,
+        })
+    }
+
+    /// The render id: the first 16 hex digits of the lock's b2sum.
+    pub fn id(&self) -> String {
+        b2sum(&self.lock_bytes)[..16].to_string()
+    }
+}
+
+fn check_commit(c: &str) -> Result<()> {
+    if (c.len() == 40 || c.len() == 64) && c.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(contract(format!(
+            "lock: baseline.commit {c:?} is not a full commit id"
+        )))
+    }
+}
+
+/// A repository-relative path that stays inside the repository.
+fn safe_relative<'a>(what: &str, p: &'a str) -> Result<&'a Path> {
+    let path = Path::new(p);
+    if !p.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_))) {
+        Ok(path)
+    } else {
+        Err(contract(format!(
+            "{what} {p:?} escapes the fleet repository; paths are relative, without '..'"
+        )))
+    }
+}
+
+/// What the templates need, derived from the manifest and checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub host: String,
+    pub pkgbase: String,
+    pub suffix: String,
+    pub distro: Distro,
+    /// `aarch64` or `x86_64` (pacman's arch).
+    pub arch: &'static str,
+    /// The kernel's `ARCH`: `arm64` or `x86`.
+    pub karch: &'static str,
+    /// `make` target and built file of the kernel image.
+    pub image_target: &'static str,
+    pub image_src: &'static str,
+    /// Installed file name under /boot: `Image-<suffix>` or `vmlinuz-<suffix>`.
+    pub image_name: String,
+    pub dtbs: bool,
+    pub mkinitcpio: bool,
+    pub extlinux: bool,
+    pub initramfs_name: String,
+    /// For the extlinux script: empty when there is none.
+    pub initrd_name: String,
+    pub fdtdir: String,
+}
+
+impl Target {
+    /// Check the manifest's kernel and install settings for `distro`.
+    pub fn from_manifest(m: &HostManifest, shown_as: &str) -> Result<Target> {
+        let k = m.kernel.as_ref().ok_or_else(|| {
+            negative(format!(
+                "{shown_as}: host {} has no kernel: section, so it gets no kernel packages; add kernel: {{ pkgbase, suffix, baseline, config }}",
+                m.host
+            ))
+        })?;
+        check_name("pkgbase", &k.pkgbase)?;
+        check_name("suffix", &k.suffix)?;
+        let lower = |what: &str, v: &str, extra: &[u8]| -> Result<()> {
+            if v.len() >= 2
+                && v.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || extra.contains(&b))
+            {
+                Ok(())
+            } else {
+                Err(contract(format!(
+                    "{shown_as}: kernel.{what} {v:?} is not a valid {} package name part: use lower-case letters, digits and {}",
+                    match m.distro {
+                        Distro::Arch => "pacman",
+                        Distro::Debian => "Debian",
+                    },
+                    String::from_utf8_lossy(extra)
+                )))
+            }
+        };
+        match m.distro {
+            Distro::Arch => lower("pkgbase", &k.pkgbase, b"._+-")?,
+            Distro::Debian => {
+                lower("pkgbase", &k.pkgbase, b".+-")?;
+                lower("suffix", &k.suffix, b".+-")?;
+            }
+        }
+        let (mkinitcpio, extlinux) = match (m.distro, &m.install) {
+            (_, Some(i)) if i.mode == InstallMode::Replace => {
+                return Err(negative(format!(
+                    "{shown_as}: install.mode replace is not supported by ka-render; kernels are installed alongside the distro kernel (install.mode: alongside)"
+                )));
+            }
+            (Distro::Debian, _) => (false, false),
+            (Distro::Arch, None) => {
+                return Err(negative(format!(
+                    "{shown_as}: no install: section; say how this host boots, e.g. install: {{ mode: alongside, bootloader: extlinux, initramfs: mkinitcpio }}"
+                )));
+            }
+            (Distro::Arch, Some(i)) => {
+                let mkinitcpio = match i.initramfs {
+                    Initramfs::Mkinitcpio => true,
+                    Initramfs::None => false,
+                    other => {
+                        return Err(negative(format!(
+                            "{shown_as}: install.initramfs {other:?} is not supported for distro arch; use mkinitcpio or none"
+                        )));
+                    }
+                };
+                (mkinitcpio, i.bootloader == Bootloader::Extlinux)
+            }
+        };
+        let (arch, karch, image_target, image_src, image) = match m.arch {
+            Arch::Aarch64 => (
+                "aarch64",
+                "arm64",
+                "Image",
+                "arch/arm64/boot/Image",
+                "Image",
+            ),
+            Arch::X86_64 => (
+                "x86_64",
+                "x86",
+                "bzImage",
+                "arch/x86/boot/bzImage",
+                "vmlinuz",
+            ),
+        };
+        let dtbs = m.arch == Arch::Aarch64;
+        let initramfs_name = format!("initramfs-{}.img", k.suffix);
+        Ok(Target {
+            host: m.host.clone(),
+            pkgbase: k.pkgbase.clone(),
+            suffix: k.suffix.clone(),
+            distro: m.distro,
+            arch,
+            karch,
+            image_target,
+            image_src,
+            image_name: format!("{image}-{}", k.suffix),
+            dtbs,
+            mkinitcpio,
+            extlinux,
+            initrd_name: if mkinitcpio {
+                initramfs_name.clone()
+            } else {
+                String::new()
+            },
+            initramfs_name,
+            fdtdir: if dtbs {
+                format!("dtbs-{}", k.suffix)
+            } else {
+                String::new()
+            },
+        })
+    }
+}
+
+// ---------------------------------------------------------------- versions
+
+/// The kernel version of a baseline: `6.1.158` and its extra part (`-rc3`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelVersion {
+    pub version: String,
+    pub extra: String,
+}
+
+impl KernelVersion {
+    /// From the top-level Makefile (`VERSION = 6`, `PATCHLEVEL = 1`, ...), as
+    /// the kernel's own `KERNELVERSION` is made.
+    pub fn from_makefile(text: &str) -> Option<KernelVersion> {
+        let var = |name: &str| {
+            text.lines().find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == name).then(|| v.trim().to_string())
+            })
+        };
+        let version = var("VERSION").filter(|v| !v.is_empty())?;
+        let mut out = version;
+        if let Some(p) = var("PATCHLEVEL").filter(|v| !v.is_empty()) {
+            out = format!("{out}.{p}");
+            if let Some(s) = var("SUBLEVEL").filter(|v| !v.is_empty()) {
+                out = format!("{out}.{s}");
+            }
+        }
+        if !out.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return None;
+        }
+        Some(KernelVersion {
+            version: out,
+            extra: var("EXTRAVERSION").unwrap_or_default(),
+        })
+    }
+
+    /// From the baseline spec: the version in a tarball's name
+    /// (`linux-source-6.1.tar.xz` → 6.1) or a git ref (`v7.0`, `v6.10-rc3`).
+    pub fn from_spec(spec: &BaselineSpec) -> Option<KernelVersion> {
+        let raw = match spec.source().ok()? {
+            BaselineSource::Tarball(t) => {
+                let name = t.rsplit('/').next().unwrap_or(t);
+                let stem = [".tar.xz", ".tar.gz", ".tar.bz2", ".tar.zst", ".tgz", ".tar"]
+                    .iter()
+                    .find_map(|e| name.strip_suffix(e))
+                    .unwrap_or(name);
+                let b = stem.as_bytes();
+                let start = (0..b.len()).find(|&i| {
+                    b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+                })?;
+                stem[start..].to_string()
+            }
+            BaselineSource::Git { git_ref, .. } => {
+                let last = git_ref.rsplit('/').next().unwrap_or(git_ref);
+                let last = last.strip_prefix('v').unwrap_or(last);
+                if !last.starts_with(|c: char| c.is_ascii_digit()) {
+                    return None;
+                }
+                last.to_string()
+            }
+        };
+        let (version, extra) = match raw.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+            Some(i) => (raw[..i].to_string(), raw[i..].to_string()),
+            None => (raw, String::new()),
+        };
+        let version = version.trim_end_matches('.').to_string();
+        (!version.is_empty()).then_some(KernelVersion { version, extra })
+    }
+
+    /// pacman's pkgver: no `-`, `:`, `/` or spaces (`6.10-rc3` → `6.10rc3`).
+    pub fn pkgver(&self) -> String {
+        let extra: String = self
+            .extra
+            .chars()
+            .filter_map(|c| match c {
+                '-' => None,
+                c if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+') => Some(c),
+                _ => Some('_'),
+            })
+            .collect();
+        format!("{}{extra}", self.version)
+    }
+
+    /// Debian's upstream version: `-` becomes `~`, so `6.10~rc3` sorts before `6.10`.
+    pub fn debver(&self) -> String {
+        let extra: String = self
+            .extra
+            .chars()
+            .filter_map(|c| match c {
+                '-' | '_' => Some('~'),
+                c if c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '~') => Some(c),
+                _ => None,
+            })
+            .collect();
+        format!("{}{extra}", self.version)
+    }
+}
+
+// ---------------------------------------------------------------- baseline
+
+/// The bare repository under `KA_ROOT/baselines/` that pins `commit`.
+pub fn find_baseline(layout: &Layout, commit: &str) -> Result<PathBuf> {
+    let dir = layout.baselines();
+    let mut candidates: Vec<PathBuf> = match fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "git") && p.is_dir())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(&dir, e)),
+    };
+    candidates.sort();
+    for git_dir in candidates {
+        let out = ka_core::git::command()
+            .arg("--git-dir")
+            .arg(&git_dir)
+            .args([
+                "rev-parse",
+                "-q",
+                "--verify",
+                &format!("refs/ka/pinned/{commit}^{{commit}}"),
+            ])
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| Error::io("git", e))?;
+        if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == commit {
+            return Ok(git_dir);
+        }
+    }
+    Err(negative(format!(
+        "baseline commit {commit} is pinned in no repository under {}; run ka-promote again (ka-baseline imports it)",
+        dir.display()
+    )))
+}
+
+fn baseline_makefile(git_dir: &Path, commit: &str) -> Option<String> {
+    let out = ka_core::git::command()
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["cat-file", "blob", &format!("{commit}:Makefile")])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Stream `git archive --format=tar --prefix=linux/ <commit>` into `path`
+/// (created new, fsynced) and return its size and b2sum.
+fn write_tarball(git_dir: &Path, commit: &str, path: &Path) -> Result<(u64, String)> {
+    let mut child = ka_core::git::command()
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["archive", "--format=tar", "--prefix=linux/", commit])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io("git", e))?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let mut hasher = B2Hasher::default();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let copied: std::io::Result<()> = (|| {
+        loop {
+            let n = stdout.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n])?;
+            size += n as u64;
+        }
+        file.sync_all()
+    })();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let status = child.wait().map_err(|e| Error::io("git", e))?;
+    copied.map_err(|e| Error::io(path, e))?;
+    if !status.success() {
+        return Err(usage(format!(
+            "git archive of {commit} in {} failed: {}",
+            git_dir.display(),
+            err.trim()
+        )));
+    }
+    Ok((size, hasher.finish()))
+}
+
+// ---------------------------------------------------------------- rendering
+
+/// One rendered file: name in the folder, bytes (or already on disk), mode.
+struct OutFile {
+    name: String,
+    bytes: Vec<u8>,
+    exec: bool,
+}
+
+#[derive(Serialize)]
+struct Source {
+    file: String,
+    b2sum: String,
+}
+
+#[derive(Serialize)]
+struct Vars<'a> {
+    #[serde(flatten)]
+    target: &'a Target,
+    lock_id: String,
+    commit: String,
+    pkgver: String,
+    debver: String,
+    pkgrel: u32,
+    sources: Vec<Source>,
+}
+
+/// Refuse a context value that is not a plain token: only validated names,
+/// digests and versions may reach a shell script.
+fn check_context(value: &serde_json::Value, at: &str) -> Result<()> {
+    match value {
+        serde_json::Value::String(s) => {
+            if s.bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b'.' | b'_' | b'+' | b'~' | b'/' | b'=' | b'-')
+            }) {
+                Ok(())
+            } else {
+                Err(contract(format!(
+                    "refusing to render {at} = {s:?}: only letters, digits and ._+~/=- may reach the package scripts"
+                )))
+            }
+        }
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| check_context(v, &format!("{at}[{i}]"))),
+        serde_json::Value::Object(o) => o
+            .iter()
+            .try_for_each(|(k, v)| check_context(v, &format!("{at}.{k}"))),
+        _ => Ok(()),
+    }
+}
+
+fn environment() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_keep_trailing_newline(true);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env
+}
+
+fn render_template(name: &str, source: &str, ctx: &serde_json::Value) -> Result<Vec<u8>> {
+    let env = environment();
+    env.render_str(source, ctx)
+        .map(String::into_bytes)
+        .map_err(|e| usage(format!("template {name}: {e:#}")))
+}
+
+/// Render the folder's files (all but linux.tar, which is given by its digest).
+fn render_files(
+    target: &Target,
+    input: &Input,
+    config: &[u8],
+    tarball_b2sum: &str,
+    version: &KernelVersion,
+) -> Result<Vec<OutFile>> {
+    let mut files = vec![
+        OutFile {
+            name: CUMULATIVE.into(),
+            bytes: input.cumulative.clone(),
+            exec: false,
+        },
+        OutFile {
+            name: CONFIG.into(),
+            bytes: config.to_vec(),
+            exec: false,
+        },
+        OutFile {
+            name: LOCK.into(),
+            bytes: input.lock_bytes.clone(),
+            exec: false,
+        },
+    ];
+    let mut ctx = Vars {
+        target,
+        lock_id: input.id(),
+        commit: input.lock.baseline.commit.clone(),
+        pkgver: version.pkgver(),
+        debver: version.debver(),
+        pkgrel: 1,
+        sources: Vec::new(),
+    };
+    let p = &target.pkgbase;
+    let value = |ctx: &Vars| -> Result<serde_json::Value> {
+        let v = serde_json::to_value(ctx).expect("contexts serialize");
+        check_context(&v, "context")?;
+        Ok(v)
+    };
+    match target.distro {
+        Distro::Arch => {
+            let mut extra: Vec<(String, &str, bool)> = Vec::new();
+            if target.mkinitcpio {
+                extra.push((format!("{p}.preset"), templates::PRESET, false));
+                extra.push((format!("90-{p}.hook"), templates::INITRAMFS_HOOK, false));
+                extra.push((
+                    format!("60-{p}-initramfs-remove.hook"),
+                    templates::INITRAMFS_REMOVE_HOOK,
+                    false,
+                ));
+            }
+            if target.extlinux {
+                extra.push((format!("ka-extlinux-{p}"), templates::EXTLINUX_SCRIPT, true));
+                extra.push((
+                    format!("91-{p}-extlinux.hook"),
+                    templates::EXTLINUX_HOOK,
+                    false,
+                ));
+                extra.push((
+                    format!("60-{p}-extlinux-remove.hook"),
+                    templates::EXTLINUX_REMOVE_HOOK,
+                    false,
+                ));
+            }
+            let v = value(&ctx)?;
+            for (name, tpl, exec) in extra {
+                let bytes = render_template(&name, tpl, &v)?;
+                files.push(OutFile { name, bytes, exec });
+            }
+            ctx.sources.push(Source {
+                file: TARBALL.into(),
+                b2sum: tarball_b2sum.into(),
+            });
+            for f in &files {
+                ctx.sources.push(Source {
+                    file: f.name.clone(),
+                    b2sum: b2sum(&f.bytes),
+                });
+            }
+            let bytes = render_template("PKGBUILD", templates::PKGBUILD, &value(&ctx)?)?;
+            files.push(OutFile {
+                name: "PKGBUILD".into(),
+                bytes,
+                exec: false,
+            });
+        }
+        Distro::Debian => {
+            let mut sums = format!("{tarball_b2sum}  {TARBALL}\n");
+            for f in &files {
+                sums.push_str(&format!("{}  {}\n", b2sum(&f.bytes), f.name));
+            }
+            let bytes = render_template("build.sh", templates::DEBIAN_BUILD, &value(&ctx)?)?;
+            files.push(OutFile {
+                name: "b2sums".into(),
+                bytes: sums.into_bytes(),
+                exec: false,
+            });
+            files.push(OutFile {
+                name: "build.sh".into(),
+                bytes,
+                exec: true,
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// Load and check the host manifest the lock was promoted from.
+pub fn load_manifest(repo: &Path, lock: &Lock) -> Result<HostManifest> {
+    let rel = safe_relative("lock.manifest", &lock.manifest)?;
+    let path = repo.join(rel);
+    let bytes = fs::read(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => negative(format!(
+            "{}: the manifest the lock was promoted from is gone; check --repo / KA_REPO, or promote again",
+            path.display()
+        )),
+        _ => Error::io(&path, e),
+    })?;
+    if b2sum(&bytes) != lock.manifest_b2sum {
+        return Err(negative(format!(
+            "{}: changed since it was promoted (b2sum differs from the lock's manifest_b2sum); run ka-promote {} again",
+            lock.manifest, lock.host
+        )));
+    }
+    let m = HostManifest::load(&path, &lock.manifest)?;
+    if m.host != lock.host {
+        return Err(contract(format!(
+            "{}: host {:?} but the lock is for {:?}",
+            lock.manifest, m.host, lock.host
+        )));
+    }
+    Ok(m)
+}
+
+/// Render the folder for `input` and return its `ka.render` document.
+pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
+    let lock = &input.lock;
+    let manifest = load_manifest(repo, lock)?;
+    let target = Target::from_manifest(&manifest, &lock.manifest)?;
+    let kernel = manifest.kernel.as_ref().expect("checked by Target");
+    let config_rel = kernel.config.as_deref().ok_or_else(|| {
+        negative(format!(
+            "{}: kernel.config is missing; a kernel config is required to render (add kernel.config: fleet/config/{}.config)",
+            lock.manifest, lock.host
+        ))
+    })?;
+    let config_path = repo.join(safe_relative("kernel.config", config_rel)?);
+    let config = fs::read(&config_path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => negative(format!(
+            "{}: the kernel config named by kernel.config in {} does not exist; add it to the fleet repository",
+            config_path.display(),
+            lock.manifest
+        )),
+        _ => Error::io(&config_path, e),
+    })?;
+    let commit = &lock.baseline.commit;
+    let git_dir = find_baseline(layout, commit)?;
+    let version = baseline_makefile(&git_dir, commit)
+        .and_then(|t| KernelVersion::from_makefile(&t))
+        .or_else(|| KernelVersion::from_spec(&lock.baseline.spec))
+        .ok_or_else(|| {
+            negative(format!(
+                "cannot tell the kernel version of baseline {}: its Makefile has no VERSION and neither its tarball name nor its ref holds one",
+                lock.baseline.spec.describe()
+            ))
+        })?;
+
+    let id = input.id();
+    let parent = layout.host_dir(&lock.host).join("render");
+    let dir = parent.join(&id);
+    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let _held = HostLock::acquire(
+        &layout.locks().join(format!("render-{}.lock", lock.host)),
+        &format!("ka-render {}", lock.host),
+    )?;
+    let tmp = parent.join(format!(".tmp-{id}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let built = (|| -> Result<Vec<Artifact>> {
+        let (size, sum) = write_tarball(&git_dir, commit, &tmp.join(TARBALL))?;
+        let mut artifacts = vec![Artifact {
+            file: TARBALL.into(),
+            size,
+            b2sum: sum.clone(),
+        }];
+        for f in render_files(&target, input, &config, &sum, &version)? {
+            let path = tmp.join(&f.name);
+            atomic::create_synced(&path, &f.bytes)?;
+            let mode = if f.exec { 0o755 } else { 0o644 };
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::io(&path, e))?;
+            artifacts.push(Artifact {
+                file: f.name,
+                size: f.bytes.len() as u64,
+                b2sum: b2sum(&f.bytes),
+            });
+        }
+        artifacts.sort_by(|a, b| a.file.cmp(&b.file));
+        atomic::sync_dir(&tmp)?;
+        Ok(artifacts)
+    })();
+    let files = match built {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    if dir.exists() && matches_on_disk(&dir, &files) {
+        let _ = fs::remove_dir_all(&tmp);
+    } else {
+        let old = parent.join(format!(".old-{id}-{}", std::process::id()));
+        if dir.exists() {
+            fs::rename(&dir, &old).map_err(|e| Error::io(&dir, e))?;
+        }
+        fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
+        atomic::sync_dir(&parent)?;
+        let _ = fs::remove_dir_all(&old);
+    }
+    Ok(Render {
+        kind: Default::default(),
+        version: V1,
+        host: lock.host.clone(),
+        pkgbase: target.pkgbase.clone(),
+        distro: target.distro,
+        lock_b2sum: b2sum(&input.lock_bytes),
+        dir,
+        files,
+    })
+}
+
+/// Whether every file we would write is already in `dir` with the same content.
+fn matches_on_disk(dir: &Path, files: &[Artifact]) -> bool {
+    files.iter().all(|a| {
+        let p = dir.join(&a.file);
+        let Ok(mut f) = fs::File::open(&p) else {
+            return false;
+        };
+        let mut h = B2Hasher::default();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    h.update(&buf[..n]);
+                    size += n as u64;
+                }
+                Err(_) => return false,
+            }
+        }
+        size == a.size && h.finish() == a.b2sum
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_from_makefile() {
+        let mk = "# SPDX\nVERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 158\nEXTRAVERSION =\nNAME = Curry Ramen\n";
+        let v = KernelVersion::from_makefile(mk).unwrap();
+        assert_eq!(v.pkgver(), "6.1.158");
+        assert_eq!(v.debver(), "6.1.158");
+        let rc = "VERSION = 6\nPATCHLEVEL = 10\nSUBLEVEL = 0\nEXTRAVERSION = -rc3\n";
+        let v = KernelVersion::from_makefile(rc).unwrap();
+        assert_eq!(v.pkgver(), "6.10.0rc3");
+        assert_eq!(v.debver(), "6.10.0~rc3");
+        assert!(KernelVersion::from_makefile("all:\n\ttrue\n").is_none());
+    }
+
+    #[test]
+    fn version_from_spec() {
+        let t = |s: &str| BaselineSpec {
+            git: None,
+            git_ref: None,
+            tarball: Some(s.into()),
+        };
+        let g = |r: &str| BaselineSpec {
+            git: Some("https://git.kernel.org/linux".into()),
+            git_ref: Some(r.into()),
+            tarball: None,
+        };
+        let pv = |s: BaselineSpec| KernelVersion::from_spec(&s).map(|v| v.pkgver());
+        assert_eq!(pv(t("/usr/src/linux-source-6.1.tar.xz")).unwrap(), "6.1");
+        assert_eq!(pv(g("v7.0")).unwrap(), "7.0");
+        assert_eq!(pv(g("refs/tags/v6.10-rc3")).unwrap(), "6.10rc3");
+        assert_eq!(
+            KernelVersion::from_spec(&g("v6.10-rc3")).unwrap().debver(),
+            "6.10~rc3"
+        );
+        assert!(pv(g("master")).is_none());
+        assert!(pv(t("/srv/linux.tar")).is_none());
+    }
+
+    #[test]
+    fn context_refuses_shell_metacharacters() {
+        let ok = serde_json::json!({"a": "linux-x_1.2+3", "b": ["x/y=z"], "n": 1});
+        check_context(&ok, "ctx").unwrap();
+        for bad in ["a b", "a;b", "$(x)", "a'b", "a\nb", "`x`", "a\"b"] {
+            let v = serde_json::json!({ "k": bad });
+            assert!(check_context(&v, "ctx").is_err(), "{bad:?}");
+        }
+    }
+}

@@ -5,7 +5,8 @@ DEMO_ROOT  ?= /var/tmp/kernel-agent-demo
 RELEASE    := target/release
 DEBUG      := target/debug
 WRAPPERS   := $(filter-out %.sh,$(wildcard bin-wrappers/ka-*))
-STAGES     := ka-resolve ka-baseline ka-check ka-concat ka-block ka-gate ka-show
+STAGES     := ka-resolve ka-baseline ka-check ka-concat ka-block ka-gate ka-show \
+              ka-render ka-run-remote ka-build-run ka-job
 
 .PHONY: all build deps test unit wrappers kernel lint e2e bench demo man schemas install clean
 

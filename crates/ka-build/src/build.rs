@@ -40,6 +40,8 @@ pub struct Builder<'a, R: Remote> {
     pub repo: &'a Path,
     pub credentials: Credentials,
     pub job_id: String,
+    /// Route and pre-flight only.
+    pub dry_run: bool,
 }
 
 /// Why a candidate was passed over; reported in the result message.
@@ -135,7 +137,7 @@ impl<R: Remote> Builder<'_, R> {
             let job = self.job(&c, argv, None, ("2m", "1m"), "preflight.log");
             let r = self.remote.run(&job)?;
             if let Some(err) = &r.transport_error {
-                if err.starts_with("host key") {
+                if crate::ssh::host_key_refused(&r) {
                     let b = self.store.file(
                         BlockKind::HostChanged,
                         Subject::Host {
@@ -205,6 +207,20 @@ impl<R: Remote> Builder<'_, R> {
             ));
         };
 
+        if self.dry_run {
+            let mut message = format!("would build on {} (pre-flight passed)", c.name);
+            if !notes.is_empty() {
+                message.push_str(&format!("; passed over {}", notes.join(" | ")));
+            }
+            return Ok(self.result(
+                target,
+                Status::DryRun,
+                message,
+                Vec::new(),
+                filed,
+                Some(&c.name),
+            ));
+        }
         let remote_dir = format!(
             "{}/source/{}",
             c.spec.root.trim_end_matches('/'),

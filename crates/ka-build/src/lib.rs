@@ -7,5 +7,114 @@
 //! `[ka:bootstrap-missing]`) or its host key changed (`[ka:host-changed]`).
 
 pub mod build;
+pub mod job;
 pub mod preflight;
 pub mod route;
+pub mod ssh;
+
+use ka_core::paths::Layout;
+use std::path::PathBuf;
+
+/// The SSH identity kernel-agent uses: `KA_SSH_IDENTITY`, else
+/// `KA_ROOT/ssh/id_ed25519` (runtime state; never `$HOME/.ssh`).
+pub fn identity(layout: &Layout) -> PathBuf {
+    match std::env::var_os("KA_SSH_IDENTITY") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => layout.root.join("ssh/id_ed25519"),
+    }
+}
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use ka_block::store::Store;
+use ka_core::docs::Render;
+use ka_core::error::ExitCode;
+use ka_core::formats::HostManifest;
+use ka_core::hostlock::HostLock;
+use ka_core::paths::{fleet_repo, runtime_root};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ka-build-run",
+    version,
+    about = "Build rendered package sources (ka.render) on a build host over SSH; prints ka.result",
+    long_about = "Reads ka.render documents (from ka-render) on stdin. For each: routes the build to \
+the host manifest's build.host, else its build.fallback hosts in order, skipping a host the gate \
+blocks for builds, one that cannot be woken or reached, one whose pre-flight finds something \
+missing ([ka:bootstrap-missing]) and one whose host key changed ([ka:host-changed]). On the \
+chosen host it copies the folder to <root>/source/<job-id>/, runs makepkg (or build.sh for \
+Debian) there as the build user within the manifest's wall_clock and stall limits, and fetches \
+out/ to KA_ROOT/output/<job-id>/. A failed build files [ka:build-fail] for that build host and \
+keeps the tree; a success lifts it. The log is kept under KA_ROOT/logs/<build-host>/<job-id>/.\n\n\
+SSH: host keys are checked strictly against <repo>/fleet/known_hosts; the identity is \
+KA_SSH_IDENTITY or KA_ROOT/ssh/id_ed25519.\n\n\
+Exit status: 0 built (or --dry-run found a build host), 1 blocked or failed, 2 usage or I/O, \
+3 bad input."
+)]
+pub struct Cli {
+    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    #[arg(long, env = "KA_REPO", value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Route and pre-flight only; stage and build nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// A job id: `<host>-<UTC time>-<first 8 of the lock b2sum>`, sortable by time.
+pub fn job_id(host: &str, now: i64, lock_b2sum: &str) -> String {
+    let t: String = ka_core::time::rfc3339(now)
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    format!("{host}-{t}-{}", &lock_b2sum[..lock_b2sum.len().min(8)])
+}
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let repo = fleet_repo(cli.repo.as_deref())?;
+    let renders: Vec<Render> = ka_core::stream::read_docs(std::io::stdin().lock(), "stdin")?;
+    let store = Store::open(&layout);
+    let mut results = Vec::new();
+    let mut code = ExitCode::Ok;
+    for render in &renders {
+        ka_core::names::check_name("host", &render.host)?;
+        let shown = format!("fleet/{}.yaml", render.host);
+        let target = HostManifest::load(&repo.join(&shown), &shown)?;
+        let _lock = HostLock::acquire(
+            &layout.locks().join(format!("build-{}.lock", render.host)),
+            &format!("ka-build {}", render.host),
+        )?;
+        let mut builder = build::Builder {
+            remote: ssh::SshRemote,
+            layout: &layout,
+            store: &store,
+            repo: &repo,
+            credentials: build::Credentials {
+                known_hosts: repo.join("fleet/known_hosts"),
+                identity: identity(&layout),
+            },
+            job_id: job_id(
+                &render.host,
+                ka_core::time::now_epoch()?,
+                &render.lock_b2sum,
+            ),
+            dry_run: cli.dry_run,
+        };
+        let result = builder.build(render, &target)?;
+        if matches!(
+            result.status,
+            ka_core::docs::Status::Blocked | ka_core::docs::Status::Failed
+        ) {
+            code = ExitCode::Negative;
+        }
+        results.push(result);
+    }
+    ka_core::stream::write_docs(&results).context("stdout")?;
+    Ok(code)
+}

@@ -16,6 +16,10 @@ pub fn commands() -> Vec<clap::Command> {
         ka_block::cli::block_command(),
         ka_block::cli::gate_command(),
         ka_show::command(),
+        ka_render::command(),
+        ka_run_remote::command(),
+        ka_build::command(),
+        ka_build::job::command(),
     ]
 }
 

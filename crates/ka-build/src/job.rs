@@ -1,0 +1,176 @@
+//! `ka-job`: what is known about a build job, and the two things an operator
+//! does with one: keep its tree (`keep`) and open a shell in it (`ssh-argv`,
+//! which `ka-debug` executes).
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser, Subcommand};
+use ka_core::docs::JobResult;
+use ka_core::error::{ExitCode, Result, contract, usage};
+use ka_core::formats::HostManifest;
+use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ka-job",
+    version,
+    about = "Show a build job, keep its tree, or print the ssh argv that opens a shell in it",
+    long_about = "Jobs are recorded under KA_ROOT/jobs/<job-id>.json (a ka.job-result) by \
+ka-build-run. A failed build's tree stays on the build host under <root>/source/<job-id>/.\n\n\
+  ka-job show ID            print the job's ka.job-result\n\
+  ka-job keep ID [--for D]  mark the tree kept (KA_ROOT/keep/ID.json); without --for, forever\n\
+  ka-job ssh-argv ID        print, NUL-separated, the OpenSSH command that opens a login \
+shell in the job's folder on its build host, checking the host key strictly against the \
+fleet's known_hosts (ka-debug runs it)"
+)]
+pub struct Cli {
+    #[arg(long, env = "KA_ROOT", value_name = "DIR", global = true)]
+    pub root: Option<PathBuf>,
+    #[arg(long, env = "KA_REPO", value_name = "DIR", global = true)]
+    pub repo: Option<PathBuf>,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    Show {
+        id: String,
+    },
+    Keep {
+        id: String,
+        /// How long to keep it, e.g. 7d; forever without it.
+        #[arg(long = "for", value_name = "DURATION")]
+        keep_for: Option<String>,
+    },
+    SshArgv {
+        id: String,
+    },
+}
+
+/// `KA_ROOT/keep/<job-id>.json`: a kept job tree.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keep {
+    pub job: String,
+    pub kept_at: String,
+    /// RFC 3339; absent: kept until released by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+fn check_job_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.as_bytes()[0].is_ascii_alphanumeric()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(contract(format!("invalid job id {id:?}")))
+    }
+}
+
+pub fn load(layout: &Layout, id: &str) -> Result<JobResult> {
+    check_job_id(id)?;
+    let path = layout.root.join("jobs").join(format!("{id}.json"));
+    if !path.exists() {
+        return Err(usage(format!(
+            "no job {id} (no {}); job ids are in ka-build's output",
+            path.display()
+        )));
+    }
+    ka_core::stream::read_file(&path)
+}
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match cli.cmd {
+        Cmd::Show { id } => {
+            let job = load(&layout, &id)?;
+            ka_core::stream::write_doc(&mut out, &job).context("stdout")?;
+        }
+        Cmd::Keep { id, keep_for } => {
+            load(&layout, &id)?;
+            let now = ka_core::time::now_epoch()?;
+            let until = match keep_for {
+                Some(d) => Some(ka_core::time::rfc3339(
+                    now + ka_core::duration::parse_duration(&d)?.as_secs() as i64,
+                )),
+                None => None,
+            };
+            let keep = Keep {
+                job: id.clone(),
+                kept_at: ka_core::time::rfc3339(now),
+                until,
+            };
+            let path = layout.root.join("keep").join(format!("{id}.json"));
+            ka_core::atomic::write_json(&path, &keep)?;
+            writeln!(out, "{}", serde_json::to_string(&keep).context("json")?).context("stdout")?;
+        }
+        Cmd::SshArgv { id } => {
+            let job = load(&layout, &id)?;
+            let repo = fleet_repo(cli.repo.as_deref())?;
+            for arg in ssh_argv(&repo, &job)? {
+                out.write_all(arg.as_bytes()).context("stdout")?;
+                out.write_all(b"\0").context("stdout")?;
+            }
+        }
+    }
+    out.flush().context("stdout")?;
+    Ok(ExitCode::Ok)
+}
+
+/// `ssh` with strict host key checking against the fleet's known_hosts, the
+/// fleet identity, and a remote command that changes into the job's folder.
+pub fn ssh_argv(repo: &Path, job: &JobResult) -> Result<Vec<String>> {
+    let path = repo.join("fleet").join(format!("{}.yaml", job.host));
+    let shown = format!("fleet/{}.yaml", job.host);
+    let m = HostManifest::load(&path, &shown)?;
+    let (Some(ssh), Some(spec)) = (&m.ssh, &m.build_host) else {
+        return Err(usage(format!(
+            "{shown}: not a build host with an ssh: target"
+        )));
+    };
+    let dir = format!("{}/source/{}", spec.root.trim_end_matches('/'), job.id);
+    let known_hosts = repo.join("fleet/known_hosts");
+    let identity = crate::identity(&Layout::new(runtime_root(None)?));
+    Ok(vec![
+        "ssh".into(),
+        "-t".into(),
+        "-o".into(),
+        "StrictHostKeyChecking=yes".into(),
+        "-o".into(),
+        format!("UserKnownHostsFile={}", known_hosts.display()),
+        "-o".into(),
+        "IdentitiesOnly=yes".into(),
+        "-F".into(),
+        "/dev/null".into(),
+        "-i".into(),
+        identity.display().to_string(),
+        "-p".into(),
+        ssh.port.to_string(),
+        "-l".into(),
+        spec.user.clone(),
+        "--".into(),
+        ssh.address.clone(),
+        // one remote shell word list, quoted: cd into the folder, then a login shell
+        format!("cd {} && exec \"${{SHELL:-sh}}\" -l", shell_quote(&dir)),
+    ])
+}
+
+/// Quote one word for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}

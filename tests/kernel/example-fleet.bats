@@ -36,7 +36,7 @@ teardown_file() {
 @test "every kernel host of the example fleet promotes; the infra host is skipped" {
 	hosts=$(jq -r '.host' "$T/results" | sort | tr '\n' ' ')
 	[ "$hosts" = "ampere fresnel higgs ohm " ]
-	[ "$(jq -r '.status' "$T/results" | sort -u)" = done ]
+	[ "$(jq -r '.status' "$T/results" | sort -u)" = "done" ]
 	grep -q "skipping hertz: role infra" "$T/stderr"
 	run ka-promote hertz
 	[ "$status" -eq 1 ]

@@ -35,7 +35,7 @@ teardown() {
 	mkdir "$T/tree" && tar -xJf "$T/linux-toy.tar.xz" -C "$T/tree"
 	patch -d "$T/tree/linux-toy" -Np1 --dry-run <"$p/cumulative.patch"
 	# the signatures are gone, the mails' other bytes are not
-	! grep -q '^2.39.5$' "$p/cumulative.patch"
+	run ! grep -q '^2.39.5$' "$p/cumulative.patch"
 	grep -q '^Subject: \[PATCH\] change' "$p/cumulative.patch"
 }
 
@@ -43,7 +43,7 @@ teardown() {
 	run --separate-stderr ka-promote --json fresnel
 	[ "$status" -eq 0 ]
 	[ "$(jq -r .kind <<<"$output")" = ka.result ]
-	[ "$(jq -r .status <<<"$output")" = done ]
+	[ "$(jq -r .status <<<"$output")" = "done" ]
 	for f in $(jq -r '.files[]' <<<"$output"); do [ -e "$f" ]; done
 	run --separate-stderr ka-promote --json fresnel
 	[ "$(jq -r .status <<<"$output")" = unchanged ]
@@ -176,6 +176,7 @@ YAML
 @test "KA_ROOT inside HOME is refused" {
 	run env KA_ROOT="$HOME/state" ka-promote fresnel
 	[ "$status" -eq 2 ]
+	# shellcheck disable=SC2016 # a literal $HOME in the message
 	[[ $output == *'inside $HOME'* ]]
 	[ ! -e "$HOME/state" ]
 }

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# build.sh: ka-build against bare makepkg on the same rendered folder, and a
+# rebuild after a one-patch change with a warm ccache against a cold build.
+# Each number is one kernel build (minutes each), so each is measured once;
+# the ratios are what to read. Run with `make bench-build` (about 15 minutes).
+set -euo pipefail
+
+repo=$(cd "$(dirname -- "$0")/../.." && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/ka-bench-build.XXXXXX")
+chmod 755 "$T"
+sshd_pid=""
+cleanup() {
+	[[ -z $sshd_pid ]] || kill "$sshd_pid" 2>/dev/null || true
+	rm -rf -- "$T"
+}
+trap cleanup EXIT
+
+export HOME="$T/home" KA_ROOT="$T/root" KA_REPO="$T/repo"
+mkdir -p "$HOME" "$KA_REPO/fleet/config"
+"$repo/tests/sshd/start-sshd" "$T/sshd" >"$T/sshd.env"
+# shellcheck disable=SC1091 # sshd.env defines SSHD_*
+. "$T/sshd.env"
+# shellcheck disable=SC2153 # from sshd.env
+sshd_pid=$SSHD_PID
+export KA_SSH_IDENTITY="$SSHD_IDENTITY"
+cp -r "$repo/patches" "$KA_REPO/"
+cp "$repo/tests/fixtures/kernel/qemu-x86.config" "$KA_REPO/fleet/config/"
+cp "$SSHD_KNOWN_HOSTS" "$KA_REPO/fleet/known_hosts"
+cat >"$KA_REPO/fleet/buildbox.yaml" <<YAML
+host: buildbox
+role: dev
+arch: x86_64
+distro: debian
+ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: kbuild }
+build_host: { user: kbuild, arches: [x86_64], root: $SSHD_REMOTE, min_free_gib: 1 }
+YAML
+cat >"$KA_REPO/fleet/planck.yaml" <<YAML
+host: planck
+role: dev
+arch: x86_64
+distro: arch
+kernel:
+  pkgbase: linux-planck
+  suffix: planck
+  baseline: { tarball: /usr/src/linux-source-6.1.tar.xz }
+  config: fleet/config/qemu-x86.config
+scopes: [arch/x86_64]
+build: { host: buildbox, wall_clock: 2h, stall: 15m }
+install: { mode: alongside, bootloader: extlinux, initramfs: mkinitcpio }
+YAML
+if [[ -n ${KA_BENCH_BASELINES:-} ]]; then
+	mkdir -p "$KA_ROOT"
+	cp -a "$KA_BENCH_BASELINES" "$KA_ROOT/baselines"
+fi
+ka-promote planck >/dev/null
+
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+as_kbuild() { setpriv --reuid=kbuild --regid=kbuild --clear-groups -- "$@"; }
+
+# 1. ka-build, cold ccache
+rm -rf "$SSHD_REMOTE/ccache"
+t0=$EPOCHREALTIME
+ka-build --json planck >"$T/cold.json"
+t_ka=$(secs "$t0" "$EPOCHREALTIME")
+[ "$(jq -r .status "$T/cold.json")" = "done" ] || { cat "$T/cold.json"; exit 1; }
+
+# 2. bare makepkg on a copy of the same rendered folder, cold ccache
+bare="$SSHD_REMOTE/bare"
+rm -rf "$bare" "$SSHD_REMOTE/ccache"
+cp -r "$KA_ROOT/hosts/planck/render/"*/ "$bare"
+chown -R kbuild:kbuild "$bare"
+mkdir -p "$T/kbuild-home" && chown kbuild "$T/kbuild-home"
+t0=$EPOCHREALTIME
+(cd "$bare" && as_kbuild env HOME="$T/kbuild-home" CCACHE_DIR="$SSHD_REMOTE/ccache" \
+	PKGDEST="$bare/out" PATH="/usr/lib/ccache:$PATH" makepkg --noconfirm --nodeps --nocolor >"$T/bare.log" 2>&1)
+t_bare=$(secs "$t0" "$EPOCHREALTIME")
+
+# 3. a one-patch change, rebuilt with the warm ccache
+patch=$(ls "$KA_REPO"/patches/arch/x86_64/*/0001-*.patch)
+# one changed line of code: reboot.c (and what includes nothing of it) recompiles
+sed -i 's/^+\t\t.ident = "Clevo NL5xNU",$/+\t\t.ident = "Clevo NL5xNU (bench)",/' "$patch"
+grep -q 'NL5xNU (bench)' "$patch" || { echo "bench: could not change $patch" >&2; exit 1; }
+ka-promote planck >/dev/null
+t0=$EPOCHREALTIME
+ka-build --json planck >"$T/warm.json"
+t_warm=$(secs "$t0" "$EPOCHREALTIME")
+
+awk -v ka="$t_ka" -v bare="$t_bare" -v warm="$t_warm" 'BEGIN {
+	printf "ka-build (cold ccache):            %7.1f s\n", ka
+	printf "bare makepkg, same folder (cold):  %7.1f s\n", bare
+	printf "ka-build overhead over makepkg:    %+6.1f %%  (goal <= 3 %%)  [%s]\n", (ka / bare - 1) * 100, (ka / bare - 1 <= 0.03) ? "met" : "MISSED"
+	printf "rebuild after a one-patch change, warm ccache: %.1f s; cold/warm = %.1fx\n", warm, ka / warm
+}'

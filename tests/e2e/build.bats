@@ -1,0 +1,188 @@
+#!/usr/bin/env bats
+# ka-build end to end with real parts: an OpenSSH sshd on 127.0.0.1 plays the
+# build host (user kbuild), Debian's makepkg builds a small x86_64 kernel from
+# linux-source-6.1 with the example tree's arch/x86_64 series, and the faults
+# of the build issue file their blocks.
+
+bats_require_minimum_version 1.5.0
+
+REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+
+# build_host NAME [EXTRA]: a build host manifest on the test sshd
+build_host() {
+	cat >"$KA_REPO/fleet/$1.yaml" <<YAML
+host: $1
+role: dev
+arch: x86_64
+distro: debian
+ssh: { address: 127.0.0.1, port: ${2:-$SSHD_PORT}, user: kbuild }
+build_host: { user: kbuild, arches: [x86_64], root: $SSHD_REMOTE, min_free_gib: ${3:-1} }
+YAML
+}
+
+# target NAME BUILD [FALLBACK] [WALL_CLOCK]: a kernel host built on BUILD
+target() {
+	cat >"$KA_REPO/fleet/$1.yaml" <<YAML
+host: $1
+role: dev
+arch: x86_64
+distro: arch
+kernel:
+  pkgbase: linux-$1
+  suffix: $1
+  baseline: { tarball: /usr/src/linux-source-6.1.tar.xz }
+  config: fleet/config/qemu-x86.config
+scopes: [arch/x86_64]
+build: { host: $2, fallback: [${3:-}], wall_clock: ${4:-45m}, stall: 10m }
+install: { mode: alongside, bootloader: extlinux, initramfs: mkinitcpio }
+YAML
+}
+
+setup_file() {
+	export T
+	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ka-e2e.XXXXXX")
+	chmod 755 "$T"
+	export HOME="$T/home" KA_ROOT="$T/root" KA_REPO="$T/repo"
+	mkdir -p "$HOME" "$KA_REPO/fleet/config"
+	"$REPO/tests/sshd/start-sshd" "$T/sshd" >"$T/sshd.env"
+	# shellcheck disable=SC1091
+	. "$T/sshd.env"
+	export SSHD_PID SSHD_PORT SSHD_REMOTE KA_SSH_IDENTITY="$SSHD_IDENTITY"
+	cp -r "$REPO/patches" "$KA_REPO/"
+	cp "$REPO/tests/fixtures/kernel/qemu-x86.config" "$KA_REPO/fleet/config/"
+	cp "$SSHD_KNOWN_HOSTS" "$KA_REPO/fleet/known_hosts"
+	build_host buildbox
+	target planck buildbox
+	ka-promote planck >"$T/promote.out"
+	# the real build, once; the tests below read its result
+	ka-build --json planck >"$T/build.json" 2>"$T/build.err" || true
+}
+
+teardown_file() {
+	[[ -z ${SSHD_PID:-} ]] || kill "$SSHD_PID" 2>/dev/null || true
+	rm -rf -- "$T"
+}
+
+@test "the kernel package is built over SSH with makepkg and fetched" {
+	[ "$(jq -r .status "$T/build.json")" = "done" ] || { cat "$T/build.json" "$T/build.err"; false; }
+	[ "$(jq -r .build_host "$T/build.json")" = buildbox ]
+	job=$(jq -r .job "$T/build.json")
+	out="$KA_ROOT/output/$job"
+	# whatever extension Debian's makepkg.conf chose: read it, never assume it
+	pkg=$(ls "$out"/linux-planck-6.1.*-x86_64.pkg.tar.*)
+	headers=$(ls "$out"/linux-planck-headers-6.1.*-x86_64.pkg.tar.*)
+	bsdtar -tf "$pkg" >"$T/pkg.list"
+	grep -qx 'boot/vmlinuz-planck' "$T/pkg.list"
+	grep -qx 'usr/lib/modules/6.1.[0-9]*-planck/' "$T/pkg.list"
+	grep -qx 'usr/share/libalpm/hooks/90-linux-planck.hook' "$T/pkg.list"
+	grep -qx 'etc/mkinitcpio.d/linux-planck.preset' "$T/pkg.list"
+	grep -qx 'usr/bin/ka-extlinux-linux-planck' "$T/pkg.list"
+	run ! grep -q '^boot/vmlinuz$' "$T/pkg.list"
+	bsdtar -tf "$headers" | grep -qx 'usr/src/linux-planck'
+	# the log is kept, and the job is recorded
+	[ -s "$KA_ROOT/logs/buildbox/$job/build.log" ]
+	grep -q 'Finished making: linux-planck' "$KA_ROOT/logs/buildbox/$job/build.log"
+	run ka-job show "$job"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .exit_code <<<"$output")" = 0 ]
+	# ccache was used, in the build host's root
+	[ -n "$(ls -A "$SSHD_REMOTE/ccache")" ]
+}
+
+@test "--dry-run routes and pre-flights without building" {
+	run --separate-stderr ka-build --dry-run --json planck
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .status <<<"$output")" = dry-run ]
+	[ "$(jq -r .build_host <<<"$output")" = buildbox ]
+}
+
+@test "a pre-flight miss files [ka:bootstrap-missing] naming what is missing; the fallback builds" {
+	build_host starved "$SSHD_PORT" 100000
+	target fermat starved buildbox
+	ka-promote fermat >/dev/null
+	run --separate-stderr ka-build --dry-run --json fermat
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .build_host <<<"$output")" = buildbox ]
+	[[ $(jq -r .message <<<"$output") == *"starved: pre-flight: disk:"* ]]
+	run ka-block list
+	[[ $output == *'"block":"bootstrap-missing"'* ]]
+	[[ $output == *'"host":"starved"'* ]]
+	[[ $output == *'a build needs 100000G'* ]]
+	# fixed: the next pre-flight lifts it
+	build_host starved "$SSHD_PORT" 1
+	target fermat starved
+	run ka-gate --verb build --host fermat --build-host starved
+	[ "$status" -eq 1 ]
+	ka-block lift "$(ka-block list | jq -r 'select(.subject.host == "starved") | .id')" --reason "disk freed" >/dev/null
+	run --separate-stderr ka-build --dry-run --json fermat
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .build_host <<<"$output")" = starved ]
+}
+
+@test "an unreachable primary falls back; with no fallback the build is blocked" {
+	port=$((SSHD_PORT + 1))
+	build_host gone "$port"
+	target euler gone buildbox
+	ka-promote euler >/dev/null
+	run --separate-stderr ka-build --dry-run --json euler
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .build_host <<<"$output")" = buildbox ]
+	[[ $(jq -r .message <<<"$output") == *"gone: unreachable"* ]]
+	target euler gone
+	run --separate-stderr ka-build --dry-run --json euler
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .status <<<"$output")" = blocked ]
+}
+
+@test "a changed host key is a refusal and files [ka:host-changed]" {
+	ssh-keygen -q -t ed25519 -N '' -f "$T/otherkey"
+	build_host imposter
+	target gauss imposter
+	ka-promote gauss >/dev/null
+	cp "$KA_REPO/fleet/known_hosts" "$T/known_hosts.good"
+	printf '[127.0.0.1]:%s %s\n' "$SSHD_PORT" "$(cut -d' ' -f1,2 "$T/otherkey.pub")" >"$KA_REPO/fleet/known_hosts"
+	run --separate-stderr ka-build --dry-run --json gauss
+	cp "$T/known_hosts.good" "$KA_REPO/fleet/known_hosts"
+	[ "$status" -eq 1 ]
+	[[ $(jq -r .message <<<"$output") == *"host key"* ]]
+	run ka-block list
+	[[ $output == *'"block":"host-changed"'* ]]
+	[[ $output == *'"host":"imposter"'* ]]
+	# the block halts builds routed to imposter, and nothing else
+	run ka-gate --verb build --host gauss --build-host imposter
+	[ "$status" -eq 1 ]
+	run ka-gate --verb build --host gauss --build-host buildbox
+	[ "$status" -eq 0 ]
+	run ka-gate --verb install --host imposter
+	[ "$status" -eq 0 ]
+}
+
+@test "a build over its wall clock fails, files [ka:build-fail], keeps the tree and the log" {
+	build_host slowbox
+	target hilbert slowbox "" 20s
+	ka-promote hilbert >/dev/null
+	run --separate-stderr ka-build --json hilbert
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .status <<<"$output")" = failed ]
+	job=$(jq -r .job <<<"$output")
+	[[ $(jq -r .message <<<"$output") == *"wall-clock cap"* ]]
+	[ -d "$SSHD_REMOTE/source/$job" ]
+	[ -s "$KA_ROOT/logs/slowbox/$job/build.log" ]
+	run ka-block list
+	[[ $output == *'"block":"build-fail"'* ]]
+	[[ $output == *'"host":"slowbox"'* ]]
+	# no process of the job is left on the build host
+	run ! grep -lqsxz "KA_JOB=$job" /proc/[0-9]*/environ
+	# the gate now halts builds routed to slowbox
+	run --separate-stderr ka-build --json hilbert
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .status <<<"$output")" = blocked ]
+	# keep and debug
+	run ka-keep --for 7d "$job"
+	[ "$status" -eq 0 ]
+	[ -f "$KA_ROOT/keep/$job.json" ]
+	run ka-job ssh-argv "$job"
+	[ "$status" -eq 0 ]
+	[[ $output == *"StrictHostKeyChecking=yes"* ]]
+	[[ $output == *"source/$job"* ]]
+}

@@ -185,4 +185,9 @@ teardown_file() {
 	[ "$status" -eq 0 ]
 	[[ $output == *"StrictHostKeyChecking=yes"* ]]
 	[[ $output == *"source/$job"* ]]
+	# ka-debug lands in the tree (stdin is not a terminal here: the shell reads it)
+	run ka-debug "$job" <<<'pwd; ls PKGBUILD'
+	[ "$status" -eq 0 ]
+	[[ $output == *"$SSHD_REMOTE/source/$job"* ]]
+	[[ $output == *PKGBUILD* ]]
 }

@@ -238,6 +238,7 @@ impl<R: Remote> Builder<'_, R> {
         );
         let r = self.remote.run(&job)?;
         self.record(&r)?;
+        crate::idle::record_use(self.layout, &c.name, c.spec.wake.is_some())?;
         if !r.ok() {
             let how = describe_failure(&r);
             let b = self.store.file(

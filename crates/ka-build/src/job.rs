@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 ka-build-run. A failed build's tree stays on the build host under <root>/source/<job-id>/.\n\n\
   ka-job show ID            print the job's ka.job-result\n\
   ka-job keep ID [--for D]  mark the tree kept (KA_ROOT/keep/ID.json); without --for, forever\n\
+  ka-job release-idle       release woken build hosts idle past build_host.idle_release\n\
   ka-job ssh-argv ID        print, NUL-separated, the OpenSSH command that opens a login \
 shell in the job's folder on its build host, checking the host key strictly against the \
 fleet's known_hosts (ka-debug runs it)"
@@ -48,6 +49,9 @@ pub enum Cmd {
     SshArgv {
         id: String,
     },
+    /// Run the release command of every woken build host idle past its
+    /// idle_release (for cron or a systemd timer).
+    ReleaseIdle,
 }
 
 /// `KA_ROOT/keep/<job-id>.json`: a kept job tree.
@@ -118,6 +122,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
             let path = layout.root.join("keep").join(format!("{id}.json"));
             ka_core::atomic::write_json(&path, &keep)?;
             writeln!(out, "{}", serde_json::to_string(&keep).context("json")?).context("stdout")?;
+        }
+        Cmd::ReleaseIdle => {
+            let repo = fleet_repo(cli.repo.as_deref())?;
+            for line in crate::idle::release_idle(&layout, &repo)? {
+                writeln!(out, "{line}").context("stdout")?;
+            }
         }
         Cmd::SshArgv { id } => {
             let job = load(&layout, &id)?;

@@ -7,6 +7,7 @@
 //! `[ka:bootstrap-missing]`) or its host key changed (`[ka:host-changed]`).
 
 pub mod build;
+pub mod idle;
 pub mod job;
 pub mod preflight;
 pub mod route;

@@ -233,6 +233,10 @@ pub struct BuildHostSpec {
     /// Optional wake command run locally before use (wake-on-LAN style).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wake: Option<Vec<String>>,
+    /// Run locally to release a woken host (e.g. suspend it again) once it has
+    /// been idle for `idle_release`; see `ka-job release-idle`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<Vec<String>>,
     /// Release the host after this long idle, e.g. `30m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_release: Option<String>,

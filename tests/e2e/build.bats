@@ -111,6 +111,7 @@ teardown_file() {
 	# fixed: the next pre-flight lifts it
 	build_host starved "$SSHD_PORT" 1
 	target fermat starved
+	ka-promote fermat >/dev/null # the manifest changed: promote again
 	run ka-gate --verb build --host fermat --build-host starved
 	[ "$status" -eq 1 ]
 	ka-block lift "$(ka-block list | jq -r 'select(.subject.host == "starved") | .id')" --reason "disk freed" >/dev/null
@@ -129,6 +130,7 @@ teardown_file() {
 	[ "$(jq -r .build_host <<<"$output")" = buildbox ]
 	[[ $(jq -r .message <<<"$output") == *"gone: unreachable"* ]]
 	target euler gone
+	ka-promote euler >/dev/null # the manifest changed: promote again
 	run --separate-stderr ka-build --dry-run --json euler
 	[ "$status" -eq 1 ]
 	[ "$(jq -r .status <<<"$output")" = blocked ]

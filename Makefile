@@ -1,4 +1,4 @@
-# kernel-agent — see README.md. Targets: build test e2e bench demo man schemas lint install.
+# kernel-agent — see README.md. Targets: build test e2e bench bench-build demo man schemas lint install.
 CARGO      ?= cargo
 PREFIX     ?= /usr/local
 DEMO_ROOT  ?= /var/tmp/kernel-agent-demo
@@ -8,7 +8,7 @@ WRAPPERS   := $(filter-out %.sh,$(wildcard bin-wrappers/ka-*))
 STAGES     := ka-resolve ka-baseline ka-check ka-concat ka-block ka-gate ka-show \
               ka-render ka-run-remote ka-build-run ka-job
 
-.PHONY: all build deps test unit wrappers kernel lint e2e bench demo man schemas install clean
+.PHONY: all build deps test unit wrappers kernel lint e2e bench bench-build demo man schemas install clean
 
 all: build
 
@@ -50,6 +50,10 @@ e2e: deps
 
 bench: build
 	PATH="$(CURDIR)/$(RELEASE):$(CURDIR)/bin-wrappers:$$PATH" tests/bench/run.sh
+
+# ka-build against bare makepkg, and warm against cold ccache (~15 minutes).
+bench-build: build deps
+	PATH="$(CURDIR)/$(RELEASE):$(CURDIR)/bin-wrappers:$$PATH" tests/bench/build.sh
 
 # Prepare the baseline and promote the example fleet into $(DEMO_ROOT).
 demo: deps build

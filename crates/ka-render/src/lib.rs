@@ -678,6 +678,7 @@ fn render_files(
     config: &[u8],
     tarball_b2sum: &str,
     version: &KernelVersion,
+    pkgrel: u32,
 ) -> Result<Vec<OutFile>> {
     let mut files = vec![
         OutFile {
@@ -702,7 +703,7 @@ fn render_files(
         commit: input.lock.baseline.commit.clone(),
         pkgver: version.pkgver(),
         debver: version.debver(),
-        pkgrel: 1,
+        pkgrel,
         sources: Vec::new(),
     };
     let p = &target.pkgbase;
@@ -807,6 +808,33 @@ pub fn load_manifest(repo: &Path, lock: &Lock) -> Result<HostManifest> {
 }
 
 /// Render the folder for `input` and return its `ka.render` document.
+/// The package release of a promotion: `KA_ROOT/hosts/<host>/releases.json`
+/// remembers the number each promotion id got per kernel version, so a new
+/// promotion on the same baseline gets the next number (pacman and apt see an
+/// upgrade) and rendering the same promotion again keeps its number.
+fn release_number(layout: &Layout, host: &str, pkgver: &str, id: &str) -> Result<u32> {
+    type Releases = std::collections::BTreeMap<String, std::collections::BTreeMap<String, u32>>;
+    let path = layout.host_dir(host).join("releases.json");
+    let mut releases: Releases = match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            contract(format!(
+                "{}: {e}; repair it or remove it (package releases restart at 1)",
+                path.display()
+            ))
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Releases::new(),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let numbers = releases.entry(pkgver.to_string()).or_default();
+    if let Some(&n) = numbers.get(id) {
+        return Ok(n);
+    }
+    let n = numbers.values().max().copied().unwrap_or(0) + 1;
+    numbers.insert(id.to_string(), n);
+    atomic::write_json(&path, &releases)?;
+    Ok(n)
+}
+
 pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
     let lock = &input.lock;
     let manifest = load_manifest(repo, lock)?;
@@ -847,6 +875,7 @@ pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
         &layout.locks().join(format!("render-{}.lock", lock.host)),
         &format!("ka-render {}", lock.host),
     )?;
+    let pkgrel = release_number(layout, &lock.host, &version.pkgver(), &id)?;
     let tmp = parent.join(format!(".tmp-{id}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
@@ -857,7 +886,7 @@ pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
             size,
             b2sum: sum.clone(),
         }];
-        for f in render_files(&target, input, &config, &sum, &version)? {
+        for f in render_files(&target, input, &config, &sum, &version, pkgrel)? {
             let path = tmp.join(&f.name);
             atomic::create_synced(&path, &f.bytes)?;
             let mode = if f.exec { 0o755 } else { 0o644 };

@@ -454,6 +454,34 @@ fn rendering_again_is_unchanged_and_stdin_gives_the_same_folder() {
 }
 
 #[test]
+fn a_new_promotion_gets_the_next_pkgrel_and_the_same_one_keeps_its_own() {
+    let c = Case::new(&arm_manifest());
+    let pkgrel = |r: &Render| {
+        read(&r.dir.join("PKGBUILD"))
+            .lines()
+            .find_map(|l| l.strip_prefix("pkgrel=").map(str::to_string))
+            .unwrap()
+    };
+    let first = c.render();
+    assert_eq!(pkgrel(&first), "1");
+    // another cumulative on the same baseline: pacman must see an upgrade
+    c.promote(b"");
+    let second = c.render();
+    assert_ne!(second.dir, first.dir);
+    assert_eq!(pkgrel(&second), "2");
+    // back to the first promotion: it keeps 1
+    c.promote(&fs::read(first.dir.join("cumulative.patch")).unwrap());
+    assert_eq!(pkgrel(&c.render()), "1");
+    // a corrupt register is refused, not silently restarted
+    fs::write(c.root.join("hosts").join(HOST).join("releases.json"), "{").unwrap();
+    c.cmd()
+        .arg(HOST)
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("releases.json"));
+}
+
+#[test]
 fn pkgbuild_bakes_in_the_lessons() {
     let c = Case::new(&arm_manifest());
     let r = c.render();

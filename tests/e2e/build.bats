@@ -96,6 +96,15 @@ teardown_file() {
 	[ "$(jq -r .build_host <<<"$output")" = buildbox ]
 }
 
+@test "--confirm shows the routing and builds nothing on no" {
+	jobs_before=$(find "$KA_ROOT/jobs" -name "*.json" | wc -l)
+	run ka-build --confirm planck <<<"n"
+	[ "$status" -eq 1 ]
+	[[ $output == *"would build on buildbox"* ]]
+	[[ $output == *"declined; nothing built"* ]]
+	[ "$(find "$KA_ROOT/jobs" -name "*.json" | wc -l)" -eq "$jobs_before" ]
+}
+
 @test "a pre-flight miss files [ka:bootstrap-missing] naming what is missing; the fallback builds" {
 	build_host starved "$SSHD_PORT" 100000
 	target fermat starved buildbox

@@ -340,7 +340,12 @@ impl<R: Remote> Builder<'_, R> {
 /// is constant text; the ccache folder comes in as an argument. Packages land
 /// in `out/` (makepkg's PKGDEST; build.sh moves the .debs there).
 pub fn build_argv(distro: Distro, root: &str) -> Vec<String> {
-    const SCRIPT: &str = "export CCACHE_DIR=\"$1/ccache\" PKGDEST=\"$PWD/out\" PATH=\"/usr/lib/ccache:$PATH\"; mkdir -p out \"$CCACHE_DIR\"; shift; exec \"$@\"";
+    // Every job builds in its own folder, so ccache must not hash the folder:
+    // CCACHE_BASEDIR turns the job's absolute paths into relative ones (the
+    // kernel passes its source path in -fmacro-prefix-map) and NOHASHDIR
+    // keeps the working directory out of the hash. Without both, a rebuild
+    // with a warm cache measured as slow as a cold one.
+    const SCRIPT: &str = "export CCACHE_DIR=\"$1/ccache\" CCACHE_BASEDIR=\"$PWD\" CCACHE_NOHASHDIR=1 PKGDEST=\"$PWD/out\" PATH=\"/usr/lib/ccache:$PATH\"; mkdir -p out \"$CCACHE_DIR\"; shift; exec \"$@\"";
     let mut argv = vec![
         "sh".into(),
         "-c".into(),

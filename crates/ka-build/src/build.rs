@@ -341,10 +341,10 @@ impl<R: Remote> Builder<'_, R> {
 /// in `out/` (makepkg's PKGDEST; build.sh moves the .debs there).
 pub fn build_argv(distro: Distro, root: &str) -> Vec<String> {
     // Every job builds in its own folder, so ccache must not hash the folder:
-    // CCACHE_BASEDIR turns the job's absolute paths into relative ones (the
-    // kernel passes its source path in -fmacro-prefix-map) and NOHASHDIR
-    // keeps the working directory out of the hash. Without both, a rebuild
-    // with a warm cache measured as slow as a cold one.
+    // CCACHE_BASEDIR turns the job's absolute paths into relative ones and
+    // NOHASHDIR keeps the working directory out of the hash. Measured: not
+    // enough yet; a warm rebuild in a new job folder still misses (see the
+    // bench-build note). A stable build folder per host is the next step.
     const SCRIPT: &str = "export CCACHE_DIR=\"$1/ccache\" CCACHE_BASEDIR=\"$PWD\" CCACHE_NOHASHDIR=1 PKGDEST=\"$PWD/out\" PATH=\"/usr/lib/ccache:$PATH\"; mkdir -p out \"$CCACHE_DIR\"; shift; exec \"$@\"";
     let mut argv = vec![
         "sh".into(),

@@ -6,37 +6,32 @@ use crate::error::{Result, contract};
 /// A host, series or campaign name: `[A-Za-z0-9][A-Za-z0-9._+-]*`, at most 64 bytes.
 /// No leading `-` (it would read as an option), no shell metacharacters, no `/`.
 pub fn check_name(what: &str, name: &str) -> Result<()> {
+    check_token(name, 64).map_err(|()| {
+        contract(format!(
+            "invalid {what} name {name:?}: use letters, digits, '.', '_', '+', '-', starting with a letter or digit"
+        ))
+    })
+}
+
+/// The characters every name may use, up to `max` bytes.
+fn check_token(name: &str, max: usize) -> std::result::Result<(), ()> {
     let ok = !name.is_empty()
-        && name.len() <= 64
+        && name.len() <= max
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(contract(format!(
-            "invalid {what} name {name:?}: use letters, digits, '.', '_', '+', '-', starting with a letter or digit"
-        )))
-    }
+    if ok { Ok(()) } else { Err(()) }
 }
 
 /// A patch file name: the characters of [`check_name`], up to 255 bytes (what
 /// `git format-patch` writes from a long subject fits).
 pub fn check_file_name(what: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 255
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(contract(format!(
+    check_token(name, 255).map_err(|()| {
+        contract(format!(
             "invalid {what} {name:?}: use letters, digits, '.', '_', '+', '-', starting with a letter or digit"
-        )))
-    }
+        ))
+    })
 }
 
 /// The scope kinds of the patch tree, in resolution order (widest first).

@@ -174,7 +174,7 @@ impl Baselines {
             && r.source == source
             && r.size == md.len()
             && r.mtime == md.mtime()
-            && commit_exists(&git_dir, &r.commit)
+            && ka_core::paths::pins(&git_dir, &r.commit)
         {
             return Ok((git_dir, r.commit));
         }
@@ -215,7 +215,7 @@ impl Baselines {
             && let Some(r) = read_record(&record_path)?
             && r.source == url
             && r.git_ref == git_ref
-            && commit_exists(&git_dir, &r.commit)
+            && ka_core::paths::pins(&git_dir, &r.commit)
         {
             return Ok((git_dir, r.commit));
         }
@@ -296,21 +296,6 @@ fn read_record(path: &Path) -> Result<Option<ImportRecord>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(path, e)),
     }
-}
-
-/// Whether the import pinned `commit` in `git_dir`: its `refs/ka/pinned/<id>`
-/// ref exists, loose or packed. Reading the ref is much cheaper than starting
-/// git on every promote.
-fn commit_exists(git_dir: &Path, commit: &str) -> bool {
-    if commit.is_empty() || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return false;
-    }
-    let name = format!("refs/ka/pinned/{commit}");
-    if fs::read_to_string(git_dir.join(&name)).is_ok_and(|id| id.trim() == commit) {
-        return true;
-    }
-    fs::read_to_string(git_dir.join("packed-refs"))
-        .is_ok_and(|refs| refs.lines().any(|l| l == format!("{commit} {name}")))
 }
 
 /// Unpack `tarball` into a scratch folder next to the repositories, commit its

@@ -4,7 +4,8 @@ use crate::gate::{Request, blocking};
 use crate::store::Store;
 use crate::sync::sync_check;
 use anyhow::Context;
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use ka_core::docs::{BlockKind, BlockState, Check, Gate, Subject, V1, Verb};
 use ka_core::error::{ExitCode, usage};
 use ka_core::names::check_name;
@@ -59,8 +60,8 @@ enum BlockCmd {
 
 #[derive(Args, Debug)]
 struct FileArgs {
-    #[arg(long, value_enum)]
-    kind: KindArg,
+    #[arg(long, value_parser = block_kinds())]
+    kind: BlockKind,
     /// The patch a patch-fail block is about (repository-relative path).
     #[arg(long = "patch", value_name = "PATH")]
     patches: Vec<String>,
@@ -75,33 +76,6 @@ struct FileArgs {
     title: String,
     #[arg(long, default_value = "")]
     detail: String,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum KindArg {
-    PatchFail,
-    CampaignConflict,
-    HostDrifted,
-    BuildFail,
-    BootstrapMissing,
-    HostChanged,
-    SigningFail,
-    Regression,
-}
-
-impl From<KindArg> for BlockKind {
-    fn from(k: KindArg) -> BlockKind {
-        match k {
-            KindArg::PatchFail => BlockKind::PatchFail,
-            KindArg::CampaignConflict => BlockKind::CampaignConflict,
-            KindArg::HostDrifted => BlockKind::HostDrifted,
-            KindArg::BuildFail => BlockKind::BuildFail,
-            KindArg::BootstrapMissing => BlockKind::BootstrapMissing,
-            KindArg::HostChanged => BlockKind::HostChanged,
-            KindArg::SigningFail => BlockKind::SigningFail,
-            KindArg::Regression => BlockKind::Regression,
-        }
-    }
 }
 
 pub fn block_command() -> clap::Command {
@@ -124,7 +98,7 @@ pub fn run_block() -> anyhow::Result<ExitCode> {
     let mut out = stdout.lock();
     match cli.cmd {
         BlockCmd::File(a) => {
-            let kind: BlockKind = a.kind.into();
+            let kind = a.kind;
             let subject = subject_of(kind, &a)?;
             let b = store.file(kind, subject, &a.title, &a.detail)?;
             ka_core::stream::write_doc(&mut out, &b).context("stdout")?;
@@ -208,8 +182,8 @@ Exit status: 0 allowed, 1 blocked, 2 usage or I/O error, 3 corrupt store."
 struct GateCli {
     #[command(flatten)]
     root: RootArg,
-    #[arg(long, value_enum)]
-    verb: VerbArg,
+    #[arg(long, value_parser = verbs())]
+    verb: Verb,
     #[arg(long)]
     host: String,
     #[arg(long)]
@@ -219,25 +193,15 @@ struct GateCli {
     patches: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum VerbArg {
-    Promote,
-    Build,
-    Sign,
-    Install,
-    Verify,
+/// Accept exactly the names the JSON uses, and list them in `--help`.
+fn block_kinds() -> impl clap::builder::TypedValueParser<Value = BlockKind> {
+    PossibleValuesParser::new(BlockKind::ALL.map(BlockKind::as_str))
+        .map(|s| s.parse::<BlockKind>().expect("a listed kind"))
 }
 
-impl From<VerbArg> for Verb {
-    fn from(v: VerbArg) -> Verb {
-        match v {
-            VerbArg::Promote => Verb::Promote,
-            VerbArg::Build => Verb::Build,
-            VerbArg::Sign => Verb::Sign,
-            VerbArg::Install => Verb::Install,
-            VerbArg::Verify => Verb::Verify,
-        }
-    }
+fn verbs() -> impl clap::builder::TypedValueParser<Value = Verb> {
+    PossibleValuesParser::new(Verb::ALL.map(Verb::as_str))
+        .map(|s| s.parse::<Verb>().expect("a listed verb"))
 }
 
 pub fn run_gate() -> anyhow::Result<ExitCode> {
@@ -248,7 +212,7 @@ pub fn run_gate() -> anyhow::Result<ExitCode> {
     }
     let store = store_from(&cli.root)?;
     let open = store.open_blocks()?;
-    let verb: Verb = cli.verb.into();
+    let verb = cli.verb;
     let req = Request {
         host: &cli.host,
         build_host: cli.build_host.as_deref(),

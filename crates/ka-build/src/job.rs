@@ -176,11 +176,9 @@ pub fn ssh_argv(repo: &Path, job: &JobResult) -> Result<Vec<String>> {
         "--".into(),
         ssh.address.clone(),
         // one remote shell word list, quoted: cd into the folder, then a login shell
-        format!("cd {} && exec \"${{SHELL:-sh}}\" -l", shell_quote(&dir)),
+        format!(
+            "cd {} && exec \"${{SHELL:-sh}}\" -l",
+            ka_run_remote::quote::sh_quote(&dir)
+        ),
     ])
-}
-
-/// Quote one word for a POSIX shell.
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }

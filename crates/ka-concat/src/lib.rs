@@ -120,7 +120,7 @@ impl Cumulative {
                     plan.host, planned.path, checked.path
                 )));
             }
-            let rel = safe_relative(&planned.path)?;
+            let rel = ka_core::paths::safe_relative("patch path", &planned.path)?;
             let path = plan.repo.join(rel);
             let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
             let sum = b2sum(&bytes);
@@ -306,12 +306,8 @@ impl Cumulative {
         atomic::create_synced(&tmp.join(CUMULATIVE), &self.patch)?;
         atomic::create_synced(&tmp.join(LOCK), &self.lock_bytes)?;
         atomic::sync_dir(&tmp)?;
-        if dir.exists() {
-            // A stale or damaged folder for the same id: replace it whole.
-            fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
-        atomic::sync_dir(parent)
+        // A stale or damaged folder for the same id is replaced whole.
+        atomic::replace_dir(&tmp, dir)
     }
 
     /// `--out DIR`: write the two files (atomically each) into DIR.
@@ -332,23 +328,6 @@ fn count_patches(n: usize) -> String {
         "1 patch".into()
     } else {
         format!("{n} patches")
-    }
-}
-
-/// A repository-relative path that stays inside the repository.
-fn safe_relative(p: &str) -> Result<&Path> {
-    let path = Path::new(p);
-    let ok = !p.is_empty()
-        && path.is_relative()
-        && path
-            .components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)));
-    if ok {
-        Ok(path)
-    } else {
-        Err(contract(format!(
-            "patch path {p:?} escapes the repository; paths are relative, without '..'"
-        )))
     }
 }
 

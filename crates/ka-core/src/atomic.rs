@@ -63,6 +63,31 @@ pub fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
     sync_dir(&dir)
 }
 
+/// Put the fully written (and fsynced) folder `tmp` in place of `dir`, which
+/// may exist: the old folder is renamed aside first and removed only after the
+/// new one is in place, so `dir` always holds a complete old or new folder.
+/// `tmp` must be a sibling of `dir`.
+pub fn replace_dir(tmp: &Path, dir: &Path) -> Result<()> {
+    let parent = parent_of(dir);
+    let old = parent.join(format!(
+        ".old-{}-{}",
+        dir.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let had_old = dir.exists();
+    if had_old {
+        fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+    }
+    fs::rename(tmp, dir).map_err(|e| Error::io(dir, e))?;
+    sync_dir(&parent)?;
+    if had_old {
+        let _ = fs::remove_dir_all(&old);
+    }
+    Ok(())
+}
+
 /// fsync a folder so that a rename inside it survives a crash.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

@@ -387,6 +387,17 @@ impl BlockKind {
     }
 }
 
+impl std::str::FromStr for BlockKind {
+    type Err = String;
+    /// The kebab-case names the JSON uses, e.g. `patch-fail`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        BlockKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown block kind {s:?}"))
+    }
+}
+
 /// What a block is about; together with its kind this decides what it halts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "on", rename_all = "kebab-case", deny_unknown_fields)]
@@ -455,6 +466,36 @@ pub enum Verb {
     Sign,
     Install,
     Verify,
+}
+
+impl Verb {
+    pub const ALL: [Verb; 5] = [
+        Verb::Promote,
+        Verb::Build,
+        Verb::Sign,
+        Verb::Install,
+        Verb::Verify,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Promote => "promote",
+            Verb::Build => "build",
+            Verb::Sign => "sign",
+            Verb::Install => "install",
+            Verb::Verify => "verify",
+        }
+    }
+}
+
+impl std::str::FromStr for Verb {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Verb::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown verb {s:?}"))
+    }
 }
 
 /// `ka.gate`: may `verb` act on `host` (with `build_host`, with `patches`)?

@@ -61,6 +61,34 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     Ok(lexical_normalize(&abs))
 }
 
+/// A repository-relative path that stays inside the repository: not empty,
+/// not absolute, no `.` or `..`. `what` names the field in the error.
+pub fn safe_relative<'a>(what: &str, p: &'a str) -> Result<&'a Path> {
+    let path = Path::new(p);
+    if !p.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_))) {
+        Ok(path)
+    } else {
+        Err(crate::error::contract(format!(
+            "{what} {p:?} escapes the repository; paths are relative, without '..'"
+        )))
+    }
+}
+
+/// Whether the baseline repository `git_dir` pins `commit`: ka-baseline marks
+/// every import with the ref `refs/ka/pinned/<commit>`, loose or (after
+/// `git pack-refs`) packed. Read as files: much cheaper than starting git.
+pub fn pins(git_dir: &Path, commit: &str) -> bool {
+    if commit.is_empty() || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return false;
+    }
+    let name = format!("refs/ka/pinned/{commit}");
+    if std::fs::read_to_string(git_dir.join(&name)).is_ok_and(|id| id.trim() == commit) {
+        return true;
+    }
+    std::fs::read_to_string(git_dir.join("packed-refs"))
+        .is_ok_and(|refs| refs.lines().any(|l| l == format!("{commit} {name}")))
+}
+
 /// Remove `.` and resolve `..` without touching the file system.
 pub fn lexical_normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();

@@ -76,7 +76,7 @@ use serde::Serialize;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 pub const LOCK: &str = "manifest.lock";
@@ -257,18 +257,6 @@ fn check_commit(c: &str) -> Result<()> {
     } else {
         Err(contract(format!(
             "lock: baseline.commit {c:?} is not a full commit id"
-        )))
-    }
-}
-
-/// A repository-relative path that stays inside the repository.
-fn safe_relative<'a>(what: &str, p: &'a str) -> Result<&'a Path> {
-    let path = Path::new(p);
-    if !p.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_))) {
-        Ok(path)
-    } else {
-        Err(contract(format!(
-            "{what} {p:?} escapes the fleet repository; paths are relative, without '..'"
         )))
     }
 }
@@ -516,22 +504,11 @@ pub fn find_baseline(layout: &Layout, commit: &str) -> Result<PathBuf> {
         Err(e) => return Err(Error::io(&dir, e)),
     };
     candidates.sort();
-    for git_dir in candidates {
-        let out = ka_core::git::command()
-            .arg("--git-dir")
-            .arg(&git_dir)
-            .args([
-                "rev-parse",
-                "-q",
-                "--verify",
-                &format!("refs/ka/pinned/{commit}^{{commit}}"),
-            ])
-            .stderr(Stdio::null())
-            .output()
-            .map_err(|e| Error::io("git", e))?;
-        if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == commit {
-            return Ok(git_dir);
-        }
+    if let Some(git_dir) = candidates
+        .into_iter()
+        .find(|g| ka_core::paths::pins(g, commit))
+    {
+        return Ok(git_dir);
     }
     Err(negative(format!(
         "baseline commit {commit} is pinned in no repository under {}; run ka-promote again (ka-baseline imports it)",
@@ -782,7 +759,7 @@ fn render_files(
 
 /// Load and check the host manifest the lock was promoted from.
 pub fn load_manifest(repo: &Path, lock: &Lock) -> Result<HostManifest> {
-    let rel = safe_relative("lock.manifest", &lock.manifest)?;
+    let rel = ka_core::paths::safe_relative("lock.manifest", &lock.manifest)?;
     let path = repo.join(rel);
     let bytes = fs::read(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => negative(format!(
@@ -846,7 +823,7 @@ pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
             lock.manifest, lock.host
         ))
     })?;
-    let config_path = repo.join(safe_relative("kernel.config", config_rel)?);
+    let config_path = repo.join(ka_core::paths::safe_relative("kernel.config", config_rel)?);
     let config = fs::read(&config_path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => negative(format!(
             "{}: the kernel config named by kernel.config in {} does not exist; add it to the fleet repository",
@@ -912,13 +889,7 @@ pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
     if dir.exists() && matches_on_disk(&dir, &files) {
         let _ = fs::remove_dir_all(&tmp);
     } else {
-        let old = parent.join(format!(".old-{id}-{}", std::process::id()));
-        if dir.exists() {
-            fs::rename(&dir, &old).map_err(|e| Error::io(&dir, e))?;
-        }
-        fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
-        atomic::sync_dir(&parent)?;
-        let _ = fs::remove_dir_all(&old);
+        atomic::replace_dir(&tmp, &dir)?;
     }
     Ok(Render {
         kind: Default::default(),

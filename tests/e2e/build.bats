@@ -87,6 +87,11 @@ teardown_file() {
 	[ "$(jq -r .exit_code <<<"$output")" = 0 ]
 	# ccache was used, in the build host's root
 	[ -n "$(ls -A "$SSHD_REMOTE/ccache")" ]
+	# the baseline tarball was sent once and kept in the source cache by content
+	[[ $(jq -r .message "$T/build.json") == *" MiB sent)"* ]]
+	sum=$(b2sum "$KA_ROOT"/hosts/planck/render/*/linux.tar | cut -d' ' -f1)
+	cached="$SSHD_REMOTE/cache/sources/$sum"
+	[ "$(stat -c %i "$cached")" = "$(stat -c %i "$SSHD_REMOTE/source/$job/linux.tar")" ]
 }
 
 @test "--dry-run routes and pre-flights without building" {
@@ -178,6 +183,9 @@ teardown_file() {
 	job=$(jq -r .job <<<"$output")
 	[[ $(jq -r .message <<<"$output") == *"wall-clock cap"* ]]
 	[ -d "$SSHD_REMOTE/source/$job" ]
+	# the baseline came from the build host's source cache, not over the wire
+	grep -qx 'from the source cache: linux.tar' "$KA_ROOT/logs/slowbox/$job/source-cache-link.log"
+	[ "$(stat -c %h "$SSHD_REMOTE/source/$job/linux.tar")" -ge 2 ]
 	[ -s "$KA_ROOT/logs/slowbox/$job/build.log" ]
 	run ka-block list
 	[[ $output == *'"block":"build-fail"'* ]]

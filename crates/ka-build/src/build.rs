@@ -3,6 +3,7 @@
 
 use crate::preflight;
 use crate::route::{Candidate, candidates};
+use crate::source_cache;
 use ka_block::gate::{Request, blocking};
 use ka_block::store::{Store, block_id};
 use ka_core::docs::{
@@ -12,6 +13,7 @@ use ka_core::docs::{
 use ka_core::error::{Error, Result};
 use ka_core::formats::{Distro, HostManifest};
 use ka_core::paths::Layout;
+use ka_run_remote::Transfer;
 use std::path::{Path, PathBuf};
 
 /// How jobs reach a build host. The real one is SSH (ka-run-remote); the
@@ -19,8 +21,15 @@ use std::path::{Path, PathBuf};
 pub trait Remote {
     /// Run a job to its end; `Err` only for failures on our side.
     fn run(&mut self, job: &Job) -> Result<JobResult>;
-    /// Copy a local folder to `remote` (created) on the job's host.
-    fn upload(&mut self, to: &Transport, local: &Path, remote: &str) -> Result<()>;
+    /// Copy a local folder to `remote` (created) on the job's host, leaving in
+    /// place the files named in `reuse` that are already there (same size).
+    fn upload(
+        &mut self,
+        to: &Transport,
+        local: &Path,
+        remote: &str,
+        reuse: &[&str],
+    ) -> Result<Transfer>;
     /// Copy the files of `remote` into `local` (created); returns the local paths.
     fn download(&mut self, from: &Transport, remote: &str, local: &Path) -> Result<Vec<PathBuf>>;
 }
@@ -227,7 +236,18 @@ impl<R: Remote> Builder<'_, R> {
             self.job_id
         );
         let transport = self.transport(&c);
-        self.remote.upload(&transport, &render.dir, &remote_dir)?;
+        let big = source_cache::cacheable(&render.files);
+        if !big.is_empty() {
+            let argv = source_cache::link_argv(&c.spec.root, &remote_dir, &big);
+            let job = self.job(&c, argv, None, ("30m", "10m"), "source-cache-link.log");
+            // The cache only saves an upload: whatever it did, the upload below
+            // sends what is not in place.
+            self.remote.run(&job)?;
+        }
+        let reuse: Vec<&str> = big.iter().map(|a| a.file.as_str()).collect();
+        let sent = self
+            .remote
+            .upload(&transport, &render.dir, &remote_dir, &reuse)?;
         let build = target.build.as_ref().expect("candidates() checked build:");
         let job = self.job(
             &c,
@@ -268,6 +288,11 @@ impl<R: Remote> Builder<'_, R> {
                 Some(&c.name),
             ));
         }
+        if !big.is_empty() {
+            let argv = source_cache::keep_argv(&c.spec.root, &remote_dir, &big);
+            let job = self.job(&c, argv, None, ("30m", "10m"), "source-cache-keep.log");
+            self.remote.run(&job)?;
+        }
         let out = self.layout.root.join("output").join(&self.job_id);
         let mut files = self
             .remote
@@ -280,7 +305,12 @@ impl<R: Remote> Builder<'_, R> {
             &format!("build {} succeeded", self.job_id),
         )?;
         files.push(r.log.clone());
-        let mut message = format!("built on {} ({} package file(s))", c.name, files.len() - 1);
+        let mut message = format!(
+            "built on {} ({} package file(s); sources: {})",
+            c.name,
+            files.len() - 1,
+            describe_transfer(&sent)
+        );
         if !notes.is_empty() {
             message.push_str(&format!("; passed over {}", notes.join(" | ")));
         }
@@ -342,9 +372,9 @@ impl<R: Remote> Builder<'_, R> {
 pub fn build_argv(distro: Distro, root: &str) -> Vec<String> {
     // Every job builds in its own folder, so ccache must not hash the folder:
     // CCACHE_BASEDIR turns the job's absolute paths into relative ones and
-    // NOHASHDIR keeps the working directory out of the hash. Measured: not
-    // enough yet; a warm rebuild in a new job folder still misses (see the
-    // bench-build note). A stable build folder per host is the next step.
+    // NOHASHDIR keeps the working directory out of the hash. Measured on
+    // linux-source-6.1 built in two folders: every kernel object hits; only
+    // tools/objtool (built with absolute include paths) misses.
     const SCRIPT: &str = "export CCACHE_DIR=\"$1/ccache\" CCACHE_BASEDIR=\"$PWD\" CCACHE_NOHASHDIR=1 PKGDEST=\"$PWD/out\" PATH=\"/usr/lib/ccache:$PATH\"; mkdir -p out \"$CCACHE_DIR\"; shift; exec \"$@\"";
     let mut argv = vec![
         "sh".into(),
@@ -360,6 +390,18 @@ pub fn build_argv(distro: Distro, root: &str) -> Vec<String> {
         Distro::Debian => argv.extend(["bash", "build.sh"].map(String::from)),
     }
     argv
+}
+
+fn describe_transfer(t: &Transfer) -> String {
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    if t.reused == 0 {
+        return format!("{:.1} MiB sent", mib(t.bytes));
+    }
+    format!(
+        "{:.1} MiB sent, {:.1} MiB from the build host's source cache",
+        mib(t.bytes),
+        mib(t.reused_bytes)
+    )
 }
 
 fn describe_failure(r: &JobResult) -> String {

@@ -11,6 +11,7 @@ pub mod idle;
 pub mod job;
 pub mod preflight;
 pub mod route;
+pub mod source_cache;
 pub mod ssh;
 
 use ka_core::paths::Layout;

@@ -4,6 +4,7 @@
 use crate::build::Remote;
 use ka_core::docs::{Job, JobResult, Transport};
 use ka_core::error::{Error, Result};
+use ka_run_remote::Transfer;
 use std::path::{Path, PathBuf};
 
 #[derive(Default)]
@@ -18,8 +19,14 @@ impl Remote for SshRemote {
         ka_run_remote::run_job(job, progress)
     }
 
-    fn upload(&mut self, to: &Transport, local: &Path, remote: &str) -> Result<()> {
-        ka_run_remote::upload(to, local, remote).map(|_| ())
+    fn upload(
+        &mut self,
+        to: &Transport,
+        local: &Path,
+        remote: &str,
+        reuse: &[&str],
+    ) -> Result<Transfer> {
+        ka_run_remote::upload(to, local, remote, reuse)
     }
 
     fn download(&mut self, from: &Transport, remote: &str, local: &Path) -> Result<Vec<PathBuf>> {

@@ -117,6 +117,11 @@ impl Layout {
     pub fn baselines(&self) -> PathBuf {
         self.root.join("baselines")
     }
+    /// `git archive` tarballs of pinned baseline commits, one per commit,
+    /// shared (hard-linked) by every render on that commit.
+    pub fn archives(&self) -> PathBuf {
+        self.baselines().join("archives")
+    }
     pub fn blocks(&self) -> PathBuf {
         self.root.join("blocks")
     }

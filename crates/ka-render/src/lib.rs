@@ -58,7 +58,8 @@
 //! The folder is built under a temp name beside its final place, every file
 //! fsynced, then renamed into place. Rendering the same inputs again leaves the
 //! folder as it is; different contents for the same id (e.g. a changed config)
-//! replace it whole.
+//! replace it whole. `linux.tar` is archived once per baseline commit into
+//! `KA_ROOT/baselines/archives/` and hard-linked into each folder.
 
 use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
@@ -74,10 +75,12 @@ use ka_core::names::{check_file_name, check_name};
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use serde::Serialize;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+
+mod tarball;
 
 pub const LOCK: &str = "manifest.lock";
 pub const CUMULATIVE: &str = "cumulative.patch";
@@ -529,54 +532,6 @@ fn baseline_makefile(git_dir: &Path, commit: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Stream `git archive --format=tar --prefix=linux/ <commit>` into `path`
-/// (created new, fsynced) and return its size and b2sum.
-fn write_tarball(git_dir: &Path, commit: &str, path: &Path) -> Result<(u64, String)> {
-    let mut child = ka_core::git::command()
-        .arg("--git-dir")
-        .arg(git_dir)
-        .args(["archive", "--format=tar", "--prefix=linux/", commit])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::io("git", e))?;
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    let mut hasher = B2Hasher::default();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
-    let copied: std::io::Result<()> = (|| {
-        loop {
-            let n = stdout.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            file.write_all(&buf[..n])?;
-            size += n as u64;
-        }
-        file.sync_all()
-    })();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    let status = child.wait().map_err(|e| Error::io("git", e))?;
-    copied.map_err(|e| Error::io(path, e))?;
-    if !status.success() {
-        return Err(usage(format!(
-            "git archive of {commit} in {} failed: {}",
-            git_dir.display(),
-            err.trim()
-        )));
-    }
-    Ok((size, hasher.finish()))
-}
-
 // ---------------------------------------------------------------- rendering
 
 /// One rendered file: name in the folder, bytes (or already on disk), mode.
@@ -853,14 +808,16 @@ pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
         &format!("ka-render {}", lock.host),
     )?;
     let pkgrel = release_number(layout, &lock.host, &version.pkgver(), &id)?;
+    let (archive_path, archive) = tarball::cached(layout, &git_dir, commit)?;
     let tmp = parent.join(format!(".tmp-{id}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let built = (|| -> Result<Vec<Artifact>> {
-        let (size, sum) = write_tarball(&git_dir, commit, &tmp.join(TARBALL))?;
+        tarball::place(&archive_path, &tmp.join(TARBALL))?;
+        let sum = archive.b2sum.clone();
         let mut artifacts = vec![Artifact {
             file: TARBALL.into(),
-            size,
+            size: archive.size,
             b2sum: sum.clone(),
         }];
         for f in render_files(&target, input, &config, &sum, &version, pkgrel)? {
@@ -886,7 +843,7 @@ pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
             return Err(e);
         }
     };
-    if dir.exists() && matches_on_disk(&dir, &files) {
+    if dir.exists() && matches_on_disk(&dir, &files, &archive_path) {
         let _ = fs::remove_dir_all(&tmp);
     } else {
         atomic::replace_dir(&tmp, &dir)?;
@@ -904,9 +861,13 @@ pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
 }
 
 /// Whether every file we would write is already in `dir` with the same content.
-fn matches_on_disk(dir: &Path, files: &[Artifact]) -> bool {
+/// The tarball is the cached one itself when it is the same inode.
+fn matches_on_disk(dir: &Path, files: &[Artifact], archive: &Path) -> bool {
     files.iter().all(|a| {
         let p = dir.join(&a.file);
+        if a.file == TARBALL && tarball::is_same_file(&p, archive) {
+            return true;
+        }
         let Ok(mut f) = fs::File::open(&p) else {
             return false;
         };

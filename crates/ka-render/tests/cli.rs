@@ -482,6 +482,51 @@ fn a_new_promotion_gets_the_next_pkgrel_and_the_same_one_keeps_its_own() {
 }
 
 #[test]
+fn the_baseline_is_archived_once_and_shared_by_every_render_on_it() {
+    use std::os::unix::fs::MetadataExt;
+    let c = Case::new(&arm_manifest());
+    let first = c.render();
+    c.promote(b"");
+    let second = c.render();
+    let archives = c.root.join("baselines/archives");
+    let cached = archives.join(format!("{}.tar", c.commit));
+    let inode = |p: &Path| fs::metadata(p).unwrap().ino();
+    assert_eq!(inode(&first.dir.join("linux.tar")), inode(&cached));
+    assert_eq!(inode(&second.dir.join("linux.tar")), inode(&cached));
+    let tar = |r: &Render| {
+        r.files
+            .iter()
+            .find(|f| f.file == "linux.tar")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(tar(&first), tar(&second));
+    assert_eq!(tar(&first).b2sum, coreutils_b2sum(&cached));
+
+    // a cache entry whose tarball lost bytes is archived again, not trusted
+    fs::remove_dir_all(&second.dir).unwrap();
+    let f = fs::OpenOptions::new().write(true).open(&cached).unwrap();
+    f.set_len(10).unwrap();
+    drop(f);
+    let again = c.render();
+    assert_eq!(tar(&again), tar(&first));
+    assert_eq!(
+        coreutils_b2sum(&again.dir.join("linux.tar")),
+        tar(&first).b2sum
+    );
+    // and nothing but the tarball and its record is left in the cache
+    let mut names: Vec<_> = fs::read_dir(&archives)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [format!("{}.json", c.commit), format!("{}.tar", c.commit)]
+    );
+}
+
+#[test]
 fn pkgbuild_bakes_in_the_lessons() {
     let c = Case::new(&arm_manifest());
     let r = c.render();

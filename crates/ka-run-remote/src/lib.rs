@@ -190,13 +190,22 @@ pub fn is_host_key_refusal(result: &JobResult) -> bool {
 }
 
 /// Copy `local_dir` into `remote_dir` on the transport's host: SFTP for `ssh`
-/// (host key checked as for a job), a plain copy for `local`.
-pub fn upload(transport: &Transport, local_dir: &Path, remote_dir: &str) -> Result<Transfer> {
+/// (host key checked as for a job), a plain copy for `local`. A top-level file
+/// named in `reuse` that the destination already holds with the same size is
+/// left in place (the caller put it there from a content-addressed cache); any
+/// other file already there is replaced by a new file, never written through,
+/// since it may be a hard link shared with such a cache.
+pub fn upload(
+    transport: &Transport,
+    local_dir: &Path,
+    remote_dir: &str,
+    reuse: &[&str],
+) -> Result<Transfer> {
     match ssh::Target::from_transport(transport)? {
         Some(t) => ssh::connect(&t, &Options::default())
             .map_err(ConnectError::into_error)?
-            .upload(local_dir, remote_dir),
-        None => copy_tree(local_dir, Path::new(remote_dir)),
+            .upload(local_dir, remote_dir, reuse),
+        None => copy_tree(local_dir, Path::new(remote_dir), reuse),
     }
 }
 
@@ -206,11 +215,11 @@ pub fn download(transport: &Transport, remote_dir: &str, local_dir: &Path) -> Re
         Some(t) => ssh::connect(&t, &Options::default())
             .map_err(ConnectError::into_error)?
             .download(remote_dir, local_dir),
-        None => copy_tree(Path::new(remote_dir), local_dir),
+        None => copy_tree(Path::new(remote_dir), local_dir, &[]),
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<Transfer> {
+fn copy_tree(from: &Path, to: &Path, reuse: &[&str]) -> Result<Transfer> {
     use std::os::unix::fs::PermissionsExt;
     let mut stats = Transfer::default();
     std::fs::create_dir_all(to).map_err(|e| Error::io(to, e))?;
@@ -224,12 +233,24 @@ fn copy_tree(from: &Path, to: &Path) -> Result<Transfer> {
         let dst = to.join(e.file_name());
         let meta = std::fs::symlink_metadata(&src).map_err(|err| Error::io(&src, err))?;
         if meta.is_dir() {
-            let sub = copy_tree(&src, &dst)?;
+            let sub = copy_tree(&src, &dst, &[])?;
             std::fs::set_permissions(&dst, meta.permissions())
                 .map_err(|err| Error::io(&dst, err))?;
             stats.files += sub.files;
             stats.bytes += sub.bytes;
         } else if meta.is_file() {
+            if let Ok(there) = std::fs::symlink_metadata(&dst) {
+                if reuse.iter().any(|r| e.file_name() == **r)
+                    && there.is_file()
+                    && there.len() == meta.len()
+                {
+                    stats.reused += 1;
+                    stats.reused_bytes += meta.len();
+                    continue;
+                }
+                // never write through a hard link someone else shares
+                std::fs::remove_file(&dst).map_err(|err| Error::io(&dst, err))?;
+            }
             stats.bytes += std::fs::copy(&src, &dst).map_err(|err| Error::io(&dst, err))?;
             std::fs::set_permissions(
                 &dst,

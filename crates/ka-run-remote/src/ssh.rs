@@ -392,7 +392,7 @@ impl Connection {
     /// Copy the folder `local_dir` into `remote_dir` (created with parents),
     /// files and folders with their permission bits. Symlinks and special
     /// files are refused, nothing is deleted on the remote side.
-    pub fn upload(&self, local_dir: &Path, remote_dir: &str) -> Result<Transfer> {
+    pub fn upload(&self, local_dir: &Path, remote_dir: &str, reuse: &[&str]) -> Result<Transfer> {
         let remote = absolute_remote(remote_dir)?;
         self.session.set_blocking(true);
         let sftp = self
@@ -401,7 +401,7 @@ impl Connection {
             .map_err(|e| negative(format!("{}: sftp: {e}", self.target.label())))?;
         self.sftp_mkdir_p(&sftp, &remote)?;
         let mut stats = Transfer::default();
-        self.upload_dir(&sftp, local_dir, &remote, &mut stats)?;
+        self.upload_dir(&sftp, local_dir, &remote, reuse, &mut stats)?;
         Ok(stats)
     }
 
@@ -410,6 +410,7 @@ impl Connection {
         sftp: &ssh2::Sftp,
         local: &Path,
         remote: &Path,
+        reuse: &[&str],
         stats: &mut Transfer,
     ) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
@@ -428,8 +429,18 @@ impl Connection {
                     sftp.mkdir(&rp, (mode | 0o700) as i32)
                         .map_err(|err| self.sftp_err(&rp, err))?;
                 }
-                self.upload_dir(sftp, &lp, &rp, stats)?;
+                self.upload_dir(sftp, &lp, &rp, &[], stats)?;
             } else if meta.is_file() {
+                if let Ok(there) = sftp.stat(&rp) {
+                    if reuse.iter().any(|r| e.file_name() == **r) && there.size == Some(meta.len())
+                    {
+                        stats.reused += 1;
+                        stats.reused_bytes += meta.len();
+                        continue;
+                    }
+                    // never write through a hard link someone else shares
+                    sftp.unlink(&rp).map_err(|err| self.sftp_err(&rp, err))?;
+                }
                 let mut src = std::fs::File::open(&lp).map_err(|err| Error::io(&lp, err))?;
                 let mut dst = sftp
                     .open_mode(
@@ -561,6 +572,10 @@ fn absolute_remote(dir: &str) -> Result<PathBuf> {
 pub struct Transfer {
     pub files: u64,
     pub bytes: u64,
+    /// Files left in place because the destination already held them
+    /// (see `reuse` of [`upload`](crate::upload)), and their bytes.
+    pub reused: u64,
+    pub reused_bytes: u64,
 }
 
 /// Run a job over SSH. Connection failures and refusals come back as

@@ -594,7 +594,7 @@ fn upload_download_round_trip() {
     fs::write(src.join("empty"), "").unwrap();
     let t = s.transport("boltzmann");
     let remote = format!("{}/source/job-1", s.remote.display());
-    let up = ka_run_remote::upload(&t, &src, &remote).unwrap();
+    let up = ka_run_remote::upload(&t, &src, &remote, &[]).unwrap();
     assert_eq!(up.files, 4);
     assert_eq!(up.bytes, 10 + 256 + 18);
     // it is there for the build user: run the uploaded script over SSH
@@ -610,9 +610,9 @@ fn upload_download_round_trip() {
     assert_eq!(tree(&src), tree(&back));
 
     // refusals: relative remote folder, changed host key
-    assert!(ka_run_remote::upload(&t, &src, "relative/dir").is_err());
+    assert!(ka_run_remote::upload(&t, &src, "relative/dir", &[]).is_err());
     s.rekey();
-    let e = ka_run_remote::upload(&t, &src, &remote).unwrap_err();
+    let e = ka_run_remote::upload(&t, &src, &remote, &[]).unwrap_err();
     assert!(e.to_string().starts_with("host key"), "{e}");
     assert_eq!(e.exit_code(), ka_core::ExitCode::Negative);
 }
@@ -624,9 +624,82 @@ fn local_upload_download_copy() {
     fs::create_dir_all(src.join("a")).unwrap();
     fs::write(src.join("a/f"), "x").unwrap();
     let dst = c.tmp.path().join("dst");
-    let n = ka_run_remote::upload(&Transport::Local, &src, dst.to_str().unwrap()).unwrap();
+    let n = ka_run_remote::upload(&Transport::Local, &src, dst.to_str().unwrap(), &[]).unwrap();
     assert_eq!((n.files, n.bytes), (1, 1));
     assert_eq!(tree(&src), tree(&dst));
+}
+
+/// A file the destination already holds from a content cache (a hard link) is
+/// left in place when named in `reuse`; any other file there is replaced by a
+/// new file, so the cache's copy is never written through.
+fn upload_reuses_and_never_writes_through_links(
+    t: &Transport,
+    remote: &Path,
+    cache: &Path,
+    owner: Option<&str>,
+) {
+    let c = Case::new();
+    let src = c.tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("linux.tar"), "the baseline\n").unwrap();
+    fs::write(src.join("config"), "CONFIG_NEW=y\n").unwrap();
+    fs::create_dir_all(remote).unwrap();
+    fs::create_dir_all(cache).unwrap();
+    for (name, bytes) in [
+        ("linux.tar", "the baseline\n"),
+        ("config", "CONFIG_OLD=y\n"),
+    ] {
+        fs::write(cache.join(name), bytes).unwrap();
+        fs::hard_link(cache.join(name), remote.join(name)).unwrap();
+    }
+    if let Some(user) = owner {
+        let st = std::process::Command::new("chown")
+            .args(["-R", &format!("{user}:{user}")])
+            .args([remote, cache])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let up = ka_run_remote::upload(t, &src, remote.to_str().unwrap(), &["linux.tar"]).unwrap();
+    assert_eq!((up.files, up.reused, up.reused_bytes), (1, 1, 13));
+    assert_eq!(
+        fs::read_to_string(remote.join("config")).unwrap(),
+        "CONFIG_NEW=y\n"
+    );
+    assert_eq!(
+        fs::read_to_string(cache.join("config")).unwrap(),
+        "CONFIG_OLD=y\n"
+    );
+    // named in reuse but with another size: sent again, the cache untouched
+    fs::write(src.join("linux.tar"), "another baseline\n").unwrap();
+    let up = ka_run_remote::upload(t, &src, remote.to_str().unwrap(), &["linux.tar"]).unwrap();
+    assert_eq!((up.files, up.reused), (2, 0));
+    assert_eq!(
+        fs::read_to_string(remote.join("linux.tar")).unwrap(),
+        "another baseline\n"
+    );
+    assert_eq!(
+        fs::read_to_string(cache.join("linux.tar")).unwrap(),
+        "the baseline\n"
+    );
+}
+
+#[test]
+fn ssh_upload_reuses_cached_files() {
+    let s = sshd::Sshd::start();
+    let t = s.transport("boltzmann");
+    let job = unique_id("reuse");
+    let remote = s.remote.join("source").join(&job);
+    let cache = s.remote.join("cache").join(&job);
+    upload_reuses_and_never_writes_through_links(&t, &remote, &cache, Some(&s.user));
+}
+
+#[test]
+fn local_upload_reuses_cached_files() {
+    let c = Case::new();
+    let remote = c.tmp.path().join("remote");
+    let cache = c.tmp.path().join("cache");
+    upload_reuses_and_never_writes_through_links(&Transport::Local, &remote, &cache, None);
 }
 
 #[test]

@@ -31,6 +31,7 @@ doc_kind!(JobKind = "ka.job");
 doc_kind!(JobResultKind = "ka.job-result");
 doc_kind!(RenderKind = "ka.render");
 doc_kind!(ProbeReportKind = "ka.probe-report");
+doc_kind!(RebaseReportKind = "ka.rebase-report");
 
 /// The contract version. Only `1` exists; anything else is refused.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -628,4 +629,63 @@ pub struct BarResult {
     pub passed: bool,
     pub expected: String,
     pub actual: String,
+}
+
+/// `ka-rebase`'s answer for one host: every patch of its plan checked, in
+/// order, against a new baseline, with what to do about each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RebaseReport {
+    pub kind: RebaseReportKind,
+    pub version: V1,
+    pub host: String,
+    /// The baseline the host is on now, and the one checked against.
+    pub from: LockedBaseline,
+    pub to: LockedBaseline,
+    pub patches: Vec<RebasePatch>,
+}
+
+impl RebaseReport {
+    /// Whether every patch can stay as it is on the new baseline.
+    pub fn carries_over(&self) -> bool {
+        self.patches.iter().all(|p| p.proposal == Proposal::Keep)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RebasePatch {
+    pub path: String,
+    pub series: String,
+    pub campaign: String,
+    pub verdict: RebaseVerdict,
+    pub proposal: Proposal,
+    /// Why: the failing file and hunk, the upstream commit with the same
+    /// patch-id, or that the patch reverse-applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebaseVerdict {
+    /// Applies where it says.
+    Clean,
+    /// Applies, some hunks at an offset (or with the allowed fuzz).
+    Offset,
+    /// Does not apply: the patch must be rebased onto the new baseline.
+    NeedsRebase,
+    /// The change is in the new baseline already: it reverse-applies, or an
+    /// upstream commit between the two baselines has the same patch-id.
+    AlreadyUpstream,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Proposal {
+    Keep,
+    /// Applies with offsets or fuzz: refresh it so it applies cleanly.
+    Refresh,
+    Rebase,
+    Drop,
 }

@@ -74,16 +74,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Ok(None) => {}
             Err(e) => {
                 eprintln!("ka-resolve: error: {e}");
-                worst = worse(worst, e.exit_code());
+                worst = worst.max(e.exit_code());
             }
         }
     }
     ka_core::stream::write_docs(&plans).context("stdout")?;
     Ok(worst)
-}
-
-fn worse(a: ExitCode, b: ExitCode) -> ExitCode {
-    if (b as i32) > (a as i32) { b } else { a }
 }
 
 /// The fleet repository's manifests and patch tree.

@@ -577,6 +577,10 @@ pub struct JobResult {
     /// The connection or transport failed (e.g. sshd went away mid-job).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport_error: Option<String>,
+    /// The host's key is unknown or differs from the fleet known_hosts: we
+    /// refused to connect (the caller's cue for `[ka:host-changed]`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_key_refused: bool,
     /// The combined stdout and stderr, interleaved as they arrived.
     pub log: PathBuf,
 }

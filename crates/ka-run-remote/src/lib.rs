@@ -29,7 +29,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use ssh::{ConnectError, Connection, HOST_KEY_REFUSED, Target, Transfer, connect};
+pub use ssh::{ConnectError, Connection, Target, Transfer, connect};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,8 +40,9 @@ pub use ssh::{ConnectError, Connection, HOST_KEY_REFUSED, Target, Transfer, conn
 ka.job-result on stdout.\n\n\
 Transport local: the argv is spawned directly (never through a shell) in cwd with env, \
 in its own process group. Transport ssh: the host key must match the job's known_hosts \
-file exactly (an unknown or changed key is refused: the result's transport_error then \
-starts with \"host key\", the caller's cue for [ka:host-changed]); authentication uses \
+file exactly (an unknown or changed key is refused: the result then has \
+host_key_refused: true and a transport_error saying why, the caller's cue for \
+[ka:host-changed]); authentication uses \
 the job's identity file only (no agent, nothing from ~/.ssh); the argv is quoted word by \
 word for the remote POSIX login shell.\n\n\
 stdout and stderr are appended to the job's log file as they arrive, whole lines \
@@ -176,6 +177,7 @@ pub fn run_job_with(
         stalled: out.stalled,
         capped: out.capped,
         transport_error: out.transport_error,
+        host_key_refused: out.host_key_refused,
         log: job.log.clone(),
     })
 }
@@ -183,10 +185,7 @@ pub fn run_job_with(
 /// Whether a failed result is a host-key refusal: the caller files
 /// `[ka:host-changed]` for the host.
 pub fn is_host_key_refusal(result: &JobResult) -> bool {
-    result
-        .transport_error
-        .as_deref()
-        .is_some_and(|e| e.starts_with(HOST_KEY_REFUSED))
+    result.host_key_refused
 }
 
 /// Copy `local_dir` into `remote_dir` on the transport's host: SFTP for `ssh`
@@ -355,6 +354,7 @@ pub(crate) struct Outcome {
     pub stalled: bool,
     pub capped: bool,
     pub transport_error: Option<String>,
+    pub host_key_refused: bool,
 }
 
 impl Outcome {

@@ -20,9 +20,9 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Every refusal of a host key starts with this: the caller files
-/// `[ka:host-changed]` for the host when it sees it (see [`crate::is_host_key_refusal`]).
-pub const HOST_KEY_REFUSED: &str = "host key";
+/// How every host-key refusal message starts (the result also says so in
+/// `host_key_refused`, which is what callers check).
+pub(crate) const HOST_KEY_REFUSED: &str = "host key";
 
 /// The SSH fields of a job's transport, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -591,7 +591,14 @@ pub(crate) fn run(
     let conn = match connect(target, opts) {
         Ok(c) => c,
         Err(ConnectError::Setup(e)) => return Err(e),
-        Err(ConnectError::HostKey(m) | ConnectError::Transport(m)) => {
+        Err(ConnectError::HostKey(m)) => {
+            log.note(&m)?;
+            return Ok(Outcome {
+                host_key_refused: true,
+                ..Outcome::failed(m)
+            });
+        }
+        Err(ConnectError::Transport(m)) => {
             log.note(&m)?;
             return Ok(Outcome::failed(m));
         }

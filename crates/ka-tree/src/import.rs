@@ -405,10 +405,24 @@ fn check_hosts(
                 )
             })
             .collect();
+        // The new series can also break patches that come after it.
+        let mut problems = conflicts;
+        let broken: Vec<&str> = check
+            .patches
+            .iter()
+            .filter(|p| !new_paths.contains(&p.path) && !p.verdict.applies())
+            .map(|p| p.path.as_str())
+            .collect();
+        if !broken.is_empty() {
+            problems.push(format!(
+                "with the new series in the plan, these patches do not apply: {}",
+                broken.join(", ")
+            ));
+        }
         out.push(HostVerdicts {
             host: check.plan.host.clone(),
             verdicts,
-            error: (!conflicts.is_empty()).then(|| conflicts.join("; ")),
+            error: (!problems.is_empty()).then(|| problems.join("; ")),
         });
     }
     out.sort_by(|a, b| a.host.cmp(&b.host));

@@ -159,10 +159,20 @@ impl Fleet {
     }
 
     /// Every file of the repository (not the journal) and its bytes.
+    /// The temp folder's path reads `TMP`, so that fleets compare.
     pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
         let mut out = BTreeMap::new();
         walk(&self.repo(), "", &mut out);
-        out
+        let tmp = self.tmp.path().to_str().unwrap();
+        out.into_iter()
+            .map(|(k, v)| {
+                let v = match String::from_utf8(v) {
+                    Ok(t) => t.replace(tmp, "TMP").into_bytes(),
+                    Err(e) => e.into_bytes(),
+                };
+                (k, v)
+            })
+            .collect()
     }
 
     /// The patches alpha's plan holds, through ka-resolve's library.

@@ -137,7 +137,10 @@ pub fn groups(results: &[VerbResult]) -> Vec<Group> {
         let Some(lock) = &r.lock else { continue };
         let key = (
             lock.baseline.commit.clone(),
-            lock.patches.iter().map(|p| p.b2sum.clone()).collect::<Vec<_>>(),
+            lock.patches
+                .iter()
+                .map(|p| p.b2sum.clone())
+                .collect::<Vec<_>>(),
         );
         match by_key.iter_mut().find(|(k, _)| *k == key) {
             Some((_, g)) => g.hosts.push(r.host.clone()),
@@ -154,7 +157,12 @@ pub fn groups(results: &[VerbResult]) -> Vec<Group> {
         }
     }
     let mut out: Vec<Group> = by_key.into_iter().map(|(_, g)| g).collect();
-    out.sort_by(|a, b| b.hosts.len().cmp(&a.hosts.len()).then(a.hosts.cmp(&b.hosts)));
+    out.sort_by(|a, b| {
+        b.hosts
+            .len()
+            .cmp(&a.hosts.len())
+            .then(a.hosts.cmp(&b.hosts))
+    });
     out
 }
 

@@ -104,7 +104,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
     }
     // 2. other series that must come after them
-    for s in repo.series()?.iter().filter(|s| !gone.contains(&s.reference)) {
+    for s in repo
+        .series()?
+        .iter()
+        .filter(|s| !gone.contains(&s.reference))
+    {
         if let Some(text) = refs::series_yaml(s, &drop_gone, None)? {
             for a in s.meta.after.iter().filter(|a| gone.contains(*a)) {
                 notes.push(format!("{} no longer comes after {a}", s.yaml()));
@@ -134,17 +138,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
     } else {
         "purged"
     };
-    let mut what = format!(
-        "campaign {}: {} series {how}",
-        cli.campaign,
-        mine.len()
-    );
+    let mut what = format!("campaign {}: {} series {how}", cli.campaign, mine.len());
     if !notes.is_empty() {
         what.push_str(&format!("; {}", notes.join("; ")));
     }
     if cli.dry_run {
         c.status = Status::DryRun;
-        c.message = format!("dry run, nothing changed: would be {what}");
+        c.message = format!("dry run, nothing changed: {what}");
         c.files.clear();
         return emit(&c, cli.common.json);
     }

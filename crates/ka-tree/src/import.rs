@@ -112,11 +112,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
     for p in &incoming {
         if let Err(reason) = ka_apply::parse_check(&p.bytes) {
-            return Err(negative(format!(
-                "{}: {reason}; nothing was imported",
-                place(p)
-            ))
-            .into());
+            return Err(negative(format!("{}: {reason}; nothing was imported", place(p))).into());
         }
     }
 
@@ -189,7 +185,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
 
     // 4. names and the change
-    let mut next = 1 + existing_numbers(&repo, &dir)?;
+    let first = 1 + existing_numbers(&repo, &dir)?;
     let mut c = change(verb);
     c.campaign = Some(cli.campaign.clone());
     c.recovered = recovered;
@@ -227,10 +223,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         tx.write(rel, text.into_bytes());
     }
     let mut new_paths = Vec::new();
-    for (p, id) in incoming.iter().zip(new_ids) {
-        let name = format!("{next:04}-{}.patch", p.slug());
+    for (number, (p, id)) in (first..).zip(incoming.iter().zip(new_ids)) {
+        let name = format!("{number:04}-{}.patch", p.slug());
         check_file_name("patch file name", &name)?;
-        next += 1;
         let rel = format!("{dir}/{name}");
         c.imported.push(ImportedPatch {
             path: rel.clone(),
@@ -245,7 +240,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
     let what = format!(
         "{} {} patches {} {dir}",
-        if cli.dry_run { "would import" } else { "imported" },
+        if cli.dry_run {
+            "would import"
+        } else {
+            "imported"
+        },
         incoming.len(),
         if existing.is_some() { "onto" } else { "as" }
     );
@@ -275,7 +274,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
     } else if failing.is_empty() {
         format!(
             "{what}; applies on every host that takes it ({})",
-            c.checks.iter().map(|h| h.host.as_str()).collect::<Vec<_>>().join(", ")
+            c.checks
+                .iter()
+                .map(|h| h.host.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     } else {
         c.status = Status::Failed;

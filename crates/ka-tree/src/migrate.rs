@@ -63,9 +63,7 @@ fn plan_move(repo: &Repo, from: &str, to: &str, all: &[SeriesInfo]) -> Result<Ve
         return Err(usage("--from and --to name paths under patches/"));
     }
     if from == to {
-        return Err(negative(format!(
-            "cannot move patches/{from} onto itself"
-        )));
+        return Err(negative(format!("cannot move patches/{from} onto itself")));
     }
     if to.starts_with(&format!("{from}/")) {
         return Err(negative(format!(
@@ -87,7 +85,10 @@ fn plan_move(repo: &Repo, from: &str, to: &str, all: &[SeriesInfo]) -> Result<Ve
     // No series may end up inside another series' folder.
     let mut ancestor = to;
     while let Some((parent, _)) = ancestor.rsplit_once('/') {
-        if repo.path(&format!("patches/{parent}/series.yaml")).is_file() {
+        if repo
+            .path(&format!("patches/{parent}/series.yaml"))
+            .is_file()
+        {
             return Err(negative(format!(
                 "patches/{to} would be inside the series patches/{parent}; series hold only patch files"
             )));
@@ -178,10 +179,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                     "{} no longer takes {} (now {new_ref})",
                     m.manifest.host, s.reference
                 )),
-                (false, true) => impact.push(format!(
-                    "{} now takes {new_ref}",
-                    m.manifest.host
-                )),
+                (false, true) => impact.push(format!("{} now takes {new_ref}", m.manifest.host)),
                 _ => {}
             }
         }
@@ -205,7 +203,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     if cli.dry_run || cli.confirm {
         let mut preview = c.clone();
         preview.status = Status::DryRun;
-        preview.message = format!("preview: {what}");
+        preview.message = format!("preview, nothing changed yet: {what}");
         preview.files.clear();
         if cli.dry_run {
             return emit(&preview, cli.common.json);

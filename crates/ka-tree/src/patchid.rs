@@ -65,9 +65,10 @@ pub fn patch_ids(patches: &[&[u8]]) -> Result<Vec<Option<String>>> {
 fn normalize(patch: &[u8]) -> Vec<u8> {
     let lines: Vec<&[u8]> = patch.split_inclusive(|&b| b == b'\n').collect();
     let git = lines.iter().any(|l| l.starts_with(b"diff --git "));
-    let Some(start) = lines.iter().position(|l| {
-        l.starts_with(b"diff ") || (!git && l.starts_with(b"--- "))
-    }) else {
+    let Some(start) = lines
+        .iter()
+        .position(|l| l.starts_with(b"diff ") || (!git && l.starts_with(b"--- ")))
+    else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -87,9 +88,12 @@ fn normalize(patch: &[u8]) -> Vec<u8> {
             let words: Vec<&str> = text.split_whitespace().collect();
             if words.len() >= 3 {
                 let n = words.len();
-                out.extend_from_slice(format!("diff --git {} {}\n", words[n - 2], words[n - 1]).as_bytes());
+                out.extend_from_slice(
+                    format!("diff --git {} {}\n", words[n - 2], words[n - 1]).as_bytes(),
+                );
             }
-        } else if l.starts_with(b"--- ") && lines.get(i + 1).is_some_and(|n| n.starts_with(b"+++ ")) {
+        } else if l.starts_with(b"--- ") && lines.get(i + 1).is_some_and(|n| n.starts_with(b"+++ "))
+        {
             let old = header_path(&l[4..]);
             let new = header_path(&lines[i + 1][4..]);
             let prev_is_diff = out.ends_with(b"\n") && last_line(&out).starts_with(b"diff --git ");

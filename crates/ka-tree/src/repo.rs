@@ -29,7 +29,10 @@ impl SeriesInfo {
     }
     /// The scope the folder says (the reference minus the series name).
     pub fn folder_scope(&self) -> &str {
-        self.reference.rsplit_once('/').map(|(s, _)| s).unwrap_or("")
+        self.reference
+            .rsplit_once('/')
+            .map(|(s, _)| s)
+            .unwrap_or("")
     }
 }
 

@@ -92,11 +92,19 @@ impl Incoming {
                 slug.push('-');
             }
         }
-        let mut slug: String = slug.trim_matches(['-', '.', '_']).chars().take(52).collect();
+        let mut slug: String = slug
+            .trim_matches(['-', '.', '_'])
+            .chars()
+            .take(52)
+            .collect();
         while slug.ends_with(['-', '.', '_']) {
             slug.pop();
         }
-        if slug.is_empty() { "patch".into() } else { slug }
+        if slug.is_empty() {
+            "patch".into()
+        } else {
+            slug
+        }
     }
 }
 
@@ -242,7 +250,9 @@ fn is_mbox_from(line: &str) -> bool {
         && MONTHS.contains(&w[2])
         && w[3].parse::<u8>().is_ok()
         && w[4].split(':').count() >= 2
-        && w[4].split(':').all(|p| p.len() == 2 && p.parse::<u8>().is_ok())
+        && w[4]
+            .split(':')
+            .all(|p| p.len() == 2 && p.parse::<u8>().is_ok())
         && w[5].len() == 4
         && w[5].parse::<u16>().is_ok()
 }
@@ -320,7 +330,8 @@ mod tests {
         let p = Incoming {
             source: "s".into(),
             line: 1,
-            bytes: b"Subject: [PATCH v2 3/7] arm64: dts: rockchip: add the\n thing (again)!\n\n".to_vec(),
+            bytes: b"Subject: [PATCH v2 3/7] arm64: dts: rockchip: add the\n thing (again)!\n\n"
+                .to_vec(),
             stem: "x".into(),
         };
         assert_eq!(p.slug(), "arm64-dts-rockchip-add-the-thing-again");

@@ -131,7 +131,9 @@ pub fn edit_list(text: &str, key: &str, f: impl Fn(&str) -> Edit) -> Result<Stri
         let t = b.trim_start();
         if t.is_empty() || t.starts_with('#') {
             block.push(l.to_string());
-        } else if let Some(item_text) = t.strip_prefix("- ").or(if t == "-" { Some("") } else { None })
+        } else if let Some(item_text) =
+            t.strip_prefix("- ")
+                .or(if t == "-" { Some("") } else { None })
         {
             let indent = &b[..b.len() - t.len()];
             let (value, comment) = split_comment(item_text);

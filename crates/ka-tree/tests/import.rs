@@ -10,7 +10,13 @@ const DEP3: &str = "Description: wifi: fix line 12\n Longer text.\nAuthor: Someo
 #[test]
 fn imports_mails_plain_and_dep3_keeping_bytes_and_checks_them() {
     let f = Fleet::new();
-    let m1 = mail("drivers/net/wifi.c", 3, "line three", "wifi: three", "From here on it is fixed.\n\n");
+    let m1 = mail(
+        "drivers/net/wifi.c",
+        3,
+        "line three",
+        "wifi: three",
+        "From here on it is fixed.\n\n",
+    );
     let plain = change("drivers/net/wifi.c", 6, "line six");
     let dep3 = format!("{DEP3}{}", change("drivers/net/wifi.c", 26, "line 26!"));
     let a = f.outside("0001-three.patch", m1.as_bytes());
@@ -25,7 +31,12 @@ fn imports_mails_plain_and_dep3_keeping_bytes_and_checks_them() {
     let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["kind"], "ka.tree-change");
     let dir = "patches/driver/wifi/newwifi";
-    let names: Vec<&str> = doc["imported"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap()).collect();
+    let names: Vec<&str> = doc["imported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
         [
@@ -34,11 +45,14 @@ fn imports_mails_plain_and_dep3_keeping_bytes_and_checks_them() {
             format!("{dir}/0003-wifi-fix-line-12.patch"),
         ]
     );
-    assert_eq!(f.read(&names[0]), m1);
-    assert_eq!(f.read(&names[1]), plain);
-    assert_eq!(f.read(&names[2]), dep3);
+    assert_eq!(f.read(names[0]), m1);
+    assert_eq!(f.read(names[1]), plain);
+    assert_eq!(f.read(names[2]), dep3);
     let yaml = f.read(&format!("{dir}/series.yaml"));
-    assert!(yaml.starts_with("scope: driver/wifi\ncampaign: newwifi\norigin: "), "{yaml}");
+    assert!(
+        yaml.starts_with("scope: driver/wifi\ncampaign: newwifi\norigin: "),
+        "{yaml}"
+    );
     // beta takes driver/wifi: checked there, clean
     let checks = doc["checks"].as_array().unwrap();
     assert_eq!(checks.len(), 1, "{doc}");
@@ -52,7 +66,13 @@ fn imports_mails_plain_and_dep3_keeping_bytes_and_checks_them() {
 #[test]
 fn an_mbox_is_split_at_its_mails_only() {
     let f = Fleet::new();
-    let m1 = mail("drivers/net/wifi.c", 3, "3", "one", "From the manual:\n>From an escaped line\n\n");
+    let m1 = mail(
+        "drivers/net/wifi.c",
+        3,
+        "3",
+        "one",
+        "From the manual:\n>From an escaped line\n\n",
+    );
     let m2 = mail("drivers/net/wifi.c", 6, "6", "two", "");
     let m3 = mail("drivers/net/wifi.c", 26, "26", "three", "");
     let mbox = format!("{m1}{m2}{m3}");
@@ -72,7 +92,8 @@ fn an_mbox_is_split_at_its_mails_only() {
 #[test]
 fn the_patch_zoo_mbox_and_folder() {
     let f = Fleet::new();
-    let zoo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/patch-zoo/patches");
+    let zoo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/patch-zoo/patches");
     f.cmd("ka-import")
         .args(["zoo", "--to", "subsystem/zoo", "--no-check"])
         .arg(zoo.join("mbox.patch"))
@@ -136,8 +157,14 @@ fn a_malformed_hunk_names_its_mail() {
 fn a_patch_without_a_diff_is_refused() {
     let f = Fleet::new();
     let before = f.snapshot();
-    let good = f.outside("good.patch", change("drivers/net/wifi.c", 3, "3").as_bytes());
-    let prose = f.outside("notes.patch", b"Subject: just words\n\nThis was meant to be a patch.\n");
+    let good = f.outside(
+        "good.patch",
+        change("drivers/net/wifi.c", 3, "3").as_bytes(),
+    );
+    let prose = f.outside(
+        "notes.patch",
+        b"Subject: just words\n\nThis was meant to be a patch.\n",
+    );
     f.cmd("ka-import")
         .args(["x", "--to", "driver/wifi"])
         .args([&good, &prose])
@@ -150,8 +177,15 @@ fn a_patch_without_a_diff_is_refused() {
 #[test]
 fn importing_the_same_series_twice_is_refused() {
     let f = Fleet::new();
-    let src = f.outside("a.patch", mail("drivers/net/wifi.c", 3, "3", "one", "").as_bytes());
-    f.cmd("ka-import").args(["c1", "--to", "driver/wifi", "--no-check"]).arg(&src).assert().success();
+    let src = f.outside(
+        "a.patch",
+        mail("drivers/net/wifi.c", 3, "3", "one", "").as_bytes(),
+    );
+    f.cmd("ka-import")
+        .args(["c1", "--to", "driver/wifi", "--no-check"])
+        .arg(&src)
+        .assert()
+        .success();
     let before = f.snapshot();
     // same campaign: the series exists
     f.cmd("ka-import")
@@ -172,7 +206,10 @@ fn importing_the_same_series_twice_is_refused() {
             .stderr(contains("as patches/driver/wifi/c1/0001-one.patch"));
     }
     // a reworded message is still the same change
-    let reworded = f.outside("b.patch", mail("drivers/net/wifi.c", 3, "3", "other words", "Body.\n").as_bytes());
+    let reworded = f.outside(
+        "b.patch",
+        mail("drivers/net/wifi.c", 3, "3", "other words", "Body.\n").as_bytes(),
+    );
     f.cmd("ka-import")
         .args(["c3", "--to", "board/one"])
         .arg(&reworded)
@@ -180,7 +217,10 @@ fn importing_the_same_series_twice_is_refused() {
         .code(1)
         .stderr(contains("is the same change"));
     // and twice within one import
-    let twin = f.outside("c.patch", mail("drivers/net/wifi.c", 9, "9", "nine", "").as_bytes());
+    let twin = f.outside(
+        "c.patch",
+        mail("drivers/net/wifi.c", 9, "9", "nine", "").as_bytes(),
+    );
     f.cmd("ka-import")
         .args(["c4", "--to", "board/one"])
         .args([&twin, &twin])
@@ -195,11 +235,33 @@ fn append_continues_the_numbering_of_the_same_campaign() {
     let f = Fleet::new();
     let a = f.outside("a.patch", change("drivers/net/wifi.c", 3, "3").as_bytes());
     let b = f.outside("b.patch", change("drivers/net/wifi.c", 6, "6").as_bytes());
-    f.cmd("ka-import").args(["wifi", "--to", "driver/wifi", "--series", "fix", "--append", "--no-check"]).arg(&a).assert().success();
-    assert!(f.exists("patches/driver/wifi/fix/0002-a.patch"));
-    assert_eq!(f.read("patches/driver/wifi/fix/series.yaml"), "scope: driver/wifi\ncampaign: wifi\norigin: \"wifi#1\"\n");
     f.cmd("ka-import")
-        .args(["other", "--to", "driver/wifi", "--series", "fix", "--append"])
+        .args([
+            "wifi",
+            "--to",
+            "driver/wifi",
+            "--series",
+            "fix",
+            "--append",
+            "--no-check",
+        ])
+        .arg(&a)
+        .assert()
+        .success();
+    assert!(f.exists("patches/driver/wifi/fix/0002-a.patch"));
+    assert_eq!(
+        f.read("patches/driver/wifi/fix/series.yaml"),
+        "scope: driver/wifi\ncampaign: wifi\norigin: \"wifi#1\"\n"
+    );
+    f.cmd("ka-import")
+        .args([
+            "other",
+            "--to",
+            "driver/wifi",
+            "--series",
+            "fix",
+            "--append",
+        ])
         .arg(&b)
         .assert()
         .code(1)
@@ -210,7 +272,12 @@ fn append_continues_the_numbering_of_the_same_campaign() {
 fn usage_refusals() {
     let f = Fleet::new();
     let a = f.outside("a.patch", change("drivers/net/wifi.c", 3, "3").as_bytes());
-    f.cmd("ka-import").arg("c").arg(&a).assert().code(2).stderr(contains("--to"));
+    f.cmd("ka-import")
+        .arg("c")
+        .arg(&a)
+        .assert()
+        .code(2)
+        .stderr(contains("--to"));
     f.cmd("ka-import")
         .args(["c", "--to", "boards/one"])
         .arg(&a)
@@ -234,7 +301,10 @@ fn usage_refusals() {
 fn a_failing_verdict_is_reported_and_the_import_kept() {
     let f = Fleet::new();
     // line 10 was already changed by driver/wifi/fix, which beta applies first
-    let src = f.outside("late.patch", change("drivers/net/wifi.c", 10, "line TEN").as_bytes());
+    let src = f.outside(
+        "late.patch",
+        change("drivers/net/wifi.c", 10, "line TEN").as_bytes(),
+    );
     f.cmd("ka-import")
         .args(["late", "--to", "driver/wifi"])
         .arg(&src)
@@ -245,13 +315,18 @@ fn a_failing_verdict_is_reported_and_the_import_kept() {
         .stdout(contains("the import is kept"));
     assert!(f.exists("patches/driver/wifi/late/0001-late.patch"));
     // a new series that breaks a patch applied after it (board/one/extra on alpha)
-    let early = f.outside("early.patch", change("drivers/net/wifi.c", 20, "line XX").as_bytes());
+    let early = f.outside(
+        "early.patch",
+        change("drivers/net/wifi.c", 20, "line XX").as_bytes(),
+    );
     f.cmd("ka-import")
         .args(["aaa", "--to", "board/one"])
         .arg(&early)
         .assert()
         .code(1)
-        .stdout(contains("these patches do not apply: patches/board/one/extra/0001-extra.patch"));
+        .stdout(contains(
+            "these patches do not apply: patches/board/one/extra/0001-extra.patch",
+        ));
 }
 
 #[test]
@@ -300,11 +375,21 @@ fn a_git_range() {
         git(&["commit", "-qam", msg]);
     }
     f.cmd("ka-import")
-        .args(["ranged", "--to", "driver/wifi", "--git-range", "base..HEAD", "--git-repo"])
+        .args([
+            "ranged",
+            "--to",
+            "driver/wifi",
+            "--git-range",
+            "base..HEAD",
+            "--git-repo",
+        ])
         .arg(&g)
         .assert()
         .success()
         .stdout(contains("imported 2 patches"))
         .stdout(contains("applies on every host that takes it (beta)"));
-    assert!(f.read("patches/driver/wifi/ranged/0002-wifi-seven.patch").starts_with("From "));
+    assert!(
+        f.read("patches/driver/wifi/ranged/0002-wifi-seven.patch")
+            .starts_with("From ")
+    );
 }

@@ -19,7 +19,10 @@ fn close_records_and_keeps_the_series() {
         .success()
         .stdout(contains("campaign extra closed as success"));
     let yaml = f.read("patches/board/one/extra/series.yaml");
-    assert!(yaml.starts_with("scope: board/one\ncampaign: extra\n# must follow the wifi fix\n"), "{yaml}");
+    assert!(
+        yaml.starts_with("scope: board/one\ncampaign: extra\n# must follow the wifi fix\n"),
+        "{yaml}"
+    );
     assert!(yaml.ends_with("closed:\n  status: success\n  at: \"2026-01-02T03:04:05Z\"\n  note: \"done: \\\"all\\\"\"\n"), "{yaml}");
     assert!(f.plan("alpha").unwrap().iter().any(|p| p.contains("extra")));
     f.cmd("ka-close")
@@ -38,7 +41,10 @@ fn close_of_an_unknown_campaign() {
         .code(2)
         .stderr(contains("unknown campaign \"nope\""))
         .stderr(contains("bringup, extra, wifi"));
-    f.cmd("ka-close").args(["wifi", "--status", "maybe"]).assert().code(2);
+    f.cmd("ka-close")
+        .args(["wifi", "--status", "maybe"])
+        .assert()
+        .code(2);
 }
 
 // ------------------------------------------------------------------ abandon
@@ -47,7 +53,11 @@ fn close_of_an_unknown_campaign() {
 fn abandon_needs_exactly_one_way() {
     let f = Fleet::new();
     let before = f.snapshot();
-    f.cmd("ka-abandon").arg("wifi").assert().code(2).stderr(contains("--keep-as-archive"));
+    f.cmd("ka-abandon")
+        .arg("wifi")
+        .assert()
+        .code(2)
+        .stderr(contains("--keep-as-archive"));
     f.cmd("ka-abandon")
         .args(["wifi", "--keep-as-archive", "--purge-from-fleet"])
         .assert()
@@ -69,16 +79,26 @@ fn abandon_as_archive_moves_and_drops_references() {
         .args(["wifi", "--keep-as-archive"])
         .assert()
         .success()
-        .stdout(contains("fleet/alpha.yaml no longer includes driver/wifi/fix"))
-        .stdout(contains("patches/board/one/extra/series.yaml no longer comes after driver/wifi/fix"));
+        .stdout(contains(
+            "fleet/alpha.yaml no longer includes driver/wifi/fix",
+        ))
+        .stdout(contains(
+            "patches/board/one/extra/series.yaml no longer comes after driver/wifi/fix",
+        ));
     assert!(!f.exists("patches/driver/wifi/fix"));
     assert!(f.exists("archive/patches/driver/wifi/fix/0001-wifi.patch"));
-    assert!(f.read("archive/patches/driver/wifi/fix/series.yaml").contains("closed:\n  status: abandoned\n"));
+    assert!(
+        f.read("archive/patches/driver/wifi/fix/series.yaml")
+            .contains("closed:\n  status: abandoned\n")
+    );
     // only the include line changed; its comment stays
     let alpha = f.read("fleet/alpha.yaml");
     assert_eq!(
         alpha,
-        alpha_before.replace("include: [driver/wifi/fix]  # needed", "include: []  # needed")
+        alpha_before.replace(
+            "include: [driver/wifi/fix]  # needed",
+            "include: []  # needed"
+        )
     );
     assert_eq!(
         f.read("patches/board/one/extra/series.yaml"),
@@ -99,12 +119,18 @@ fn abandon_as_archive_moves_and_drops_references() {
 fn abandon_purge_deletes_and_rewrites_block_lists() {
     let f = Fleet::new();
     let beta_before = f.read("fleet/beta.yaml");
-    f.cmd("ka-abandon").args(["extra", "--purge-from-fleet"]).assert().success();
+    f.cmd("ka-abandon")
+        .args(["extra", "--purge-from-fleet"])
+        .assert()
+        .success();
     assert!(!f.exists("patches/board/one/extra"));
     assert!(!f.exists("archive"));
     assert_eq!(
         f.read("fleet/beta.yaml"),
-        beta_before.replace("exclude:\n  - board/one/extra   # not on beta\n", "exclude: []\n")
+        beta_before.replace(
+            "exclude:\n  - board/one/extra   # not on beta\n",
+            "exclude: []\n"
+        )
     );
     assert_eq!(f.plan("beta").unwrap().len(), 2);
 }
@@ -129,20 +155,41 @@ fn migrate_a_series_rewrites_tag_includes_and_afters() {
     let f = Fleet::new();
     let out = f
         .cmd("ka-migrate-tree")
-        .args(["--from", "driver/wifi/fix", "--to", "patches/subsystem/net/wifi/fix"])
+        .args([
+            "--from",
+            "driver/wifi/fix",
+            "--to",
+            "patches/subsystem/net/wifi/fix",
+        ])
         .assert()
         .success();
     let text = stdout(&out);
-    assert!(text.contains("+include: [subsystem/net/wifi/fix]  # needed"), "{text}");
-    assert!(text.contains("beta no longer takes driver/wifi/fix"), "{text}");
+    assert!(
+        text.contains("+include: [subsystem/net/wifi/fix]  # needed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("beta no longer takes driver/wifi/fix"),
+        "{text}"
+    );
     assert!(!f.exists("patches/driver/wifi/fix"));
     assert_eq!(
         f.read("patches/subsystem/net/wifi/fix/series.yaml"),
         "scope: subsystem/net/wifi\ncampaign: wifi\norigin: \"wifi#1\"\n"
     );
-    assert!(f.read("patches/board/one/extra/series.yaml").contains("after: [subsystem/net/wifi/fix]\n"));
-    assert!(f.read("fleet/alpha.yaml").contains("include: [subsystem/net/wifi/fix]  # needed for the extra series\n"));
-    assert!(f.plan("alpha").unwrap().contains(&"patches/subsystem/net/wifi/fix/0001-wifi.patch".to_string()));
+    assert!(
+        f.read("patches/board/one/extra/series.yaml")
+            .contains("after: [subsystem/net/wifi/fix]\n")
+    );
+    assert!(
+        f.read("fleet/alpha.yaml")
+            .contains("include: [subsystem/net/wifi/fix]  # needed for the extra series\n")
+    );
+    assert!(
+        f.plan("alpha")
+            .unwrap()
+            .contains(&"patches/subsystem/net/wifi/fix/0001-wifi.patch".to_string())
+    );
 }
 
 #[test]
@@ -158,9 +205,15 @@ fn migrate_a_scope_rewrites_scopes_and_nested_refs() {
         f.read("fleet/beta.yaml"),
         beta_before
             .replace("  - board/one\n", "  - board/uno\n")
-            .replace("  - board/one/extra   # not on beta", "  - board/uno/extra   # not on beta")
+            .replace(
+                "  - board/one/extra   # not on beta",
+                "  - board/uno/extra   # not on beta"
+            )
     );
-    assert!(f.read("patches/board/uno/extra/series.yaml").starts_with("scope: board/uno\n"));
+    assert!(
+        f.read("patches/board/uno/extra/series.yaml")
+            .starts_with("scope: board/uno\n")
+    );
     assert_eq!(f.plan("alpha").unwrap().len(), 3);
     assert_eq!(f.plan("beta").unwrap().len(), 2);
 }
@@ -168,19 +221,39 @@ fn migrate_a_scope_rewrites_scopes_and_nested_refs() {
 #[test]
 fn migrate_refusals_change_nothing() {
     let f = Fleet::new();
-    f.series("board/two/odd", "odd", "", &[("0001-x.patch", change("drivers/net/wifi.c", 15, "x"))]);
+    f.series(
+        "board/two/odd",
+        "odd",
+        "",
+        &[("0001-x.patch", change("drivers/net/wifi.c", 15, "x"))],
+    );
     // a tag that disagrees with its folder
-    f.write("patches/board/two/odd/series.yaml", "scope: board/one\ncampaign: odd\n");
+    f.write(
+        "patches/board/two/odd/series.yaml",
+        "scope: board/one\ncampaign: odd\n",
+    );
     let before = f.snapshot();
     let cases: &[(&str, &str, &str)] = &[
         ("board/one", "board/one", "onto itself"),
         ("board/one", "board/one/sub", "into its own subfolder"),
         ("board/none", "board/x", "no such series or scope folder"),
         ("board/one/base", "driver/wifi/fix", "exists already"),
-        ("board/one/base", "board/one/extra/base", "inside the series patches/board/one/extra"),
-        ("board/one/base", "boards/x/base", "not a place for a series"),
+        (
+            "board/one/base",
+            "board/one/extra/base",
+            "inside the series patches/board/one/extra",
+        ),
+        (
+            "board/one/base",
+            "boards/x/base",
+            "not a place for a series",
+        ),
         ("board/one", "boards/one", "not a scope path"),
-        ("board/two/odd", "board/three/odd", "disagrees with its folder"),
+        (
+            "board/two/odd",
+            "board/three/odd",
+            "disagrees with its folder",
+        ),
     ];
     for (from, to, why) in cases {
         f.cmd("ka-migrate-tree")
@@ -213,7 +286,15 @@ fn migrate_dry_run_and_declined_confirm_change_nothing() {
 
 // ------------------------------------------------------------------ kill -9
 
-const STEPS: &[&str] = &["staged", "committed", "op-1", "op-2", "op-3", "op-4", "applied"];
+const STEPS: &[&str] = &[
+    "staged",
+    "committed",
+    "op-1",
+    "op-2",
+    "op-3",
+    "op-4",
+    "applied",
+];
 
 /// Run `args` to the end on a fresh fleet: the before and after snapshots.
 fn outcome(bin: &str, args: &[&str]) -> (Snapshot, Snapshot) {
@@ -245,11 +326,17 @@ fn kill_at_every_step(bin: &str, args: &[&str]) {
         }
         if *step != "staged" && *step != "applied" {
             let err = f.plan("alpha").unwrap_err();
-            assert!(err.contains("an interrupted tree change is pending"), "{step}: {err}");
+            assert!(
+                err.contains("an interrupted tree change is pending"),
+                "{step}: {err}"
+            );
         }
         f.cmd("ka-tree-recover").assert().success();
         let want = if *step == "staged" { &before } else { &after };
-        assert!(f.snapshot() == *want, "{bin} killed at {step}: tree is neither all-old nor all-new");
+        assert!(
+            f.snapshot() == *want,
+            "{bin} killed at {step}: tree is neither all-old nor all-new"
+        );
         assert!(f.plan("alpha").is_ok());
         // nothing left behind but the lock
         let left: Vec<_> = std::fs::read_dir(f.repo().join(".ka-journal"))
@@ -272,7 +359,10 @@ fn kill_9_during_archive() {
 
 #[test]
 fn kill_9_during_migrate() {
-    kill_at_every_step("ka-migrate-tree", &["--from", "board/one", "--to", "soc/one"]);
+    kill_at_every_step(
+        "ka-migrate-tree",
+        &["--from", "board/one", "--to", "soc/one"],
+    );
 }
 
 #[test]
@@ -301,7 +391,10 @@ fn kill_9_during_import_then_the_next_import_finishes_it() {
 #[test]
 fn a_real_sigkill_from_outside() {
     let f = Fleet::new();
-    let (_, after) = outcome("ka-migrate-tree", &["--from", "board/one", "--to", "soc/one"]);
+    let (_, after) = outcome(
+        "ka-migrate-tree",
+        &["--from", "board/one", "--to", "soc/one"],
+    );
     let marker = f.tmp.path().join("paused");
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ka-migrate-tree"))
         .args(["--from", "board/one", "--to", "soc/one"])
@@ -325,7 +418,10 @@ fn a_real_sigkill_from_outside() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(st.signal(), Some(9));
     assert!(f.plan("beta").is_err());
-    f.cmd("ka-tree-recover").assert().success().stdout(contains("finished ka-migrate-tree change"));
+    f.cmd("ka-tree-recover")
+        .assert()
+        .success()
+        .stdout(contains("finished ka-migrate-tree change"));
     assert!(f.snapshot() == after);
 }
 

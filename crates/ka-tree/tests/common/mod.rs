@@ -78,13 +78,26 @@ impl Fleet {
         let f = Fleet {
             tmp: tempfile::tempdir().unwrap(),
         };
-        for d in ["repo/fleet", "repo/patches", "home", "root", "src/linux-toy/drivers/net", "src/linux-toy/arch/arm64/boot/dts"] {
+        for d in [
+            "repo/fleet",
+            "repo/patches",
+            "home",
+            "root",
+            "src/linux-toy/drivers/net",
+            "src/linux-toy/arch/arm64/boot/dts",
+        ] {
             fs::create_dir_all(f.tmp.path().join(d)).unwrap();
         }
         let wifi: String = (1..=30).map(|n| format!("line {n}\n")).collect();
         let dts: String = (1..=20).map(|n| format!("node {n};\n")).collect();
         fs::write(f.tmp.path().join("src/linux-toy/drivers/net/wifi.c"), wifi).unwrap();
-        fs::write(f.tmp.path().join("src/linux-toy/arch/arm64/boot/dts/board.dts"), dts).unwrap();
+        fs::write(
+            f.tmp
+                .path()
+                .join("src/linux-toy/arch/arm64/boot/dts/board.dts"),
+            dts,
+        )
+        .unwrap();
         let st = std::process::Command::new("tar")
             .arg("-cJf")
             .arg(f.tmp.path().join("linux-toy.tar.xz"))
@@ -98,13 +111,32 @@ impl Fleet {
         let t = tarball.to_str().unwrap();
         f.write("fleet/alpha.yaml", &ALPHA.replace("TARBALL", t));
         f.write("fleet/beta.yaml", &BETA.replace("TARBALL", t));
-        f.series("board/one/base", "bringup", "", &[("0001-dts.patch", change("arch/arm64/boot/dts/board.dts", 5, "node five;"))]);
-        f.series("driver/wifi/fix", "wifi", "origin: \"wifi#1\"\n", &[("0001-wifi.patch", change("drivers/net/wifi.c", 10, "line ten"))]);
+        f.series(
+            "board/one/base",
+            "bringup",
+            "",
+            &[(
+                "0001-dts.patch",
+                change("arch/arm64/boot/dts/board.dts", 5, "node five;"),
+            )],
+        );
+        f.series(
+            "driver/wifi/fix",
+            "wifi",
+            "origin: \"wifi#1\"\n",
+            &[(
+                "0001-wifi.patch",
+                change("drivers/net/wifi.c", 10, "line ten"),
+            )],
+        );
         f.series(
             "board/one/extra",
             "extra",
             "# must follow the wifi fix\nafter: [driver/wifi/fix]\n",
-            &[("0001-extra.patch", change("drivers/net/wifi.c", 20, "line twenty"))],
+            &[(
+                "0001-extra.patch",
+                change("drivers/net/wifi.c", 20, "line twenty"),
+            )],
         );
         f
     }
@@ -192,7 +224,11 @@ fn walk(dir: &Path, rel: &str, out: &mut BTreeMap<String, Vec<u8>>) {
         if name == ".ka-journal" {
             continue;
         }
-        let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let r = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
         if e.path().is_dir() {
             out.insert(format!("{r}/"), Vec::new());
             walk(&e.path(), &r, out);

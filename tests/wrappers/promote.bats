@@ -222,3 +222,16 @@ YAML
 	[ "$stderr" = "ka-resolve: error: fleet/nosuchhost.yaml: no such host manifest; the fleet has: fresnel, ohm" ]
 	[ -z "$output" ]
 }
+
+@test "--all --dry-run groups hosts whose plans are identical (fleet impact view)" {
+	host volta "driver/wifi"
+	run --separate-stderr ka-promote --all --dry-run
+	[ "$status" -eq 0 ]
+	[[ $output == *"fleet impact: 3 hosts, 2 distinct plans"* ]]
+	[[ $output == *"group 1: ohm, volta — baseline "*", 1 patches,"* ]]
+	[[ $output == *"group 2: fresnel — "*", 3 patches,"* ]]
+	[ ! -e "$KA_ROOT/hosts" ]
+	# one host alone is no fleet view
+	run --separate-stderr ka-promote --dry-run ohm
+	[[ $output != *"fleet impact"* ]]
+}

@@ -26,6 +26,13 @@ pub use overlay::{Checkpoint, Overlay};
 pub use regions::{Change, LineSpan, Overlap, Regions, RegionsCheckpoint};
 pub use tree::{BaseTree, GitTree, MemTree};
 
+/// Whether `bytes` hold a usable patch, judged by the same parser
+/// [`apply_patch`] uses: the number of file diffs in it, or why it is not one
+/// (`not a diff: ...`, `malformed patch: ...`).
+pub fn parse_check(bytes: &[u8]) -> Result<usize, String> {
+    parse::parse_patch(bytes).map(|diffs| diffs.len())
+}
+
 /// A failure to read the base tree (git missing, repository or commit missing).
 /// A patch that does not apply is not an error: it is a verdict.
 #[derive(Debug, thiserror::Error)]

@@ -32,6 +32,8 @@ doc_kind!(JobResultKind = "ka.job-result");
 doc_kind!(RenderKind = "ka.render");
 doc_kind!(ProbeReportKind = "ka.probe-report");
 doc_kind!(RebaseReportKind = "ka.rebase-report");
+doc_kind!(TreeChangeKind = "ka.tree-change");
+doc_kind!(JournalKind = "ka.tree-journal");
 
 /// The contract version. Only `1` exists; anything else is refused.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -692,4 +694,95 @@ pub enum Proposal {
     Refresh,
     Rebase,
     Drop,
+}
+
+// ---------------------------------------------------------------- tree edits
+
+/// `ka.tree-change`: what a tree verb (`ka-import`, `ka-close`, `ka-abandon`,
+/// `ka-migrate-tree`) did, or would do with `--dry-run`. Paths are relative to
+/// the fleet repository; `files` names every file written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TreeChange {
+    pub kind: TreeChangeKind,
+    pub version: V1,
+    pub verb: String,
+    /// `done`, `dry-run`, or `failed` (an import whose check found a patch that
+    /// does not apply: the import is kept, the verb exits 1).
+    pub status: Status,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    /// Files written or rewritten.
+    pub files: Vec<String>,
+    /// Folders moved.
+    pub moved: Vec<Moved>,
+    /// Files and folders deleted.
+    pub removed: Vec<String>,
+    /// `ka-import`: the new patch files, where each came from, its patch-id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imported: Vec<ImportedPatch>,
+    /// `ka-import`: the verdicts of the new patches on every host that takes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<HostVerdicts>,
+    /// Unified diff of every manifest and series.yaml the change rewrites.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub diff: String,
+    /// An interrupted earlier change that was rolled forward first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovered: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Moved {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportedPatch {
+    pub path: String,
+    /// The file (and mail number in an mbox) it came from.
+    pub source: String,
+    /// `git patch-id --stable` of the patch.
+    pub patch_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostVerdicts {
+    pub host: String,
+    /// The verdicts of the new patches, in plan order.
+    pub verdicts: Vec<VerdictLine>,
+    /// Why the host could not be checked (resolve or baseline failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `ka.tree-journal`: the intent of one tree change, written before any of it
+/// is applied (`<repo>/.ka-journal/<txid>/intent.json`). Every op is a rename,
+/// so replaying the list after a crash (each op skipped once done) always ends
+/// in the new state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Journal {
+    pub kind: JournalKind,
+    pub version: V1,
+    pub verb: String,
+    pub txid: String,
+    pub ops: Vec<JournalOp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum JournalOp {
+    /// Rename the file or folder `from` to `to` (repository-relative).
+    Move { from: String, to: String },
+    /// Put the staged file `staged` (relative to the journal folder) at `path`;
+    /// an existing file there is moved into the journal's trash first.
+    Write { path: String, staged: String },
+    /// Move `path` into the journal's trash (deleted with the journal).
+    Remove { path: String },
 }

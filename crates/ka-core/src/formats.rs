@@ -276,6 +276,46 @@ pub struct SeriesMeta {
     /// Checks of this series' effect on a running host (`man 5 ka-probe`).
     #[serde(default)]
     pub probes: Vec<String>,
+    /// Set by `ka-close` (or `ka-abandon --keep-as-archive`): the campaign is
+    /// over. A closed series still resolves; closing records, it does not remove.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Closure>,
+}
+
+/// How and when a campaign ended (`closed:` in series.yaml).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Closure {
+    pub status: CloseStatus,
+    /// RFC 3339 UTC time of the closing.
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Why a campaign was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CloseStatus {
+    /// It did what it set out to do; the series stay in the fleet.
+    Success,
+    /// Its patches were merged upstream (drop them at the next baseline bump).
+    Upstreamed,
+    /// Replaced by another campaign.
+    Superseded,
+    /// Given up (`ka-abandon --keep-as-archive`; the series live under `archive/`).
+    Abandoned,
+}
+
+impl CloseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseStatus::Success => "success",
+            CloseStatus::Upstreamed => "upstreamed",
+            CloseStatus::Superseded => "superseded",
+            CloseStatus::Abandoned => "abandoned",
+        }
+    }
 }
 
 /// Parse a YAML file into `T`; errors read `file:line:col: what`.

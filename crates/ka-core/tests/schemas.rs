@@ -3,7 +3,8 @@
 //! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-core --test schemas`).
 
 use ka_core::docs::{
-    Block, Check, Gate, Job, JobResult, Lock, Plan, ProbeReport, RebaseReport, Render, VerbResult,
+    Block, Check, Gate, Job, JobResult, Journal, Lock, Plan, ProbeReport, RebaseReport, Render,
+    TreeChange, VerbResult,
 };
 use ka_core::formats::{HostManifest, SeriesMeta};
 use schemars::{JsonSchema, schema_for};
@@ -39,6 +40,8 @@ fn schemas_match_the_types() {
     check::<Render>("ka.render", &mut drift);
     check::<ProbeReport>("ka.probe-report", &mut drift);
     check::<RebaseReport>("ka.rebase-report", &mut drift);
+    check::<TreeChange>("ka.tree-change", &mut drift);
+    check::<Journal>("ka.tree-journal", &mut drift);
     check::<HostManifest>("fleet-host", &mut drift);
     check::<SeriesMeta>("series", &mut drift);
     assert!(

@@ -21,6 +21,11 @@ pub fn commands() -> Vec<clap::Command> {
         ka_build::command(),
         ka_build::job::command(),
         ka_rebase::command(),
+        ka_tree::import::command(),
+        ka_tree::close::command(),
+        ka_tree::abandon::command(),
+        ka_tree::migrate::command(),
+        ka_tree::recover_command(),
     ]
 }
 

@@ -101,6 +101,7 @@ struct Series {
 
 impl Tree {
     pub fn new(repo: &Path) -> Result<Tree, Error> {
+        refuse_pending_change(repo)?;
         let patches = repo.join("patches");
         let patches_real = fs::canonicalize(&patches).map_err(|e| Error::io(&patches, e))?;
         Ok(Tree {
@@ -398,6 +399,29 @@ impl Tree {
         }
         Ok(())
     }
+}
+
+/// A tree change (ka-import, ka-abandon, ka-migrate-tree, ...) that was
+/// committed to its journal but interrupted leaves the tree half-changed
+/// until it is rolled forward: never resolve from that middle state.
+fn refuse_pending_change(repo: &Path) -> Result<(), Error> {
+    let dir = repo.join(".ka-journal");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().join("intent.json").is_file()
+            && !name.ends_with(".prep")
+            && !name.ends_with(".done")
+        {
+            return Err(negative(format!(
+                "{}: an interrupted tree change is pending; run ka-tree-recover (or any tree verb) to finish it first",
+                entry.path().display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn is_patch_name(name: &str) -> bool {

@@ -1,0 +1,395 @@
+//! ka-import: every kind of source, the series it writes, the verdicts, and
+//! every refusal (nothing written).
+
+mod common;
+use common::*;
+use predicates::str::contains;
+
+const DEP3: &str = "Description: wifi: fix line 12\n Longer text.\nAuthor: Someone <s@example.org>\nForwarded: not-needed\nLast-Update: 2024-01-04\n---\n";
+
+#[test]
+fn imports_mails_plain_and_dep3_keeping_bytes_and_checks_them() {
+    let f = Fleet::new();
+    let m1 = mail(
+        "drivers/net/wifi.c",
+        3,
+        "line three",
+        "wifi: three",
+        "From here on it is fixed.\n\n",
+    );
+    let plain = change("drivers/net/wifi.c", 6, "line six");
+    let dep3 = format!("{DEP3}{}", change("drivers/net/wifi.c", 26, "line 26!"));
+    let a = f.outside("0001-three.patch", m1.as_bytes());
+    let b = f.outside("six.diff", plain.as_bytes());
+    let c = f.outside("debian-fix.patch", dep3.as_bytes());
+    let out = f
+        .cmd("ka-import")
+        .args(["newwifi", "--to", "driver/wifi", "--json"])
+        .args([&a, &b, &c])
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["kind"], "ka.tree-change");
+    let dir = "patches/driver/wifi/newwifi";
+    let names: Vec<&str> = doc["imported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            format!("{dir}/0001-wifi-three.patch"),
+            format!("{dir}/0002-six.patch"),
+            format!("{dir}/0003-wifi-fix-line-12.patch"),
+        ]
+    );
+    assert_eq!(f.read(names[0]), m1);
+    assert_eq!(f.read(names[1]), plain);
+    assert_eq!(f.read(names[2]), dep3);
+    let yaml = f.read(&format!("{dir}/series.yaml"));
+    assert!(
+        yaml.starts_with("scope: driver/wifi\ncampaign: newwifi\norigin: "),
+        "{yaml}"
+    );
+    // beta takes driver/wifi: checked there, clean
+    let checks = doc["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 1, "{doc}");
+    assert_eq!(checks[0]["host"], "beta");
+    for v in checks[0]["verdicts"].as_array().unwrap() {
+        assert_eq!(v["verdict"], "clean", "{doc}");
+    }
+    assert!(f.plan("beta").unwrap().contains(&names[2].to_string()));
+}
+
+#[test]
+fn an_mbox_is_split_at_its_mails_only() {
+    let f = Fleet::new();
+    let m1 = mail(
+        "drivers/net/wifi.c",
+        3,
+        "3",
+        "one",
+        "From the manual:\n>From an escaped line\n\n",
+    );
+    let m2 = mail("drivers/net/wifi.c", 6, "6", "two", "");
+    let m3 = mail("drivers/net/wifi.c", 26, "26", "three", "");
+    let mbox = format!("{m1}{m2}{m3}");
+    let src = f.outside("series.mbox", mbox.as_bytes());
+    f.cmd("ka-import")
+        .args(["mb", "--to", "driver/wifi", "--series", "mb", "--no-check"])
+        .arg(&src)
+        .assert()
+        .success()
+        .stdout(contains("imported 3 patches as patches/driver/wifi/mb"));
+    let dir = "patches/driver/wifi/mb";
+    assert_eq!(f.read(&format!("{dir}/0001-one.patch")), m1);
+    assert_eq!(f.read(&format!("{dir}/0002-two.patch")), m2);
+    assert_eq!(f.read(&format!("{dir}/0003-three.patch")), m3);
+}
+
+#[test]
+fn the_patch_zoo_mbox_and_folder() {
+    let f = Fleet::new();
+    let zoo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/patch-zoo/patches");
+    f.cmd("ka-import")
+        .args(["zoo", "--to", "subsystem/zoo", "--no-check"])
+        .arg(zoo.join("mbox.patch"))
+        .arg(zoo.join("plain-diff-ruN.diff"))
+        .arg(zoo.join("similar-generated.diff"))
+        .assert()
+        .success()
+        .stdout(contains("imported 5 patches"));
+    let original = std::fs::read(zoo.join("plain-diff-ruN.diff")).unwrap();
+    let written = std::fs::read_dir(f.repo().join("patches/subsystem/zoo/zoo"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .any(|b| b == original);
+    assert!(written, "the diff -ruN bytes are kept");
+    // the same mails again (another series name): refused as duplicates
+    f.cmd("ka-import")
+        .args(["zoo2", "--to", "subsystem/zoo", "--no-check"])
+        .arg(zoo.join("mbox.patch"))
+        .assert()
+        .code(1)
+        .stderr(contains("mail 1 of 3"))
+        .stderr(contains("patches/subsystem/zoo/zoo/0001-"));
+}
+
+#[test]
+fn a_broken_mail_in_the_middle_refuses_the_whole_mbox() {
+    let f = Fleet::new();
+    let before = f.snapshot();
+    let m1 = mail("drivers/net/wifi.c", 3, "3", "one", "");
+    let m3 = mail("drivers/net/wifi.c", 26, "26", "three", "");
+    let broken = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001\nFrom: X <x@example.org>\nSubject: [PATCH 2/3] lost its diff\n\nThe diff of this mail was cut off.\n---\n drivers/net/wifi.c | 2 +-\n\n";
+    let src = f.outside("broken.mbox", format!("{m1}{broken}{m3}").as_bytes());
+    let line = m1.lines().count() + 1;
+    f.cmd("ka-import")
+        .args(["mb", "--to", "driver/wifi"])
+        .arg(&src)
+        .assert()
+        .code(1)
+        .stderr(contains(format!("(mail 2 of 3), line {line}: not a diff")))
+        .stderr(contains("nothing was imported"));
+    assert_eq!(f.snapshot(), before);
+}
+
+#[test]
+fn a_malformed_hunk_names_its_mail() {
+    let f = Fleet::new();
+    let before = f.snapshot();
+    let m1 = mail("drivers/net/wifi.c", 3, "3", "one", "");
+    let bad = "From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001\nSubject: [PATCH 2/2] truncated\n\n---\ndiff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1,5 +1,5 @@\n a\n-b\n";
+    let src = f.outside("trunc.mbox", format!("{m1}{bad}").as_bytes());
+    f.cmd("ka-import")
+        .args(["mb", "--to", "driver/wifi"])
+        .arg(&src)
+        .assert()
+        .code(1)
+        .stderr(contains("(mail 2 of 2), line"));
+    assert_eq!(f.snapshot(), before);
+}
+
+#[test]
+fn a_patch_without_a_diff_is_refused() {
+    let f = Fleet::new();
+    let before = f.snapshot();
+    let good = f.outside(
+        "good.patch",
+        change("drivers/net/wifi.c", 3, "3").as_bytes(),
+    );
+    let prose = f.outside(
+        "notes.patch",
+        b"Subject: just words\n\nThis was meant to be a patch.\n",
+    );
+    f.cmd("ka-import")
+        .args(["x", "--to", "driver/wifi"])
+        .args([&good, &prose])
+        .assert()
+        .code(1)
+        .stderr(contains(format!("{}, line 1: not a diff", prose.display())));
+    assert_eq!(f.snapshot(), before);
+}
+
+#[test]
+fn importing_the_same_series_twice_is_refused() {
+    let f = Fleet::new();
+    let src = f.outside(
+        "a.patch",
+        mail("drivers/net/wifi.c", 3, "3", "one", "").as_bytes(),
+    );
+    f.cmd("ka-import")
+        .args(["c1", "--to", "driver/wifi", "--no-check"])
+        .arg(&src)
+        .assert()
+        .success();
+    let before = f.snapshot();
+    // same campaign: the series exists
+    f.cmd("ka-import")
+        .args(["c1", "--to", "driver/wifi"])
+        .arg(&src)
+        .assert()
+        .code(1)
+        .stderr(contains("patches/driver/wifi/c1 exists; pass --append"));
+    // even with --append, or under another name: the same patch-id is in the tree
+    for args in [vec!["c1", "--append"], vec!["c2"]] {
+        f.cmd("ka-import")
+            .args(&args)
+            .args(["--to", "driver/wifi"])
+            .arg(&src)
+            .assert()
+            .code(1)
+            .stderr(contains("is the same change"))
+            .stderr(contains("as patches/driver/wifi/c1/0001-one.patch"));
+    }
+    // a reworded message is still the same change
+    let reworded = f.outside(
+        "b.patch",
+        mail("drivers/net/wifi.c", 3, "3", "other words", "Body.\n").as_bytes(),
+    );
+    f.cmd("ka-import")
+        .args(["c3", "--to", "board/one"])
+        .arg(&reworded)
+        .assert()
+        .code(1)
+        .stderr(contains("is the same change"));
+    // and twice within one import
+    let twin = f.outside(
+        "c.patch",
+        mail("drivers/net/wifi.c", 9, "9", "nine", "").as_bytes(),
+    );
+    f.cmd("ka-import")
+        .args(["c4", "--to", "board/one"])
+        .args([&twin, &twin])
+        .assert()
+        .code(1)
+        .stderr(contains("is the same change"));
+    assert_eq!(f.snapshot(), before);
+}
+
+#[test]
+fn append_continues_the_numbering_of_the_same_campaign() {
+    let f = Fleet::new();
+    let a = f.outside("a.patch", change("drivers/net/wifi.c", 3, "3").as_bytes());
+    let b = f.outside("b.patch", change("drivers/net/wifi.c", 6, "6").as_bytes());
+    f.cmd("ka-import")
+        .args([
+            "wifi",
+            "--to",
+            "driver/wifi",
+            "--series",
+            "fix",
+            "--append",
+            "--no-check",
+        ])
+        .arg(&a)
+        .assert()
+        .success();
+    assert!(f.exists("patches/driver/wifi/fix/0002-a.patch"));
+    assert_eq!(
+        f.read("patches/driver/wifi/fix/series.yaml"),
+        "scope: driver/wifi\ncampaign: wifi\norigin: \"wifi#1\"\n"
+    );
+    f.cmd("ka-import")
+        .args([
+            "other",
+            "--to",
+            "driver/wifi",
+            "--series",
+            "fix",
+            "--append",
+        ])
+        .arg(&b)
+        .assert()
+        .code(1)
+        .stderr(contains("belongs to campaign wifi, not other"));
+}
+
+#[test]
+fn usage_refusals() {
+    let f = Fleet::new();
+    let a = f.outside("a.patch", change("drivers/net/wifi.c", 3, "3").as_bytes());
+    f.cmd("ka-import")
+        .arg("c")
+        .arg(&a)
+        .assert()
+        .code(2)
+        .stderr(contains("--to"));
+    f.cmd("ka-import")
+        .args(["c", "--to", "boards/one"])
+        .arg(&a)
+        .assert()
+        .code(2)
+        .stderr(contains("it must start with one of arch, soc"));
+    f.cmd("ka-import")
+        .args(["c", "--to", "board/one/base"])
+        .arg(&a)
+        .assert()
+        .code(1)
+        .stderr(contains("patches/board/one/base is a series"));
+    f.cmd("ka-import")
+        .args(["c", "--to", "board/one", "/nonexistent/*.patch"])
+        .assert()
+        .code(2)
+        .stderr(contains("no such file"));
+}
+
+#[test]
+fn a_failing_verdict_is_reported_and_the_import_kept() {
+    let f = Fleet::new();
+    // line 10 was already changed by driver/wifi/fix, which beta applies first
+    let src = f.outside(
+        "late.patch",
+        change("drivers/net/wifi.c", 10, "line TEN").as_bytes(),
+    );
+    f.cmd("ka-import")
+        .args(["late", "--to", "driver/wifi"])
+        .arg(&src)
+        .assert()
+        .code(1)
+        .stdout(contains("does NOT apply cleanly on beta"))
+        .stdout(contains("Fails patches/driver/wifi/late/0001-late.patch"))
+        .stdout(contains("the import is kept"));
+    assert!(f.exists("patches/driver/wifi/late/0001-late.patch"));
+    // a new series that breaks a patch applied after it (board/one/extra on alpha)
+    let early = f.outside(
+        "early.patch",
+        change("drivers/net/wifi.c", 20, "line XX").as_bytes(),
+    );
+    f.cmd("ka-import")
+        .args(["aaa", "--to", "board/one"])
+        .arg(&early)
+        .assert()
+        .code(1)
+        .stdout(contains(
+            "these patches do not apply: patches/board/one/extra/0001-extra.patch",
+        ));
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let f = Fleet::new();
+    let before = f.snapshot();
+    let src = f.outside("a.patch", change("drivers/net/wifi.c", 3, "3").as_bytes());
+    f.cmd("ka-import")
+        .args(["c", "--to", "board/one", "--dry-run"])
+        .arg(&src)
+        .assert()
+        .success()
+        .stdout(contains("would import 1 patches as patches/board/one/c"));
+    assert_eq!(f.snapshot(), before);
+}
+
+#[test]
+fn a_git_range() {
+    let f = Fleet::new();
+    let g = f.tmp.path().join("git");
+    let git = |args: &[&str]| {
+        let st = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&g)
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "A")
+            .env("GIT_AUTHOR_EMAIL", "a@example.org")
+            .env("GIT_COMMITTER_NAME", "A")
+            .env("GIT_COMMITTER_EMAIL", "a@example.org")
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{:?}", st);
+    };
+    std::fs::create_dir_all(g.join("drivers/net")).unwrap();
+    git(&["init", "-q"]);
+    let mut text: String = (1..=30).map(|n| format!("line {n}\n")).collect();
+    std::fs::write(g.join("drivers/net/wifi.c"), &text).unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-qm", "base"]);
+    git(&["tag", "base"]);
+    for (n, msg) in [(24, "wifi: four"), (27, "wifi: seven")] {
+        text = text.replace(&format!("line {n}\n"), &format!("LINE {n}\n"));
+        std::fs::write(g.join("drivers/net/wifi.c"), &text).unwrap();
+        git(&["commit", "-qam", msg]);
+    }
+    f.cmd("ka-import")
+        .args([
+            "ranged",
+            "--to",
+            "driver/wifi",
+            "--git-range",
+            "base..HEAD",
+            "--git-repo",
+        ])
+        .arg(&g)
+        .assert()
+        .success()
+        .stdout(contains("imported 2 patches"))
+        .stdout(contains("applies on every host that takes it (beta)"));
+    assert!(
+        f.read("patches/driver/wifi/ranged/0002-wifi-seven.patch")
+            .starts_with("From ")
+    );
+}

@@ -3,7 +3,8 @@
 //! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-core --test schemas`).
 
 use ka_core::docs::{
-    Block, Check, Gate, Job, JobResult, Lock, Plan, ProbeReport, Render, VerbResult,
+    AuditEntry, Block, Check, Gate, HostStatus, Installed, Job, JobResult, Lock, Notice, Plan,
+    ProbeReport, Reminder, Render, VerbResult,
 };
 use ka_core::formats::{HostManifest, SeriesMeta};
 use schemars::{JsonSchema, schema_for};
@@ -38,6 +39,11 @@ fn schemas_match_the_types() {
     check::<JobResult>("ka.job-result", &mut drift);
     check::<Render>("ka.render", &mut drift);
     check::<ProbeReport>("ka.probe-report", &mut drift);
+    check::<Notice>("ka.notice", &mut drift);
+    check::<Reminder>("ka.reminder", &mut drift);
+    check::<Installed>("ka.installed", &mut drift);
+    check::<HostStatus>("ka.host-status", &mut drift);
+    check::<AuditEntry>("ka.audit", &mut drift);
     check::<HostManifest>("fleet-host", &mut drift);
     check::<SeriesMeta>("series", &mut drift);
     assert!(

@@ -20,6 +20,11 @@ pub fn commands() -> Vec<clap::Command> {
         ka_run_remote::command(),
         ka_build::command(),
         ka_build::job::command(),
+        ka_notice::cli::command(),
+        ka_audit::command(),
+        ka_remind::cli::remind_command(),
+        ka_remind::cli::snooze_command(),
+        ka_status::command(),
     ]
 }
 

@@ -93,7 +93,11 @@ pub fn record(layout: &Layout, run: &Run) -> Result<AuditEntry> {
         run.argv,
         std::time::SystemTime::now()
     );
-    let id = format!("{verb}-{}-{}", compact.to_lowercase(), &b2sum(salt.as_bytes())[..8]);
+    let id = format!(
+        "{verb}-{}-{}",
+        compact.to_lowercase(),
+        &b2sum(salt.as_bytes())[..8]
+    );
     let entry = AuditEntry {
         kind: Default::default(),
         version: V1,
@@ -155,7 +159,11 @@ pub fn summary(argv: &[String]) -> String {
             }
         })
         .collect();
-    let line: String = quoted.join(" ").chars().filter(|c| !c.is_control()).collect();
+    let line: String = quoted
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
     if line.chars().count() > 120 {
         let cut: String = line.chars().take(119).collect();
         format!("{cut}…")

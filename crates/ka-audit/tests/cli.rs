@@ -90,7 +90,9 @@ fn results_follow_the_exit_status_and_dry_run() {
         .collect();
     assert_eq!(ids.len(), 6);
     assert_eq!(
-        fs::read_dir(e.root.path().join("audit/records")).unwrap().count(),
+        fs::read_dir(e.root.path().join("audit/records"))
+            .unwrap()
+            .count(),
         6
     );
 }
@@ -115,7 +117,14 @@ fn target_locks_are_hashed_as_b2sum_does() {
     );
     assert_eq!(locks[0]["file"], lock.display().to_string());
     e.cmd()
-        .args(["record", "--verb", "promote", "--exit-code", "0", "--all-targets"])
+        .args([
+            "record",
+            "--verb",
+            "promote",
+            "--exit-code",
+            "0",
+            "--all-targets",
+        ])
         .args(["--", "--all"])
         .assert()
         .success();

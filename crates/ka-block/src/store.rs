@@ -48,9 +48,9 @@ impl Store {
     }
 
     pub fn get(&self, id: &str) -> Result<Block> {
-        self.records.get(id)?.ok_or_else(|| {
-            usage(format!("no block {id}; `ka-block list --all` shows them"))
-        })
+        self.records
+            .get(id)?
+            .ok_or_else(|| usage(format!("no block {id}; `ka-block list --all` shows them")))
     }
 
     /// File a block, or refresh the open one with the same kind and subject.

@@ -33,9 +33,9 @@ pub fn check_version(version: &str) -> Result<()> {
     let ok = !version.is_empty()
         && version.len() <= 64
         && version.as_bytes()[0].is_ascii_alphanumeric()
-        && version
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-' | b':' | b'~'));
+        && version.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-' | b':' | b'~')
+        });
     if ok {
         Ok(())
     } else {
@@ -91,9 +91,9 @@ impl NoticeStore {
     }
 
     pub fn get(&self, id: &str) -> Result<Notice> {
-        self.records.get(id)?.ok_or_else(|| {
-            usage(format!("no notice {id}; `ka-notice list --all` shows them"))
-        })
+        self.records
+            .get(id)?
+            .ok_or_else(|| usage(format!("no notice {id}; `ka-notice list --all` shows them")))
     }
 
     /// File a notice, or refresh the open one with the same kind and subject;

@@ -74,7 +74,10 @@ fn filing_twice_is_one_record() {
     let e = Env::new();
     let first = e.file("fresnel", "6.1.158-2");
     assert_eq!(first["kind"], "ka.notice");
-    assert_eq!(first["title"], "[ka:installable] linux-fresnel 6.1.158-2 for fresnel");
+    assert_eq!(
+        first["title"],
+        "[ka:installable] linux-fresnel 6.1.158-2 for fresnel"
+    );
     assert_eq!(first["state"], "open");
     let again = e.file("fresnel", "6.1.158-2");
     assert_eq!(again["id"], first["id"]);
@@ -97,7 +100,10 @@ fn a_newer_version_supersedes_the_older_one_of_the_same_host_only() {
     let all = e.list(&["--all"]);
     let closed = all.iter().find(|n| n["id"] == old["id"]).unwrap();
     assert_eq!(closed["state"], "closed");
-    assert_eq!(closed["close_reason"], "superseded by linux-fresnel 6.1.158-2");
+    assert_eq!(
+        closed["close_reason"],
+        "superseded by linux-fresnel 6.1.158-2"
+    );
     assert_eq!(e.list(&["--host", "ohm"]).len(), 1);
 }
 

@@ -259,11 +259,7 @@ fn snooze(cli: &SnoozeCli, layout: &Layout, now: i64) -> anyhow::Result<ExitCode
     let _guard = HostLock::acquire(&state::lock_path(layout), &format!("ka-snooze {}", cli.id))?;
     let records = open_records(layout)?;
     let Some(r) = records.iter().find(|r| r.id == cli.id) else {
-        return Err(usage(format!(
-            "no open record {}; see ka-remind --peek",
-            cli.id
-        ))
-        .into());
+        return Err(usage(format!("no open record {}; see ka-remind --peek", cli.id)).into());
     };
     let dir = state::dir(layout);
     let saved: Option<RemindState> = dir.get(&r.id)?;

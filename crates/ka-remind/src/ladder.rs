@@ -75,7 +75,9 @@ impl Times {
     /// The latest time this state has seen: a `now` before it means the clock
     /// went backwards.
     pub fn latest_seen(&self) -> i64 {
-        self.last_reminded.unwrap_or(self.first_seen).max(self.first_seen)
+        self.last_reminded
+            .unwrap_or(self.first_seen)
+            .max(self.first_seen)
     }
 
     pub fn from_state(s: &RemindState) -> ka_core::Result<Times> {

@@ -131,7 +131,10 @@ fn the_ladder_first_sight_then_1h_6h_and_daily() {
     let id = e.notice("fresnel", "6.1.158-2", T0);
     // first sight: due at once
     let out = e.remind(&at(0.0));
-    assert!(out.contains("[ka:installable] linux-fresnel 6.1.158-2 for fresnel"), "{out}");
+    assert!(
+        out.contains("[ka:installable] linux-fresnel 6.1.158-2 for fresnel"),
+        "{out}"
+    );
     assert!(out.contains(&format!("ka-snooze {id}")), "{out}");
     assert!(out.contains("ka-install fresnel"), "{out}");
     assert_eq!(out.lines().count(), 1);
@@ -183,7 +186,10 @@ fn peek_shows_every_open_record_and_advances_nothing() {
         .stdout
         .clone();
     let out = String::from_utf8(out).unwrap();
-    assert!(out.contains(&format!("{b}  next {} (in 30m)", at(1.0))), "{out}");
+    assert!(
+        out.contains(&format!("{b}  next {} (in 30m)", at(1.0))),
+        "{out}"
+    );
     assert!(out.contains(&n), "{out}");
     let out = e
         .cmd("ka-remind")
@@ -198,7 +204,10 @@ fn peek_shows_every_open_record_and_advances_nothing() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(docs.len(), 2);
-    assert!(docs.iter().all(|d| d["kind"] == "ka.reminder" && d["due"] == true));
+    assert!(
+        docs.iter()
+            .all(|d| d["kind"] == "ka.reminder" && d["due"] == true)
+    );
     assert_eq!(e.snapshot(), before, "--peek wrote something");
 }
 
@@ -243,7 +252,11 @@ fn snooze_defaults_to_the_next_rung_and_for_sets_its_length() {
         .args([&id, "--for", "2d", "--now", &at(8.0)])
         .assert()
         .success();
-    assert_eq!(e.remind(&at(31.5)), "", "the ladder's daily rung is snoozed");
+    assert_eq!(
+        e.remind(&at(31.5)),
+        "",
+        "the ladder's daily rung is snoozed"
+    );
     assert_ne!(e.remind(&at(56.0)), "");
     // after the snooze the ladder goes on: daily
     assert_eq!(e.remind(&at(79.0)), "");
@@ -266,7 +279,10 @@ fn snoozing_a_record_never_reminded_starts_its_state() {
 fn a_snooze_is_audited_with_its_outcome() {
     let e = Env::new();
     let id = e.block("ohm", BlockState::Open, T0);
-    e.cmd("ka-snooze").args([&id, "--now", T0]).assert().success();
+    e.cmd("ka-snooze")
+        .args([&id, "--now", T0])
+        .assert()
+        .success();
     e.cmd("ka-snooze")
         .args(["regression-000000000000", "--now", T0])
         .assert()
@@ -456,18 +472,20 @@ fn reopened_between_two_runs_the_old_state_is_not_reused() {
         .success();
     // lifted and filed again before ka-remind ran: a new opening
     e.block("ohm", BlockState::Open, &at(2.0));
-    assert_ne!(e.remind(&at(2.0)), "", "the old snooze must not hide a new opening");
+    assert_ne!(
+        e.remind(&at(2.0)),
+        "",
+        "the old snooze must not hide a new opening"
+    );
 }
 
 #[test]
 fn a_busy_reminder_lock_keeps_the_prompt_hook_silent() {
     let e = Env::new();
     e.block("ohm", BlockState::Open, T0);
-    let lock = ka_core::hostlock::HostLock::acquire(
-        &e.path("locks/remind.lock"),
-        "another ka-remind",
-    )
-    .unwrap();
+    let lock =
+        ka_core::hostlock::HostLock::acquire(&e.path("locks/remind.lock"), "another ka-remind")
+            .unwrap();
     e.cmd("ka-remind")
         .args(["--now", T0])
         .assert()

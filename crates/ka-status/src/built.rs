@@ -10,12 +10,18 @@ use std::fs;
 
 /// The time part of a job id of `host`, when `file` (`<id>.json`) is one.
 fn job_time<'a>(file: &'a str, host: &str) -> Option<&'a str> {
-    let rest = file.strip_suffix(".json")?.strip_prefix(host)?.strip_prefix('-')?;
+    let rest = file
+        .strip_suffix(".json")?
+        .strip_prefix(host)?
+        .strip_prefix('-')?;
     let (time, hash) = rest.split_once('-')?;
     let time_ok = time.len() == 16
         && time.as_bytes()[8] == b'T'
         && time.ends_with('Z')
-        && time[..8].bytes().chain(time[9..15].bytes()).all(|b| b.is_ascii_digit());
+        && time[..8]
+            .bytes()
+            .chain(time[9..15].bytes())
+            .all(|b| b.is_ascii_digit());
     let hash_ok = hash.len() == 8 && hash.bytes().all(|b| b.is_ascii_hexdigit());
     (time_ok && hash_ok).then_some(time)
 }
@@ -95,7 +101,9 @@ pub fn package_version(file: &str, pkgbase: Option<&str>) -> Option<String> {
     if let Some(stem) = file.strip_suffix(".deb") {
         let parts: Vec<&str> = stem.split('_').collect();
         return match parts.as_slice() {
-            [name, version, _arch] if name.starts_with("linux-image-") && !name.ends_with("-dbg") => {
+            [name, version, _arch]
+                if name.starts_with("linux-image-") && !name.ends_with("-dbg") =>
+            {
                 Some(version.to_string())
             }
             _ => None,
@@ -119,15 +127,27 @@ mod tests {
             job_time("fresnel-20260101T120000Z-0123abcd.json", "fresnel"),
             Some("20260101T120000Z")
         );
-        assert_eq!(job_time("fresnel-x-20260101T120000Z-0123abcd.json", "fresnel"), None);
-        assert_eq!(job_time("fresnel-20260101T120000Z-0123abcd.json", "fres"), None);
+        assert_eq!(
+            job_time("fresnel-x-20260101T120000Z-0123abcd.json", "fresnel"),
+            None
+        );
+        assert_eq!(
+            job_time("fresnel-20260101T120000Z-0123abcd.json", "fres"),
+            None
+        );
     }
 
     #[test]
     fn versions_from_package_names() {
         let v = |f| package_version(f, Some("linux-fresnel"));
-        assert_eq!(v("linux-fresnel-6.1.158-2-aarch64.pkg.tar.zst").as_deref(), Some("6.1.158-2"));
-        assert_eq!(v("linux-fresnel-headers-6.1.158-2-aarch64.pkg.tar.gz"), None);
+        assert_eq!(
+            v("linux-fresnel-6.1.158-2-aarch64.pkg.tar.zst").as_deref(),
+            Some("6.1.158-2")
+        );
+        assert_eq!(
+            v("linux-fresnel-headers-6.1.158-2-aarch64.pkg.tar.gz"),
+            None
+        );
         assert_eq!(v("other-6.1-1-x86_64.pkg.tar.gz"), None);
         assert_eq!(
             v("linux-image-6.1.158-ohm_6.1.158-1_amd64.deb").as_deref(),

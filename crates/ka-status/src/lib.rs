@@ -15,6 +15,7 @@ use ka_core::error::{Error, ExitCode, Result, contract, usage};
 use ka_core::formats::HostManifest;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use ka_notice::NoticeStore;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -87,14 +88,36 @@ fn optional<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<O
         .map(Some)
         .map_err(|e| match e {
             Error::Io { .. } => e,
-            e => contract(format!("{what} is corrupt: {e}; repair or remove {}", path.display())),
+            e => contract(format!(
+                "{what} is corrupt: {e}; repair or remove {}",
+                path.display()
+            )),
         })
 }
 
-fn keep(r: Result<()>, errors: &mut Vec<Error>) {
+/// The fields of a host's line, each read from its own source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    Promoted,
+    Installed,
+    Built,
+    Verify,
+    Blocks,
+    Notices,
+}
+
+fn keep(r: Result<()>, field: Field, g: &mut Unread) {
     if let Err(e) = r {
-        errors.push(e);
+        g.errors.push(e);
+        g.fields.insert(field);
     }
+}
+
+/// What could not be read for one host.
+#[derive(Default)]
+struct Unread {
+    errors: Vec<Error>,
+    fields: BTreeSet<Field>,
 }
 
 fn host_mismatch(path: &Path, found: &str, host: &str) -> Error {
@@ -115,10 +138,12 @@ pub struct Gathered {
     pub status: HostStatus,
     pub manifest: Option<HostManifest>,
     pub errors: Vec<Error>,
+    /// Fields whose source could not be read (shown as `?`).
+    pub unreadable: BTreeSet<Field>,
 }
 
 fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered {
-    let mut errors: Vec<Error> = Vec::new();
+    let mut unread = Unread::default();
     let mut st = HostStatus {
         kind: Default::default(),
         version: V1,
@@ -140,13 +165,14 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
             status: st,
             manifest: None,
             errors: vec![e],
+            unreadable: BTreeSet::new(),
         };
     }
     let shown = format!("fleet/{host}.yaml");
     let manifest = match HostManifest::load(&repo.join(&shown), &shown) {
         Ok(m) => Some(m),
         Err(e) => {
-            errors.push(e);
+            unread.errors.push(e);
             None
         }
     };
@@ -160,7 +186,8 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
             }
             Ok(())
         }),
-        &mut errors,
+        Field::Promoted,
+        &mut unread,
     );
 
     let path = layout.installed(host);
@@ -172,7 +199,8 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
             }
             Ok(())
         }),
-        &mut errors,
+        Field::Installed,
+        &mut unread,
     );
 
     let pkgbase = manifest
@@ -181,7 +209,8 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
         .map(|k| k.pkgbase.clone());
     keep(
         built::newest(layout, host, pkgbase.as_deref()).map(|b| st.built = b),
-        &mut errors,
+        Field::Built,
+        &mut unread,
     );
 
     let path = layout.last_verify(host);
@@ -200,7 +229,8 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
             }
             Ok(())
         }),
-        &mut errors,
+        Field::Verify,
+        &mut unread,
     );
 
     match &shared.blocks {
@@ -217,11 +247,17 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
                 }
             }
         }
-        Err(e) => st.errors.push(e.clone()),
+        Err(e) => {
+            st.errors.push(e.clone());
+            unread.fields.insert(Field::Blocks);
+        }
     }
     match &shared.notices {
         Ok(notices) => {
-            for n in notices.iter().filter(|n| n.notice == NoticeKind::Installable) {
+            for n in notices
+                .iter()
+                .filter(|n| n.notice == NoticeKind::Installable)
+            {
                 let NoticeSubject::Package {
                     host: h,
                     package,
@@ -245,13 +281,18 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
                 }
             }
         }
-        Err(e) => st.errors.push(e.clone()),
+        Err(e) => {
+            st.errors.push(e.clone());
+            unread.fields.insert(Field::Notices);
+        }
     }
-    st.errors.extend(errors.iter().map(|e| e.to_string()));
+    st.errors
+        .extend(unread.errors.iter().map(|e| e.to_string()));
     Gathered {
         status: st,
         manifest,
-        errors,
+        errors: unread.errors,
+        unreadable: unread.fields,
     }
 }
 

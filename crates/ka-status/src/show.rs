@@ -1,7 +1,7 @@
 //! The human views: a table of the fleet, and one host in detail.
 
-use crate::Gathered;
-use ka_core::docs::{Block, HostStatus, Subject};
+use crate::{Field, Gathered};
+use ka_core::docs::{Block, Subject};
 use std::io::{self, Write};
 
 const NONE: &str = "—";
@@ -18,12 +18,15 @@ fn ago(now: i64, at: &str) -> String {
         3600..86400 => format!("{}h", s.abs() / 3600),
         _ => format!("{}d", s.abs() / 86400),
     };
-    if s < 0 { format!("in {text}") } else { format!("{text} ago") }
+    if s < 0 {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
 }
 
-/// Whether a field's source failed to read (its text names the file).
-fn failed(st: &HostStatus, needle: &str) -> bool {
-    st.errors.iter().any(|e| e.contains(needle))
+fn failed(g: &Gathered, field: Field) -> bool {
+    g.unreadable.contains(&field)
 }
 
 struct Row {
@@ -32,9 +35,9 @@ struct Row {
 
 fn row(g: &Gathered, now: i64) -> Row {
     let st = &g.status;
-    let or_none = |v: Option<String>, source: &str| {
+    let or_none = |v: Option<String>, source: Field| {
         v.unwrap_or_else(|| {
-            if failed(st, source) {
+            if failed(g, source) {
                 UNREADABLE.into()
             } else {
                 NONE.into()
@@ -43,7 +46,7 @@ fn row(g: &Gathered, now: i64) -> Row {
     };
     let installed = or_none(
         st.installed.as_ref().map(|i| i.package_version.clone()),
-        "installed.json",
+        Field::Installed,
     );
     let built = or_none(
         st.built.as_ref().map(|b| {
@@ -51,14 +54,14 @@ fn row(g: &Gathered, now: i64) -> Row {
                 .clone()
                 .unwrap_or_else(|| format!("job {}", b.job))
         }),
-        "/jobs/",
+        Field::Built,
     );
     let published = or_none(
         st.published.as_ref().map(|p| p.package_version.clone()),
-        "notice store",
+        Field::Notices,
     );
     let installable = if st.installable.is_empty() {
-        or_none(None, "notice store")
+        or_none(None, Field::Notices)
     } else {
         st.installable
             .iter()
@@ -66,14 +69,18 @@ fn row(g: &Gathered, now: i64) -> Row {
             .collect::<Vec<_>>()
             .join(",")
     };
-    let store_bad = failed(st, "block store");
+    let store_bad = failed(g, Field::Blocks);
     let drift = match (store_bad, st.drifted) {
         (true, _) => UNREADABLE.into(),
         (false, true) => "DRIFTED".into(),
         (false, false) => "no".into(),
     };
     let blocks = if st.blocks.is_empty() {
-        if store_bad { UNREADABLE.into() } else { NONE.into() }
+        if store_bad {
+            UNREADABLE.into()
+        } else {
+            NONE.into()
+        }
     } else {
         st.blocks
             .iter()
@@ -89,7 +96,7 @@ fn row(g: &Gathered, now: i64) -> Row {
                 ago(now, &v.at)
             )
         }),
-        "last.json",
+        Field::Verify,
     );
     Row {
         cells: [
@@ -105,7 +112,12 @@ fn row(g: &Gathered, now: i64) -> Row {
     }
 }
 
-pub fn table(out: &mut impl Write, hosts: &[Gathered], blocks: &[Block], now: i64) -> io::Result<()> {
+pub fn table(
+    out: &mut impl Write,
+    hosts: &[Gathered],
+    blocks: &[Block],
+    now: i64,
+) -> io::Result<()> {
     let header = [
         "HOST",
         "INSTALLED",
@@ -183,7 +195,12 @@ pub fn detail(out: &mut impl Write, g: &Gathered, blocks: &[Block], now: i64) ->
         .as_ref()
         .map(|h| format!("manifest.lock b2sum {}", &h[..16]))
         .unwrap_or_else(|| {
-            if failed(st, "manifest.lock") { UNREADABLE } else { NONE }.to_string()
+            if failed(g, Field::Promoted) {
+                UNREADABLE
+            } else {
+                NONE
+            }
+            .to_string()
         });
     writeln!(out, "promoted:    {promoted}")?;
     match &st.installed {
@@ -244,7 +261,10 @@ pub fn detail(out: &mut impl Write, g: &Gathered, blocks: &[Block], now: i64) ->
         writeln!(out, "block:       {} {}", b.id, b.title)?;
     }
     for id in patch_blocks(blocks) {
-        writeln!(out, "patch block: {id} (halts promotes that carry the patch)")?;
+        writeln!(
+            out,
+            "patch block: {id} (halts promotes that carry the patch)"
+        )?;
     }
     match &st.verify {
         Some(v) => writeln!(

@@ -63,12 +63,21 @@ impl Env {
         c
     }
     fn stdout(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).assert().success().get_output().stdout.clone();
+        let out = self
+            .cmd()
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
         String::from_utf8(out).unwrap()
     }
     fn json(&self) -> Vec<serde_json::Value> {
         let out = self.stdout(&["--json"]);
-        out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     /// A full picture for fresnel: installed, built, published, a drift
@@ -89,12 +98,24 @@ impl Env {
         self.write(&format!("jobs/{old}.json"), &job(old, 0));
         self.write(&format!("jobs/{new}.json"), &job(new, 0));
         self.write(&format!("jobs/{broken}.json"), &job(broken, 2));
-        self.write(&format!("output/{old}/linux-fresnel-6.1.158-1-aarch64.pkg.tar.gz"), "p");
-        self.write(&format!("output/{new}/linux-fresnel-6.1.158-2-aarch64.pkg.tar.gz"), "p");
-        self.write(&format!("output/{new}/linux-fresnel-headers-6.1.158-2-aarch64.pkg.tar.gz"), "p");
+        self.write(
+            &format!("output/{old}/linux-fresnel-6.1.158-1-aarch64.pkg.tar.gz"),
+            "p",
+        );
+        self.write(
+            &format!("output/{new}/linux-fresnel-6.1.158-2-aarch64.pkg.tar.gz"),
+            "p",
+        );
+        self.write(
+            &format!("output/{new}/linux-fresnel-headers-6.1.158-2-aarch64.pkg.tar.gz"),
+            "p",
+        );
         let ohm = "ohm-20260301T090000Z-4567abcd";
         self.write(&format!("jobs/{ohm}.json"), &job(ohm, 0));
-        self.write(&format!("output/{ohm}/linux-image-6.1.158-ohm_6.1.158-3_amd64.deb"), "p");
+        self.write(
+            &format!("output/{ohm}/linux-image-6.1.158-ohm_6.1.158-3_amd64.deb"),
+            "p",
+        );
         self.write(
             "hosts/fresnel/verify/last.json",
             r#"{"kind":"ka.probe-report","version":1,"host":"fresnel","at":"2026-03-02T05:00:00Z","passed":false,"bars":[{"bar":1,"probe":"heartbeat","passed":true,"expected":"up","actual":"up"},{"bar":3,"probe":"dt model","passed":false,"expected":"Pine64 Pinebook Pro","actual":"?"}]}"#,
@@ -130,7 +151,10 @@ impl Env {
                 closed_at: None,
                 close_reason: None,
             };
-            self.write(&format!("notices/{id}.json"), &serde_json::to_string(&n).unwrap());
+            self.write(
+                &format!("notices/{id}.json"),
+                &serde_json::to_string(&n).unwrap(),
+            );
         }
         let block = |kind: ka_core::docs::BlockKind, subject: ka_core::docs::Subject| {
             let id = ka_block::store::block_id(kind, &subject);
@@ -149,20 +173,29 @@ impl Env {
                 lifted_at: None,
                 lift_reason: None,
             };
-            self.write(&format!("blocks/{id}.json"), &serde_json::to_string(&b).unwrap());
+            self.write(
+                &format!("blocks/{id}.json"),
+                &serde_json::to_string(&b).unwrap(),
+            );
             id
         };
         block(
             ka_core::docs::BlockKind::HostDrifted,
-            ka_core::docs::Subject::Host { host: "fresnel".into() },
+            ka_core::docs::Subject::Host {
+                host: "fresnel".into(),
+            },
         );
         block(
             ka_core::docs::BlockKind::BuildFail,
-            ka_core::docs::Subject::BuildHost { host: "boltzmann".into() },
+            ka_core::docs::Subject::BuildHost {
+                host: "boltzmann".into(),
+            },
         );
         block(
             ka_core::docs::BlockKind::PatchFail,
-            ka_core::docs::Subject::Patch { patch: "patches/x/0001-x.patch".into() },
+            ka_core::docs::Subject::Patch {
+                patch: "patches/x/0001-x.patch".into(),
+            },
         );
     }
 }
@@ -187,7 +220,11 @@ fn every_source_lands_in_its_column() {
     e.populate();
     let out = e.stdout(&[]);
     let fresnel = out.lines().find(|l| l.starts_with("fresnel")).unwrap();
-    let cols: Vec<&str> = fresnel.split("  ").filter(|c| !c.is_empty()).map(str::trim).collect();
+    let cols: Vec<&str> = fresnel
+        .split("  ")
+        .filter(|c| !c.is_empty())
+        .map(str::trim)
+        .collect();
     assert_eq!(cols[1], "6.1.158-1", "installed: {fresnel}");
     assert_eq!(cols[2], "6.1.158-2", "newest successful build: {fresnel}");
     assert_eq!(cols[3], "6.1.158-2", "published: {fresnel}");
@@ -198,7 +235,10 @@ fn every_source_lands_in_its_column() {
     let ohm = out.lines().find(|l| l.starts_with("ohm")).unwrap();
     assert!(ohm.contains("6.1.158-3"), "{ohm}");
     let boltzmann = out.lines().find(|l| l.starts_with("boltzmann")).unwrap();
-    assert!(boltzmann.contains("build-fail-"), "a build host's blocks: {boltzmann}");
+    assert!(
+        boltzmann.contains("build-fail-"),
+        "a build host's blocks: {boltzmann}"
+    );
     assert!(out.contains("patch blocks"), "{out}");
 }
 
@@ -237,11 +277,17 @@ fn one_host_in_detail() {
         .success()
         .stdout(contains("host:        fresnel"))
         .stdout(contains("installed:   linux-fresnel 6.1.158-1 (2d ago"))
-        .stdout(contains("built:       6.1.158-2 (job fresnel-20260301T090000Z-4567abcd"))
-        .stdout(contains("installable: linux-fresnel 6.1.158-2 (installable-"))
+        .stdout(contains(
+            "built:       6.1.158-2 (job fresnel-20260301T090000Z-4567abcd",
+        ))
+        .stdout(contains(
+            "installable: linux-fresnel 6.1.158-2 (installable-",
+        ))
         .stdout(contains("ka-install fresnel"))
         .stdout(contains("block:       host-drifted-"))
-        .stdout(contains("verify:      FAIL 3h ago (2026-03-02T05:00:00Z), failed bars 3"))
+        .stdout(contains(
+            "verify:      FAIL 3h ago (2026-03-02T05:00:00Z), failed bars 3",
+        ))
         .stdout(contains("ohm").not());
     e.cmd()
         .arg("nosuch")
@@ -267,14 +313,34 @@ fn a_corrupt_file_is_named_and_the_other_hosts_still_show() {
         .stdout
         .clone();
     let out = String::from_utf8(out).unwrap();
-    assert_eq!(out.lines().filter(|l| !l.starts_with("patch blocks")).count(), 4, "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| !l.starts_with("patch blocks"))
+            .count(),
+        4,
+        "{out}"
+    );
     let fresnel = out.lines().find(|l| l.starts_with("fresnel")).unwrap();
-    let cols: Vec<&str> = fresnel.split("  ").filter(|c| !c.is_empty()).map(str::trim).collect();
+    let cols: Vec<&str> = fresnel
+        .split("  ")
+        .filter(|c| !c.is_empty())
+        .map(str::trim)
+        .collect();
     assert_eq!(cols[1], "?", "{fresnel}");
     assert_eq!(cols[2], "6.1.158-2", "other fields still shown: {fresnel}");
-    assert!(out.lines().any(|l| l.starts_with("ohm") && l.contains("6.1.158-3")));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("ohm") && l.contains("6.1.158-3"))
+    );
     // --json carries the error in the host's document
-    let out = e.cmd().arg("--json").assert().code(3).get_output().stdout.clone();
+    let out = e
+        .cmd()
+        .arg("--json")
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
     let docs: Vec<serde_json::Value> = String::from_utf8(out)
         .unwrap()
         .lines()
@@ -307,9 +373,18 @@ fn a_corrupt_block_record_marks_every_host_and_fails() {
     // an unknown block kind is a corrupt record too
     fs::write(
         &rec,
-        fs::read_to_string(dir.join(fs::read_dir(&dir).unwrap().nth(1).unwrap().unwrap().file_name()))
-            .unwrap()
-            .replace("\"block\":\"", "\"block\":\"on-fire-"),
+        fs::read_to_string(
+            dir.join(
+                fs::read_dir(&dir)
+                    .unwrap()
+                    .nth(1)
+                    .unwrap()
+                    .unwrap()
+                    .file_name(),
+            ),
+        )
+        .unwrap()
+        .replace("\"block\":\"", "\"block\":\"on-fire-"),
     )
     .unwrap();
     e.cmd().assert().code(3).stderr(contains("on-fire-"));

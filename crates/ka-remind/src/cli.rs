@@ -57,7 +57,8 @@ no reminder until the snooze ends, then the ladder goes on from where it was. Wi
 snooze lasts until the next step of the ladder would (1 h for a record reminded once or never, \
 6 h after the second reminder, 24 h after that). A snooze does not touch the record itself.\n\n\
 Every run is audited (ka-audit(1)).\n\n\
-Exit status: 0 snoozed, 2 no such open record, a bad duration or time, or I/O error, 3 a \
+Exit status: 0 snoozed, 1 another ka-remind or ka-snooze holds the reminder lock (it names \
+itself), 2 no such open record, a bad duration or time, or I/O error, 3 a \
 corrupt state file."
 )]
 struct SnoozeCli {

@@ -41,3 +41,27 @@ confirm() {
 need_value() {
 	[[ $# -ge 2 && -n $2 && $2 != -* ]] || die "$1 needs a value (see $KA_PROG --help)"
 }
+
+# audit_verb VERB [ka-audit record options] -- ARG...: record this run in the
+# audit log (ka-audit(1)) when the wrapper exits, with its real exit status,
+# whether it succeeds, fails or dies. Call it once the arguments are parsed
+# (so --root is in effect; --help and usage errors are not audited), e.g.
+#   audit_verb promote ${dry_run:+--dry-run} --target "$host" -- "${orig_args[@]}"
+# A failed audit is said on stderr and never hides the verb's own status: a
+# verb that succeeded but could not be audited exits 2.
+audit_verb() {
+	_ka_audit_args=(--verb "$1")
+	shift
+	_ka_audit_args+=("$@")
+	trap _ka_audit_at_exit EXIT
+}
+
+_ka_audit_at_exit() {
+	local status=$?
+	trap - EXIT
+	if ! ka-audit record --exit-code "$status" "${_ka_audit_args[@]}"; then
+		printf '%s: error: auditing failed (see above); the verb itself exited %s\n' "$KA_PROG" "$status" >&2
+		((status != 0)) || status=2
+	fi
+	exit "$status"
+}

@@ -2,17 +2,16 @@
 //! `KA_ROOT/blocks/`, written atomically. Filing is idempotent: the id derives
 //! from kind and subject, so the same block filed twice is one record.
 
-use ka_core::atomic;
+use crate::records::RecordDir;
 use ka_core::docs::{Block, BlockKind, BlockState, Subject, V1};
-use ka_core::error::{Error, Result, contract, usage};
+use ka_core::error::{Result, usage};
 use ka_core::hash::b2sum;
 use ka_core::hostlock::HostLock;
 use ka_core::paths::Layout;
-use std::fs;
 use std::path::PathBuf;
 
 pub struct Store {
-    dir: PathBuf,
+    records: RecordDir,
     lock_path: PathBuf,
 }
 
@@ -29,7 +28,7 @@ pub fn block_id(kind: BlockKind, subject: &Subject) -> String {
 impl Store {
     pub fn open(layout: &Layout) -> Store {
         Store {
-            dir: layout.blocks(),
+            records: RecordDir::new(layout.blocks(), "block store", "block"),
             lock_path: layout.locks().join("blocks.lock"),
         }
     }
@@ -37,36 +36,7 @@ impl Store {
     /// Every record, ordered by id. A corrupt record is an error naming its file:
     /// a gate that skipped it could let through what it should halt.
     pub fn all(&self) -> Result<Vec<Block>> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(&self.dir, e)),
-        };
-        let mut blocks = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || !name.ends_with(".json") {
-                continue;
-            }
-            let path = entry.path();
-            let block: Block = ka_core::stream::read_file(&path).map_err(|e| {
-                contract(format!(
-                    "block store record is corrupt: {e}; repair or remove {}",
-                    path.display()
-                ))
-            })?;
-            if format!("{}.json", block.id) != name {
-                return Err(contract(format!(
-                    "{}: record id {} does not match its file name",
-                    path.display(),
-                    block.id
-                )));
-            }
-            blocks.push(block);
-        }
-        blocks.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(blocks)
+        self.records.all()
     }
 
     pub fn open_blocks(&self) -> Result<Vec<Block>> {
@@ -78,13 +48,9 @@ impl Store {
     }
 
     pub fn get(&self, id: &str) -> Result<Block> {
-        let path = self.record_path(id)?;
-        if !path.exists() {
-            return Err(usage(format!(
-                "no block {id}; `ka-block list --all` shows them"
-            )));
-        }
-        ka_core::stream::read_file(&path)
+        self.records
+            .get(id)?
+            .ok_or_else(|| usage(format!("no block {id}; `ka-block list --all` shows them")))
     }
 
     /// File a block, or refresh the open one with the same kind and subject.
@@ -106,10 +72,8 @@ impl Store {
         let _guard = HostLock::acquire(&self.lock_path, "block store update")?;
         let now = ka_core::time::now_rfc3339()?;
         let id = block_id(kind, &subject);
-        let path = self.record_path(&id)?;
-        let block = match path.exists() {
-            true => {
-                let mut b: Block = ka_core::stream::read_file(&path)?;
+        let block = match self.records.get::<Block>(&id)? {
+            Some(mut b) => {
                 if b.state == BlockState::Lifted {
                     b.state = BlockState::Open;
                     b.opened_at = now.clone();
@@ -123,7 +87,7 @@ impl Store {
                 b.detail = detail.to_string();
                 b
             }
-            false => Block {
+            None => Block {
                 kind: Default::default(),
                 version: V1,
                 id: id.clone(),
@@ -139,7 +103,7 @@ impl Store {
                 lift_reason: None,
             },
         };
-        atomic::write_json(&path, &block)?;
+        self.records.put(&id, &block)?;
         Ok(block)
     }
 
@@ -153,20 +117,8 @@ impl Store {
             b.lifted_at = Some(now.clone());
             b.updated_at = now;
             b.lift_reason = Some(reason.to_string());
-            atomic::write_json(&self.record_path(id)?, &b)?;
+            self.records.put(id, &b)?;
         }
         Ok(b)
-    }
-
-    fn record_path(&self, id: &str) -> Result<PathBuf> {
-        let ok = id
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-            && !id.is_empty()
-            && !id.starts_with('-');
-        if !ok {
-            return Err(usage(format!("invalid block id {id:?}")));
-        }
-        Ok(self.dir.join(format!("{id}.json")))
     }
 }

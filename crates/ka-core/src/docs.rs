@@ -786,3 +786,300 @@ pub enum JournalOp {
     /// Move `path` into the journal's trash (deleted with the journal).
     Remove { path: String },
 }
+
+// ---------------------------------------------------------------- notices
+
+doc_kind!(NoticeDocKind = "ka.notice");
+doc_kind!(ReminderKind = "ka.reminder");
+doc_kind!(InstalledKind = "ka.installed");
+doc_kind!(HostStatusKind = "ka.host-status");
+doc_kind!(AuditKind = "ka.audit");
+
+/// The kinds of notice: issue records that halt nothing but want the owner's
+/// attention until something happens.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoticeKind {
+    /// A package version was published for a host and is not installed there
+    /// yet. Closed when that version is installed or a newer one supersedes it.
+    Installable,
+}
+
+impl NoticeKind {
+    pub const ALL: [NoticeKind; 1] = [NoticeKind::Installable];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Installable => "installable",
+        }
+    }
+}
+
+impl std::str::FromStr for NoticeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        NoticeKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown notice kind {s:?}"))
+    }
+}
+
+/// What a notice is about; together with its kind this makes its id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "on", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum NoticeSubject {
+    /// One version of one package for one host.
+    Package {
+        host: String,
+        package: String,
+        version: String,
+    },
+}
+
+impl NoticeSubject {
+    pub fn host(&self) -> &str {
+        match self {
+            NoticeSubject::Package { host, .. } => host,
+        }
+    }
+}
+
+/// `ka.notice`: one notice record of the store under `KA_ROOT/notices/`.
+/// Same life as a block (filed, refreshed, closed, filed again), but it halts
+/// nothing: the gate never reads notices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    pub kind: NoticeDocKind,
+    pub version: V1,
+    /// Stable id derived from notice kind and subject: filing the same notice
+    /// twice updates one record.
+    pub id: String,
+    pub notice: NoticeKind,
+    pub subject: NoticeSubject,
+    /// `[ka:<kind>] ...`, as issue titles read.
+    pub title: String,
+    pub detail: String,
+    pub state: NoticeState,
+    /// RFC 3339 UTC times.
+    pub opened_at: String,
+    pub updated_at: String,
+    /// How many times it was filed while open.
+    pub filings: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeState {
+    Open,
+    Closed,
+}
+
+// ---------------------------------------------------------------- reminders
+
+/// Which store an open record lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordStore {
+    /// `KA_ROOT/blocks/` (`ka.block`).
+    Block,
+    /// `KA_ROOT/notices/` (`ka.notice`).
+    Notice,
+}
+
+/// `ka.reminder`: one open record as `ka-remind` sees it at `now`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reminder {
+    pub kind: ReminderKind,
+    pub version: V1,
+    /// The record's id (what `ka-snooze` takes).
+    pub id: String,
+    pub store: RecordStore,
+    /// The block or notice kind, e.g. `regression`, `installable`.
+    pub record_kind: String,
+    pub title: String,
+    /// The host the record is about, when it is about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// When the record was opened (RFC 3339).
+    pub opened_at: String,
+    /// The time the reminder was computed for (`--now`).
+    pub now: String,
+    /// Whether a reminder is due at `now`.
+    pub due: bool,
+    /// How many reminders were given before `now` (0: first sight).
+    pub step: u32,
+    /// When the next reminder falls due: `now` or earlier when `due`; after
+    /// `ka-remind` (not `--peek`) reminded, the step after.
+    pub next_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snoozed_until: Option<String>,
+    /// What the owner can do about it, e.g. `ka-install fresnel`.
+    pub hint: String,
+}
+
+// ---------------------------------------------------------------- host state
+
+/// `ka.installed` (`KA_ROOT/hosts/<host>/installed.json`): what `ka-install`
+/// last installed on the host. Written by ka-install after the package is in
+/// place and the host came back; read by `ka-status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Installed {
+    pub kind: InstalledKind,
+    pub version: V1,
+    pub host: String,
+    /// Package name, e.g. `linux-fresnel-fourier`.
+    pub package: String,
+    /// Package version as the package manager writes it, e.g. `6.1.158-2`.
+    pub package_version: String,
+    /// RFC 3339 UTC time the install finished.
+    pub installed_at: String,
+    /// `/proc/sys/kernel/random/boot_id` after the reboot into the kernel, when
+    /// the host came back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// The install job, when one ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// The b2sum of the manifest.lock the package was built from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_b2sum: Option<String>,
+}
+
+/// `ka.host-status`: one fleet host as `ka-status` sees it from local files.
+/// A field is absent when its source file does not exist yet; a source that
+/// could not be read is named in `errors` and its field is absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostStatus {
+    pub kind: HostStatusKind,
+    pub version: V1,
+    pub host: String,
+    /// The b2sum of the promoted manifest.lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed: Option<Installed>,
+    /// The newest successful build job for the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built: Option<Built>,
+    /// The newest `[ka:installable]` notice filed for the host (open or closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<PackageRef>,
+    /// Open `[ka:installable]` notices: versions waiting for `ka-install`.
+    pub installable: Vec<PackageRef>,
+    /// An open `[ka:host-drifted]` block names the host.
+    pub drifted: bool,
+    /// Open blocks about the host (by subject host or build host).
+    pub blocks: Vec<BlockRef>,
+    /// The last verification (`KA_ROOT/hosts/<host>/verify/last.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySummary>,
+    /// Sources that could not be read, each naming its file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Built {
+    pub job: String,
+    /// When the job was started (from its id).
+    pub at: String,
+    /// The package version read from the built file names, when they follow
+    /// the package manager's naming.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_version: Option<String>,
+    /// The package files under `KA_ROOT/output/<job>/`.
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackageRef {
+    /// The notice id.
+    pub id: String,
+    pub package: String,
+    pub package_version: String,
+    /// When it was filed (RFC 3339).
+    pub at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySummary {
+    pub passed: bool,
+    pub at: String,
+    /// The bars that failed.
+    pub failed_bars: Vec<u8>,
+}
+
+// ---------------------------------------------------------------- audit
+
+/// How a verb ended, from its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditResult {
+    /// Exit 0.
+    Ok,
+    /// Exit 0 of a `--dry-run`: nothing changed.
+    DryRun,
+    /// Exit 1: a negative answer (blocked, declined, a build or check failed).
+    Negative,
+    /// Exit 2: usage or I/O error.
+    Error,
+    /// Exit 3: input broke the contract.
+    BadInput,
+    /// Any other status (killed by a signal, ...).
+    Failed,
+}
+
+impl AuditResult {
+    pub fn from_exit(code: i32, dry_run: bool) -> AuditResult {
+        match code {
+            0 if dry_run => AuditResult::DryRun,
+            0 => AuditResult::Ok,
+            1 => AuditResult::Negative,
+            2 => AuditResult::Error,
+            3 => AuditResult::BadInput,
+            _ => AuditResult::Failed,
+        }
+    }
+}
+
+/// `ka.audit`: one verb run. Appended as one line to `KA_ROOT/audit/audit.log`
+/// and written as the record `KA_ROOT/audit/records/<id>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEntry {
+    pub kind: AuditKind,
+    pub version: V1,
+    /// `<verb>-<UTC time>-<8 hex>`, unique per run.
+    pub id: String,
+    /// `[ka:<verb>] <arguments>`, as issue titles read.
+    pub title: String,
+    /// The verb without its `ka-` prefix, e.g. `promote`, `snooze`.
+    pub verb: String,
+    /// The arguments after the verb, as given.
+    pub argv: Vec<String>,
+    /// The machine the verb ran on, and the user who ran it.
+    pub acting_host: String,
+    pub user: String,
+    /// The promoted manifest.lock of each target host, as it was when the verb
+    /// ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locks: Vec<Artifact>,
+    pub result: AuditResult,
+    pub exit_code: i32,
+    /// RFC 3339 UTC time the verb ended.
+    pub at: String,
+}

@@ -142,6 +142,34 @@ impl Layout {
     pub fn promotions(&self, host: &str) -> PathBuf {
         self.host_dir(host).join("promotions")
     }
+    /// `ka.installed`: what ka-install last installed on the host.
+    pub fn installed(&self, host: &str) -> PathBuf {
+        self.host_dir(host).join("installed.json")
+    }
+    /// `ka.probe-report` of the host's last verification.
+    pub fn last_verify(&self, host: &str) -> PathBuf {
+        self.host_dir(host).join("verify").join("last.json")
+    }
+    /// `ka.notice` records (they halt nothing; see `ka-notice(1)`).
+    pub fn notices(&self) -> PathBuf {
+        self.root.join("notices")
+    }
+    /// Reminder state per open record (`ka-remind(1)`).
+    pub fn remind(&self) -> PathBuf {
+        self.root.join("remind")
+    }
+    /// `ka.job-result` of each build job.
+    pub fn jobs(&self) -> PathBuf {
+        self.root.join("jobs")
+    }
+    /// The packages a build job fetched back.
+    pub fn output(&self, job: &str) -> PathBuf {
+        self.root.join("output").join(job)
+    }
+    /// The append-only audit log and its records.
+    pub fn audit(&self) -> PathBuf {
+        self.root.join("audit")
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-core --test schemas`).
 
 use ka_core::docs::{
-    Block, Check, Gate, Job, JobResult, Journal, Lock, Plan, ProbeReport, RebaseReport, Render,
-    TreeChange, VerbResult,
+    AuditEntry, Block, Check, Gate, HostStatus, Installed, Job, JobResult, Journal, Lock, Notice,
+    Plan, ProbeReport, RebaseReport, Reminder, Render, TreeChange, VerbResult,
 };
 use ka_core::formats::{HostManifest, SeriesMeta};
 use schemars::{JsonSchema, schema_for};
@@ -42,6 +42,11 @@ fn schemas_match_the_types() {
     check::<RebaseReport>("ka.rebase-report", &mut drift);
     check::<TreeChange>("ka.tree-change", &mut drift);
     check::<Journal>("ka.tree-journal", &mut drift);
+    check::<Notice>("ka.notice", &mut drift);
+    check::<Reminder>("ka.reminder", &mut drift);
+    check::<Installed>("ka.installed", &mut drift);
+    check::<HostStatus>("ka.host-status", &mut drift);
+    check::<AuditEntry>("ka.audit", &mut drift);
     check::<HostManifest>("fleet-host", &mut drift);
     check::<SeriesMeta>("series", &mut drift);
     assert!(

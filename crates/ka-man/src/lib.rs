@@ -26,6 +26,11 @@ pub fn commands() -> Vec<clap::Command> {
         ka_tree::abandon::command(),
         ka_tree::migrate::command(),
         ka_tree::recover_command(),
+        ka_notice::cli::command(),
+        ka_audit::command(),
+        ka_remind::cli::remind_command(),
+        ka_remind::cli::snooze_command(),
+        ka_status::command(),
     ]
 }
 

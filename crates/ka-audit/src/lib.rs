@@ -1,0 +1,369 @@
+//! The audit trail: every verb run appends one `ka.audit` line to
+//! `KA_ROOT/audit/audit.log` (one `O_APPEND` write, fsynced, under a lock) and
+//! writes the same document as the record `KA_ROOT/audit/records/<id>.json`,
+//! titled `[ka:<verb>] <arguments>` so an issue backend can mirror it.
+//!
+//! Wrappers call `ka-audit record` from an EXIT trap (`audit_verb` in
+//! ka-lib.sh), so a failing verb is audited with its real exit status; Rust
+//! verbs call [`record`] directly.
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser, Subcommand};
+use ka_block::records::RecordDir;
+use ka_core::docs::{Artifact, AuditEntry, AuditResult, V1};
+use ka_core::error::{Error, ExitCode, Result, contract, usage};
+use ka_core::hash::b2sum;
+use ka_core::paths::{Layout, runtime_root};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+pub const LOG: &str = "audit.log";
+
+/// What a verb run was; [`record`] adds who, where, when and the id.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    pub verb: String,
+    pub argv: Vec<String>,
+    pub exit_code: i32,
+    pub dry_run: bool,
+    /// Hosts whose promoted manifest.lock the verb acted on.
+    pub targets: Vec<String>,
+    /// Every host with a promoted manifest.lock (for `--all` verbs).
+    pub all_targets: bool,
+    /// When the verb ended (seconds since the epoch); the clock (or KA_NOW)
+    /// when absent. A verb that takes `--now` passes it here.
+    pub at: Option<i64>,
+}
+
+/// The verb name: lower-case letters, digits and `-` (it starts the id).
+fn check_verb(verb: &str) -> Result<()> {
+    let ok = !verb.is_empty()
+        && verb.len() <= 32
+        && verb.as_bytes()[0].is_ascii_lowercase()
+        && verb
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "invalid verb {verb:?}: lower-case letters, digits and '-', e.g. promote"
+        )))
+    }
+}
+
+/// Append `run` to the audit log and write its record. Returns the entry.
+pub fn record(layout: &Layout, run: &Run) -> Result<AuditEntry> {
+    let verb = run.verb.strip_prefix("ka-").unwrap_or(&run.verb);
+    check_verb(verb)?;
+    let now = match run.at {
+        Some(t) => t,
+        None => ka_core::time::now_epoch()?,
+    };
+    let at = ka_core::time::rfc3339(now);
+    let mut targets = run.targets.clone();
+    if run.all_targets {
+        targets.extend(promoted_hosts(layout)?);
+    }
+    let mut locks = Vec::new();
+    for host in &targets {
+        ka_core::names::check_name("host", host)?;
+        let path = layout.promoted(host).join("manifest.lock");
+        match fs::read(&path) {
+            Ok(bytes) => locks.push(Artifact {
+                file: path.display().to_string(),
+                size: bytes.len() as u64,
+                b2sum: b2sum(&bytes),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    locks.sort_by(|a, b| a.file.cmp(&b.file));
+    locks.dedup();
+    let compact: String = at.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    // Unique per run even when KA_NOW pins the time: the process id and the
+    // clock's nanoseconds go into the hash.
+    let salt = format!(
+        "{}\n{}\n{:?}\n{:?}",
+        std::process::id(),
+        at,
+        run.argv,
+        std::time::SystemTime::now()
+    );
+    let id = format!(
+        "{verb}-{}-{}",
+        compact.to_lowercase(),
+        &b2sum(salt.as_bytes())[..8]
+    );
+    let entry = AuditEntry {
+        kind: Default::default(),
+        version: V1,
+        title: format!("[ka:{verb}] {}", summary(&run.argv)),
+        id,
+        verb: verb.to_string(),
+        argv: run.argv.clone(),
+        acting_host: ka_core::names::this_host(),
+        user: current_user(),
+        locks,
+        result: AuditResult::from_exit(run.exit_code, run.dry_run),
+        exit_code: run.exit_code,
+        at,
+    };
+    append(&layout.audit(), &entry)?;
+    records(layout).put(&entry.id, &entry)?;
+    Ok(entry)
+}
+
+fn records(layout: &Layout) -> RecordDir {
+    RecordDir::new(layout.audit().join("records"), "audit", "audit record")
+}
+
+/// Hosts with a promoted lock under KA_ROOT/hosts/.
+fn promoted_hosts(layout: &Layout) -> Result<Vec<String>> {
+    let dir = layout.root.join("hosts");
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&dir, e)),
+    };
+    let mut hosts = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if ka_core::names::check_name("host", &name).is_ok()
+            && layout.promoted(&name).join("manifest.lock").exists()
+        {
+            hosts.push(name);
+        }
+    }
+    hosts.sort();
+    Ok(hosts)
+}
+
+/// The arguments as one short line: shell-quoted where needed, cut at 120
+/// characters.
+pub fn summary(argv: &[String]) -> String {
+    let quoted: Vec<String> = argv
+        .iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.,:=/+@%".contains(&b));
+            if plain {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect();
+    let line: String = quoted
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if line.chars().count() > 120 {
+        let cut: String = line.chars().take(119).collect();
+        format!("{cut}…")
+    } else if line.is_empty() {
+        "(no arguments)".into()
+    } else {
+        line
+    }
+}
+
+/// One line appended with a single write on an `O_APPEND` descriptor, then
+/// fsynced, while holding the log's lock (a blocking lock: two verbs ending at
+/// once both get audited). A log whose last line was cut off by a crash gets
+/// a newline first, so the new line stays whole.
+fn append(dir: &Path, entry: &AuditEntry) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let lock_path = dir.join(".lock");
+    let lock = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| Error::io(&lock_path, e))?;
+    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    let path = dir.join(LOG);
+    let mut line = serde_json::to_vec(entry).expect("audit entries serialize");
+    line.push(b'\n');
+    let created = !path.exists();
+    (|| {
+        let mut log = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)?;
+        let len = log.metadata()?.len();
+        if len > 0 {
+            let mut last = [0u8];
+            log.seek(SeekFrom::Start(len - 1))?;
+            log.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                line.insert(0, b'\n');
+            }
+        }
+        log.write_all(&line)?;
+        log.sync_data()
+    })()
+    .map_err(|e| Error::io(&path, e))?;
+    if created {
+        // The new log's folder entry must survive a crash too.
+        ka_core::atomic::sync_dir(dir)?;
+    }
+    drop(lock);
+    Ok(())
+}
+
+/// The user running the verb: the name of the process's uid in /etc/passwd,
+/// else `uid <n>`.
+pub fn current_user() -> String {
+    let uid = match fs::metadata("/proc/self") {
+        Ok(m) => m.uid(),
+        Err(_) => return std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+    };
+    let mut passwd = String::new();
+    if File::open("/etc/passwd")
+        .and_then(|mut f| f.read_to_string(&mut passwd))
+        .is_ok()
+    {
+        for line in passwd.lines() {
+            let mut fields = line.split(':');
+            let (Some(name), _, Some(id)) = (fields.next(), fields.next(), fields.next()) else {
+                continue;
+            };
+            if id.parse::<u32>() == Ok(uid) {
+                return name.to_string();
+            }
+        }
+    }
+    format!("uid {uid}")
+}
+
+/// Every entry of the log, in order. A line that is not a `ka.audit` document
+/// is an error naming the file and line.
+pub fn read_log(layout: &Layout) -> Result<Vec<AuditEntry>> {
+    let path = layout.audit().join(LOG);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let entry = serde_json::from_str(line).map_err(|e| {
+            contract(format!(
+                "{}:{}: not a ka.audit line ({e}); a crash may have cut it off: remove that line",
+                path.display(),
+                i + 1
+            ))
+        })?;
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ka-audit",
+    version,
+    about = "Record a verb run in the audit log, or list the log",
+    long_about = "The audit trail of kernel-agent: every verb run appends one ka.audit JSON line to \
+KA_ROOT/audit/audit.log (a single O_APPEND write, fsynced, under a lock) and writes the same \
+document to KA_ROOT/audit/records/<id>.json, titled [ka:<verb>] <arguments> so an issue backend \
+can mirror it. An entry says which verb ran with which arguments, on which machine, by whom, \
+the b2sum of each target host's promoted manifest.lock, and how it ended (ok, dry-run, \
+negative, error, bad-input, failed) with its exit status.\n\n\
+The verb wrappers call `ka-audit record` when they exit (audit_verb in ka-lib.sh); nothing \
+else needs to.\n\n\
+Exit status: 0 recorded (or listed), 2 the log or a record could not be written, 3 a corrupt log line."
+)]
+struct Cli {
+    /// Runtime state root (default /srv/kernel-agent).
+    #[arg(long, env = "KA_ROOT", value_name = "DIR", global = true)]
+    root: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Append one entry; prints nothing (the verb's own output is on stdout).
+    Record {
+        /// The verb, e.g. promote (a ka- prefix is dropped).
+        #[arg(long)]
+        verb: String,
+        /// The verb's exit status.
+        #[arg(long, allow_negative_numbers = true)]
+        exit_code: i32,
+        /// The run was a --dry-run.
+        #[arg(long)]
+        dry_run: bool,
+        /// A host the verb acted on: its promoted manifest.lock is hashed (repeatable).
+        #[arg(long = "target", value_name = "HOST")]
+        targets: Vec<String>,
+        /// Every host with a promoted manifest.lock (for --all).
+        #[arg(long)]
+        all_targets: bool,
+        /// The verb's arguments.
+        #[arg(last = true)]
+        argv: Vec<String>,
+    },
+    /// Print the log's entries, one ka.audit document per line.
+    List {
+        /// Only this verb.
+        #[arg(long)]
+        verb: Option<String>,
+    },
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    match cli.cmd {
+        Cmd::Record {
+            verb,
+            exit_code,
+            dry_run,
+            targets,
+            all_targets,
+            argv,
+        } => {
+            record(
+                &layout,
+                &Run {
+                    verb,
+                    argv,
+                    exit_code,
+                    dry_run,
+                    targets,
+                    all_targets,
+                    at: None,
+                },
+            )?;
+        }
+        Cmd::List { verb } => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            let verb = verb.as_deref().map(|v| v.strip_prefix("ka-").unwrap_or(v));
+            for e in read_log(&layout)? {
+                if verb.is_none_or(|v| v == e.verb) {
+                    ka_core::stream::write_doc(&mut out, &e).context("stdout")?;
+                }
+            }
+            out.flush().context("stdout")?;
+        }
+    }
+    Ok(ExitCode::Ok)
+}

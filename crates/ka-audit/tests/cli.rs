@@ -1,0 +1,208 @@
+//! ka-audit on a temp KA_ROOT.
+
+use assert_cmd::Command;
+use predicates::str::contains;
+use std::fs;
+use tempfile::TempDir;
+
+struct Env {
+    root: TempDir,
+    home: TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            root: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("ka-audit").unwrap();
+        c.env("KA_ROOT", self.root.path())
+            .env("HOME", self.home.path())
+            .env("KA_NOW", "2026-03-01T08:00:00Z");
+        c
+    }
+    fn log(&self) -> Vec<serde_json::Value> {
+        fs::read_to_string(self.root.path().join("audit/audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn a_run_is_one_log_line_and_one_record_with_a_ka_title() {
+    let e = Env::new();
+    e.cmd()
+        .args(["record", "--verb", "ka-promote", "--exit-code", "0"])
+        .args(["--", "--json", "fresnel", "two words"])
+        .assert()
+        .success()
+        .stdout("");
+    let log = e.log();
+    assert_eq!(log.len(), 1);
+    let entry = &log[0];
+    assert_eq!(entry["kind"], "ka.audit");
+    assert_eq!(entry["verb"], "promote");
+    assert_eq!(entry["title"], "[ka:promote] --json fresnel 'two words'");
+    assert_eq!(entry["argv"][2], "two words");
+    assert_eq!(entry["result"], "ok");
+    assert_eq!(entry["exit_code"], 0);
+    assert_eq!(entry["at"], "2026-03-01T08:00:00Z");
+    assert!(!entry["user"].as_str().unwrap().is_empty());
+    assert!(!entry["acting_host"].as_str().unwrap().is_empty());
+    let id = entry["id"].as_str().unwrap();
+    assert!(id.starts_with("promote-20260301t080000z-"), "{id}");
+    let record: serde_json::Value = serde_json::from_slice(
+        &fs::read(e.root.path().join(format!("audit/records/{id}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&record, entry);
+}
+
+#[test]
+fn results_follow_the_exit_status_and_dry_run() {
+    let e = Env::new();
+    for (code, dry, want) in [
+        ("0", true, "dry-run"),
+        ("1", true, "negative"),
+        ("1", false, "negative"),
+        ("2", false, "error"),
+        ("3", false, "bad-input"),
+        ("130", false, "failed"),
+    ] {
+        let mut c = e.cmd();
+        c.args(["record", "--verb", "build", "--exit-code", code]);
+        if dry {
+            c.arg("--dry-run");
+        }
+        c.args(["--", "fresnel"]).assert().success();
+        assert_eq!(e.log().last().unwrap()["result"], want, "exit {code}");
+    }
+    // each run its own record, even within one second
+    let ids: std::collections::BTreeSet<String> = e
+        .log()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 6);
+    assert_eq!(
+        fs::read_dir(e.root.path().join("audit/records"))
+            .unwrap()
+            .count(),
+        6
+    );
+}
+
+#[test]
+fn target_locks_are_hashed_as_b2sum_does() {
+    let e = Env::new();
+    let lock = e.root.path().join("hosts/fresnel/promoted/manifest.lock");
+    fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    fs::write(&lock, b"{\"kind\":\"ka.lock\"}\n").unwrap();
+    e.cmd()
+        .args(["record", "--verb", "build", "--exit-code", "0"])
+        .args(["--target", "fresnel", "--target", "ohm", "--", "fresnel"])
+        .assert()
+        .success();
+    let entry = &e.log()[0];
+    let locks = entry["locks"].as_array().unwrap();
+    assert_eq!(locks.len(), 1, "ohm has no promoted lock");
+    assert_eq!(
+        locks[0]["b2sum"],
+        ka_core::hash::b2sum(b"{\"kind\":\"ka.lock\"}\n")
+    );
+    assert_eq!(locks[0]["file"], lock.display().to_string());
+    e.cmd()
+        .args([
+            "record",
+            "--verb",
+            "promote",
+            "--exit-code",
+            "0",
+            "--all-targets",
+        ])
+        .args(["--", "--all"])
+        .assert()
+        .success();
+    assert_eq!(e.log()[1]["locks"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_torn_last_line_does_not_swallow_the_next_entry() {
+    let e = Env::new();
+    e.cmd()
+        .args(["record", "--verb", "keep", "--exit-code", "0", "--", "j1"])
+        .assert()
+        .success();
+    let path = e.root.path().join("audit/audit.log");
+    let mut text = fs::read_to_string(&path).unwrap();
+    text.push_str("{\"kind\":\"ka.au"); // a crash in the middle of a write
+    fs::write(&path, &text).unwrap();
+    e.cmd()
+        .args(["record", "--verb", "keep", "--exit-code", "0", "--", "j2"])
+        .assert()
+        .success();
+    let lines: Vec<String> = fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let last: serde_json::Value = serde_json::from_str(&lines[2]).unwrap();
+    assert_eq!(last["argv"][0], "j2");
+    // list names the torn line
+    e.cmd()
+        .arg("list")
+        .assert()
+        .code(3)
+        .stderr(contains(format!("{}:2:", path.display())));
+}
+
+#[test]
+fn a_broken_log_is_an_error_naming_it_and_writes_no_record() {
+    let e = Env::new();
+    let log = e.root.path().join("audit/audit.log");
+    fs::create_dir_all(&log).unwrap();
+    e.cmd()
+        .args(["record", "--verb", "keep", "--exit-code", "0", "--", "j1"])
+        .assert()
+        .code(2)
+        .stderr(contains(log.display().to_string()));
+    assert!(!e.root.path().join("audit/records").exists());
+}
+
+#[test]
+fn bad_verbs_are_refused() {
+    let e = Env::new();
+    for verb in ["", "Promote", "../x", "a b"] {
+        e.cmd()
+            .args(["record", "--verb", verb, "--exit-code", "0", "--", "x"])
+            .assert()
+            .code(2);
+    }
+    assert!(e.log().is_empty());
+}
+
+#[test]
+fn list_filters_by_verb() {
+    let e = Env::new();
+    for verb in ["promote", "build", "promote"] {
+        e.cmd()
+            .args(["record", "--verb", verb, "--exit-code", "0", "--", "h"])
+            .assert()
+            .success();
+    }
+    let out = e
+        .cmd()
+        .args(["list", "--verb", "ka-promote"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 2);
+}

@@ -1,0 +1,3 @@
+fn main() {
+    ka_core::error::main_with("ka-remind", ka_remind::cli::run_remind)
+}

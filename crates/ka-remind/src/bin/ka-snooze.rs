@@ -1,0 +1,3 @@
+fn main() {
+    ka_core::error::main_with("ka-snooze", ka_remind::cli::run_snooze)
+}

@@ -1,0 +1,371 @@
+//! `ka-status`: what each fleet host runs and what waits for it, read from
+//! local files only (no SSH): fast enough for every prompt.
+
+pub mod built;
+pub mod show;
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use ka_block::Store;
+use ka_core::docs::{
+    Block, BlockKind, BlockState, HostStatus, Installed, Lock, Notice, NoticeKind, NoticeState,
+    NoticeSubject, PackageRef, ProbeReport, Subject, V1, VerifySummary,
+};
+use ka_core::error::{Error, ExitCode, Result, contract, usage};
+use ka_core::formats::HostManifest;
+use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use ka_notice::NoticeStore;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ka-status",
+    version,
+    about = "One line per fleet host: installed, built, published, installable, drift, blocks, verify",
+    long_about = "Shows every host of the fleet (fleet/*.yaml of the fleet repository) from local \
+state under KA_ROOT only, without SSH:\n\n\
+  INSTALLED    hosts/<host>/installed.json (ka.installed, written by ka-install)\n\
+  BUILT        the newest successful build job of the host (jobs/<job>.json, output/<job>/)\n\
+  PUBLISHED    the newest [ka:installable] notice filed for the host (notices/)\n\
+  INSTALLABLE  its open [ka:installable] notices: versions waiting for ka-install\n\
+  DRIFT        an open [ka:host-drifted] block on the host\n\
+  BLOCKS       open blocks about the host or its build role, and global ones\n\
+  VERIFY       hosts/<host>/verify/last.json (ka.probe-report): pass/FAIL and how long ago\n\n\
+A missing file shows as '—'. A file that cannot be read is named on stderr, its field shows \
+'?', the other fields and hosts are still shown, and the exit status is non-zero.\n\n\
+With HOST: that host in detail. --live (ask the hosts themselves) is refused until ka-probe exists.\n\n\
+Exit status: 0 ok, 2 usage or I/O error, 3 a corrupt state file or manifest."
+)]
+struct Cli {
+    /// Show this host in detail.
+    host: Option<String>,
+    /// Print ka.host-status documents, one per line.
+    #[arg(long)]
+    json: bool,
+    /// Ask the hosts over SSH (not available yet).
+    #[arg(long)]
+    live: bool,
+    /// The time ages are counted to (RFC 3339 UTC or seconds since the epoch);
+    /// default KA_NOW, else the clock.
+    #[arg(long, value_name = "TIME")]
+    now: Option<String>,
+    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    root: Option<PathBuf>,
+    #[arg(long, env = "KA_REPO", value_name = "DIR")]
+    repo: Option<PathBuf>,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// The fleet's host names: `fleet/*.yaml`, sorted.
+fn fleet_hosts(repo: &Path) -> Result<Vec<String>> {
+    let dir = repo.join("fleet");
+    let mut hosts = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(host) = name.strip_suffix(".yaml")
+            && !host.starts_with('.')
+        {
+            hosts.push(host.to_string());
+        }
+    }
+    hosts.sort();
+    Ok(hosts)
+}
+
+/// A JSON state file, or `None` when it does not exist. A file that does not
+/// parse is an error naming it.
+fn optional<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    ka_core::stream::read_file(path)
+        .map(Some)
+        .map_err(|e| match e {
+            Error::Io { .. } => e,
+            e => contract(format!(
+                "{what} is corrupt: {e}; repair or remove {}",
+                path.display()
+            )),
+        })
+}
+
+/// The fields of a host's line, each read from its own source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    Promoted,
+    Installed,
+    Built,
+    Verify,
+    Blocks,
+    Notices,
+}
+
+fn keep(r: Result<()>, field: Field, g: &mut Unread) {
+    if let Err(e) = r {
+        g.errors.push(e);
+        g.fields.insert(field);
+    }
+}
+
+/// What could not be read for one host.
+#[derive(Default)]
+struct Unread {
+    errors: Vec<Error>,
+    fields: BTreeSet<Field>,
+}
+
+fn host_mismatch(path: &Path, found: &str, host: &str) -> Error {
+    contract(format!(
+        "{}: records host {found:?}, but it is in {host}'s folder",
+        path.display()
+    ))
+}
+
+/// Everything the stores say, read once for all hosts.
+struct Shared {
+    blocks: std::result::Result<Vec<Block>, String>,
+    notices: std::result::Result<Vec<Notice>, String>,
+}
+
+/// One host's status, and the errors met while reading it.
+pub struct Gathered {
+    pub status: HostStatus,
+    pub manifest: Option<HostManifest>,
+    pub errors: Vec<Error>,
+    /// Fields whose source could not be read (shown as `?`).
+    pub unreadable: BTreeSet<Field>,
+}
+
+fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered {
+    let mut unread = Unread::default();
+    let mut st = HostStatus {
+        kind: Default::default(),
+        version: V1,
+        host: host.to_string(),
+        promoted: None,
+        installed: None,
+        built: None,
+        published: None,
+        installable: Vec::new(),
+        drifted: false,
+        blocks: Vec::new(),
+        verify: None,
+        errors: Vec::new(),
+    };
+    // The name becomes paths under KA_ROOT: nothing else is read for a bad one.
+    if let Err(e) = ka_core::names::check_name("host", host) {
+        st.errors.push(format!("fleet/{host}.yaml: {e}"));
+        return Gathered {
+            status: st,
+            manifest: None,
+            errors: vec![e],
+            unreadable: BTreeSet::new(),
+        };
+    }
+    let shown = format!("fleet/{host}.yaml");
+    let manifest = match HostManifest::load(&repo.join(&shown), &shown) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            unread.errors.push(e);
+            None
+        }
+    };
+
+    let lock_path = layout.promoted(host).join("manifest.lock");
+    keep(
+        optional::<Lock>(&lock_path, "promoted manifest.lock").and_then(|lock| {
+            if lock.is_some() {
+                let bytes = std::fs::read(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+                st.promoted = Some(ka_core::hash::b2sum(&bytes));
+            }
+            Ok(())
+        }),
+        Field::Promoted,
+        &mut unread,
+    );
+
+    let path = layout.installed(host);
+    keep(
+        optional::<Installed>(&path, "installed record").and_then(|i| {
+            match i {
+                Some(i) if i.host != host => return Err(host_mismatch(&path, &i.host, host)),
+                i => st.installed = i,
+            }
+            Ok(())
+        }),
+        Field::Installed,
+        &mut unread,
+    );
+
+    let pkgbase = manifest
+        .as_ref()
+        .and_then(|m| m.kernel.as_ref())
+        .map(|k| k.pkgbase.clone());
+    keep(
+        built::newest(layout, host, pkgbase.as_deref()).map(|b| st.built = b),
+        Field::Built,
+        &mut unread,
+    );
+
+    let path = layout.last_verify(host);
+    keep(
+        optional::<ProbeReport>(&path, "verify report").and_then(|r| {
+            match r {
+                Some(r) if r.host != host => return Err(host_mismatch(&path, &r.host, host)),
+                Some(r) => {
+                    st.verify = Some(VerifySummary {
+                        passed: r.passed,
+                        at: r.at,
+                        failed_bars: r.bars.iter().filter(|b| !b.passed).map(|b| b.bar).collect(),
+                    })
+                }
+                None => {}
+            }
+            Ok(())
+        }),
+        Field::Verify,
+        &mut unread,
+    );
+
+    match &shared.blocks {
+        Ok(blocks) => {
+            for b in blocks.iter().filter(|b| b.state == BlockState::Open) {
+                let about_host = match &b.subject {
+                    Subject::Host { host: h } | Subject::BuildHost { host: h } => h == host,
+                    Subject::Global => true,
+                    Subject::Patch { .. } | Subject::Patches { .. } => false,
+                };
+                if about_host {
+                    st.drifted |= b.block == BlockKind::HostDrifted;
+                    st.blocks.push(b.to_ref());
+                }
+            }
+        }
+        Err(e) => {
+            st.errors.push(e.clone());
+            unread.fields.insert(Field::Blocks);
+        }
+    }
+    match &shared.notices {
+        Ok(notices) => {
+            for n in notices
+                .iter()
+                .filter(|n| n.notice == NoticeKind::Installable)
+            {
+                let NoticeSubject::Package {
+                    host: h,
+                    package,
+                    version,
+                } = &n.subject;
+                if h != host {
+                    continue;
+                }
+                let r = PackageRef {
+                    id: n.id.clone(),
+                    package: package.clone(),
+                    package_version: version.clone(),
+                    at: n.opened_at.clone(),
+                };
+                if n.state == NoticeState::Open {
+                    st.installable.push(r.clone());
+                }
+                // RFC 3339 UTC text sorts as time does.
+                if st.published.as_ref().is_none_or(|p| p.at <= r.at) {
+                    st.published = Some(r);
+                }
+            }
+        }
+        Err(e) => {
+            st.errors.push(e.clone());
+            unread.fields.insert(Field::Notices);
+        }
+    }
+    st.errors
+        .extend(unread.errors.iter().map(|e| e.to_string()));
+    Gathered {
+        status: st,
+        manifest,
+        errors: unread.errors,
+        unreadable: unread.fields,
+    }
+}
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    if cli.live {
+        return Err(usage(
+            "--live is not available until ka-probe exists; ka-status shows the local state \
+             (drop --live)",
+        )
+        .into());
+    }
+    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let repo = fleet_repo(cli.repo.as_deref())?;
+    let now = match &cli.now {
+        Some(t) => ka_core::time::parse_time(t)?,
+        None => ka_core::time::now_epoch()?,
+    };
+    let mut hosts = fleet_hosts(&repo)?;
+    if let Some(h) = &cli.host {
+        if !hosts.contains(h) {
+            return Err(usage(format!(
+                "no host {h} in {}; ka-status without a host lists them",
+                repo.join("fleet").display()
+            ))
+            .into());
+        }
+        hosts = vec![h.clone()];
+    }
+    // The stores are read once; a corrupt record is reported once and marks
+    // the field on every host.
+    let mut code = ExitCode::Ok;
+    let report = |e: &Error, code: &mut ExitCode| {
+        eprintln!("ka-status: error: {e}");
+        if e.exit_code() as i32 > *code as i32 {
+            *code = e.exit_code();
+        }
+    };
+    let blocks = Store::open(&layout).all().map_err(|e| {
+        report(&e, &mut code);
+        e.to_string()
+    });
+    let notices = NoticeStore::open(&layout).all().map_err(|e| {
+        report(&e, &mut code);
+        e.to_string()
+    });
+    let shared = Shared { blocks, notices };
+
+    let gathered: Vec<Gathered> = hosts
+        .iter()
+        .map(|h| gather(&layout, &repo, h, &shared))
+        .collect();
+    for g in &gathered {
+        for e in &g.errors {
+            report(e, &mut code);
+        }
+    }
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if cli.json {
+        for g in &gathered {
+            ka_core::stream::write_doc(&mut out, &g.status).context("stdout")?;
+        }
+    } else if cli.host.is_some() {
+        show::detail(&mut out, &gathered[0], &shared_blocks(&shared), now).context("stdout")?;
+    } else {
+        show::table(&mut out, &gathered, &shared_blocks(&shared), now).context("stdout")?;
+    }
+    out.flush().context("stdout")?;
+    Ok(code)
+}
+
+fn shared_blocks(shared: &Shared) -> Vec<Block> {
+    shared.blocks.clone().unwrap_or_default()
+}

@@ -137,6 +137,14 @@ impl Layout {
     pub fn promotions(&self, host: &str) -> PathBuf {
         self.host_dir(host).join("promotions")
     }
+    /// The Gitea mirror's state: `outbox/`, `issues/`, `state.json`.
+    pub fn gitea(&self) -> PathBuf {
+        self.root.join("gitea")
+    }
+    /// Queued `ka.issue-event` files, one per change, flushed in name order.
+    pub fn outbox(&self) -> PathBuf {
+        self.gitea().join("outbox")
+    }
 }
 
 #[cfg(test)]

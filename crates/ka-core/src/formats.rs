@@ -506,8 +506,10 @@ impl GiteaConfig {
         }
         check_name("owner", &self.owner).map_err(|e| at("owner", e.to_string()))?;
         check_name("repo", &self.repo).map_err(|e| at("repo", e.to_string()))?;
-        self.token_source()
-            .map_err(|e| contract(format!("{shown_as}: {e}")))?;
+        self.token_source().map_err(|e| match e {
+            Error::Usage(m) => Error::Usage(format!("{shown_as}: {m}")),
+            other => contract(format!("{shown_as}: {other}")),
+        })?;
         for (what, v) in [("timeout", &self.timeout), ("backoff", &self.backoff)] {
             crate::duration::parse_duration(v).map_err(|e| at(what, e.to_string()))?;
         }

@@ -87,6 +87,8 @@ pub struct State {
     pub requests: Vec<String>,
     faults: VecDeque<Fault>,
     next_id: u64,
+    /// Written after every answered request (for tests in other processes).
+    dump: Option<std::path::PathBuf>,
 }
 
 pub struct FakeGitea {
@@ -193,6 +195,14 @@ impl FakeGitea {
         i.closed_at = (state == "closed").then(|| NOW.to_string());
     }
 
+    /// After every answered request, write the repository as JSON to `path`:
+    /// `{"issues": [{number, title, state, labels: [names], comments: [bodies]}], "violations": [...]}`.
+    pub fn dump_to(&self, path: &std::path::Path) {
+        let mut s = self.state();
+        s.dump = Some(path.to_path_buf());
+        write_dump(&s);
+    }
+
     pub fn violations(&self) -> Vec<String> {
         self.state().violations.clone()
     }
@@ -266,6 +276,7 @@ fn serve_connection(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ap
             None => {}
         }
         let (status, body) = handle(state, api, &req);
+        write_dump(&lock(state));
         if respond(&mut writer, status, &body).is_err() {
             return;
         }
@@ -274,6 +285,28 @@ fn serve_connection(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ap
 
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write_dump(s: &State) {
+    let Some(path) = &s.dump else { return };
+    let issues: Vec<Value> = s
+        .issues
+        .iter()
+        .map(|i| {
+            json!({
+                "number": i.number,
+                "title": i.title,
+                "state": i.state,
+                "labels": i.labels.iter().filter_map(|id| s.labels.iter().find(|l| l.id == *id)).map(|l| l.name.clone()).collect::<Vec<_>>(),
+                "comments": s.comments.iter().filter(|c| c.issue == i.number).map(|c| c.body.clone()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let doc = json!({ "issues": issues, "violations": s.violations });
+    let tmp = path.with_extension("tmp");
+    if std::fs::write(&tmp, serde_json::to_vec_pretty(&doc).expect("json")).is_ok() {
+        let _ = std::fs::rename(&tmp, path);
+    }
 }
 
 fn take_fault(state: &Mutex<State>, req: &Request) -> Option<FaultKind> {

@@ -3,9 +3,10 @@
 //! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-core --test schemas`).
 
 use ka_core::docs::{
-    Block, Check, Gate, Job, JobResult, Lock, Plan, ProbeReport, Render, VerbResult,
+    Block, Check, Gate, IssueEvent, IssueLink, Job, JobResult, Lock, MirrorStatus, Plan,
+    ProbeReport, Render, VerbResult,
 };
-use ka_core::formats::{HostManifest, SeriesMeta};
+use ka_core::formats::{HostManifest, RuntimeConfig, SeriesMeta};
 use schemars::{JsonSchema, schema_for};
 use std::path::PathBuf;
 
@@ -40,6 +41,10 @@ fn schemas_match_the_types() {
     check::<ProbeReport>("ka.probe-report", &mut drift);
     check::<HostManifest>("fleet-host", &mut drift);
     check::<SeriesMeta>("series", &mut drift);
+    check::<IssueEvent>("ka.issue-event", &mut drift);
+    check::<IssueLink>("ka.issue-link", &mut drift);
+    check::<MirrorStatus>("ka.mirror-status", &mut drift);
+    check::<RuntimeConfig>("config", &mut drift);
     assert!(
         drift.is_empty(),
         "schemas drifted from the types: {drift:?}; run `make schemas` and commit the result"

@@ -20,6 +20,7 @@ pub fn commands() -> Vec<clap::Command> {
         ka_run_remote::command(),
         ka_build::command(),
         ka_build::job::command(),
+        ka_gitea::command(),
     ]
 }
 

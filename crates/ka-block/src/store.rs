@@ -5,8 +5,8 @@
 use ka_core::atomic;
 use ka_core::docs::{Block, BlockKind, BlockState, IssueChange, Subject, V1};
 use ka_core::error::{Error, Result, contract, usage};
-use ka_core::hash::b2sum;
 use ka_core::formats::RuntimeConfig;
+use ka_core::hash::b2sum;
 use ka_core::hostlock::HostLock;
 use ka_core::outbox::Outbox;
 use ka_core::paths::Layout;

@@ -317,7 +317,13 @@ fn a_gitea_backend_that_cannot_be_reached_leaves_the_block_filed_and_the_event_q
     let queued = |p: &std::path::Path| {
         fs::read_dir(p)
             .unwrap()
-            .filter(|f| !f.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+            .filter(|f| {
+                !f.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
             .count()
     };
     assert_eq!(queued(&outbox), 1);
@@ -344,7 +350,9 @@ fn a_broken_config_stops_filing_with_file_and_line() {
         .args(["file", "--kind", "signing-fail", "--title", "t"])
         .assert()
         .code(3)
-        .stderr(contains("config.yaml:2:12: issues.backend: unknown variant `github`"));
+        .stderr(contains(
+            "config.yaml:2:12: issues.backend: unknown variant `github`",
+        ));
     assert_eq!(e.records(), 0);
     // Reading needs no config.
     e.cmd("ka-block").arg("list").assert().success();

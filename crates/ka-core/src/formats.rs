@@ -581,4 +581,50 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn runtime_config_is_checked() {
+        let check = |text: &str| {
+            parse_yaml::<RuntimeConfig>(text, "config.yaml")
+                .and_then(|c| c.validate("config.yaml").map(|()| c))
+                .map_err(|e| e.to_string())
+        };
+        let ok = check(
+            "issues: { backend: gitea, gitea: { url: https://g.example, owner: o, repo: r, token_env: T } }",
+        )
+        .unwrap();
+        let g = ok.gitea().unwrap();
+        assert_eq!((g.timeout().as_secs(), g.attempts), (10, 4));
+        assert!(check("{}").unwrap().gitea().is_none());
+        for (text, want) in [
+            ("issues: { backend: gitea }", "issues.gitea is missing"),
+            (
+                "issues: { backend: svn }",
+                "config.yaml:1:20: issues.backend: unknown variant",
+            ),
+            (
+                "issues: { gitea: { url: ftp://g, owner: o, repo: r, token_env: T } }",
+                "issues.gitea.url",
+            ),
+            (
+                "issues: { gitea: { url: https://g, owner: o, repo: r, token_env: T, token_file: /t } }",
+                "exactly one of token_file",
+            ),
+            (
+                "issues: { gitea: { url: https://g, owner: o, repo: r, token_file: rel/t } }",
+                "must be an absolute path",
+            ),
+            (
+                "issues: { gitea: { url: https://g, owner: o, repo: r, token_env: T, timeout: 5 } }",
+                "issues.gitea.timeout",
+            ),
+            (
+                "issues: { gitea: { url: https://g, owner: o, repo: r, token_env: T, attempts: 0 } }",
+                "at least 1",
+            ),
+        ] {
+            let err = check(text).unwrap_err();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+    }
 }

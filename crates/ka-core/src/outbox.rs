@@ -117,12 +117,7 @@ impl Outbox {
 }
 
 fn sequence_of(path: &Path) -> Option<u64> {
-    path.file_name()?
-        .to_str()?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()
+    path.file_name()?.to_str()?.split('-').next()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -144,14 +139,18 @@ mod tests {
     fn events_queue_in_order_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let ob = Outbox::new(&Layout::new(dir.path().to_path_buf()));
-        let a = ob.enqueue(IssueChange::Filed, item("block/a"), None).unwrap();
+        let a = ob
+            .enqueue(IssueChange::Filed, item("block/a"), None)
+            .unwrap();
         let b = ob
             .enqueue(IssueChange::Lifted, item("block/a"), Some("gone".into()))
             .unwrap();
         assert_eq!(ob.entries().unwrap(), vec![a.clone(), b.clone()]);
         assert_eq!(Outbox::read(&b).unwrap().comment.as_deref(), Some("gone"));
         Outbox::remove(&a).unwrap();
-        let c = ob.enqueue(IssueChange::Filed, item("block/c"), None).unwrap();
+        let c = ob
+            .enqueue(IssueChange::Filed, item("block/c"), None)
+            .unwrap();
         assert_eq!(ob.entries().unwrap(), vec![b, c]);
     }
 }

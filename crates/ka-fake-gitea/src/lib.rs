@@ -148,7 +148,13 @@ impl FakeGitea {
     }
 
     /// Inject a fault for the next `times` matching requests.
-    pub fn fault(&self, kind: FaultKind, method: Option<&str>, path_suffix: Option<&str>, times: usize) {
+    pub fn fault(
+        &self,
+        kind: FaultKind,
+        method: Option<&str>,
+        path_suffix: Option<&str>,
+        times: usize,
+    ) {
         self.state().faults.push_back(Fault {
             kind,
             method: method.map(str::to_string),
@@ -179,7 +185,12 @@ impl FakeGitea {
         issue
             .labels
             .iter()
-            .filter_map(|id| s.labels.iter().find(|l| l.id == *id).map(|l| l.name.clone()))
+            .filter_map(|id| {
+                s.labels
+                    .iter()
+                    .find(|l| l.id == *id)
+                    .map(|l| l.name.clone())
+            })
             .collect()
     }
 
@@ -254,7 +265,9 @@ fn serve_connection(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool, ap
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(msg) => {
-                lock(state).violations.push(format!("malformed HTTP: {msg}"));
+                lock(state)
+                    .violations
+                    .push(format!("malformed HTTP: {msg}"));
                 let _ = respond(&mut writer, 400, &json!({ "message": msg }));
                 return;
             }
@@ -326,7 +339,9 @@ fn take_fault(state: &Mutex<State>, req: &Request) -> Option<FaultKind> {
     s.requests.push(format!("{} {}{q}", req.method, req.path));
     let pos = s.faults.iter().position(|f| {
         f.method.as_deref().is_none_or(|m| m == req.method)
-            && f.path_suffix.as_deref().is_none_or(|p| req.path.ends_with(p))
+            && f.path_suffix
+                .as_deref()
+                .is_none_or(|p| req.path.ends_with(p))
     })?;
     let f = &mut s.faults[pos];
     let kind = f.kind.clone();
@@ -378,7 +393,8 @@ fn read_request(r: &mut impl BufRead) -> Result<Option<Request>, String> {
         None => 0,
     };
     let mut body = vec![0; len];
-    r.read_exact(&mut body).map_err(|e| format!("short body: {e}"))?;
+    r.read_exact(&mut body)
+        .map_err(|e| format!("short body: {e}"))?;
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p, q),
         None => (target, ""),
@@ -456,7 +472,10 @@ fn reason(status: u16) -> &'static str {
 // ---------------------------------------------------------------- the API description
 
 /// The operation a request addresses, with its path parameters; or why none.
-fn route<'a>(api: &'a Value, req: &Request) -> Result<(&'a Value, Vec<(String, String)>), String> {
+/// Path parameters by name, e.g. `("index", "3")`.
+type PathParams = Vec<(String, String)>;
+
+fn route<'a>(api: &'a Value, req: &Request) -> Result<(&'a Value, PathParams), String> {
     let base = api["basePath"].as_str().unwrap_or("");
     let Some(rest) = req.path.strip_prefix(base) else {
         return Err(format!("{} is outside the API's basePath {base}", req.path));
@@ -520,7 +539,9 @@ fn check_text_param(p: &Value, value: &str) -> Result<(), String> {
         return Err(format!("parameter {name}={value:?} is not one of {e:?}"));
     }
     if p["format"].as_str() == Some("date-time") && !looks_like_date_time(value) {
-        return Err(format!("parameter {name}={value:?} is not an RFC 3339 date-time"));
+        return Err(format!(
+            "parameter {name}={value:?} is not an RFC 3339 date-time"
+        ));
     }
     Ok(())
 }
@@ -553,10 +574,8 @@ fn check_schema(api: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<
                 }
             }
         }
-        Some("object") => {
-            if !v.is_object() {
-                out.push(format!("{at}: expected an object, got {v}"));
-            }
+        Some("object") if !v.is_object() => {
+            out.push(format!("{at}: expected an object, got {v}"));
         }
         Some("array") => match v.as_array() {
             Some(items) => {
@@ -567,29 +586,35 @@ fn check_schema(api: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<
             None => out.push(format!("{at}: expected an array, got {v}")),
         },
         Some("string") => match v.as_str() {
-            Some(s) if schema["format"].as_str() == Some("date-time") && !looks_like_date_time(s) => {
+            Some(s)
+                if schema["format"].as_str() == Some("date-time") && !looks_like_date_time(s) =>
+            {
                 out.push(format!("{at}: {s:?} is not an RFC 3339 date-time"))
             }
             Some(_) => {}
             None => out.push(format!("{at}: expected a string, got {v}")),
         },
-        Some("integer") => {
-            if !(v.is_i64() || v.is_u64()) {
-                out.push(format!("{at}: expected an integer, got {v}"));
-            }
+        Some("integer") if !(v.is_i64() || v.is_u64()) => {
+            out.push(format!("{at}: expected an integer, got {v}"));
         }
-        Some("boolean") => {
-            if !v.is_boolean() {
-                out.push(format!("{at}: expected a boolean, got {v}"));
-            }
+        Some("boolean") if !v.is_boolean() => {
+            out.push(format!("{at}: expected a boolean, got {v}"));
         }
-        Some(other) => out.push(format!("{at}: schema type {other} is not handled by the fake")),
+        Some("object" | "integer" | "boolean") => {}
+        Some(other) => out.push(format!(
+            "{at}: schema type {other} is not handled by the fake"
+        )),
         None => {}
     }
 }
 
 /// Every way the request breaks the description.
-fn check_request(api: &Value, op: &Value, path_params: &[(String, String)], req: &Request) -> Vec<String> {
+fn check_request(
+    api: &Value,
+    op: &Value,
+    path_params: &[(String, String)],
+    req: &Request,
+) -> Vec<String> {
     let mut out = Vec::new();
     let params = op["parameters"].as_array().cloned().unwrap_or_default();
     let security_query: Vec<&str> = api["securityDefinitions"]
@@ -600,7 +625,10 @@ fn check_request(api: &Value, op: &Value, path_params: &[(String, String)], req:
         .filter_map(|(_, d)| d["name"].as_str())
         .collect();
     for (name, value) in path_params {
-        match params.iter().find(|p| p["in"] == "path" && p["name"] == name.as_str()) {
+        match params
+            .iter()
+            .find(|p| p["in"] == "path" && p["name"] == name.as_str())
+        {
             Some(p) => {
                 if let Err(e) = check_text_param(p, value) {
                     out.push(e);
@@ -613,16 +641,24 @@ fn check_request(api: &Value, op: &Value, path_params: &[(String, String)], req:
         if security_query.contains(&name.as_str()) {
             continue;
         }
-        match params.iter().find(|p| p["in"] == "query" && p["name"] == name.as_str()) {
+        match params
+            .iter()
+            .find(|p| p["in"] == "query" && p["name"] == name.as_str())
+        {
             Some(p) => {
                 if let Err(e) = check_text_param(p, value) {
                     out.push(e);
                 }
             }
-            None => out.push(format!("query parameter {name:?} is not described for this operation")),
+            None => out.push(format!(
+                "query parameter {name:?} is not described for this operation"
+            )),
         }
     }
-    for p in params.iter().filter(|p| p["in"] == "query" && p["required"] == true) {
+    for p in params
+        .iter()
+        .filter(|p| p["in"] == "query" && p["required"] == true)
+    {
         let n = p["name"].as_str().unwrap_or("");
         if !req.query.iter().any(|(k, _)| k == n) {
             out.push(format!("required query parameter {n} is missing"));
@@ -633,7 +669,8 @@ fn check_request(api: &Value, op: &Value, path_params: &[(String, String)], req:
         (None, false) => out.push("this operation takes no body".into()),
         (Some(p), true) => {
             let schema = resolve(api, &p["schema"]);
-            if p["required"] == true || schema["required"].as_array().is_some_and(|r| !r.is_empty()) {
+            if p["required"] == true || schema["required"].as_array().is_some_and(|r| !r.is_empty())
+            {
                 out.push("the body is missing".into());
             }
         }
@@ -664,14 +701,18 @@ fn handle(state: &Mutex<State>, api: &Value, req: &Request) -> (u16, Value) {
     let (op, path_params) = match route(api, req) {
         Ok(r) => r,
         Err(e) => {
-            lock(state).violations.push(format!("{} {}: {e}", req.method, req.path));
+            lock(state)
+                .violations
+                .push(format!("{} {}: {e}", req.method, req.path));
             return (400, json!({ "message": e }));
         }
     };
     let problems = check_request(api, op, &path_params, req);
     if !problems.is_empty() {
         let msg = problems.join("; ");
-        lock(state).violations.push(format!("{} {}: {msg}", req.method, req.path));
+        lock(state)
+            .violations
+            .push(format!("{} {}: {msg}", req.method, req.path));
         return (400, json!({ "message": msg }));
     }
     let mut s = lock(state);
@@ -689,13 +730,25 @@ fn handle(state: &Mutex<State>, api: &Value, req: &Request) -> (u16, Value) {
     if given.as_deref() != Some(s.token.as_str()) {
         return (401, json!({ "message": "token is required", "url": "" }));
     }
-    let param = |n: &str| path_params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    if param("owner").as_deref() != Some(s.owner.as_str()) || param("repo").as_deref() != Some(s.repo.as_str()) {
+    let param = |n: &str| {
+        path_params
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
+    if param("owner").as_deref() != Some(s.owner.as_str())
+        || param("repo").as_deref() != Some(s.repo.as_str())
+    {
         return (404, Value::Null);
     }
     let index: Option<u64> = param("index").and_then(|v| v.parse().ok());
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-    let query = |n: &str| req.query.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let query = |n: &str| {
+        req.query
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
     let op_id = op["operationId"].as_str().unwrap_or("");
     let (status, answer) = match op_id {
         "issueListIssues" => {
@@ -715,9 +768,12 @@ fn handle(state: &Mutex<State>, api: &Value, req: &Request) -> (u16, Value) {
                 .filter(|i| wanted.is_empty() || i.labels.iter().any(|l| wanted.contains(l)))
                 .filter(|i| q.is_empty() || i.title.contains(q) || i.body.contains(q))
                 .collect();
-            list.sort_by(|a, b| b.number.cmp(&a.number));
+            list.sort_by_key(|i| std::cmp::Reverse(i.number));
             let page = page_of(&list, query("page"), query("limit"));
-            (200, Value::Array(page.into_iter().map(|i| issue_json(&s, i)).collect()))
+            (
+                200,
+                Value::Array(page.into_iter().map(|i| issue_json(&s, i)).collect()),
+            )
         }
         "issueCreateIssue" => {
             let labels: Vec<u64> = body["labels"]
@@ -726,8 +782,14 @@ fn handle(state: &Mutex<State>, api: &Value, req: &Request) -> (u16, Value) {
                 .flatten()
                 .filter_map(Value::as_u64)
                 .collect();
-            if let Some(bad) = labels.iter().find(|l| !s.labels.iter().any(|x| x.id == **l)) {
-                (422, json!({ "message": format!("label {bad} does not exist"), "url": "" }))
+            if let Some(bad) = labels
+                .iter()
+                .find(|l| !s.labels.iter().any(|x| x.id == **l))
+            {
+                (
+                    422,
+                    json!({ "message": format!("label {bad} does not exist"), "url": "" }),
+                )
             } else if body["title"].as_str().unwrap_or("").is_empty() {
                 (422, json!({ "message": "[Title]: Required", "url": "" }))
             } else {
@@ -752,7 +814,10 @@ fn handle(state: &Mutex<State>, api: &Value, req: &Request) -> (u16, Value) {
             if op_id == "issueEditIssue" {
                 if let Some(st) = body["state"].as_str() {
                     if st != "open" && st != "closed" {
-                        return (422, json!({ "message": format!("invalid state {st:?}"), "url": "" }));
+                        return (
+                            422,
+                            json!({ "message": format!("invalid state {st:?}"), "url": "" }),
+                        );
                     }
                     s.issues[pos].state = st.into();
                     s.issues[pos].closed_at = (st == "closed").then(|| NOW.to_string());
@@ -796,15 +861,29 @@ fn handle(state: &Mutex<State>, api: &Value, req: &Request) -> (u16, Value) {
         "issueListLabels" => {
             let all: Vec<&Label> = s.labels.iter().collect();
             let page = page_of(&all, query("page"), query("limit"));
-            (200, Value::Array(page.into_iter().map(|l| label_json(&s, l)).collect()))
+            (
+                200,
+                Value::Array(page.into_iter().map(|l| label_json(&s, l)).collect()),
+            )
         }
         "issueCreateLabel" => {
             let name = body["name"].as_str().unwrap_or("").to_string();
-            let color = body["color"].as_str().unwrap_or("").trim_start_matches('#').to_string();
-            if name.is_empty() || color.len() != 6 || !color.bytes().all(|b| b.is_ascii_hexdigit()) {
-                (422, json!({ "message": "[Name]: Required or [Color]: invalid color", "url": "" }))
+            let color = body["color"]
+                .as_str()
+                .unwrap_or("")
+                .trim_start_matches('#')
+                .to_string();
+            if name.is_empty() || color.len() != 6 || !color.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                (
+                    422,
+                    json!({ "message": "[Name]: Required or [Color]: invalid color", "url": "" }),
+                )
             } else if s.labels.iter().any(|l| l.name == name) {
-                (422, json!({ "message": format!("label {name:?} already exists"), "url": "" }))
+                (
+                    422,
+                    json!({ "message": format!("label {name:?} already exists"), "url": "" }),
+                )
             } else {
                 let id = s.next_id;
                 s.next_id += 1;
@@ -847,7 +926,10 @@ fn handle(state: &Mutex<State>, api: &Value, req: &Request) -> (u16, Value) {
                 .collect();
             (200, Value::Array(labels))
         }
-        other => (500, json!({ "message": format!("the fake does not implement {other}") })),
+        other => (
+            500,
+            json!({ "message": format!("the fake does not implement {other}") }),
+        ),
     };
     // The fake's own answers must match the description too.
     if let Some(resp) = op["responses"].get(status.to_string()) {
@@ -856,8 +938,10 @@ fn handle(state: &Mutex<State>, api: &Value, req: &Request) -> (u16, Value) {
             let mut problems = Vec::new();
             check_schema(api, schema, &answer, "response", &mut problems);
             if !problems.is_empty() {
-                s.violations
-                    .push(format!("the fake's answer to {op_id} breaks the description: {}", problems.join("; ")));
+                s.violations.push(format!(
+                    "the fake's answer to {op_id} breaks the description: {}",
+                    problems.join("; ")
+                ));
             }
         }
     }
@@ -866,8 +950,15 @@ fn handle(state: &Mutex<State>, api: &Value, req: &Request) -> (u16, Value) {
 
 fn page_of<'a, T>(list: &[&'a T], page: Option<&str>, limit: Option<&str>) -> Vec<&'a T> {
     let page: usize = page.and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
-    let limit: usize = limit.and_then(|p| p.parse().ok()).unwrap_or(30).clamp(1, 50);
-    list.iter().skip((page - 1) * limit).take(limit).copied().collect()
+    let limit: usize = limit
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(30)
+        .clamp(1, 50);
+    list.iter()
+        .skip((page - 1) * limit)
+        .take(limit)
+        .copied()
+        .collect()
 }
 
 fn repo_url(s: &State) -> String {
@@ -952,19 +1043,40 @@ mod tests {
         );
         assert!(out.starts_with("HTTP/1.1 400"), "{out}");
         let v = f.violations();
-        assert!(v[0].contains("body.labels[0]: expected an integer"), "{v:?}");
+        assert!(
+            v[0].contains("body.labels[0]: expected an integer"),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn unknown_paths_fields_and_query_parameters_are_violations() {
         let f = FakeGitea::start("o", "r", "t");
         for (req, want) in [
-            ("GET /api/v1/repos/o/r/pulls HTTP/1.1\r\n\r\n", "no path of the API matches"),
-            ("DELETE /api/v1/repos/o/r/issues/1 HTTP/1.1\r\n\r\n", "DELETE is not a method"),
-            ("GET /api/v1/repos/o/r/issues?state=gone HTTP/1.1\r\n\r\n", "is not one of"),
-            ("GET /api/v1/repos/o/r/issues?colour=red HTTP/1.1\r\n\r\n", "\"colour\" is not described"),
-            ("GET /api/v1/repos/o/r/issues/one HTTP/1.1\r\n\r\n", "is not an integer"),
-            ("POST /api/v1/repos/o/r/labels HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 14\r\n\r\n{\"name\":\"ka\"}\n", "required field \"color\""),
+            (
+                "GET /api/v1/repos/o/r/pulls HTTP/1.1\r\n\r\n",
+                "no path of the API matches",
+            ),
+            (
+                "DELETE /api/v1/repos/o/r/issues/1 HTTP/1.1\r\n\r\n",
+                "DELETE is not a method",
+            ),
+            (
+                "GET /api/v1/repos/o/r/issues?state=gone HTTP/1.1\r\n\r\n",
+                "is not one of",
+            ),
+            (
+                "GET /api/v1/repos/o/r/issues?colour=red HTTP/1.1\r\n\r\n",
+                "\"colour\" is not described",
+            ),
+            (
+                "GET /api/v1/repos/o/r/issues/one HTTP/1.1\r\n\r\n",
+                "is not an integer",
+            ),
+            (
+                "POST /api/v1/repos/o/r/labels HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 14\r\n\r\n{\"name\":\"ka\"}\n",
+                "required field \"color\"",
+            ),
         ] {
             let out = raw(f.port(), req);
             assert!(out.starts_with("HTTP/1.1 400"), "{req}: {out}");
@@ -976,10 +1088,16 @@ mod tests {
     #[test]
     fn a_valid_request_without_the_token_is_401() {
         let f = FakeGitea::start("o", "r", "t");
-        let out = raw(f.port(), "GET /api/v1/repos/o/r/issues HTTP/1.1\r\nAuthorization: token nope\r\n\r\n");
+        let out = raw(
+            f.port(),
+            "GET /api/v1/repos/o/r/issues HTTP/1.1\r\nAuthorization: token nope\r\n\r\n",
+        );
         assert!(out.starts_with("HTTP/1.1 401"), "{out}");
         assert!(f.violations().is_empty());
-        let out = raw(f.port(), "GET /api/v1/repos/o/other/issues HTTP/1.1\r\nAuthorization: token t\r\n\r\n");
+        let out = raw(
+            f.port(),
+            "GET /api/v1/repos/o/other/issues HTTP/1.1\r\nAuthorization: token t\r\n\r\n",
+        );
         assert!(out.starts_with("HTTP/1.1 404"), "{out}");
     }
 }

@@ -88,7 +88,10 @@ impl Gitea {
         let (token, token_from) = match cfg.token_source()? {
             TokenSource::File(p) => {
                 let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-                (text.trim().to_string(), format!("the token file {}", p.display()))
+                (
+                    text.trim().to_string(),
+                    format!("the token file {}", p.display()),
+                )
             }
             TokenSource::Env(var) => (
                 std::env::var(&var).unwrap_or_default().trim().to_string(),
@@ -290,8 +293,10 @@ impl Gitea {
                 "the token was refused; check {} (a Gitea access token of a user who may write issues)",
                 self.token_from
             ),
-            403 => "the token's user may not do this; give it write access to the repository's issues"
-                .to_string(),
+            403 => {
+                "the token's user may not do this; give it write access to the repository's issues"
+                    .to_string()
+            }
             404 => format!(
                 "no such repository or issue; check issues.gitea url, owner and repo ({})",
                 self.shown

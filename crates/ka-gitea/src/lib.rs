@@ -138,7 +138,10 @@ fn flush_lock(layout: &Layout) -> anyhow::Result<HostLock> {
 fn flush(mirror: &mirror::Mirror) -> ka_core::Result<()> {
     let r = mirror.flush()?;
     if r.sent > 0 {
-        eprintln!("ka-gitea: {} event(s) sent to {}", r.sent, mirror.gitea.shown);
+        eprintln!(
+            "ka-gitea: {} event(s) sent to {}",
+            r.sent, mirror.gitea.shown
+        );
     }
     Ok(())
 }
@@ -177,14 +180,9 @@ fn status(layout: &Layout, config: &RuntimeConfig, json: bool) -> anyhow::Result
             "local"
         }
         .into(),
-        repository: config.gitea().map(|g| {
-            format!(
-                "{}/{}/{}",
-                g.url.trim_end_matches('/'),
-                g.owner,
-                g.repo
-            )
-        }),
+        repository: config
+            .gitea()
+            .map(|g| format!("{}/{}/{}", g.url.trim_end_matches('/'), g.owner, g.repo)),
         queued: entries.len() as u32,
         corrupt,
         linked: links::Links::new(layout).all()?.len() as u32,

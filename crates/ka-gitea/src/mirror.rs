@@ -250,13 +250,20 @@ impl<'a> Mirror<'a> {
             if changed_in_gitea {
                 match (remote_state, local.state) {
                     (IssueState::Closed, BlockState::Open) => {
-                        let b = store.lift(block_id, &format!("closed in Gitea #{}", issue.number))?;
-                        eprintln!("ka-gitea: {block_id}: lifted (closed in Gitea #{})", issue.number);
+                        let b =
+                            store.lift(block_id, &format!("closed in Gitea #{}", issue.number))?;
+                        eprintln!(
+                            "ka-gitea: {block_id}: lifted (closed in Gitea #{})",
+                            issue.number
+                        );
                         changed.push(b);
                     }
                     (IssueState::Open, BlockState::Lifted) => {
                         let b = store.reopen(block_id)?;
-                        eprintln!("ka-gitea: {block_id}: open again (reopened in Gitea #{})", issue.number);
+                        eprintln!(
+                            "ka-gitea: {block_id}: open again (reopened in Gitea #{})",
+                            issue.number
+                        );
                         changed.push(b);
                     }
                     _ => {}

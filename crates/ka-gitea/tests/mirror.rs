@@ -171,7 +171,10 @@ fn filing_the_same_block_again_is_one_issue_and_a_new_detail_is_a_comment() {
     e.gitea(&["flush"]).assert().success();
     let b = e.file("fresnel", "same words");
     assert_eq!(b.filings, 2);
-    assert!(e.outbox().is_empty(), "a repeat with the same words queues nothing");
+    assert!(
+        e.outbox().is_empty(),
+        "a repeat with the same words queues nothing"
+    );
     e.file("fresnel", "now it runs 6.1.0-z");
     e.gitea(&["flush"]).assert().success();
     // Queued twice before one flush: still one issue.
@@ -260,7 +263,11 @@ fn network_down_keeps_the_event_queued_and_a_later_flush_sends_it_once() {
         .stderr(contains("no success after 2 attempt(s)"))
         .stderr(contains("still queued"));
     assert_eq!(e.outbox().len(), 1);
-    assert_eq!(e.block(&b.id).state, BlockState::Open, "the local block stands");
+    assert_eq!(
+        e.block(&b.id).state,
+        BlockState::Open,
+        "the local block stands"
+    );
     e.gitea(&["status"])
         .assert()
         .success()
@@ -309,10 +316,9 @@ fn a_500_that_persists_leaves_the_event_queued_and_says_so() {
         3,
     );
     e.file("fresnel", "d");
-    e.gitea(&["flush"])
-        .assert()
-        .code(2)
-        .stderr(contains("no success after 3 attempt(s), last: 500 database is locked"));
+    e.gitea(&["flush"]).assert().code(2).stderr(contains(
+        "no success after 3 attempt(s), last: 500 database is locked",
+    ));
     assert_eq!(e.outbox().len(), 1);
     assert!(e.fake.issues().is_empty());
     e.gitea(&["flush"]).assert().success();
@@ -334,7 +340,10 @@ fn a_401_is_not_retried_and_names_the_token_file_but_never_the_token() {
         .get_output()
         .clone();
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(!stderr.contains("wrong-token") && !stderr.contains(TOKEN), "{stderr}");
+    assert!(
+        !stderr.contains("wrong-token") && !stderr.contains(TOKEN),
+        "{stderr}"
+    );
     assert_eq!(e.fake.requests().len(), 1, "not retried");
     assert_eq!(e.outbox().len(), 1);
     e.done();
@@ -365,10 +374,9 @@ fn a_422_shows_what_gitea_said_and_is_not_retried() {
         1,
     );
     e.file("fresnel", "d");
-    e.gitea(&["flush"])
-        .assert()
-        .code(2)
-        .stderr(contains("422 Unprocessable Entity: Gitea refused the request: [Title]: MaxSize"));
+    e.gitea(&["flush"]).assert().code(2).stderr(contains(
+        "422 Unprocessable Entity: Gitea refused the request: [Title]: MaxSize",
+    ));
     assert_eq!(e.count(ISSUES), 1);
     assert_eq!(e.outbox().len(), 1);
     e.done();
@@ -446,7 +454,9 @@ fn a_corrupt_outbox_file_is_named_and_left_and_the_other_events_are_sent() {
         .code(3)
         .stderr(contains(bad.display().to_string()))
         .stderr(contains("repair it or remove it"))
-        .stderr(contains("1 event(s) sent; 1 corrupt outbox file(s) left in place"));
+        .stderr(contains(
+            "1 event(s) sent; 1 corrupt outbox file(s) left in place",
+        ));
     assert_eq!(e.fake.issues().len(), 1);
     assert_eq!(e.outbox(), vec![bad.clone()]);
     e.gitea(&["status"])

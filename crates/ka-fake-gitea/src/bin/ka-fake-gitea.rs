@@ -43,8 +43,6 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!(
-        "usage: ka-fake-gitea --owner O --repo R --token-file F --port-file P --dump D"
-    );
+    eprintln!("usage: ka-fake-gitea --owner O --repo R --token-file F --port-file P --dump D");
     std::process::exit(2)
 }

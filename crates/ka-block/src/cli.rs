@@ -86,17 +86,28 @@ pub fn gate_command() -> clap::Command {
     GateCli::command()
 }
 
-fn store_from(root: &RootArg) -> anyhow::Result<Store> {
-    let layout = Layout::new(runtime_root(root.root.as_deref())?);
-    Ok(Store::open(&layout))
+fn layout_from(root: &RootArg) -> anyhow::Result<Layout> {
+    Ok(Layout::new(runtime_root(root.root.as_deref())?))
 }
 
 pub fn run_block() -> anyhow::Result<ExitCode> {
     let cli = BlockCli::parse();
-    let store = store_from(&cli.root)?;
+    let layout = layout_from(&cli.root)?;
+    let store = match cli.cmd {
+        // Listing never queues anything: it needs no config.
+        BlockCmd::List { .. } => Store::local(&layout),
+        _ => Store::open(&layout)?,
+    };
+    let result = run_block_cmd(cli.cmd, &store);
+    // Whatever was queued before an error is sent (or reported) too.
+    crate::mirror::try_flush(&store, &layout.root, "ka-block");
+    result
+}
+
+fn run_block_cmd(cmd: BlockCmd, store: &Store) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match cli.cmd {
+    match cmd {
         BlockCmd::File(a) => {
             let kind = a.kind;
             let subject = subject_of(kind, &a)?;
@@ -117,7 +128,7 @@ pub fn run_block() -> anyhow::Result<ExitCode> {
         BlockCmd::Sync => {
             let checks: Vec<Check> = ka_core::stream::read_docs(std::io::stdin().lock(), "stdin")?;
             for c in &checks {
-                let o = sync_check(&store, c)?;
+                let o = sync_check(store, c)?;
                 for b in &o.filed {
                     eprintln!("ka-block: {} {} {}", c.plan.host, b.id, b.title);
                 }
@@ -210,7 +221,7 @@ pub fn run_gate() -> anyhow::Result<ExitCode> {
     if let Some(b) = &cli.build_host {
         check_name("build host", b)?;
     }
-    let store = store_from(&cli.root)?;
+    let store = Store::local(&layout_from(&cli.root)?);
     let open = store.open_blocks()?;
     let verb = cli.verb;
     let req = Request {

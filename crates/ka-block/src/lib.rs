@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod gate;
+pub mod mirror;
 pub mod records;
 pub mod store;
 pub mod sync;

@@ -1,18 +1,28 @@
 //! The local block store: one `ka.block` JSON file per block under
 //! `KA_ROOT/blocks/`, written atomically. Filing is idempotent: the id derives
 //! from kind and subject, so the same block filed twice is one record.
+//! When `KA_ROOT/config.yaml` selects Gitea, every change is also queued for
+//! the mirror (`ka-gitea`), after the local write: the gate trusts the local
+//! store.
 
 use crate::records::RecordDir;
-use ka_core::docs::{Block, BlockKind, BlockState, Subject, V1};
-use ka_core::error::{Result, usage};
+use ka_core::docs::{Block, BlockKind, BlockState, IssueChange, Subject, V1};
+use ka_core::error::{Error, Result, usage};
+use ka_core::formats::RuntimeConfig;
 use ka_core::hash::b2sum;
 use ka_core::hostlock::HostLock;
+use ka_core::outbox::Outbox;
 use ka_core::paths::Layout;
+use std::cell::Cell;
 use std::path::PathBuf;
 
 pub struct Store {
     records: RecordDir,
     lock_path: PathBuf,
+    /// Set when the config mirrors issue records to Gitea: every change is
+    /// also queued here, after the local write.
+    mirror: Option<Outbox>,
+    queued: Cell<usize>,
 }
 
 /// The stable id of a block: `<kind>-<12 hex of b2sum(kind, subject)>`.
@@ -26,11 +36,54 @@ pub fn block_id(kind: BlockKind, subject: &Subject) -> String {
 }
 
 impl Store {
-    pub fn open(layout: &Layout) -> Store {
+    /// The store under `layout`, mirrored when `KA_ROOT/config.yaml` selects
+    /// the Gitea backend (a broken config is an error, not a silent local store).
+    pub fn open(layout: &Layout) -> Result<Store> {
+        let mut store = Store::local(layout);
+        if RuntimeConfig::load(&layout.root)?.gitea().is_some() {
+            store.mirror = Some(Outbox::new(layout));
+        }
+        Ok(store)
+    }
+
+    /// The store without mirroring: for reading, and for applying changes
+    /// that come from the mirror itself (they must not echo back).
+    pub fn local(layout: &Layout) -> Store {
         Store {
             records: RecordDir::new(layout.blocks(), "block store", "block"),
             lock_path: layout.locks().join("blocks.lock"),
+            mirror: None,
+            queued: Cell::new(0),
         }
+    }
+
+    /// Whether changes are queued for the Gitea mirror.
+    pub fn is_mirrored(&self) -> bool {
+        self.mirror.is_some()
+    }
+
+    /// How many mirror events this store queued since it was opened.
+    pub fn queued(&self) -> usize {
+        self.queued.get()
+    }
+
+    /// Queue a change for the mirror, after the local record is written. A
+    /// failure here is reported but the local block stands: the gate trusts
+    /// the local store.
+    fn mirror(&self, change: IssueChange, b: &Block, comment: Option<String>) -> Result<()> {
+        if let Some(outbox) = &self.mirror {
+            outbox
+                .enqueue(change, crate::mirror::block_item(b), comment)
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "block {} is recorded locally, but its Gitea event could not be queued in {}: {e}",
+                        b.id,
+                        outbox.dir().display()
+                    ))
+                })?;
+            self.queued.set(self.queued.get() + 1);
+        }
+        Ok(())
     }
 
     /// Every record, ordered by id. A corrupt record is an error naming its file:
@@ -72,18 +125,30 @@ impl Store {
         let _guard = HostLock::acquire(&self.lock_path, "block store update")?;
         let now = ka_core::time::now_rfc3339()?;
         let id = block_id(kind, &subject);
+        let title = format!("[ka:{}] {title}", kind.as_str());
+        let mut change = IssueChange::Filed;
+        let mut comment = None;
         let block = match self.records.get::<Block>(&id)? {
             Some(mut b) => {
                 if b.state == BlockState::Lifted {
+                    change = IssueChange::Reopened;
+                    comment = Some(crate::mirror::reopen_comment(detail));
                     b.state = BlockState::Open;
                     b.opened_at = now.clone();
                     b.filings = 0;
                     b.lifted_at = None;
                     b.lift_reason = None;
+                } else {
+                    change = IssueChange::Refiled;
+                    // The same block in the same words is counted locally
+                    // only, so a promote run does not comment on every issue.
+                    if b.detail != detail || b.title != title {
+                        comment = Some(crate::mirror::refile_comment(b.filings + 1, detail));
+                    }
                 }
                 b.filings += 1;
                 b.updated_at = now;
-                b.title = format!("[ka:{}] {title}", kind.as_str());
+                b.title = title;
                 b.detail = detail.to_string();
                 b
             }
@@ -93,7 +158,7 @@ impl Store {
                 id: id.clone(),
                 block: kind,
                 subject,
-                title: format!("[ka:{}] {title}", kind.as_str()),
+                title,
                 detail: detail.to_string(),
                 state: BlockState::Open,
                 opened_at: now.clone(),
@@ -104,6 +169,9 @@ impl Store {
             },
         };
         self.records.put(&id, &block)?;
+        if change != IssueChange::Refiled || comment.is_some() {
+            self.mirror(change, &block, comment)?;
+        }
         Ok(block)
     }
 
@@ -117,6 +185,28 @@ impl Store {
             b.lifted_at = Some(now.clone());
             b.updated_at = now;
             b.lift_reason = Some(reason.to_string());
+            self.records.put(id, &b)?;
+            self.mirror(
+                IssueChange::Lifted,
+                &b,
+                Some(crate::mirror::lift_comment(reason)),
+            )?;
+        }
+        Ok(b)
+    }
+
+    /// Open a lifted block again because its mirror says so (an issue reopened
+    /// in Gitea). Not mirrored back. Opening an open block is a no-op.
+    pub fn reopen(&self, id: &str) -> Result<Block> {
+        let _guard = HostLock::acquire(&self.lock_path, "block store update")?;
+        let mut b = self.get(id)?;
+        if b.state == BlockState::Lifted {
+            let now = ka_core::time::now_rfc3339()?;
+            b.state = BlockState::Open;
+            b.opened_at = now.clone();
+            b.updated_at = now;
+            b.lifted_at = None;
+            b.lift_reason = None;
             self.records.put(id, &b)?;
         }
         Ok(b)

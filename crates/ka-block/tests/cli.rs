@@ -280,3 +280,80 @@ fn a_root_inside_home_is_refused() {
         .stderr(contains("inside $HOME"));
     assert!(!home.path().join("ka").exists());
 }
+
+/// With the Gitea backend selected, a change is queued in the outbox after the
+/// local write; when the flush cannot reach Gitea (or ka-gitea is missing),
+/// the block is still filed, the command succeeds, and stderr says the event
+/// stays queued.
+#[test]
+fn a_gitea_backend_that_cannot_be_reached_leaves_the_block_filed_and_the_event_queued() {
+    let e = Env::new();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let secrets = tempfile::tempdir().unwrap();
+    fs::write(secrets.path().join("token"), "t\n").unwrap();
+    fs::write(
+        e.root.path().join("config.yaml"),
+        format!(
+            "issues:\n  backend: gitea\n  gitea: {{ url: {dead}, owner: o, repo: r, token_file: {}, attempts: 1, backoff: 0s }}\n",
+            secrets.path().join("token").display()
+        ),
+    )
+    .unwrap();
+    let file = |e: &Env| {
+        e.cmd("ka-block")
+            .args(["file", "--kind", "host-drifted", "--host", "fresnel"])
+            .args(["--title", "drifted", "--detail", "d"])
+            .assert()
+    };
+    file(&e)
+        .success()
+        .stdout(contains("\"state\":\"open\""))
+        .stderr(contains("stay queued"));
+    assert_eq!(e.records(), 1);
+    let outbox = e.root.path().join("gitea/outbox");
+    let queued = |p: &std::path::Path| {
+        fs::read_dir(p)
+            .unwrap()
+            .filter(|f| {
+                !f.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .count()
+    };
+    assert_eq!(queued(&outbox), 1);
+    // The same words again: counted locally, nothing new to mirror.
+    file(&e).success();
+    assert_eq!(queued(&outbox), 1);
+    e.cmd("ka-block")
+        .args(["lift", "host-drifted-77e2fb38550b", "--reason", "converged"])
+        .assert()
+        .success()
+        .stderr(contains("stay queued"));
+    assert_eq!(queued(&outbox), 2);
+}
+
+#[test]
+fn a_broken_config_stops_filing_with_file_and_line() {
+    let e = Env::new();
+    fs::write(
+        e.root.path().join("config.yaml"),
+        "issues:\n  backend: github\n",
+    )
+    .unwrap();
+    e.cmd("ka-block")
+        .args(["file", "--kind", "signing-fail", "--title", "t"])
+        .assert()
+        .code(3)
+        .stderr(contains(
+            "config.yaml:2:12: issues.backend: unknown variant `github`",
+        ));
+    assert_eq!(e.records(), 0);
+    // Reading needs no config.
+    e.cmd("ka-block").arg("list").assert().success();
+}

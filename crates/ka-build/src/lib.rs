@@ -81,7 +81,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let layout = Layout::new(runtime_root(cli.root.as_deref())?);
     let repo = fleet_repo(cli.repo.as_deref())?;
     let renders: Vec<Render> = ka_core::stream::read_docs(std::io::stdin().lock(), "stdin")?;
-    let store = Store::open(&layout);
+    let store = Store::open(&layout)?;
     let mut results = Vec::new();
     let mut code = ExitCode::Ok;
     for render in &renders {
@@ -118,5 +118,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         results.push(result);
     }
     ka_core::stream::write_docs(&results).context("stdout")?;
+    ka_block::mirror::try_flush(&store, &layout.root, "ka-build");
     Ok(code)
 }

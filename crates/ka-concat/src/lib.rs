@@ -66,7 +66,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let checks: Vec<Check> = ka_core::stream::read_docs(std::io::stdin().lock(), "stdin")?;
     let layout = Layout::new(runtime_root(cli.root.as_deref())?);
-    let store = Store::open(&layout);
+    let store = Store::local(&layout);
     let mut results = Vec::new();
     let mut code = ExitCode::Ok;
     for check in &checks {

@@ -1083,3 +1083,132 @@ pub struct AuditEntry {
     /// RFC 3339 UTC time the verb ended.
     pub at: String,
 }
+
+// ---------------------------------------------------------------- issue mirror
+
+doc_kind!(IssueEventKind = "ka.issue-event");
+doc_kind!(IssueLinkKind = "ka.issue-link");
+doc_kind!(MirrorStatusKind = "ka.mirror-status");
+
+/// `ka.issue-event`: one change of a local record, queued as one file in
+/// `KA_ROOT/gitea/outbox/` (written atomically) until `ka-gitea flush` has
+/// mirrored it. Files are flushed in name order (`<8-digit sequence>-<event>.json`);
+/// a flushed event's file is removed only after Gitea accepted it.
+///
+/// The item is a snapshot of the record at the time of the change, so an event
+/// replays the same way however late it is flushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueEvent {
+    pub kind: IssueEventKind,
+    pub version: V1,
+    /// Unique id of this event (16 hex). A comment it posts carries it, so a
+    /// flush interrupted after posting never posts the comment twice.
+    pub event: String,
+    /// When it was queued (RFC 3339 UTC).
+    pub queued_at: String,
+    pub change: IssueChange,
+    pub item: IssueItem,
+    /// A comment for an issue that already exists (re-filing with a new detail,
+    /// lifting). Not posted when this event is what creates the issue: the body
+    /// already says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// What happened to the local record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IssueChange {
+    /// First filed: opens an issue.
+    Filed,
+    /// Filed again while open, with a new detail: a comment.
+    Refiled,
+    /// Filed again after it was lifted: the issue opens again, with a comment.
+    Reopened,
+    /// Lifted: a comment with the reason, and the issue is closed.
+    Lifted,
+}
+
+/// The record-kind-neutral form of an issue record that the mirror works on.
+/// Each record kind maps its records to this (blocks: `ka-block`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueItem {
+    /// `<record kind>/<local id>`, e.g. `block/patch-fail-0123456789ab`:
+    /// unique across record kinds. The issue body carries it as `ka-id: <id>`
+    /// so a lost link is found again.
+    pub id: String,
+    /// `[ka:<kind>] ...`.
+    pub title: String,
+    /// Label names, e.g. `ka`, `ka:block`, `ka:patch-fail`; created in the
+    /// repository when missing.
+    pub labels: Vec<String>,
+    /// Markdown body of a new issue.
+    pub body: String,
+    pub state: IssueState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IssueState {
+    Open,
+    Closed,
+}
+
+impl IssueState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueState::Open => "open",
+            IssueState::Closed => "closed",
+        }
+    }
+}
+
+/// `ka.issue-link`: which Gitea issue mirrors a local record, one file per
+/// record under `KA_ROOT/gitea/issues/<record kind>/<local id>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueLink {
+    pub kind: IssueLinkKind,
+    pub version: V1,
+    /// The item id, `<record kind>/<local id>`.
+    pub item: String,
+    /// The issue number (`#N`) in the repository.
+    pub number: u64,
+    /// The title and state Gitea last confirmed.
+    pub title: String,
+    pub state: IssueState,
+    /// The event whose comment is being posted: written before the request, so a
+    /// flush that died mid-request looks for the comment before posting again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posting: Option<String>,
+    pub updated_at: String,
+}
+
+/// `ka.mirror-status`: what `ka-gitea status --json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorStatus {
+    pub kind: MirrorStatusKind,
+    pub version: V1,
+    /// `local` or `gitea`.
+    pub backend: String,
+    /// `<url>/<owner>/<repo>` when the backend is Gitea.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// Events waiting in the outbox (corrupt files included).
+    pub queued: u32,
+    /// Outbox files that do not parse.
+    pub corrupt: Vec<PathBuf>,
+    /// Records linked to an issue.
+    pub linked: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_flush_at: Option<String>,
+    /// The error of the last flush or pull that failed, cleared by the next
+    /// one that succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_at: Option<String>,
+}

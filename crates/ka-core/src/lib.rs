@@ -13,6 +13,7 @@ pub mod git;
 pub mod hash;
 pub mod hostlock;
 pub mod names;
+pub mod outbox;
 pub mod paths;
 pub mod stream;
 pub mod time;

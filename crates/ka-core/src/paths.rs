@@ -170,6 +170,14 @@ impl Layout {
     pub fn audit(&self) -> PathBuf {
         self.root.join("audit")
     }
+    /// The Gitea mirror's state: `outbox/`, `issues/`, `state.json`.
+    pub fn gitea(&self) -> PathBuf {
+        self.root.join("gitea")
+    }
+    /// Queued `ka.issue-event` files, one per change, flushed in name order.
+    pub fn outbox(&self) -> PathBuf {
+        self.gitea().join("outbox")
+    }
 }
 
 #[cfg(test)]

@@ -3,10 +3,11 @@
 //! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-core --test schemas`).
 
 use ka_core::docs::{
-    AuditEntry, Block, Check, Gate, HostStatus, Installed, Job, JobResult, Journal, Lock, Notice,
-    Plan, ProbeReport, RebaseReport, Reminder, Render, TreeChange, VerbResult,
+    AuditEntry, Block, Check, Gate, HostStatus, Installed, IssueEvent, IssueLink, Job, JobResult,
+    Journal, Lock, MirrorStatus, Notice, Plan, ProbeReport, RebaseReport, Reminder, Render,
+    TreeChange, VerbResult,
 };
-use ka_core::formats::{HostManifest, SeriesMeta};
+use ka_core::formats::{HostManifest, RuntimeConfig, SeriesMeta};
 use schemars::{JsonSchema, schema_for};
 use std::path::PathBuf;
 
@@ -49,6 +50,10 @@ fn schemas_match_the_types() {
     check::<AuditEntry>("ka.audit", &mut drift);
     check::<HostManifest>("fleet-host", &mut drift);
     check::<SeriesMeta>("series", &mut drift);
+    check::<IssueEvent>("ka.issue-event", &mut drift);
+    check::<IssueLink>("ka.issue-link", &mut drift);
+    check::<MirrorStatus>("ka.mirror-status", &mut drift);
+    check::<RuntimeConfig>("config", &mut drift);
     assert!(
         drift.is_empty(),
         "schemas drifted from the types: {drift:?}; run `make schemas` and commit the result"

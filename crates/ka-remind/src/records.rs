@@ -23,7 +23,7 @@ pub struct OpenRecord {
 /// record in either store is an error naming its file.
 pub fn open_records(layout: &Layout) -> Result<Vec<OpenRecord>> {
     let mut out = Vec::new();
-    for b in Store::open(layout).open_blocks()? {
+    for b in Store::local(layout).open_blocks()? {
         let host = match &b.subject {
             Subject::Host { host } | Subject::BuildHost { host } => Some(host.clone()),
             _ => None,

@@ -331,7 +331,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             *code = e.exit_code();
         }
     };
-    let blocks = Store::open(&layout).all().map_err(|e| {
+    let blocks = Store::local(&layout).all().map_err(|e| {
         report(&e, &mut code);
         e.to_string()
     });

@@ -142,6 +142,51 @@ impl Layout {
     pub fn promotions(&self, host: &str) -> PathBuf {
         self.host_dir(host).join("promotions")
     }
+    /// `hosts/<host>/render/<id>/`: rendered package sources.
+    pub fn renders(&self, host: &str) -> PathBuf {
+        self.host_dir(host).join("render")
+    }
+    /// `jobs/<job-id>.json`: the `ka.job-result` of each build job.
+    pub fn jobs(&self) -> PathBuf {
+        self.root.join("jobs")
+    }
+    pub fn job_record(&self, job: &str) -> PathBuf {
+        self.jobs().join(format!("{job}.json"))
+    }
+    /// `output/<job-id>/`: the packages a build job fetched.
+    pub fn outputs(&self) -> PathBuf {
+        self.root.join("output")
+    }
+    pub fn output(&self, job: &str) -> PathBuf {
+        self.outputs().join(job)
+    }
+    /// `logs/<build-host>/<job-id>/`.
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    /// `keep/<job-id>.json`: `ka.keep` records.
+    pub fn keeps(&self) -> PathBuf {
+        self.root.join("keep")
+    }
+    pub fn keep(&self, job: &str) -> PathBuf {
+        self.keeps().join(format!("{job}.json"))
+    }
+    /// `archive/<job-id>.tar`: archived job outputs (not the baseline
+    /// tarballs of [`Layout::archives`]).
+    pub fn job_archives(&self) -> PathBuf {
+        self.root.join("archive")
+    }
+    pub fn job_archive(&self, job: &str) -> PathBuf {
+        self.job_archives().join(format!("{job}.tar"))
+    }
+    /// `backups/<host>/<kernel-version>/`: pre-install /boot backups.
+    pub fn backups(&self) -> PathBuf {
+        self.root.join("backups")
+    }
+    /// `retention/pause.json`: while it exists, prune refuses to run.
+    pub fn prune_pause(&self) -> PathBuf {
+        self.root.join("retention/pause.json")
+    }
 }
 
 #[cfg(test)]

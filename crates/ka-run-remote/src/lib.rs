@@ -177,6 +177,8 @@ pub fn run_job_with(
         capped: out.capped,
         transport_error: out.transport_error,
         log: job.log.clone(),
+        finished_at: Some(ka_core::time::now_rfc3339()?),
+        render: None,
     })
 }
 

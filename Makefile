@@ -6,7 +6,8 @@ RELEASE    := target/release
 DEBUG      := target/debug
 WRAPPERS   := $(filter-out %.sh,$(wildcard bin-wrappers/ka-*))
 STAGES     := ka-resolve ka-baseline ka-check ka-concat ka-block ka-gate ka-show \
-              ka-render ka-run-remote ka-build-run ka-job
+              ka-render ka-run-remote ka-build-run ka-job \
+              ka-prune ka-restore-archive ka-pause-prune ka-resume-prune
 
 .PHONY: all build deps test unit wrappers kernel lint e2e bench bench-build demo man schemas install clean
 

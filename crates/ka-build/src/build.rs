@@ -7,8 +7,8 @@ use crate::source_cache;
 use ka_block::gate::{Request, blocking};
 use ka_block::store::{Store, block_id};
 use ka_core::docs::{
-    BlockKind, BlockRef, BlockState, Job, JobResult, Render, RenderRef, Status, Subject, Transport, V1, Verb,
-    VerbResult,
+    BlockKind, BlockRef, BlockState, Job, JobResult, Render, RenderRef, Status, Subject, Transport,
+    V1, Verb, VerbResult,
 };
 use ka_core::error::{Error, Result};
 use ka_core::formats::{Distro, HostManifest};

@@ -756,7 +756,9 @@ pub struct PruneReport {
 }
 
 /// What kind of thing an item is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum PruneClass {
     /// `KA_ROOT/backups/<host>/<version>/`.

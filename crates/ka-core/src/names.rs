@@ -132,7 +132,12 @@ mod tests {
         assert_eq!(id, "rk-3399-board-20261118T110640Z-01234567");
         check_job_id(&id).unwrap();
         assert_eq!(job_id_time(&id), Some(t));
-        for odd in ["j1", "a-b-c", "x-2026111607464Z-01234567", "x-20261316T074640Z-0"] {
+        for odd in [
+            "j1",
+            "a-b-c",
+            "x-2026111607464Z-01234567",
+            "x-20261316T074640Z-0",
+        ] {
             assert_eq!(job_id_time(odd), None, "{odd}");
         }
         assert!(check_job_id("../etc").is_err());

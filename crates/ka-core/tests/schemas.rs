@@ -3,9 +3,10 @@
 //! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-core --test schemas`).
 
 use ka_core::docs::{
-    Block, Check, Gate, Job, JobResult, Lock, Plan, ProbeReport, Render, VerbResult,
+    ArchiveIndex, Backup, Block, Check, Gate, Job, JobResult, Keep, Lock, Plan, ProbeReport,
+    PrunePause, PruneReport, Render, VerbResult,
 };
-use ka_core::formats::{HostManifest, SeriesMeta};
+use ka_core::formats::{HostManifest, RetentionConfig, SeriesMeta};
 use schemars::{JsonSchema, schema_for};
 use std::path::PathBuf;
 
@@ -38,7 +39,13 @@ fn schemas_match_the_types() {
     check::<JobResult>("ka.job-result", &mut drift);
     check::<Render>("ka.render", &mut drift);
     check::<ProbeReport>("ka.probe-report", &mut drift);
+    check::<Keep>("ka.keep", &mut drift);
+    check::<Backup>("ka.backup", &mut drift);
+    check::<ArchiveIndex>("ka.archive", &mut drift);
+    check::<PrunePause>("ka.prune-pause", &mut drift);
+    check::<PruneReport>("ka.prune-report", &mut drift);
     check::<HostManifest>("fleet-host", &mut drift);
+    check::<RetentionConfig>("retention", &mut drift);
     check::<SeriesMeta>("series", &mut drift);
     assert!(
         drift.is_empty(),

@@ -21,6 +21,9 @@ pub fn commands() -> Vec<clap::Command> {
         ka_build::command(),
         ka_build::job::command(),
     ]
+    .into_iter()
+    .chain(ka_retain::cli::commands())
+    .collect()
 }
 
 /// Render one page.

@@ -172,7 +172,10 @@ pub fn write(
 }
 
 fn not_an_archive(path: &Path, what: impl std::fmt::Display) -> Error {
-    contract(format!("{}: not a readable job archive: {what}", path.display()))
+    contract(format!(
+        "{}: not a readable job archive: {what}",
+        path.display()
+    ))
 }
 
 fn read_member(path: &Path, entry: &mut tar::Entry<'_, File>) -> Result<Vec<u8>> {
@@ -204,8 +207,8 @@ pub fn read_index(path: &Path, id: &str) -> Result<ArchiveIndex> {
         ));
     }
     let bytes = read_member(path, &mut first)?;
-    let index: ArchiveIndex =
-        serde_json::from_slice(&bytes).map_err(|e| not_an_archive(path, format!("{INDEX}: {e}")))?;
+    let index: ArchiveIndex = serde_json::from_slice(&bytes)
+        .map_err(|e| not_an_archive(path, format!("{INDEX}: {e}")))?;
     if index.job != id {
         return Err(not_an_archive(
             path,
@@ -237,7 +240,10 @@ pub fn restore(layout: &Layout, id: &str) -> Result<Restored> {
     let out = layout.output(id);
     if !tar_path.exists() {
         let hint = if out.exists() {
-            format!(" (its output {} is in place: nothing to restore)", out.display())
+            format!(
+                " (its output {} is in place: nothing to restore)",
+                out.display()
+            )
         } else if layout.job_record(id).exists() {
             " (its job record is in place but it was never archived)".to_string()
         } else {
@@ -328,11 +334,17 @@ fn extract(tar_path: &Path, tmp: &Path, index: &ArchiveIndex) -> Result<(Vec<u8>
             continue;
         }
         let Some(rel) = name.strip_prefix(OUTPUT) else {
-            return Err(not_an_archive(tar_path, format!("unexpected member {name}")));
+            return Err(not_an_archive(
+                tar_path,
+                format!("unexpected member {name}"),
+            ));
         };
         let rel_path = safe_relative("archive member", rel)?;
         if entry.header().entry_type() != tar::EntryType::Regular {
-            return Err(not_an_archive(tar_path, format!("{name} is not a regular file")));
+            return Err(not_an_archive(
+                tar_path,
+                format!("{name} is not a regular file"),
+            ));
         }
         let dest = tmp.join(rel_path);
         if let Some(d) = dest.parent()
@@ -357,8 +369,7 @@ fn extract(tar_path: &Path, tmp: &Path, index: &ArchiveIndex) -> Result<(Vec<u8>
                 break;
             }
             h.update(&buf[..n]);
-            file.write_all(&buf[..n])
-                .map_err(|e| Error::io(&dest, e))?;
+            file.write_all(&buf[..n]).map_err(|e| Error::io(&dest, e))?;
             size += n as u64;
         }
         file.sync_all().map_err(|e| Error::io(&dest, e))?;

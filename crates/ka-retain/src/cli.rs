@@ -44,6 +44,7 @@ Archiving copies, then removes: a kill at any point leaves the output or the arc
 the next run finishes it and removes leftover temp files. One prune runs at a time \
 (KA_ROOT/locks/prune.lock). While ka-pause-prune's record exists, ka-prune refuses (exit 1) and \
 a running prune stops before its next item.\n\n\
+For cron, e.g. nightly: 17 3 * * *  KA_ROOT=/srv/kernel-agent ka-prune >>/var/log/ka-prune.log 2>&1\n\n\
 Exit status: 0 done; 1 paused; 2 usage, or an item could not be removed (the others were); \
 3 a record could not be read (its item was left alone)."
 )]
@@ -134,7 +135,9 @@ pub fn commands() -> Vec<clap::Command> {
 
 fn now_from(flag: Option<&str>) -> ka_core::Result<i64> {
     match flag {
-        Some(t) => ka_core::time::parse_time(t).map_err(|e| ka_core::error::usage(format!("--now: {e}"))),
+        Some(t) => {
+            ka_core::time::parse_time(t).map_err(|e| ka_core::error::usage(format!("--now: {e}")))
+        }
         None => ka_core::time::now_epoch(),
     }
 }
@@ -152,7 +155,8 @@ pub fn prune() -> anyhow::Result<ExitCode> {
     }
     let policy = Policy::load(&layout, cli.config.as_deref())?;
     let _lock = prune_lock(&layout)?;
-    let (report, code) = crate::prune::execute(&layout, plan(&layout, policy, now), now, cli.dry_run);
+    let (report, code) =
+        crate::prune::execute(&layout, plan(&layout, policy, now), now, cli.dry_run);
     for p in &report.problems {
         eprintln!("ka-prune: error: {}", p.error);
     }
@@ -219,7 +223,14 @@ fn print_report(out: &mut impl Write, r: &PruneReport) -> std::io::Result<()> {
     )
 }
 
-fn result(verb: &str, host: String, status: Status, message: String, files: Vec<PathBuf>, job: Option<String>) -> VerbResult {
+fn result(
+    verb: &str,
+    host: String,
+    status: Status,
+    message: String,
+    files: Vec<PathBuf>,
+    job: Option<String>,
+) -> VerbResult {
     VerbResult {
         kind: Default::default(),
         version: V1,
@@ -268,12 +279,23 @@ pub fn restore_archive() -> anyhow::Result<ExitCode> {
         r.files.len(),
         r.output.display(),
         layout.job_archive(&cli.job_id).display(),
-        if r.record.is_some() { " with its job record" } else { "" },
+        if r.record.is_some() {
+            " with its job record"
+        } else {
+            ""
+        },
         cli.job_id
     );
     emit(
         cli.json,
-        &result("restore-archive", host, Status::Done, message, files, Some(cli.job_id)),
+        &result(
+            "restore-archive",
+            host,
+            Status::Done,
+            message,
+            files,
+            Some(cli.job_id),
+        ),
     )?;
     Ok(ExitCode::Ok)
 }
@@ -285,15 +307,29 @@ pub fn pause_prune() -> anyhow::Result<ExitCode> {
     let (p, new) = pause::pause(&layout, now, cli.reason)?;
     let message = format!(
         "{} by {} since {}{}; ka-resume-prune resumes it",
-        if new { "prune paused" } else { "prune was already paused" },
+        if new {
+            "prune paused"
+        } else {
+            "prune was already paused"
+        },
         p.by,
         p.at,
-        p.reason.as_deref().map(|r| format!(" (reason: {r})")).unwrap_or_default()
+        p.reason
+            .as_deref()
+            .map(|r| format!(" (reason: {r})"))
+            .unwrap_or_default()
     );
     let status = if new { Status::Done } else { Status::Unchanged };
     emit(
         cli.json,
-        &result("pause-prune", ka_core::names::this_host(), status, message, vec![layout.prune_pause()], None),
+        &result(
+            "pause-prune",
+            ka_core::names::this_host(),
+            status,
+            message,
+            vec![layout.prune_pause()],
+            None,
+        ),
     )?;
     Ok(ExitCode::Ok)
 }
@@ -302,7 +338,10 @@ pub fn resume_prune() -> anyhow::Result<ExitCode> {
     let cli = ResumeCli::parse();
     let layout = Layout::new(runtime_root(cli.root.as_deref())?);
     let (status, message) = match pause::resume(&layout)? {
-        None => (Status::Unchanged, "prune was not paused; nothing changed".to_string()),
+        None => (
+            Status::Unchanged,
+            "prune was not paused; nothing changed".to_string(),
+        ),
         Some(Some(p)) => (
             Status::Done,
             format!("prune resumed (it was paused by {} since {})", p.by, p.at),
@@ -314,7 +353,14 @@ pub fn resume_prune() -> anyhow::Result<ExitCode> {
     };
     emit(
         cli.json,
-        &result("resume-prune", ka_core::names::this_host(), status, message, vec![layout.prune_pause()], None),
+        &result(
+            "resume-prune",
+            ka_core::names::this_host(),
+            status,
+            message,
+            vec![layout.prune_pause()],
+            None,
+        ),
     )?;
     Ok(ExitCode::Ok)
 }

@@ -29,7 +29,10 @@ pub enum Op {
     RemoveDir(PathBuf),
     RemoveFile(PathBuf),
     /// Remove a render folder while holding the host's render and build locks.
-    RemoveRender { host: String, dir: PathBuf },
+    RemoveRender {
+        host: String,
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -101,7 +104,15 @@ impl Scan<'_> {
         });
     }
 
-    fn step(&mut self, verb: PruneVerb, class: PruneClass, path: PathBuf, age: Option<i64>, why: String, op: Op) {
+    fn step(
+        &mut self,
+        verb: PruneVerb,
+        class: PruneClass,
+        path: PathBuf,
+        age: Option<i64>,
+        why: String,
+        op: Op,
+    ) {
         self.plan.steps.push(Step {
             action: PruneAction {
                 action: verb,
@@ -304,7 +315,14 @@ impl Scan<'_> {
                 human_age(age),
                 human_age(self.policy.archives)
             );
-            self.step(PruneVerb::Remove, PruneClass::Archive, path.clone(), Some(age), why, Op::RemoveFile(path));
+            self.step(
+                PruneVerb::Remove,
+                PruneClass::Archive,
+                path.clone(),
+                Some(age),
+                why,
+                Op::RemoveFile(path),
+            );
         }
     }
 
@@ -322,7 +340,10 @@ impl Scan<'_> {
                         PruneClass::Leftover,
                         path.clone(),
                         None,
-                        format!("an output an interrupted prune had archived to {}", self.layout.job_archive(id).display()),
+                        format!(
+                            "an output an interrupted prune had archived to {}",
+                            self.layout.job_archive(id).display()
+                        ),
                         Op::RemoveDir(path),
                     );
                 } else {
@@ -449,7 +470,14 @@ impl Scan<'_> {
                         human_age(age),
                         human_age(self.policy.logs)
                     );
-                    self.step(PruneVerb::Remove, PruneClass::Log, path.clone(), Some(age), why, Op::RemoveDir(path));
+                    self.step(
+                        PruneVerb::Remove,
+                        PruneClass::Log,
+                        path.clone(),
+                        Some(age),
+                        why,
+                        Op::RemoveDir(path),
+                    );
                 }
             }
         }
@@ -602,7 +630,10 @@ impl Scan<'_> {
                     continue;
                 }
                 if let Some(why) = b.job.as_deref().and_then(|j| self.holds.get(j)) {
-                    let why = format!("its install job {} is {why}", b.job.as_deref().unwrap_or(""));
+                    let why = format!(
+                        "its install job {} is {why}",
+                        b.job.as_deref().unwrap_or("")
+                    );
                     self.held(PruneClass::Backup, path, Some(age), why);
                     continue;
                 }
@@ -611,7 +642,14 @@ impl Scan<'_> {
                     human_age(age),
                     human_age(self.policy.backups)
                 );
-                self.step(PruneVerb::Remove, PruneClass::Backup, path.clone(), Some(age), why, Op::RemoveDir(path));
+                self.step(
+                    PruneVerb::Remove,
+                    PruneClass::Backup,
+                    path.clone(),
+                    Some(age),
+                    why,
+                    Op::RemoveDir(path),
+                );
             }
         }
     }

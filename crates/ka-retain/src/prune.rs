@@ -121,7 +121,10 @@ fn run(layout: &Layout, op: &Op, now: i64) -> Result<Done> {
             // the locks ka-render and ka-build-run hold while they use the folder
             let mut held = Vec::new();
             for name in [format!("render-{host}.lock"), format!("build-{host}.lock")] {
-                match HostLock::acquire(&layout.locks().join(name), &format!("ka-prune render {host}")) {
+                match HostLock::acquire(
+                    &layout.locks().join(name),
+                    &format!("ka-prune render {host}"),
+                ) {
                     Ok(l) => held.push(l),
                     Err(Error::Negative(why)) => return Ok(Done::InUse(format!("in use: {why}"))),
                     Err(e) => return Err(e),
@@ -144,7 +147,13 @@ fn run(layout: &Layout, op: &Op, now: i64) -> Result<Done> {
 /// removed, so a half-removed folder never looks like an output; the job
 /// record goes last. Each step survives a crash: the next prune sees the
 /// archive and finishes.
-fn archive_job(layout: &Layout, id: &str, finished: i64, write_archive: bool, now: i64) -> Result<()> {
+fn archive_job(
+    layout: &Layout,
+    id: &str,
+    finished: i64,
+    write_archive: bool,
+    now: i64,
+) -> Result<()> {
     let record_path = layout.job_record(id);
     let record_bytes = fs::read(&record_path).map_err(|e| Error::io(&record_path, e))?;
     let job: ka_core::docs::JobResult = serde_json::from_slice(&record_bytes)

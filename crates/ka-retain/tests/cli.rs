@@ -77,7 +77,10 @@ impl Root {
             .as_bytes(),
         );
         self.write(&format!("output/{id}/linux-{id}.pkg.tar.gz"), id.as_bytes());
-        self.write(&format!("output/{id}/linux-{id}-headers.pkg.tar.gz"), b"headers\n");
+        self.write(
+            &format!("output/{id}/linux-{id}-headers.pkg.tar.gz"),
+            b"headers\n",
+        );
         self.write(&format!("logs/boltzmann/{id}/build.log"), b"log\n");
     }
 
@@ -191,7 +194,9 @@ fn restore_of_an_unknown_or_invalid_job_is_refused() {
         .arg("nosuch-20270101T000000Z-deadbeef")
         .assert()
         .code(2)
-        .stderr(contains("no archive for job nosuch-20270101T000000Z-deadbeef"));
+        .stderr(contains(
+            "no archive for job nosuch-20270101T000000Z-deadbeef",
+        ));
     r.job("young", YOUNG, None);
     r.cmd("ka-restore-archive")
         .arg("young")
@@ -220,16 +225,13 @@ fn dry_run_changes_nothing() {
     r.job("old", OLD, None);
     r.backup("fresnel", "6.1.1", ANCIENT);
     r.backup("fresnel", "6.1.2", OLD);
-    r.prune(&["--dry-run"])
-        .assert()
-        .success()
-        .stdout(
-            contains("would archive")
-                .and(contains("output/old"))
-                .and(contains("would remove"))
-                .and(contains("backups/fresnel/6.1.1"))
-                .and(contains("1 archived, 1 removed, 1 held")),
-        );
+    r.prune(&["--dry-run"]).assert().success().stdout(
+        contains("would archive")
+            .and(contains("output/old"))
+            .and(contains("would remove"))
+            .and(contains("backups/fresnel/6.1.1"))
+            .and(contains("1 archived, 1 removed, 1 held")),
+    );
     assert!(r.p("output/old").is_dir() && r.p("jobs/old.json").is_file());
     assert!(r.p("backups/fresnel/6.1.1").is_dir());
     assert!(!r.p("archive").exists());
@@ -302,7 +304,10 @@ fn legacy_records_are_aged_by_the_time_in_their_id_and_odd_logs_are_reported() {
     );
     r.write(&format!("output/{id}/p.pkg"), b"p");
     // a log of a job with no record: its id tells its age
-    r.write("logs/boltzmann/fresnel-20260102T000000Z-89abcdef/build.log", b"x");
+    r.write(
+        "logs/boltzmann/fresnel-20260102T000000Z-89abcdef/build.log",
+        b"x",
+    );
     // a file directly under logs/<host>/ is not a job log
     r.write("logs/boltzmann/release.log", b"x");
     // a log folder whose age nobody can tell
@@ -329,7 +334,10 @@ fn backups_go_after_seven_days_but_never_the_newest_and_never_by_guess() {
     r.backup("euler", "6.6.0", "2026-01-01T00:00:00Z"); // the only one: stays
     // a folder without a record, one with a corrupt record, one whose record lies
     r.write("backups/euler/6.5.0/boot.tar", b"boot");
-    r.write("backups/euler/6.4.0/backup.json", b"{\"kind\":\"ka.backup\",");
+    r.write(
+        "backups/euler/6.4.0/backup.json",
+        b"{\"kind\":\"ka.backup\",",
+    );
     r.backup("euler", "6.3.0", "2026-01-01T00:00:00Z");
     fs::write(
         r.p("backups/euler/6.3.0/backup.json"),
@@ -341,10 +349,19 @@ fn backups_go_after_seven_days_but_never_the_newest_and_never_by_guess() {
     let out = r.prune(&[]).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("backups/euler/6.5.0/backup.json"), "{stderr}");
-    assert!(stderr.contains("backups/euler/6.4.0/backup.json"), "{stderr}");
+    assert!(
+        stderr.contains("backups/euler/6.5.0/backup.json"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("backups/euler/6.4.0/backup.json"),
+        "{stderr}"
+    );
     assert!(stderr.contains("names host fresnel"), "{stderr}");
-    assert!(stderr.contains("never removed without a readable record"), "{stderr}");
+    assert!(
+        stderr.contains("never removed without a readable record"),
+        "{stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("removed       backup"), "{stdout}");
     assert!(stdout.contains("held          backup"), "{stdout}");
@@ -387,12 +404,22 @@ fn render_folders_go_unless_current_or_used_by_a_recent_or_kept_job() {
     let renders = r.p("hosts/fresnel/render");
     let shared = r.p("baselines/archives/abc.tar");
     r.write("baselines/archives/abc.tar", b"baseline tarball");
-    for id in ["current0000000000", "recent0000000000", "oldjob0000000000", "nojob00000000000", "kept000000000000"] {
+    for id in [
+        "current0000000000",
+        "recent0000000000",
+        "oldjob0000000000",
+        "nojob00000000000",
+        "kept000000000000",
+    ] {
         fs::create_dir_all(renders.join(id)).unwrap();
         fs::hard_link(&shared, renders.join(id).join("linux.tar")).unwrap();
     }
     fs::create_dir_all(r.p("hosts/fresnel/promotions/current0000000000")).unwrap();
-    std::os::unix::fs::symlink("promotions/current0000000000", r.p("hosts/fresnel/promoted")).unwrap();
+    std::os::unix::fs::symlink(
+        "promotions/current0000000000",
+        r.p("hosts/fresnel/promoted"),
+    )
+    .unwrap();
     r.job("j-recent", YOUNG, Some(("fresnel", "recent0000000000")));
     r.job("j-old", OLD, Some(("fresnel", "oldjob0000000000")));
     r.job("j-kept", ANCIENT, Some(("fresnel", "kept000000000000")));
@@ -403,24 +430,29 @@ fn render_folders_go_unless_current_or_used_by_a_recent_or_kept_job() {
     let mut gone = paths(&report, PruneClass::Render);
     gone.sort();
     assert_eq!(gone, ["nojob00000000000", "oldjob0000000000"]);
-    for id in ["current0000000000", "recent0000000000", "kept000000000000", ".tmp-x-1"] {
+    for id in [
+        "current0000000000",
+        "recent0000000000",
+        "kept000000000000",
+        ".tmp-x-1",
+    ] {
         assert!(renders.join(id).is_dir(), "{id}");
     }
     assert_eq!(fs::read(&shared).unwrap(), b"baseline tarball");
-    assert!(held(&report)
-        .iter()
-        .any(|(p, why)| p == "kept000000000000" && why.contains("job j-kept built it")));
+    assert!(
+        held(&report)
+            .iter()
+            .any(|(p, why)| p == "kept000000000000" && why.contains("job j-kept built it"))
+    );
 }
 
 #[test]
 fn a_render_in_use_by_ka_build_is_left_for_the_next_run() {
     let r = Root::new();
     fs::create_dir_all(r.p("hosts/fresnel/render/old0000000000000")).unwrap();
-    let _busy = ka_core::hostlock::HostLock::acquire(
-        &r.p("locks/build-fresnel.lock"),
-        "ka-build fresnel",
-    )
-    .unwrap();
+    let _busy =
+        ka_core::hostlock::HostLock::acquire(&r.p("locks/build-fresnel.lock"), "ka-build fresnel")
+            .unwrap();
     let report = r.report(&[], 0);
     assert!(report.actions.is_empty());
     assert!(held(&report)[0].1.contains("ka-build fresnel"));
@@ -448,7 +480,10 @@ fn a_corrupt_job_record_is_named_and_its_job_left_alone() {
     let r = Root::new();
     r.job("j1", ANCIENT, None);
     r.job("j2", ANCIENT, None);
-    r.write("jobs/j1.json", b"{\"kind\":\"ka.job-result\",\"version\":1,\"id\":\"j1\"}");
+    r.write(
+        "jobs/j1.json",
+        b"{\"kind\":\"ka.job-result\",\"version\":1,\"id\":\"j1\"}",
+    );
     let out = r.prune(&[]).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -467,7 +502,10 @@ fn an_item_that_cannot_be_archived_is_reported_and_the_others_go_on() {
     let out = r.prune(&[]).output().unwrap();
     assert_ne!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("output/j1/link: not a regular file"), "{stderr}");
+    assert!(
+        stderr.contains("output/j1/link: not a regular file"),
+        "{stderr}"
+    );
     assert!(r.p("output/j1").is_dir() && r.p("jobs/j1.json").is_file());
     assert!(!r.p("archive/j1.tar").exists());
     assert!(!r.p("archive/.j1.tar.tmp").exists());
@@ -503,7 +541,10 @@ fn bad_now_and_bad_config_are_refused_before_anything_happens() {
     r.write("retention.yaml", b"job_outputs: 500d\nlogs: 500d\n");
     let report = r.report(&[], 0);
     assert!(report.actions.is_empty(), "{:?}", report.actions);
-    let report = r.report(&["--now", "2027-06-01T00:00:00Z", "--config", "/dev/null"], 0);
+    let report = r.report(
+        &["--now", "2027-06-01T00:00:00Z", "--config", "/dev/null"],
+        0,
+    );
     assert_eq!(paths(&report, PruneClass::JobOutput), ["j1"]);
 }
 
@@ -516,7 +557,12 @@ fn pause_and_resume() {
         .success()
         .stdout(contains("was not paused"));
     r.cmd("ka-pause-prune")
-        .args(["--reason", "bisecting 6.1.2", "--now", "2027-05-31T12:00:00Z"])
+        .args([
+            "--reason",
+            "bisecting 6.1.2",
+            "--now",
+            "2027-05-31T12:00:00Z",
+        ])
         .assert()
         .success()
         .stdout(contains("prune paused by tester@"));
@@ -524,20 +570,21 @@ fn pause_and_resume() {
         .assert()
         .success()
         .stdout(contains("already paused"));
-    r.prune(&[])
-        .assert()
-        .code(1)
-        .stderr(
-            contains("paused by tester@")
-                .and(contains("since 2027-05-31T12:00:00Z"))
-                .and(contains("bisecting 6.1.2"))
-                .and(contains("ka-resume-prune")),
-        );
+    r.prune(&[]).assert().code(1).stderr(
+        contains("paused by tester@")
+            .and(contains("since 2027-05-31T12:00:00Z"))
+            .and(contains("bisecting 6.1.2"))
+            .and(contains("ka-resume-prune")),
+    );
     assert!(r.p("output/j1").is_dir());
     let out = r.cmd("ka-resume-prune").arg("--json").output().unwrap();
     assert!(out.status.success());
     let doc: ka_core::docs::VerbResult = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(doc.message.contains("resumed (it was paused by tester@"), "{}", doc.message);
+    assert!(
+        doc.message.contains("resumed (it was paused by tester@"),
+        "{}",
+        doc.message
+    );
     r.cmd("ka-resume-prune")
         .assert()
         .success()
@@ -573,25 +620,30 @@ fn a_crash_at_any_step_of_archiving_loses_nothing() {
     ] {
         let r = Root::new();
         r.job("j1", OLD, None);
-        let out = r
-            .prune(&[])
-            .env("KA_TEST_CRASH_AT", step)
-            .output()
-            .unwrap();
+        let out = r.prune(&[]).env("KA_TEST_CRASH_AT", step).output().unwrap();
         assert_eq!(out.status.signal(), Some(6), "{step}: {out:?}");
         let in_output = r.p("output/j1/linux-j1.pkg.tar.gz").is_file();
         let in_archive = r.p("archive/j1.tar").is_file();
-        assert!(in_output || in_archive, "{step}: neither output nor archive");
+        assert!(
+            in_output || in_archive,
+            "{step}: neither output nor archive"
+        );
 
         let report = r.report(&[], 0);
         assert!(
-            report.actions.iter().any(|a| a.class == PruneClass::JobOutput),
+            report
+                .actions
+                .iter()
+                .any(|a| a.class == PruneClass::JobOutput),
             "{step}: {:?}",
             report.actions
         );
         if step == "archive-temp-written" || step == "output-moved-aside" {
             assert!(
-                report.actions.iter().any(|a| a.class == PruneClass::Leftover),
+                report
+                    .actions
+                    .iter()
+                    .any(|a| a.class == PruneClass::Leftover),
                 "{step}: {:?}",
                 report.actions
             );
@@ -628,7 +680,12 @@ fn a_crash_in_the_middle_of_a_restore_is_cleaned_up() {
     assert!(r.p("archive/j1.tar").is_file());
     assert!(r.p("output/.restore-j1").is_dir());
     let report = r.report(&[], 0);
-    assert!(report.actions.iter().any(|a| a.class == PruneClass::Leftover));
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|a| a.class == PruneClass::Leftover)
+    );
     assert!(!r.p("output/.restore-j1").exists());
     r.cmd("ka-restore-archive").arg("j1").assert().success();
     assert!(r.p("output/j1/linux-j1.pkg.tar.gz").is_file());

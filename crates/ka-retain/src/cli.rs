@@ -213,9 +213,14 @@ fn print_report(out: &mut impl Write, r: &PruneReport) -> std::io::Result<()> {
         PruneVerb::Archive => (a + 1, d),
         PruneVerb::Remove => (a, d + 1),
     });
+    let (a, d) = if r.dry_run {
+        ("to archive", "to remove")
+    } else {
+        ("archived", "removed")
+    };
     writeln!(
         out,
-        "ka-prune{}: {archived} archived, {removed} removed, {} held, {} problem(s) (now {})",
+        "ka-prune{}: {archived} {a}, {removed} {d}, {} held, {} problem(s) (now {})",
         if r.dry_run { " --dry-run" } else { "" },
         r.held.len(),
         r.problems.len(),

@@ -404,7 +404,7 @@ impl Scan<'_> {
                 )
             } else {
                 format!(
-                    "job finished {} ago; outputs are kept {}; archived to {}",
+                    "job finished {} ago; outputs are kept {}; into {}",
                     human_age(age),
                     human_age(self.policy.job_outputs),
                     tar.display()

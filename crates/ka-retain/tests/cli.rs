@@ -230,7 +230,7 @@ fn dry_run_changes_nothing() {
             .and(contains("output/old"))
             .and(contains("would remove"))
             .and(contains("backups/fresnel/6.1.1"))
-            .and(contains("1 archived, 1 removed, 1 held")),
+            .and(contains("1 to archive, 1 to remove, 1 held")),
     );
     assert!(r.p("output/old").is_dir() && r.p("jobs/old.json").is_file());
     assert!(r.p("backups/fresnel/6.1.1").is_dir());

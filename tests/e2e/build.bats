@@ -182,6 +182,8 @@ teardown_file() {
 	[ "$(jq -r .status <<<"$output")" = failed ]
 	job=$(jq -r .job <<<"$output")
 	[[ $(jq -r .message <<<"$output") == *"wall-clock cap"* ]]
+	# the job record names its render folder and when it ended (for ka-prune)
+	jq -e '.render.host == "hilbert" and (.finished_at | test("^[0-9-]+T[0-9:]+Z$"))' "$KA_ROOT/jobs/$job.json"
 	[ -d "$SSHD_REMOTE/source/$job" ]
 	# the baseline came from the build host's source cache, not over the wire
 	grep -qx 'from the source cache: linux.tar' "$KA_ROOT/logs/slowbox/$job/source-cache-link.log"

@@ -7,8 +7,8 @@ use crate::source_cache;
 use ka_block::gate::{Request, blocking};
 use ka_block::store::{Store, block_id};
 use ka_core::docs::{
-    BlockKind, BlockRef, BlockState, Job, JobResult, Render, Status, Subject, Transport, V1, Verb,
-    VerbResult,
+    BlockKind, BlockRef, BlockState, Job, JobResult, Render, RenderRef, Status, Subject, Transport,
+    V1, Verb, VerbResult,
 };
 use ka_core::error::{Error, Result};
 use ka_core::formats::{Distro, HostManifest};
@@ -71,11 +71,7 @@ impl<R: Remote> Builder<'_, R> {
     }
 
     fn log_dir(&self, build_host: &str) -> PathBuf {
-        self.layout
-            .root
-            .join("logs")
-            .join(build_host)
-            .join(&self.job_id)
+        self.layout.logs().join(build_host).join(&self.job_id)
     }
 
     fn job(
@@ -256,7 +252,15 @@ impl<R: Remote> Builder<'_, R> {
             (&build.wall_clock, &build.stall),
             "build.log",
         );
-        let r = self.remote.run(&job)?;
+        let mut r = self.remote.run(&job)?;
+        r.render = Some(RenderRef {
+            host: render.host.clone(),
+            id: render
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        });
         self.record(&r)?;
         crate::idle::record_use(self.layout, &c.name, c.spec.wake.is_some())?;
         if !r.ok() {
@@ -293,7 +297,7 @@ impl<R: Remote> Builder<'_, R> {
             let job = self.job(&c, argv, None, ("30m", "10m"), "source-cache-keep.log");
             self.remote.run(&job)?;
         }
-        let out = self.layout.root.join("output").join(&self.job_id);
+        let out = self.layout.output(&self.job_id);
         let mut files = self
             .remote
             .download(&transport, &format!("{remote_dir}/out"), &out)?;
@@ -331,12 +335,7 @@ impl<R: Remote> Builder<'_, R> {
 
     /// Keep the job's result next to its log, for ka-keep and ka-debug.
     fn record(&self, r: &JobResult) -> Result<()> {
-        let path = self
-            .layout
-            .root
-            .join("jobs")
-            .join(format!("{}.json", self.job_id));
-        ka_core::atomic::write_json(&path, r)
+        ka_core::atomic::write_json(&self.layout.job_record(&self.job_id), r)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -4,11 +4,10 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
-use ka_core::docs::JobResult;
-use ka_core::error::{ExitCode, Result, contract, usage};
+use ka_core::docs::{JobResult, Keep, V1};
+use ka_core::error::{ExitCode, Result, usage};
 use ka_core::formats::HostManifest;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
-use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -20,7 +19,9 @@ use std::path::{Path, PathBuf};
     long_about = "Jobs are recorded under KA_ROOT/jobs/<job-id>.json (a ka.job-result) by \
 ka-build-run. A failed build's tree stays on the build host under <root>/source/<job-id>/.\n\n\
   ka-job show ID            print the job's ka.job-result\n\
-  ka-job keep ID [--for D]  mark the tree kept (KA_ROOT/keep/ID.json); without --for, forever\n\
+  ka-job keep ID [--for D]  keep the job (KA_ROOT/keep/ID.json, a ka.keep): ka-prune then \
+leaves its output, logs, archive, backup and render folder alone; without --for, until the \
+file is removed\n\
   ka-job release-idle       release woken build hosts idle past build_host.idle_release\n\
   ka-job ssh-argv ID        print, NUL-separated, the OpenSSH command that opens a login \
 shell in the job's folder on its build host, checking the host key strictly against the \
@@ -54,45 +55,35 @@ pub enum Cmd {
     ReleaseIdle,
 }
 
-/// `KA_ROOT/keep/<job-id>.json`: a kept job tree.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Keep {
-    pub job: String,
-    pub kept_at: String,
-    /// RFC 3339; absent: kept until released by hand.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until: Option<String>,
-}
-
 pub fn command() -> clap::Command {
     Cli::command()
 }
 
-fn check_job_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id.as_bytes()[0].is_ascii_alphanumeric()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(contract(format!("invalid job id {id:?}")))
-    }
-}
-
 pub fn load(layout: &Layout, id: &str) -> Result<JobResult> {
-    check_job_id(id)?;
-    let path = layout.root.join("jobs").join(format!("{id}.json"));
+    ka_core::names::check_job_id(id)?;
+    let path = layout.job_record(id);
     if !path.exists() {
+        if layout.job_archive(id).exists() {
+            return Err(usage(format!(
+                "job {id} is archived ({}); ka-restore-archive {id} brings back its record and output",
+                layout.job_archive(id).display()
+            )));
+        }
         return Err(usage(format!(
             "no job {id} (no {}); job ids are in ka-build's output",
             path.display()
         )));
     }
     ka_core::stream::read_file(&path)
+}
+
+/// A keep may name a job whose record is in place or archived.
+fn check_keepable(layout: &Layout, id: &str) -> Result<()> {
+    ka_core::names::check_job_id(id)?;
+    if layout.job_archive(id).exists() {
+        return Ok(());
+    }
+    load(layout, id).map(drop)
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
@@ -106,7 +97,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             ka_core::stream::write_doc(&mut out, &job).context("stdout")?;
         }
         Cmd::Keep { id, keep_for } => {
-            load(&layout, &id)?;
+            check_keepable(&layout, &id)?;
             let now = ka_core::time::now_epoch()?;
             let until = match keep_for {
                 Some(d) => Some(ka_core::time::rfc3339(
@@ -115,12 +106,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let keep = Keep {
+                kind: Default::default(),
+                version: V1,
                 job: id.clone(),
                 kept_at: ka_core::time::rfc3339(now),
                 until,
             };
-            let path = layout.root.join("keep").join(format!("{id}.json"));
-            ka_core::atomic::write_json(&path, &keep)?;
+            ka_core::atomic::write_json(&layout.keep(&id), &keep)?;
             writeln!(out, "{}", serde_json::to_string(&keep).context("json")?).context("stdout")?;
         }
         Cmd::ReleaseIdle => {

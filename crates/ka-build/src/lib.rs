@@ -69,11 +69,7 @@ pub fn command() -> clap::Command {
 
 /// A job id: `<host>-<UTC time>-<first 8 of the lock b2sum>`, sortable by time.
 pub fn job_id(host: &str, now: i64, lock_b2sum: &str) -> String {
-    let t: String = ka_core::time::rfc3339(now)
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    format!("{host}-{t}-{}", &lock_b2sum[..lock_b2sum.len().min(8)])
+    ka_core::names::job_id(host, now, lock_b2sum)
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {

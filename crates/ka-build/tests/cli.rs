@@ -1,6 +1,7 @@
 //! ka-job without a build host: keep, show, release-idle with time as input.
 
 use assert_cmd::Command;
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 use std::fs;
 
@@ -100,4 +101,26 @@ fn keep_records_until() {
         .assert()
         .code(2)
         .stderr(contains("duration"));
+}
+
+#[test]
+fn an_archived_job_can_be_kept_and_show_points_to_the_restore() {
+    let (tmp, root, repo) = setup();
+    fs::create_dir_all(root.join("archive")).unwrap();
+    fs::write(root.join("archive/j2.tar"), b"").unwrap();
+    job_cmd(&tmp, &root, &repo)
+        .args(["show", "j2"])
+        .assert()
+        .code(2)
+        .stderr(contains("job j2 is archived").and(contains("ka-restore-archive j2")));
+    job_cmd(&tmp, &root, &repo)
+        .env("KA_NOW", "2026-11-25T10:00:00Z")
+        .args(["keep", "j2"])
+        .assert()
+        .success()
+        .stdout(contains(r#""kind":"ka.keep""#));
+    let keep: ka_core::docs::Keep =
+        serde_json::from_slice(&fs::read(root.join("keep/j2.json")).unwrap()).unwrap();
+    assert_eq!(keep.job, "j2");
+    assert_eq!(keep.until, None);
 }

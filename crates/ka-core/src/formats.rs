@@ -668,3 +668,29 @@ mod tests {
         }
     }
 }
+
+/// `KA_ROOT/retention.yaml` (optional; `ka-prune --config FILE` names another):
+/// how long retention keeps each kind of thing, as durations (`7d`, `12h`).
+/// A key left out takes its default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Pre-install /boot backups (default `7d`); the newest backup of each
+    /// host is kept whatever its age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backups: Option<String>,
+    /// Job outputs (packages + job record), by the job's finish time; older
+    /// ones are archived into `KA_ROOT/archive/<job-id>.tar` (default `30d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_outputs: Option<String>,
+    /// Job archives, by the job's finish time (default `365d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archives: Option<String>,
+    /// Job logs, by the job's finish time (default `365d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<String>,
+    /// Render folders not used by a job this young, and not the host's
+    /// current promotion, are removed (default `30d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renders: Option<String>,
+}

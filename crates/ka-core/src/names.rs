@@ -70,6 +70,51 @@ pub fn scope_rank(scope: &str) -> usize {
 }
 
 /// This machine's host name, for lock holders and audit lines.
+/// A job id names files (`jobs/<id>.json`, `output/<id>/`, …): letters,
+/// digits and `._-`, starting with a letter or digit, at most 128 bytes.
+pub fn check_job_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.as_bytes()[0].is_ascii_alphanumeric()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(contract(format!("invalid job id {id:?}")))
+    }
+}
+
+/// A job id: `<host>-<UTC start time>-<first 8 of the lock b2sum>`, sortable by time.
+pub fn job_id(host: &str, now: i64, lock_b2sum: &str) -> String {
+    let t: String = crate::time::rfc3339(now)
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    format!("{host}-{t}-{}", &lock_b2sum[..lock_b2sum.len().min(8)])
+}
+
+/// The start time a [`job_id`] holds (seconds since the epoch), if it has one.
+pub fn job_id_time(id: &str) -> Option<i64> {
+    let mut parts = id.rsplitn(3, '-');
+    let (_sum, t, _host) = (parts.next()?, parts.next()?, parts.next()?);
+    let b = t.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let text = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &t[0..4],
+        &t[4..6],
+        &t[6..8],
+        &t[9..11],
+        &t[11..13],
+        &t[13..15]
+    );
+    crate::time::parse_time(&text).ok()
+}
+
 pub fn this_host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
@@ -79,6 +124,24 @@ pub fn this_host() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_ids_carry_their_start_time() {
+        let t = 1_795_000_000;
+        let id = job_id("rk-3399-board", t, "0123456789abcdef");
+        assert_eq!(id, "rk-3399-board-20261118T110640Z-01234567");
+        check_job_id(&id).unwrap();
+        assert_eq!(job_id_time(&id), Some(t));
+        for odd in [
+            "j1",
+            "a-b-c",
+            "x-2026111607464Z-01234567",
+            "x-20261316T074640Z-0",
+        ] {
+            assert_eq!(job_id_time(odd), None, "{odd}");
+        }
+        assert!(check_job_id("../etc").is_err());
+    }
 
     #[test]
     fn names() {

@@ -158,14 +158,6 @@ impl Layout {
     pub fn remind(&self) -> PathBuf {
         self.root.join("remind")
     }
-    /// `ka.job-result` of each build job.
-    pub fn jobs(&self) -> PathBuf {
-        self.root.join("jobs")
-    }
-    /// The packages a build job fetched back.
-    pub fn output(&self, job: &str) -> PathBuf {
-        self.root.join("output").join(job)
-    }
     /// The append-only audit log and its records.
     pub fn audit(&self) -> PathBuf {
         self.root.join("audit")
@@ -177,6 +169,51 @@ impl Layout {
     /// Queued `ka.issue-event` files, one per change, flushed in name order.
     pub fn outbox(&self) -> PathBuf {
         self.gitea().join("outbox")
+    }
+    /// `hosts/<host>/render/<id>/`: rendered package sources.
+    pub fn renders(&self, host: &str) -> PathBuf {
+        self.host_dir(host).join("render")
+    }
+    /// `jobs/<job-id>.json`: the `ka.job-result` of each build job.
+    pub fn jobs(&self) -> PathBuf {
+        self.root.join("jobs")
+    }
+    pub fn job_record(&self, job: &str) -> PathBuf {
+        self.jobs().join(format!("{job}.json"))
+    }
+    /// `output/<job-id>/`: the packages a build job fetched.
+    pub fn outputs(&self) -> PathBuf {
+        self.root.join("output")
+    }
+    pub fn output(&self, job: &str) -> PathBuf {
+        self.outputs().join(job)
+    }
+    /// `logs/<build-host>/<job-id>/`.
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    /// `keep/<job-id>.json`: `ka.keep` records.
+    pub fn keeps(&self) -> PathBuf {
+        self.root.join("keep")
+    }
+    pub fn keep(&self, job: &str) -> PathBuf {
+        self.keeps().join(format!("{job}.json"))
+    }
+    /// `archive/<job-id>.tar`: archived job outputs (not the baseline
+    /// tarballs of [`Layout::archives`]).
+    pub fn job_archives(&self) -> PathBuf {
+        self.root.join("archive")
+    }
+    pub fn job_archive(&self, job: &str) -> PathBuf {
+        self.job_archives().join(format!("{job}.tar"))
+    }
+    /// `backups/<host>/<kernel-version>/`: pre-install /boot backups.
+    pub fn backups(&self) -> PathBuf {
+        self.root.join("backups")
+    }
+    /// `retention/pause.json`: while it exists, prune refuses to run.
+    pub fn prune_pause(&self) -> PathBuf {
+        self.root.join("retention/pause.json")
     }
 }
 

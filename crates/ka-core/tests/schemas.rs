@@ -3,11 +3,11 @@
 //! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-core --test schemas`).
 
 use ka_core::docs::{
-    AuditEntry, Block, Check, Gate, HostStatus, Installed, IssueEvent, IssueLink, Job, JobResult,
-    Journal, Lock, MirrorStatus, Notice, Plan, ProbeReport, RebaseReport, Reminder, Render,
-    TreeChange, VerbResult,
+    ArchiveIndex, AuditEntry, Backup, Block, Check, Gate, HostStatus, Installed, IssueEvent,
+    IssueLink, Job, JobResult, Journal, Keep, Lock, MirrorStatus, Notice, Plan, ProbeReport,
+    PrunePause, PruneReport, RebaseReport, Reminder, Render, TreeChange, VerbResult,
 };
-use ka_core::formats::{HostManifest, RuntimeConfig, SeriesMeta};
+use ka_core::formats::{HostManifest, RetentionConfig, RuntimeConfig, SeriesMeta};
 use schemars::{JsonSchema, schema_for};
 use std::path::PathBuf;
 
@@ -48,7 +48,13 @@ fn schemas_match_the_types() {
     check::<Installed>("ka.installed", &mut drift);
     check::<HostStatus>("ka.host-status", &mut drift);
     check::<AuditEntry>("ka.audit", &mut drift);
+    check::<Keep>("ka.keep", &mut drift);
+    check::<Backup>("ka.backup", &mut drift);
+    check::<ArchiveIndex>("ka.archive", &mut drift);
+    check::<PrunePause>("ka.prune-pause", &mut drift);
+    check::<PruneReport>("ka.prune-report", &mut drift);
     check::<HostManifest>("fleet-host", &mut drift);
+    check::<RetentionConfig>("retention", &mut drift);
     check::<SeriesMeta>("series", &mut drift);
     check::<IssueEvent>("ka.issue-event", &mut drift);
     check::<IssueLink>("ka.issue-link", &mut drift);

@@ -33,6 +33,9 @@ pub fn commands() -> Vec<clap::Command> {
         ka_status::command(),
         ka_gitea::command(),
     ]
+    .into_iter()
+    .chain(ka_retain::cli::commands())
+    .collect()
 }
 
 /// Render one page.

@@ -179,6 +179,8 @@ pub fn run_job_with(
         transport_error: out.transport_error,
         host_key_refused: out.host_key_refused,
         log: job.log.clone(),
+        finished_at: Some(ka_core::time::now_rfc3339()?),
+        render: None,
     })
 }
 

@@ -131,6 +131,8 @@ fn echo_and_exit_codes(c: &Case, transport: Transport) {
     assert_eq!(r.signal, None);
     assert_eq!(r.id, job.id);
     assert_eq!(r.log, job.log);
+    let finished = r.finished_at.as_deref().expect("finished_at");
+    ka_core::time::parse_time(finished).expect("RFC 3339");
     // the two streams come through separate pipes: their relative order is
     // the order of arrival, so compare the lines as a set
     let mut lines: Vec<String> = log_of(&r).lines().map(String::from).collect();

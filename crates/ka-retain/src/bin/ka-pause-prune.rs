@@ -1,0 +1,3 @@
+fn main() {
+    ka_core::error::main_with("ka-pause-prune", ka_retain::cli::pause_prune)
+}

@@ -1,0 +1,3 @@
+fn main() {
+    ka_core::error::main_with("ka-prune", ka_retain::cli::prune)
+}

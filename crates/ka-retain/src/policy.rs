@@ -1,0 +1,66 @@
+//! The retention periods: defaults, or `KA_ROOT/retention.yaml`.
+
+use ka_core::duration::parse_duration;
+use ka_core::error::{Result, contract};
+use ka_core::formats::{RetentionConfig, load_yaml};
+use ka_core::paths::Layout;
+use std::path::Path;
+
+/// Periods in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub backups: i64,
+    pub job_outputs: i64,
+    pub archives: i64,
+    pub logs: i64,
+    pub renders: i64,
+}
+
+const DAY: i64 = 86_400;
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            backups: 7 * DAY,
+            job_outputs: 30 * DAY,
+            archives: 365 * DAY,
+            logs: 365 * DAY,
+            renders: 30 * DAY,
+        }
+    }
+}
+
+impl Policy {
+    /// `--config FILE` when given (it must exist), else
+    /// `KA_ROOT/retention.yaml` when it exists, else the defaults.
+    pub fn load(layout: &Layout, config: Option<&Path>) -> Result<Policy> {
+        let default_path = layout.root.join("retention.yaml");
+        let path = match config {
+            Some(p) => p.to_path_buf(),
+            None if default_path.exists() => default_path,
+            None => return Ok(Policy::default()),
+        };
+        let shown = path.display().to_string();
+        let cfg: RetentionConfig = load_yaml(&path, &shown)?;
+        Policy::from_config(&cfg, &shown)
+    }
+
+    pub fn from_config(cfg: &RetentionConfig, shown: &str) -> Result<Policy> {
+        let d = Policy::default();
+        let get = |key: &str, v: &Option<String>, default: i64| -> Result<i64> {
+            match v {
+                None => Ok(default),
+                Some(text) => parse_duration(text)
+                    .map(|d| d.as_secs() as i64)
+                    .map_err(|e| contract(format!("{shown}: {key}: {e}"))),
+            }
+        };
+        Ok(Policy {
+            backups: get("backups", &cfg.backups, d.backups)?,
+            job_outputs: get("job_outputs", &cfg.job_outputs, d.job_outputs)?,
+            archives: get("archives", &cfg.archives, d.archives)?,
+            logs: get("logs", &cfg.logs, d.logs)?,
+            renders: get("renders", &cfg.renders, d.renders)?,
+        })
+    }
+}

@@ -100,7 +100,7 @@ pub fn run_block() -> anyhow::Result<ExitCode> {
     };
     let result = run_block_cmd(cli.cmd, &store);
     // Whatever was queued before an error is sent (or reported) too.
-    crate::mirror::try_flush(&store, &layout.root, "ka-block");
+    crate::mirror::try_flush(&store.mirror, &layout.root, "ka-block");
     result
 }
 

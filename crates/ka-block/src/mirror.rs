@@ -3,10 +3,73 @@
 //! `ka-gitea flush`, which [`try_flush`] runs as a separate program so that the
 //! block store and the gate never link an HTTP client.
 
-use crate::store::Store;
-use ka_core::docs::{Block, BlockState, IssueItem, IssueState, Subject};
+use ka_core::docs::{Block, BlockState, IssueChange, IssueItem, IssueState, Subject};
+use ka_core::error::{Error, Result};
+use ka_core::formats::RuntimeConfig;
+use ka_core::outbox::Outbox;
+use ka_core::paths::Layout;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+/// The mirror side of a record store: when `KA_ROOT/config.yaml` selects
+/// Gitea, each change is queued in the outbox after the local record is
+/// written. Every record store (blocks, notices) queues through this.
+#[derive(Default)]
+pub struct Queue {
+    outbox: Option<Outbox>,
+    queued: Cell<usize>,
+}
+
+impl Queue {
+    /// Queue for `layout` when the config selects Gitea (a broken config is an
+    /// error, not a silent local store).
+    pub fn from_config(layout: &Layout) -> Result<Queue> {
+        let outbox = RuntimeConfig::load(&layout.root)?
+            .gitea()
+            .is_some()
+            .then(|| Outbox::new(layout));
+        Ok(Queue {
+            outbox,
+            queued: Cell::new(0),
+        })
+    }
+
+    /// Never queues: for reading, and for changes that come from the mirror.
+    pub fn none() -> Queue {
+        Queue::default()
+    }
+
+    pub fn is_mirrored(&self) -> bool {
+        self.outbox.is_some()
+    }
+
+    /// How many events were queued since the store was opened.
+    pub fn queued(&self) -> usize {
+        self.queued.get()
+    }
+
+    /// Queue one change of `item`. A failure is an error saying the local
+    /// record stands: the gate and the reminders trust the local store.
+    pub fn push(
+        &self,
+        change: IssueChange,
+        item: IssueItem,
+        comment: Option<String>,
+    ) -> Result<()> {
+        if let Some(outbox) = &self.outbox {
+            let id = item.id.clone();
+            outbox.enqueue(change, item, comment).map_err(|e| {
+                Error::Usage(format!(
+                    "{id} is recorded locally, but its Gitea event could not be queued in {}: {e}",
+                    outbox.dir().display()
+                ))
+            })?;
+            self.queued.set(self.queued.get() + 1);
+        }
+        Ok(())
+    }
+}
 
 /// The record kind of blocks in item ids: `block/<block id>`.
 pub const RECORD: &str = "block";
@@ -80,8 +143,8 @@ pub fn lift_comment(reason: &str) -> String {
 /// `ka-gitea flush` (next to this program, else on PATH). Its report goes to
 /// stderr; a failure leaves the events queued and is reported, never fatal:
 /// the local store already holds the change.
-pub fn try_flush(store: &Store, root: &Path, prog: &str) {
-    if store.queued() == 0 {
+pub fn try_flush(queue: &Queue, root: &Path, prog: &str) {
+    if queue.queued() == 0 {
         return;
     }
     let exe = gitea_program();
@@ -97,9 +160,9 @@ pub fn try_flush(store: &Store, root: &Path, prog: &str) {
         Err(e) => format!("cannot run {}: {e}", exe.display()),
     };
     eprintln!(
-        "{prog}: warning: {why}; the block store is updated, and {} Gitea event(s) stay queued in {} \
+        "{prog}: warning: {why}; the local records are updated, and {} Gitea event(s) stay queued in {} \
 (`ka-gitea status` shows them, `ka-gitea flush` sends them)",
-        store.queued(),
+        queue.queued(),
         root.join("gitea/outbox").display()
     );
 }

@@ -5,24 +5,20 @@
 //! the mirror (`ka-gitea`), after the local write: the gate trusts the local
 //! store.
 
+use crate::mirror::{Queue, block_item};
 use crate::records::RecordDir;
 use ka_core::docs::{Block, BlockKind, BlockState, IssueChange, Subject, V1};
-use ka_core::error::{Error, Result, usage};
-use ka_core::formats::RuntimeConfig;
+use ka_core::error::{Result, usage};
 use ka_core::hash::b2sum;
 use ka_core::hostlock::HostLock;
-use ka_core::outbox::Outbox;
 use ka_core::paths::Layout;
-use std::cell::Cell;
 use std::path::PathBuf;
 
 pub struct Store {
     records: RecordDir,
     lock_path: PathBuf,
-    /// Set when the config mirrors issue records to Gitea: every change is
-    /// also queued here, after the local write.
-    mirror: Option<Outbox>,
-    queued: Cell<usize>,
+    /// Where changes are queued for the Gitea mirror, after the local write.
+    pub mirror: Queue,
 }
 
 /// The stable id of a block: `<kind>-<12 hex of b2sum(kind, subject)>`.
@@ -39,11 +35,10 @@ impl Store {
     /// The store under `layout`, mirrored when `KA_ROOT/config.yaml` selects
     /// the Gitea backend (a broken config is an error, not a silent local store).
     pub fn open(layout: &Layout) -> Result<Store> {
-        let mut store = Store::local(layout);
-        if RuntimeConfig::load(&layout.root)?.gitea().is_some() {
-            store.mirror = Some(Outbox::new(layout));
-        }
-        Ok(store)
+        Ok(Store {
+            mirror: Queue::from_config(layout)?,
+            ..Store::local(layout)
+        })
     }
 
     /// The store without mirroring: for reading, and for applying changes
@@ -52,38 +47,8 @@ impl Store {
         Store {
             records: RecordDir::new(layout.blocks(), "block store", "block"),
             lock_path: layout.locks().join("blocks.lock"),
-            mirror: None,
-            queued: Cell::new(0),
+            mirror: Queue::none(),
         }
-    }
-
-    /// Whether changes are queued for the Gitea mirror.
-    pub fn is_mirrored(&self) -> bool {
-        self.mirror.is_some()
-    }
-
-    /// How many mirror events this store queued since it was opened.
-    pub fn queued(&self) -> usize {
-        self.queued.get()
-    }
-
-    /// Queue a change for the mirror, after the local record is written. A
-    /// failure here is reported but the local block stands: the gate trusts
-    /// the local store.
-    fn mirror(&self, change: IssueChange, b: &Block, comment: Option<String>) -> Result<()> {
-        if let Some(outbox) = &self.mirror {
-            outbox
-                .enqueue(change, crate::mirror::block_item(b), comment)
-                .map_err(|e| {
-                    Error::Usage(format!(
-                        "block {} is recorded locally, but its Gitea event could not be queued in {}: {e}",
-                        b.id,
-                        outbox.dir().display()
-                    ))
-                })?;
-            self.queued.set(self.queued.get() + 1);
-        }
-        Ok(())
     }
 
     /// Every record, ordered by id. A corrupt record is an error naming its file:
@@ -170,7 +135,7 @@ impl Store {
         };
         self.records.put(&id, &block)?;
         if change != IssueChange::Refiled || comment.is_some() {
-            self.mirror(change, &block, comment)?;
+            self.mirror.push(change, block_item(&block), comment)?;
         }
         Ok(block)
     }
@@ -186,9 +151,9 @@ impl Store {
             b.updated_at = now;
             b.lift_reason = Some(reason.to_string());
             self.records.put(id, &b)?;
-            self.mirror(
+            self.mirror.push(
                 IssueChange::Lifted,
-                &b,
+                block_item(&b),
                 Some(crate::mirror::lift_comment(reason)),
             )?;
         }

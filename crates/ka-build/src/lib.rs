@@ -114,6 +114,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         results.push(result);
     }
     ka_core::stream::write_docs(&results).context("stdout")?;
-    ka_block::mirror::try_flush(&store, &layout.root, "ka-build");
+    ka_block::mirror::try_flush(&store.mirror, &layout.root, "ka-build");
     Ok(code)
 }

@@ -1,6 +1,6 @@
 //! `ka-gitea`: mirror kernel-agent's issue records to a Gitea repository.
-//! The only crate that speaks HTTP. Records are queued by the stages that
-//! change them (`ka-block`) in `KA_ROOT/gitea/outbox/`; this program sends
+//! The only crate that speaks HTTP. Records are queued by the stores that
+//! change them (`ka-block`, `ka-notice`) in `KA_ROOT/gitea/outbox/`; this program sends
 //! them (`flush`), reads Gitea's state back (`pull`) and reports (`status`).
 
 pub mod client;
@@ -16,6 +16,7 @@ use ka_core::formats::RuntimeConfig;
 use ka_core::hostlock::HostLock;
 use ka_core::outbox::Outbox;
 use ka_core::paths::{Layout, runtime_root};
+use ka_notice::store::NoticeStore;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -23,12 +24,13 @@ use std::path::PathBuf;
 #[command(
     name = "ka-gitea",
     version,
-    about = "Mirror block records to Gitea issues: flush the outbox, pull Gitea's state, show status",
+    about = "Mirror block and notice records to Gitea issues: flush the outbox, pull Gitea's state, show status",
     long_about = "When KA_ROOT/config.yaml (or $KA_CONFIG) says `issues: { backend: gitea, gitea: {...} }` \
-(see ka-gitea(5)), every change of a block is queued as one file in KA_ROOT/gitea/outbox/ after the \
-local store is written, and ka-block runs `ka-gitea flush` right away. Filing opens an issue titled \
-[ka:<kind>] ... with the labels ka, ka:block and ka:<kind>; filing again with a new detail comments; \
-lifting comments and closes it. The local store stays the source of truth for the gate.\n\n\
+(see ka-gitea(5)), every change of a block or a notice ([ka:installable]) is queued as one file in \
+KA_ROOT/gitea/outbox/ after the local store is written, and ka-block or ka-notice runs `ka-gitea flush` \
+right away. Filing opens an issue titled [ka:<kind>] ... with the labels ka, ka:block (or ka:notice) \
+and ka:<kind>; filing again with a new detail comments; lifting or closing comments and closes it. \
+The local stores stay the source of truth for the gate and the reminders.\n\n\
 Network errors, timeouts and 5xx answers are retried with a doubling wait; when they persist the \
 events stay queued (nothing lost, nothing sent twice) and the flush exits 2. 401, 403, 404 and 422 \
 are not retried: the error says what to check.\n\n\
@@ -48,8 +50,9 @@ enum Cmd {
     /// Send the queued events in order; what fails stays queued and is reported.
     Flush,
     /// Flush, then read the ka-labelled issues back: an issue closed (or
-    /// reopened) in Gitea lifts (or reopens) its block locally. Prints the
-    /// changed ka.block documents, one per line.
+    /// reopened) in Gitea lifts (or reopens) its block or closes (or reopens)
+    /// its notice locally. Prints the changed ka.block and ka.notice
+    /// documents, one per line.
     Pull,
     /// Queued events, linked records, and the last error.
     Status {
@@ -87,7 +90,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
             let _lock = flush_lock(&layout)?;
             let changed = outcome(
                 &layout,
-                flush(&mirror).and_then(|_| mirror.pull(&Store::local(&layout))),
+                flush(&mirror).and_then(|_| {
+                    mirror.pull(&Store::local(&layout), &NoticeStore::local(&layout))
+                }),
             )?;
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

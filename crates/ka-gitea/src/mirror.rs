@@ -11,13 +11,47 @@ use crate::client::{CreateIssue, EditIssue, Gitea, Issue, label_color};
 use crate::links::Links;
 use ka_block::mirror::block_id_of;
 use ka_block::store::Store;
-use ka_core::docs::{Block, BlockState, IssueEvent, IssueState, MirrorStatus, V1};
+use ka_core::docs::{
+    Block, BlockState, IssueEvent, IssueState, MirrorStatus, Notice, NoticeState, V1,
+};
 use ka_core::error::{Error, Result, contract};
 use ka_core::outbox::Outbox;
 use ka_core::paths::Layout;
+use ka_notice::store::{NoticeStore, notice_id_of};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+
+/// A local record an issue is about.
+#[derive(Clone, Copy)]
+enum Record<'i> {
+    Block(&'i str),
+    Notice(&'i str),
+}
+
+impl Record<'_> {
+    /// The record's state, as an issue state.
+    fn state(self, blocks: &Store, notices: &NoticeStore) -> Result<IssueState> {
+        Ok(match self {
+            Record::Block(id) => match blocks.get(id)?.state {
+                BlockState::Open => IssueState::Open,
+                BlockState::Lifted => IssueState::Closed,
+            },
+            Record::Notice(id) => match notices.get(id)?.state {
+                NoticeState::Open => IssueState::Open,
+                NoticeState::Closed => IssueState::Closed,
+            },
+        })
+    }
+}
+
+/// A record `pull` changed, printed as its document.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Changed {
+    Block(Block),
+    Notice(Notice),
+}
 
 /// The label every mirrored issue carries; `pull` reads back the issues that have it.
 pub const LABEL: &str = "ka";
@@ -213,15 +247,20 @@ impl<'a> Mirror<'a> {
 
     /// Read the `ka`-labelled issues back. Where an issue's state changed in
     /// Gitea since the mirror last saw it (or the record was never linked),
-    /// Gitea wins: a closed issue lifts its block ("closed in Gitea #N"), a
-    /// reopened one opens it again. Returns the blocks changed.
-    pub fn pull(&self, store: &Store) -> Result<Vec<Block>> {
+    /// Gitea wins: a closed issue lifts its block or closes its notice
+    /// ("closed in Gitea #N"), a reopened one opens it again. Returns the
+    /// records changed.
+    pub fn pull(&self, blocks: &Store, notices: &NoticeStore) -> Result<Vec<Changed>> {
         let remote = self.gitea.issues_labelled(LABEL)?;
         let mut changed = Vec::new();
         let mut seen = HashSet::new();
         for issue in &remote {
             let Some(item) = ka_id(issue) else { continue };
-            let Some(block_id) = block_id_of(&item) else {
+            let record = if let Some(id) = block_id_of(&item) {
+                Record::Block(id)
+            } else if let Some(id) = notice_id_of(&item) {
+                Record::Notice(id)
+            } else {
                 continue;
             };
             let link = self.links.get(&item)?;
@@ -235,11 +274,11 @@ impl<'a> Mirror<'a> {
                 continue;
             }
             seen.insert(item.clone());
-            let local = match store.get(block_id) {
-                Ok(b) => b,
+            let local_state = match record.state(blocks, notices) {
+                Ok(s) => s,
                 Err(_) => {
                     eprintln!(
-                        "ka-gitea: warning: #{} is about block {block_id}, which the local store does not have; ignored",
+                        "ka-gitea: warning: #{} is about {item}, which the local store does not have; ignored",
                         issue.number
                     );
                     continue;
@@ -247,27 +286,29 @@ impl<'a> Mirror<'a> {
             };
             let remote_state = state_of(&issue.state);
             let changed_in_gitea = link.as_ref().is_none_or(|l| l.state != remote_state);
-            if changed_in_gitea {
-                match (remote_state, local.state) {
-                    (IssueState::Closed, BlockState::Open) => {
-                        let b =
-                            store.lift(block_id, &format!("closed in Gitea #{}", issue.number))?;
-                        eprintln!(
-                            "ka-gitea: {block_id}: lifted (closed in Gitea #{})",
-                            issue.number
-                        );
-                        changed.push(b);
+            if changed_in_gitea && remote_state != local_state {
+                let why = format!("closed in Gitea #{}", issue.number);
+                let c = match (record, remote_state) {
+                    (Record::Block(id), IssueState::Closed) => {
+                        Changed::Block(blocks.lift(id, &why)?)
                     }
-                    (IssueState::Open, BlockState::Lifted) => {
-                        let b = store.reopen(block_id)?;
-                        eprintln!(
-                            "ka-gitea: {block_id}: open again (reopened in Gitea #{})",
-                            issue.number
-                        );
-                        changed.push(b);
+                    (Record::Block(id), IssueState::Open) => Changed::Block(blocks.reopen(id)?),
+                    (Record::Notice(id), IssueState::Closed) => {
+                        Changed::Notice(notices.close(id, &why)?)
                     }
-                    _ => {}
-                }
+                    (Record::Notice(id), IssueState::Open) => Changed::Notice(notices.reopen(id)?),
+                };
+                let what = match remote_state {
+                    IssueState::Closed => "closed",
+                    IssueState::Open => "open again (reopened",
+                };
+                let tail = if remote_state == IssueState::Open {
+                    ")"
+                } else {
+                    ""
+                };
+                eprintln!("ka-gitea: {item}: {what} in Gitea #{}{tail}", issue.number);
+                changed.push(c);
             }
             let mut l = match link {
                 Some(l) => l,

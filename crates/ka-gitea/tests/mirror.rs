@@ -591,3 +591,62 @@ fn issues_are_found_again_across_pages() {
     );
     e.done();
 }
+
+/// `[ka:installable]` notices are issues too: filed → opened with their own
+/// labels, superseded or closed → closed with the reason, dismissed in Gitea
+/// → closed locally by pull.
+#[test]
+fn notices_are_mirrored_and_a_gitea_close_dismisses_them() {
+    use ka_core::docs::{NoticeKind, NoticeState, NoticeSubject};
+    use ka_notice::store::NoticeStore;
+    let e = Env::new();
+    let notices = || NoticeStore::open(&e.layout()).unwrap();
+    let pkg = |v: &str| NoticeSubject::Package {
+        host: "fresnel".into(),
+        package: "linux-fresnel".into(),
+        version: v.into(),
+    };
+    let (first, _) = notices()
+        .file(NoticeKind::Installable, pkg("6.1.158-1"), "published")
+        .unwrap();
+    e.gitea(&["flush"]).assert().success();
+    let issues = e.fake.issues();
+    assert_eq!(issues.len(), 1);
+    assert_eq!(
+        issues[0].title,
+        "[ka:installable] linux-fresnel 6.1.158-1 for fresnel"
+    );
+    assert!(
+        issues[0]
+            .body
+            .contains(&format!("ka-id: notice/{}", first.id))
+    );
+    let mut labels = e.fake.label_names(&issues[0]);
+    labels.sort();
+    assert_eq!(labels, ["ka", "ka:installable", "ka:notice"]);
+
+    // a newer version supersedes the first: one new issue, the old one closed
+    let (second, superseded) = notices()
+        .file(NoticeKind::Installable, pkg("6.1.158-2"), "published")
+        .unwrap();
+    assert_eq!(superseded.len(), 1);
+    e.gitea(&["flush"]).assert().success();
+    let issues = e.fake.issues();
+    assert_eq!(issues.len(), 2);
+    assert_eq!(issues[0].state, "closed");
+    assert!(e.fake.comments_on(1)[0].contains("superseded by linux-fresnel 6.1.158-2"));
+    assert_eq!(issues[1].state, "open");
+
+    // the owner dismisses the second in the web UI: pull closes it locally
+    e.fake.set_state(2, "closed");
+    let out = e.gitea(&["pull"]).assert().success().get_output().clone();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"kind\":\"ka.notice\""));
+    let local = NoticeStore::local(&e.layout()).get(&second.id).unwrap();
+    assert_eq!(local.state, NoticeState::Closed);
+    assert_eq!(local.close_reason.as_deref(), Some("closed in Gitea #2"));
+    assert!(
+        e.outbox().is_empty(),
+        "a change from Gitea is not queued back"
+    );
+    e.done();
+}

@@ -102,7 +102,11 @@ pub fn command() -> clap::Command {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let store = NoticeStore::open(&Layout::new(runtime_root(cli.root.as_deref())?));
+    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let store = match cli.cmd {
+        Cmd::List { .. } => NoticeStore::local(&layout),
+        _ => NoticeStore::open(&layout)?,
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match cli.cmd {
@@ -154,5 +158,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
     }
     out.flush().context("stdout")?;
+    ka_block::mirror::try_flush(&store.mirror, &layout.root, "ka-notice");
     Ok(ExitCode::Ok)
 }

@@ -2,8 +2,11 @@
 //! kind and subject, atomic records, a corrupt record is an error naming its
 //! file), on the shared record folder of `ka-block`.
 
+use ka_block::mirror::Queue;
 use ka_block::records::RecordDir;
-use ka_core::docs::{Notice, NoticeKind, NoticeState, NoticeSubject, V1};
+use ka_core::docs::{
+    IssueChange, IssueItem, IssueState, Notice, NoticeKind, NoticeState, NoticeSubject, V1,
+};
 use ka_core::error::{Result, contract, usage};
 use ka_core::hash::b2sum;
 use ka_core::hostlock::HostLock;
@@ -14,6 +17,47 @@ use std::path::PathBuf;
 pub struct NoticeStore {
     records: RecordDir,
     lock_path: PathBuf,
+    /// Where changes are queued for the Gitea mirror, after the local write.
+    pub mirror: Queue,
+}
+
+/// The record kind of notices in mirror item ids: `notice/<notice id>`.
+pub const RECORD: &str = "notice";
+
+/// The notice id of a mirror item id, when the item is a notice.
+pub fn notice_id_of(item_id: &str) -> Option<&str> {
+    item_id.strip_prefix("notice/")
+}
+
+/// A notice as an issue for the Gitea mirror.
+pub fn notice_item(n: &Notice) -> IssueItem {
+    let item = format!("{RECORD}/{}", n.id);
+    let NoticeSubject::Package { host, .. } = &n.subject;
+    let body = format!(
+        "{detail}\n\n---\nNotice `{id}`, opened {opened}. It halts nothing: `ka-install {host}` installs the package and closes it; \
+closing this issue and running `ka-gitea pull` dismisses it.\n\nka-id: {item}\n",
+        detail = if n.detail.is_empty() {
+            "(no detail)"
+        } else {
+            &n.detail
+        },
+        id = n.id,
+        opened = n.opened_at,
+    );
+    IssueItem {
+        id: item,
+        title: n.title.clone(),
+        labels: vec![
+            "ka".to_string(),
+            format!("ka:{RECORD}"),
+            format!("ka:{}", n.notice.as_str()),
+        ],
+        body,
+        state: match n.state {
+            NoticeState::Open => IssueState::Open,
+            NoticeState::Closed => IssueState::Closed,
+        },
+    }
 }
 
 /// The stable id of a notice: `<kind>-<12 hex of b2sum(kind, subject)>`
@@ -70,10 +114,22 @@ fn title_of(kind: NoticeKind, subject: &NoticeSubject) -> String {
 }
 
 impl NoticeStore {
-    pub fn open(layout: &Layout) -> NoticeStore {
+    /// The store under `layout`, mirrored when `KA_ROOT/config.yaml` selects
+    /// Gitea (a broken config is an error).
+    pub fn open(layout: &Layout) -> Result<NoticeStore> {
+        Ok(NoticeStore {
+            mirror: Queue::from_config(layout)?,
+            ..NoticeStore::local(layout)
+        })
+    }
+
+    /// The store without mirroring: for reading, and for changes that come
+    /// from the mirror itself.
+    pub fn local(layout: &Layout) -> NoticeStore {
         NoticeStore {
             records: RecordDir::new(layout.notices(), "notice store", "notice"),
             lock_path: layout.locks().join("notices.lock"),
+            mirror: Queue::none(),
         }
     }
 
@@ -110,14 +166,25 @@ impl NoticeStore {
         let _guard = HostLock::acquire(&self.lock_path, "notice store update")?;
         let now = ka_core::time::now_rfc3339()?;
         let id = notice_id(kind, &subject);
+        let mut change = IssueChange::Filed;
+        let mut comment = None;
         let notice = match self.records.get::<Notice>(&id)? {
             Some(mut n) => {
+                change = IssueChange::Refiled;
                 if n.state == NoticeState::Closed {
+                    change = IssueChange::Reopened;
+                    comment = Some(format!("Filed again after it was closed:\n\n{detail}"));
                     n.state = NoticeState::Open;
                     n.opened_at = now.clone();
                     n.filings = 0;
                     n.closed_at = None;
                     n.close_reason = None;
+                }
+                if change == IssueChange::Refiled && n.detail != detail {
+                    comment = Some(format!(
+                        "Filed again (filing {}):\n\n{detail}",
+                        n.filings + 1
+                    ));
                 }
                 n.filings += 1;
                 n.updated_at = now.clone();
@@ -166,6 +233,19 @@ impl NoticeStore {
         for old in &superseded {
             self.records.put(&old.id, old)?;
         }
+        // Mirrored after the local writes; the same block in the same words
+        // is counted locally only.
+        if change != IssueChange::Refiled || comment.is_some() {
+            self.mirror.push(change, notice_item(&notice), comment)?;
+        }
+        for old in &superseded {
+            let why = old.close_reason.clone().unwrap_or_default();
+            self.mirror.push(
+                IssueChange::Lifted,
+                notice_item(old),
+                Some(format!("Closed: {why}")),
+            )?;
+        }
         Ok((notice, superseded))
     }
 
@@ -179,6 +259,28 @@ impl NoticeStore {
             n.closed_at = Some(now.clone());
             n.updated_at = now;
             n.close_reason = Some(reason.to_string());
+            self.records.put(id, &n)?;
+            self.mirror.push(
+                IssueChange::Lifted,
+                notice_item(&n),
+                Some(format!("Closed: {reason}")),
+            )?;
+        }
+        Ok(n)
+    }
+
+    /// Open a closed notice again because its mirror says so (an issue
+    /// reopened in Gitea). Not mirrored back.
+    pub fn reopen(&self, id: &str) -> Result<Notice> {
+        let _guard = HostLock::acquire(&self.lock_path, "notice store update")?;
+        let mut n = self.get(id)?;
+        if n.state == NoticeState::Closed {
+            let now = ka_core::time::now_rfc3339()?;
+            n.state = NoticeState::Open;
+            n.opened_at = now.clone();
+            n.updated_at = now;
+            n.closed_at = None;
+            n.close_reason = None;
             self.records.put(id, &n)?;
         }
         Ok(n)

@@ -38,7 +38,7 @@ pub fn open_records(layout: &Layout) -> Result<Vec<OpenRecord>> {
             opened_at: b.opened_at,
         });
     }
-    for n in NoticeStore::open(layout).open_notices()? {
+    for n in NoticeStore::local(layout).open_notices()? {
         let host = n.subject.host().to_string();
         out.push(OpenRecord {
             hint: match n.notice {

@@ -335,7 +335,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         report(&e, &mut code);
         e.to_string()
     });
-    let notices = NoticeStore::open(&layout).all().map_err(|e| {
+    let notices = NoticeStore::local(&layout).all().map_err(|e| {
         report(&e, &mut code);
         e.to_string()
     });

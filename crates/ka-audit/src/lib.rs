@@ -9,8 +9,9 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
+use ka_block::mirror::Queue;
 use ka_block::records::RecordDir;
-use ka_core::docs::{Artifact, AuditEntry, AuditResult, V1};
+use ka_core::docs::{Artifact, AuditEntry, AuditResult, IssueChange, IssueItem, IssueState, V1};
 use ka_core::error::{Error, ExitCode, Result, contract, usage};
 use ka_core::hash::b2sum;
 use ka_core::paths::{Layout, runtime_root};
@@ -114,7 +115,51 @@ pub fn record(layout: &Layout, run: &Run) -> Result<AuditEntry> {
     };
     append(&layout.audit(), &entry)?;
     records(layout).put(&entry.id, &entry)?;
+    // Mirrored as a closed issue (a record of what happened, not open work);
+    // dry runs changed nothing and stay in the local log.
+    if entry.result != AuditResult::DryRun {
+        let queue = Queue::from_config(layout)?;
+        queue.push(IssueChange::Filed, audit_item(&entry), None)?;
+        ka_block::mirror::try_flush(&queue, &layout.root, "ka-audit");
+    }
     Ok(entry)
+}
+
+/// An audit record as a (closed) issue for the Gitea mirror.
+pub fn audit_item(e: &AuditEntry) -> IssueItem {
+    let item = format!("audit/{}", e.id);
+    let locks: String = e
+        .locks
+        .iter()
+        .map(|l| {
+            format!(
+                "- `{}` b2sum `{}`\n",
+                l.file,
+                &l.b2sum[..16.min(l.b2sum.len())]
+            )
+        })
+        .collect();
+    let body = format!(
+        "`{argv}`\n\nrun by {user} on {host} at {at}: {result:?} (exit {code})\n{locks}\nka-id: {item}\n",
+        argv = e.argv.join(" "),
+        user = e.user,
+        host = e.acting_host,
+        at = e.at,
+        result = e.result,
+        code = e.exit_code,
+        locks = if locks.is_empty() {
+            String::new()
+        } else {
+            format!("\nlocks:\n{locks}")
+        },
+    );
+    IssueItem {
+        id: item,
+        title: e.title.clone(),
+        labels: vec!["ka".into(), "ka:audit".into(), format!("ka:{}", e.verb)],
+        body,
+        state: IssueState::Closed,
+    }
 }
 
 fn records(layout: &Layout) -> RecordDir {

@@ -256,6 +256,8 @@ impl<'a> Mirror<'a> {
         let mut seen = HashSet::new();
         for issue in &remote {
             let Some(item) = ka_id(issue) else { continue };
+            seen.insert(item.clone());
+            // Audit records are closed for good: nothing to read back.
             let record = if let Some(id) = block_id_of(&item) {
                 Record::Block(id)
             } else if let Some(id) = notice_id_of(&item) {
@@ -273,7 +275,6 @@ impl<'a> Mirror<'a> {
                 );
                 continue;
             }
-            seen.insert(item.clone());
             let local_state = match record.state(blocks, notices) {
                 Ok(s) => s,
                 Err(_) => {

@@ -8,6 +8,7 @@ use ka_block::store::Store;
 use ka_core::docs::{Block, BlockKind, BlockState, Subject};
 use ka_core::paths::Layout;
 use ka_fake_gitea::{FakeGitea, FaultKind};
+use predicates::prelude::*;
 use predicates::str::contains;
 use std::fs;
 use std::path::PathBuf;
@@ -648,5 +649,43 @@ fn notices_are_mirrored_and_a_gitea_close_dismisses_them() {
         e.outbox().is_empty(),
         "a change from Gitea is not queued back"
     );
+    e.done();
+}
+
+/// Every audited verb run is one closed issue `[ka:<verb>] ...`; a dry run
+/// changed nothing and stays in the local log.
+#[test]
+fn audit_records_are_closed_issues_and_dry_runs_stay_local() {
+    let e = Env::new();
+    let run = |argv: &[&str], code: i32, dry_run: bool| ka_audit::Run {
+        verb: "ka-promote".into(),
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        exit_code: code,
+        dry_run,
+        targets: vec!["fresnel".into()],
+        all_targets: false,
+        at: None,
+    };
+    let entry = ka_audit::record(&e.layout(), &run(&["fresnel"], 1, false)).unwrap();
+    ka_audit::record(&e.layout(), &run(&["--dry-run", "fresnel"], 0, true)).unwrap();
+    e.gitea(&["flush"]).assert().success();
+    let issues = e.fake.issues();
+    assert_eq!(issues.len(), 1, "the dry run is not mirrored");
+    assert_eq!(issues[0].title, entry.title);
+    assert_eq!(issues[0].state, "closed");
+    assert!(
+        issues[0].body.contains("Negative (exit 1)"),
+        "{}",
+        issues[0].body
+    );
+    let mut labels = e.fake.label_names(&issues[0]);
+    labels.sort();
+    assert_eq!(labels, ["ka", "ka:audit", "ka:promote"]);
+    // pull leaves audit records alone, and knows them
+    e.gitea(&["pull"])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(predicates::str::contains("warning").not());
     e.done();
 }

@@ -8,7 +8,6 @@ use ka_block::store::Store;
 use ka_core::docs::{Block, BlockKind, BlockState, Subject};
 use ka_core::paths::Layout;
 use ka_fake_gitea::{FakeGitea, FaultKind};
-use predicates::prelude::*;
 use predicates::str::contains;
 use std::fs;
 use std::path::PathBuf;

@@ -379,8 +379,7 @@ impl SignSpec {
 fn check_sign_path(what: &str, p: &str) -> Result<()> {
     let plain = p.starts_with('/')
         && p.len() > 1
-        && p
-            .bytes()
+        && p.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'+' | b'-'))
         && !p.split('/').any(|c| c == ".." || c == ".")
         && !p.ends_with('/');

@@ -49,14 +49,15 @@ struct KindOf {
 /// Read the documents on `input`, each parsed as the type its `kind` names.
 fn read_shown(input: &str) -> ka_core::Result<Vec<Doc>> {
     let mut docs = Vec::new();
-    let mut stream =
-        serde_json::Deserializer::from_str(input).into_iter::<serde::de::IgnoredAny>();
+    let mut stream = serde_json::Deserializer::from_str(input).into_iter::<serde::de::IgnoredAny>();
     let mut start = 0;
     let mut n = 0;
     while let Some(next) = stream.next() {
         n += 1;
         if let Err(e) = next {
-            return Err(ka_core::error::contract(format!("stdin: document {n}: {e}")));
+            return Err(ka_core::error::contract(format!(
+                "stdin: document {n}: {e}"
+            )));
         }
         let end = stream.byte_offset();
         let text = &input[start..end];

@@ -229,11 +229,7 @@ pub fn newest_job(layout: &Layout, host: &str) -> Result<JobResult> {
         if !job.ok() || job.render.as_ref().is_none_or(|r| r.host != host) {
             continue;
         }
-        let key = format!(
-            "{} {}",
-            job.finished_at.clone().unwrap_or_default(),
-            job.id
-        );
+        let key = format!("{} {}", job.finished_at.clone().unwrap_or_default(), job.id);
         if best.as_ref().is_none_or(|(k, _)| key > *k) {
             best = Some((key, job));
         }

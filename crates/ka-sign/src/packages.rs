@@ -41,7 +41,8 @@ pub fn parse_name(distro: Distro, name: &str) -> Option<(String, String, String)
             }
             let stem = &name[..name.find(".pkg.tar")?];
             let mut parts = stem.rsplitn(4, '-');
-            let (arch, rel, ver, pkg) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+            let (arch, rel, ver, pkg) =
+                (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
             if [arch, rel, ver, pkg].iter().any(|p| p.is_empty()) {
                 return None;
             }
@@ -64,9 +65,9 @@ pub fn parse_name(distro: Distro, name: &str) -> Option<(String, String, String)
 fn check_file_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-' | b':' | b'~'));
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-' | b':' | b'~')
+        });
     if ok {
         Ok(())
     } else {
@@ -181,7 +182,10 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(
-            parse_name(Distro::Arch, "linux-fresnel-fourier-7.0-1-aarch64.pkg.tar.zst"),
+            parse_name(
+                Distro::Arch,
+                "linux-fresnel-fourier-7.0-1-aarch64.pkg.tar.zst"
+            ),
             Some((
                 "linux-fresnel-fourier".into(),
                 "7.0-1".into(),
@@ -192,7 +196,10 @@ mod tests {
             parse_name(Distro::Arch, "linux-x-headers-6.1-3-x86_64.pkg.tar.gz"),
             Some(("linux-x-headers".into(), "6.1-3".into(), "x86_64".into()))
         );
-        assert_eq!(parse_name(Distro::Arch, "linux-x-6.1-3-x86_64.pkg.tar.gz.sig"), None);
+        assert_eq!(
+            parse_name(Distro::Arch, "linux-x-6.1-3-x86_64.pkg.tar.gz.sig"),
+            None
+        );
         assert_eq!(parse_name(Distro::Arch, "build.log"), None);
         assert_eq!(
             parse_name(Distro::Debian, "linux-image-6.1.0-ka_6.1.0-ka-1_amd64.deb"),

@@ -93,7 +93,10 @@ fn stamp() -> Result<String> {
 
 impl<R: Remote> Publisher<'_, R> {
     fn spec(&self) -> &SignSpec {
-        self.sign_host.sign.as_ref().expect("the sign host has sign:")
+        self.sign_host
+            .sign
+            .as_ref()
+            .expect("the sign host has sign:")
     }
 
     fn transport(&self) -> Transport {
@@ -388,7 +391,9 @@ impl<R: Remote> Publisher<'_, R> {
             spec.key.clone(),
             spec.staging.clone(),
         ];
-        let r = self.remote.run(&self.job("sign-check", &stamp, argv, log))?;
+        let r = self
+            .remote
+            .run(&self.job("sign-check", &stamp, argv, log))?;
         let report = read_report(&r.log)?;
         let mut result = VerbResult {
             kind: Default::default(),
@@ -444,7 +449,9 @@ impl<R: Remote> Publisher<'_, R> {
     fn lift_signing_fail(&self, reason: &str) -> Result<Vec<BlockRef>> {
         let id = block_id(BlockKind::SigningFail, &Subject::Global);
         match self.store.get(&id) {
-            Ok(b) if b.state == BlockState::Open => Ok(vec![self.store.lift(&id, reason)?.to_ref()]),
+            Ok(b) if b.state == BlockState::Open => {
+                Ok(vec![self.store.lift(&id, reason)?.to_ref()])
+            }
             _ => Ok(Vec::new()),
         }
     }

@@ -51,7 +51,11 @@ fn arch_package_is_signed_published_and_installed_by_pacman() {
         "ka.files.tar.gz.sig".into(),
     ] {
         let path = format!("{}/{f}", live.display());
-        assert!(doc.published.contains(&path), "{path} in {:?}", doc.published);
+        assert!(
+            doc.published.contains(&path),
+            "{path} in {:?}",
+            doc.published
+        );
         assert!(Path::new(&path).exists(), "{path}");
     }
     let pkg = &doc.packages[0];
@@ -59,10 +63,16 @@ fn arch_package_is_signed_published_and_installed_by_pacman() {
         (pkg.package.as_str(), pkg.version.as_str(), pkg.kernel),
         ("linux-tiny", "6.1-1", true)
     );
-    assert_eq!(pkg.b2sum, ka_core::hash::b2sum(&fs::read(&p.arch_v1).unwrap()));
+    assert_eq!(
+        pkg.b2sum,
+        ka_core::hash::b2sum(&fs::read(&p.arch_v1).unwrap())
+    );
     // the live path is a symlink to the generation the doc names
     let gen_name = doc.repo.generation.clone().unwrap();
-    assert_eq!(live_target(&live), format!(".x86_64.generations/{gen_name}"));
+    assert_eq!(
+        live_target(&live),
+        format!(".x86_64.generations/{gen_name}")
+    );
     // records, notice, nothing left behind
     for f in &doc.files {
         assert!(f.exists(), "{}", f.display());
@@ -73,7 +83,11 @@ fn arch_package_is_signed_published_and_installed_by_pacman() {
     let n = notices(&c);
     assert_eq!(n.len(), 1);
     assert_eq!(n[0].id, doc.notices[0]);
-    assert!(n[0].title.contains("linux-tiny 6.1-1 for tiny"), "{}", n[0].title);
+    assert!(
+        n[0].title.contains("linux-tiny 6.1-1 for tiny"),
+        "{}",
+        n[0].title
+    );
     assert!(!c.root.join("publish/tiny-a.upload").exists());
     assert!(!c.srv.join("staging/tiny-a").exists());
     assert!(open_blocks(&c).is_empty());
@@ -95,10 +109,18 @@ fn arch_package_is_signed_published_and_installed_by_pacman() {
     );
 
     // publishing the same job again changes nothing
-    let again = publish_doc(&c.sign(&["tiny", "--job", "tiny-a"]).success().get_output().stdout);
+    let again = publish_doc(
+        &c.sign(&["tiny", "--job", "tiny-a"])
+            .success()
+            .get_output()
+            .stdout,
+    );
     assert_eq!(again.status, Status::Unchanged, "{}", again.message);
     assert!(again.published.is_empty());
-    assert_eq!(live_target(&live), format!(".x86_64.generations/{gen_name}"));
+    assert_eq!(
+        live_target(&live),
+        format!(".x86_64.generations/{gen_name}")
+    );
 }
 
 #[test]
@@ -155,12 +177,19 @@ fn debian_package_lands_in_a_signed_apt_repo_and_tampering_is_refused() {
         "dists/ka/Release.gpg",
     ] {
         let path = format!("{}/{f}", repo.display());
-        assert!(doc.published.contains(&path), "{path} in {:?}", doc.published);
+        assert!(
+            doc.published.contains(&path),
+            "{path} in {:?}",
+            doc.published
+        );
         assert!(Path::new(&path).exists(), "{path}");
     }
     assert_eq!(doc.packages[0].package, "linux-image-tiny");
     assert!(doc.packages[0].kernel);
-    assert_eq!(notices(&c)[0].title, "[ka:installable] linux-image-tiny 6.1-1 for tinydeb");
+    assert_eq!(
+        notices(&c)[0].title,
+        "[ka:installable] linux-image-tiny 6.1-1 for tinydeb"
+    );
 
     let apt = Apt::new(c.tmp.path().join("apt"), &c.gnupg, &c.fpr, &repo);
     let update = apt.update();
@@ -179,7 +208,11 @@ fn debian_package_lands_in_a_signed_apt_repo_and_tampering_is_refused() {
     flip_byte(&packages_gz);
     let update = apt.update();
     assert!(!update.status.success(), "{}", text(&update));
-    assert!(text(&update).contains("Hash Sum mismatch"), "{}", text(&update));
+    assert!(
+        text(&update).contains("Hash Sum mismatch"),
+        "{}",
+        text(&update)
+    );
     fs::write(&packages_gz, &good).unwrap();
 
     // an InRelease changed after signing
@@ -199,7 +232,12 @@ fn a_newer_version_gets_a_new_generation_supersedes_the_notice_and_old_generatio
     c.job("tiny", "tiny-b", &[&p.arch_v2], "2026-05-18T11:00:00Z", 0);
     // a newer job that failed is never the default
     c.job("tiny", "tiny-c", &[&p.arch_v2], "2026-05-18T12:00:00Z", 2);
-    let first = publish_doc(&c.sign(&["tiny", "--job", "tiny-a"]).success().get_output().stdout);
+    let first = publish_doc(
+        &c.sign(&["tiny", "--job", "tiny-a"])
+            .success()
+            .get_output()
+            .stdout,
+    );
     let second = publish_doc(&c.sign(&["tiny"]).success().get_output().stdout);
     assert_eq!(second.job, "tiny-b");
     assert_eq!(second.packages[0].version, "6.1-2");
@@ -252,7 +290,12 @@ fn signing_failure_files_signing_fail_keeps_the_repo_and_the_gate_holds_until_ch
         &c.gnupg.dir.display().to_string(),
         &empty.dir.display().to_string(),
     ));
-    let out = c.sign(&["tiny", "--job", "tiny-b"]).code(1).get_output().stdout.clone();
+    let out = c
+        .sign(&["tiny", "--job", "tiny-b"])
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
     let doc = publish_doc(&out);
     assert_eq!(doc.status, Status::Failed);
     assert!(doc.message.contains("no secret key"), "{}", doc.message);
@@ -263,7 +306,11 @@ fn signing_failure_files_signing_fail_keeps_the_repo_and_the_gate_holds_until_ch
     assert_eq!(fs::read(live.join("ka.db.tar.gz")).unwrap(), db_before);
     let blocks = open_blocks(&c);
     assert_eq!(blocks.len(), 1);
-    assert!(blocks[0].title.starts_with("[ka:signing-fail]"), "{}", blocks[0].title);
+    assert!(
+        blocks[0].title.starts_with("[ka:signing-fail]"),
+        "{}",
+        blocks[0].title
+    );
     assert!(
         c.root.join("publish/tiny-b.json").exists(),
         "the failed attempt is recorded"
@@ -271,10 +318,22 @@ fn signing_failure_files_signing_fail_keeps_the_repo_and_the_gate_holds_until_ch
 
     // with the key back, the gate still refuses until a check proves signing works
     c.sign_host(&good);
-    let blocked = publish_doc(&c.sign(&["tiny", "--job", "tiny-b"]).code(1).get_output().stdout);
+    let blocked = publish_doc(
+        &c.sign(&["tiny", "--job", "tiny-b"])
+            .code(1)
+            .get_output()
+            .stdout,
+    );
     assert_eq!(blocked.status, Status::Blocked);
-    assert!(blocked.message.contains("ka-publish --check"), "{}", blocked.message);
-    assert!(!c.srv.join("staging/tiny-b").exists(), "nothing was uploaded");
+    assert!(
+        blocked.message.contains("ka-publish --check"),
+        "{}",
+        blocked.message
+    );
+    assert!(
+        !c.srv.join("staging/tiny-b").exists(),
+        "nothing was uploaded"
+    );
     // the gate halts signing (and builds) everywhere, installs nowhere
     let open = open_blocks(&c);
     let req = ka_block::gate::Request {
@@ -290,16 +349,25 @@ fn signing_failure_files_signing_fail_keeps_the_repo_and_the_gate_holds_until_ch
         &c.gnupg.dir.display().to_string(),
         &empty.dir.display().to_string(),
     ));
-    c.sign(&["--check"]).code(1).stdout(contains("signing does not work"));
+    c.sign(&["--check"])
+        .code(1)
+        .stdout(contains("signing does not work"));
     assert_eq!(open_blocks(&c).len(), 1);
     c.sign_host(&good);
-    c.sign(&["--check"]).success().stdout(contains("lifted signing-fail-"));
+    c.sign(&["--check"])
+        .success()
+        .stdout(contains("lifted signing-fail-"));
     assert!(open_blocks(&c).is_empty());
     let layout = ka_core::paths::Layout::new(c.root.clone());
     let all = ka_block::store::Store::local(&layout).all().unwrap();
     assert_eq!(all[0].state, BlockState::Lifted);
 
-    let doc = publish_doc(&c.sign(&["tiny", "--job", "tiny-b"]).success().get_output().stdout);
+    let doc = publish_doc(
+        &c.sign(&["tiny", "--job", "tiny-b"])
+            .success()
+            .get_output()
+            .stdout,
+    );
     assert_eq!(doc.status, Status::Done, "{}", doc.message);
 }
 
@@ -319,7 +387,11 @@ fn a_file_name_published_before_with_other_bytes_is_refused() {
     c.job("tiny", "tiny-b", &[&rebuilt], "2026-05-18T11:00:00Z", 0);
     let doc = publish_doc(&c.sign(&["tiny"]).code(1).get_output().stdout);
     assert_eq!(doc.status, Status::Failed);
-    assert!(doc.message.contains("already published with other content"), "{}", doc.message);
+    assert!(
+        doc.message.contains("already published with other content"),
+        "{}",
+        doc.message
+    );
     assert!(doc.blocks.is_empty(), "not a signing failure");
     assert!(open_blocks(&c).is_empty());
     assert_eq!(live_target(&live), before);
@@ -332,7 +404,11 @@ fn dry_run_says_what_would_happen_and_changes_nothing() {
     c.job("tiny", "tiny-a", &[&p.arch_v1], "2026-05-18T10:00:00Z", 0);
     let doc = publish_doc(&c.sign(&["tiny", "--dry-run"]).success().get_output().stdout);
     assert_eq!(doc.status, Status::DryRun);
-    assert!(doc.message.contains("would copy 1 package(s)"), "{}", doc.message);
+    assert!(
+        doc.message.contains("would copy 1 package(s)"),
+        "{}",
+        doc.message
+    );
     assert!(doc.files.is_empty() && doc.published.is_empty());
     assert_eq!(fs::read_dir(&c.srv).unwrap().count(), 0);
     assert!(!c.root.join("publish").exists());
@@ -346,8 +422,8 @@ fn concurrent_publishes_are_refused() {
     c.job("tiny", "tiny-a", &[&p.arch_v1], "2026-05-18T10:00:00Z", 0);
     // here: another ka-sign holds KA_ROOT/locks/publish.lock
     {
-        let _held = HostLock::acquire(&c.root.join("locks/publish.lock"), "ka-sign tiny (job x)")
-            .unwrap();
+        let _held =
+            HostLock::acquire(&c.root.join("locks/publish.lock"), "ka-sign tiny (job x)").unwrap();
         c.sign(&["tiny"])
             .code(1)
             .stderr(contains("locked by"))
@@ -374,10 +450,16 @@ fn bad_inputs_are_refused_and_write_nothing() {
     let nothing_written = |c: &Case| {
         assert!(!c.root.join("publish").exists(), "publish records written");
         assert!(!c.root.join("notices").exists(), "notices written");
-        assert_eq!(fs::read_dir(&c.srv).unwrap().count(), 0, "sign host touched");
+        assert_eq!(
+            fs::read_dir(&c.srv).unwrap().count(),
+            0,
+            "sign host touched"
+        );
     };
     // no job at all
-    c.sign(&["tiny"]).code(1).stderr(contains("no successful build job"));
+    c.sign(&["tiny"])
+        .code(1)
+        .stderr(contains("no successful build job"));
     c.sign(&["tiny", "--job", "tiny-x"])
         .code(2)
         .stderr(contains("no job tiny-x"));
@@ -425,11 +507,7 @@ fn bad_inputs_are_refused_and_write_nothing() {
     c.job("tiny", "tiny-a", &[&p.arch_v1], "2026-05-18T10:00:00Z", 0);
     let good = c.local_sign();
     for (bad, code, says) in [
-        (
-            good.replace(&c.fpr, "ABCDEF"),
-            3,
-            "full fingerprint",
-        ),
+        (good.replace(&c.fpr, "ABCDEF"), 3, "full fingerprint"),
         (
             good.replace(
                 &format!("gnupghome: {}", c.gnupg.dir.display()),
@@ -440,10 +518,17 @@ fn bad_inputs_are_refused_and_write_nothing() {
         ),
         (good.replace("keep: 2", "keep: 1"), 3, "keep at least 2"),
         (good.replace("  local: true\n", ""), 3, "needs ssh:"),
-        (format!("{good}  colour: blue\n"), 3, "unknown field `colour`"),
         (
-            good.replace("  pacman: { name: ka, root: ", "  pacman: { name: ka, root: rel")
-                .replace(&format!("rel{}", c.srv.display()), "relative"),
+            format!("{good}  colour: blue\n"),
+            3,
+            "unknown field `colour`",
+        ),
+        (
+            good.replace(
+                "  pacman: { name: ka, root: ",
+                "  pacman: { name: ka, root: rel",
+            )
+            .replace(&format!("rel{}", c.srv.display()), "relative"),
             3,
             "absolute path",
         ),
@@ -459,21 +544,27 @@ fn bad_inputs_are_refused_and_write_nothing() {
     c.sign(&["tiny"]).code(3).stderr(contains("inside $HOME"));
     // no sign host, two sign hosts
     fs::remove_file(c.repo.join("fleet/signer.yaml")).unwrap();
-    c.sign(&["tiny"]).code(2).stderr(contains("no host of the fleet has sign:"));
+    c.sign(&["tiny"])
+        .code(2)
+        .stderr(contains("no host of the fleet has sign:"));
     c.sign_host(&good);
     fs::write(
         c.repo.join("fleet/signer2.yaml"),
         format!("host: signer2\nrole: infra\narch: x86_64\ndistro: debian\n{good}"),
     )
     .unwrap();
-    c.sign(&["tiny"]).code(3).stderr(contains("more than one sign host"));
+    c.sign(&["tiny"])
+        .code(3)
+        .stderr(contains("more than one sign host"));
     fs::remove_file(c.repo.join("fleet/signer2.yaml")).unwrap();
     // a sign host without a repository for the host's distro
     c.sign_host(&good.replace(
         &format!("  pacman: {{ name: ka, root: {}/arch }}\n", c.srv.display()),
         "",
     ));
-    c.sign(&["tiny"]).code(2).stderr(contains("has no sign.pacman repository"));
+    c.sign(&["tiny"])
+        .code(2)
+        .stderr(contains("has no sign.pacman repository"));
     nothing_written(&c);
     // usage
     c.sign(&[]).code(2);

@@ -87,11 +87,7 @@ fn sign_host_over_ssh_publishes_what_pacman_verifies() {
         .code(1)
         .stderr(predicates::str::contains("host key of kbuild@signer"))
         .stderr(predicates::str::contains("changed"));
-    assert!(
-        !live
-            .join(p.arch_v2.file_name().unwrap())
-            .exists()
-    );
+    assert!(!live.join(p.arch_v2.file_name().unwrap()).exists());
 }
 
 /// The real transport, with one byte of the first package flipped once it
@@ -153,12 +149,19 @@ fn a_package_damaged_in_transfer_is_not_signed_and_is_no_signing_failure() {
     };
     let doc = publisher.publish(&target, &job).unwrap();
     assert_eq!(doc.status, Status::Failed);
-    assert!(doc.message.contains("the upload arrived damaged"), "{}", doc.message);
+    assert!(
+        doc.message.contains("the upload arrived damaged"),
+        "{}",
+        doc.message
+    );
     assert!(doc.blocks.is_empty(), "{:?}", doc.blocks);
     assert!(store.open_blocks().unwrap().is_empty());
     assert!(notices.all().unwrap().is_empty());
     assert!(!c.arch_repo().exists(), "nothing published");
-    assert!(!c.srv.join("staging/tiny-a").exists(), "the upload is cleaned up");
+    assert!(
+        !c.srv.join("staging/tiny-a").exists(),
+        "the upload is cleaned up"
+    );
     let log = fs::read_to_string(&doc.files[0]).unwrap();
     assert!(log.contains("FAILED"), "b2sum names the file: {log}");
     assert!(!log.contains("gpg"), "nothing was signed: {log}");

@@ -312,12 +312,8 @@ impl Case {
 }
 
 pub fn publish_doc(out: &[u8]) -> ka_core::docs::Publish {
-    serde_json::from_slice(out).unwrap_or_else(|e| {
-        panic!(
-            "not a ka.publish: {e}\n{}",
-            String::from_utf8_lossy(out)
-        )
-    })
+    serde_json::from_slice(out)
+        .unwrap_or_else(|e| panic!("not a ka.publish: {e}\n{}", String::from_utf8_lossy(out)))
 }
 
 /// Flip one byte in the middle of a file, writing a new file (the old one
@@ -359,11 +355,11 @@ impl Pacman {
             c
         };
         run(&mut key_cmd(&["--init"]), "pacman-key --init");
+        run(key_cmd(&["--add"]).arg(&public), "pacman-key --add");
         run(
-            key_cmd(&["--add"]).arg(&public),
-            "pacman-key --add",
+            &mut key_cmd(&["--lsign-key", fpr]),
+            "pacman-key --lsign-key",
         );
-        run(&mut key_cmd(&["--lsign-key", fpr]), "pacman-key --lsign-key");
         Pacman { dir, gpg }
     }
 
@@ -450,7 +446,10 @@ impl Apt {
     }
 
     pub fn show(&self, package: &str) -> std::process::Output {
-        self.base("apt-cache").args(["show", package]).output().unwrap()
+        self.base("apt-cache")
+            .args(["show", package])
+            .output()
+            .unwrap()
     }
 }
 

@@ -211,6 +211,22 @@ impl Layout {
     pub fn backups(&self) -> PathBuf {
         self.root.join("backups")
     }
+    /// `publish/<job-id>.json`: the `ka.publish` record of a job's last publish
+    /// attempt; `publish/<job-id>.upload/` the packages and B2SUMS on their way
+    /// to the sign host (removed once published).
+    pub fn publishes(&self) -> PathBuf {
+        self.root.join("publish")
+    }
+    pub fn publish_record(&self, job: &str) -> PathBuf {
+        self.publishes().join(format!("{job}.json"))
+    }
+    pub fn publish_upload(&self, job: &str) -> PathBuf {
+        self.publishes().join(format!("{job}.upload"))
+    }
+    /// `ka.publish` of the host's last successful publish.
+    pub fn published(&self, host: &str) -> PathBuf {
+        self.host_dir(host).join("published.json")
+    }
     /// `retention/pause.json`: while it exists, prune refuses to run.
     pub fn prune_pause(&self) -> PathBuf {
         self.root.join("retention/pause.json")

@@ -5,7 +5,7 @@
 use ka_core::docs::{
     ArchiveIndex, AuditEntry, Backup, Block, Check, Gate, HostStatus, Installed, IssueEvent,
     IssueLink, Job, JobResult, Journal, Keep, Lock, MirrorStatus, Notice, Plan, ProbeReport,
-    PrunePause, PruneReport, RebaseReport, Reminder, Render, TreeChange, VerbResult,
+    PrunePause, PruneReport, Publish, RebaseReport, Reminder, Render, TreeChange, VerbResult,
 };
 use ka_core::formats::{HostManifest, RetentionConfig, RuntimeConfig, SeriesMeta};
 use schemars::{JsonSchema, schema_for};
@@ -53,6 +53,7 @@ fn schemas_match_the_types() {
     check::<ArchiveIndex>("ka.archive", &mut drift);
     check::<PrunePause>("ka.prune-pause", &mut drift);
     check::<PruneReport>("ka.prune-report", &mut drift);
+    check::<Publish>("ka.publish", &mut drift);
     check::<HostManifest>("fleet-host", &mut drift);
     check::<RetentionConfig>("retention", &mut drift);
     check::<SeriesMeta>("series", &mut drift);

@@ -32,6 +32,7 @@ pub fn commands() -> Vec<clap::Command> {
         ka_remind::cli::snooze_command(),
         ka_status::command(),
         ka_gitea::command(),
+        ka_sign::command(),
     ]
     .into_iter()
     .chain(ka_retain::cli::commands())

@@ -1,9 +1,10 @@
-//! `ka-show`: the human side of a verb. Reads `ka.result` documents and prints
-//! a few lines per host for the terminal; scripts read the JSON instead.
+//! `ka-show`: the human side of a verb. Reads `ka.result` (and `ka.publish`)
+//! documents and prints a few lines per host for the terminal; scripts read
+//! the JSON instead.
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use ka_core::docs::{Status, VerbResult, Verdict};
+use ka_core::docs::{Publish, Status, VerbResult, Verdict};
 use ka_core::error::ExitCode;
 use std::io::Write;
 
@@ -11,10 +12,12 @@ use std::io::Write;
 #[command(
     name = "ka-show",
     version,
-    about = "Print ka.result documents (stdin) as a short human summary",
+    about = "Print ka.result and ka.publish documents (stdin) as a short human summary",
     long_about = "Reads ka.result documents on stdin and prints, per host: what the verb did, \
 the per-patch verdicts when there are any, the cumulative patch's size and b2sum, the \
-blocks in the way, and the files written. Exit status 1 when any result is blocked."
+blocks in the way, and the files written. ka.publish documents (ka-sign) print the packages, \
+the repository and what was written on the sign host. Exit status 1 when any result is \
+blocked or failed."
 )]
 pub struct Cli {
     /// Print every patch, not only those that did not apply cleanly.
@@ -31,12 +34,67 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
+/// The kinds of document ka-show prints.
+enum Doc {
+    Result(VerbResult),
+    Publish(Publish),
+}
+
+/// Only the kind of a document, to pick its type.
+#[derive(serde::Deserialize)]
+struct KindOf {
+    kind: String,
+}
+
+/// Read the documents on `input`, each parsed as the type its `kind` names.
+fn read_shown(input: &str) -> ka_core::Result<Vec<Doc>> {
+    let mut docs = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(input).into_iter::<serde::de::IgnoredAny>();
+    let mut start = 0;
+    let mut n = 0;
+    while let Some(next) = stream.next() {
+        n += 1;
+        if let Err(e) = next {
+            return Err(ka_core::error::contract(format!(
+                "stdin: document {n}: {e}"
+            )));
+        }
+        let end = stream.byte_offset();
+        let text = &input[start..end];
+        start = end;
+        let kind = ka_core::stream::read_one::<KindOf>(text.as_bytes(), "stdin")
+            .map_err(|e| ka_core::error::contract(format!("document {n}: {e}")))?
+            .kind;
+        let source = format!("stdin (document {n})");
+        docs.push(match kind.as_str() {
+            "ka.publish" => Doc::Publish(ka_core::stream::read_one(text.as_bytes(), &source)?),
+            _ => Doc::Result(ka_core::stream::read_one(text.as_bytes(), &source)?),
+        });
+    }
+    Ok(docs)
+}
+
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let results: Vec<VerbResult> = ka_core::stream::read_docs(std::io::stdin().lock(), "stdin")?;
+    let mut input = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut input).context("stdin")?;
+    let mut results = Vec::new();
+    let mut publishes = Vec::new();
+    for doc in read_shown(&input)? {
+        match doc {
+            Doc::Result(r) => results.push(r),
+            Doc::Publish(p) => publishes.push(p),
+        }
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut code = ExitCode::Ok;
+    for p in &publishes {
+        render_publish(&mut out, p).context("stdout")?;
+        if matches!(p.status, Status::Blocked | Status::Failed) {
+            code = ExitCode::Negative;
+        }
+    }
     if cli.groups {
         render_groups(&mut out, &results).context("stdout")?;
     }
@@ -114,6 +172,41 @@ pub fn render(out: &mut impl Write, r: &VerbResult, verbose: bool) -> std::io::R
         writeln!(out, "  blocked by {} {}", b.id, b.title)?;
     }
     for f in &r.files {
+        writeln!(out, "  wrote {}", f.display())?;
+    }
+    Ok(())
+}
+
+pub fn render_publish(out: &mut impl Write, p: &Publish) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "publish {} (job {}): {} — {}",
+        p.host,
+        p.job,
+        status_word(p.status),
+        p.message
+    )?;
+    for k in &p.packages {
+        writeln!(
+            out,
+            "  {:<8} {} {} ({} bytes, b2sum {})",
+            if k.kernel { "kernel" } else { "package" },
+            k.package,
+            k.version,
+            k.size,
+            &k.b2sum[..k.b2sum.len().min(16)]
+        )?;
+    }
+    for b in &p.blocks {
+        writeln!(out, "  blocked by {} {}", b.id, b.title)?;
+    }
+    for n in &p.notices {
+        writeln!(out, "  filed {n}")?;
+    }
+    for f in &p.published {
+        writeln!(out, "  wrote {}:{f}", p.sign_host)?;
+    }
+    for f in &p.files {
         writeln!(out, "  wrote {}", f.display())?;
     }
     Ok(())

@@ -1,0 +1,499 @@
+//! One publish: a build job's packages to the sign host, signed, into the
+//! repository; blocks and notices filed or lifted. The work on the sign host
+//! is one constant script ([`crate::SCRIPT`]) run through ka-run-remote.
+
+use crate::packages::{self, Package, arch_names};
+use ka_block::gate::{Request, blocking};
+use ka_block::store::{Store, block_id};
+use ka_build::build::{Credentials, Remote};
+use ka_core::docs::{
+    BlockKind, BlockRef, BlockState, Job, JobResult, NoticeKind, NoticeSubject, Publish,
+    PublishedPackage, PublishedRepo, Status, Subject, Transport, V1, Verb, VerbResult,
+};
+use ka_core::error::{Error, Result, usage};
+use ka_core::formats::{Distro, HostManifest, SignSpec};
+use ka_core::paths::Layout;
+use ka_notice::NoticeStore;
+use std::path::{Path, PathBuf};
+
+/// The sign script's exit statuses.
+pub const EXIT_TRANSFER: i32 = 10;
+pub const EXIT_SIGNING: i32 = 11;
+pub const EXIT_REPO: i32 = 12;
+pub const EXIT_BUSY: i32 = 13;
+
+/// How long the sign host may take, and may stay silent.
+const WALL_CLOCK: &str = "1h";
+const STALL: &str = "15m";
+
+pub struct Publisher<'a, R: Remote> {
+    pub remote: R,
+    pub layout: &'a Layout,
+    pub store: &'a Store,
+    pub notices: &'a NoticeStore,
+    pub credentials: Credentials,
+    /// The manifest of the host with `sign:`.
+    pub sign_host: &'a HostManifest,
+    pub dry_run: bool,
+}
+
+/// Where a target's packages go.
+struct Destination {
+    live: String,
+    /// pacman repository name or apt suite.
+    name: String,
+    /// The folder below `live` the package files go into.
+    package_dir: String,
+    /// The script's mode and trailing arguments.
+    mode: &'static str,
+    arch: String,
+    extra: Vec<String>,
+}
+
+/// What the sign script printed for the caller.
+#[derive(Debug, Default)]
+struct ScriptReport {
+    generation: Option<String>,
+    wrote: Vec<String>,
+    unchanged: bool,
+    errors: Vec<String>,
+}
+
+fn read_report(log: &Path) -> Result<ScriptReport> {
+    let text = match std::fs::read(log) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io(log, e)),
+    };
+    let mut r = ScriptReport::default();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("ka-publish: ") else {
+            continue;
+        };
+        if let Some(g) = rest.strip_prefix("generation ") {
+            r.generation = Some(g.to_string());
+        } else if let Some(w) = rest.strip_prefix("wrote ") {
+            r.wrote.push(w.to_string());
+        } else if rest == "unchanged" {
+            r.unchanged = true;
+        } else if let Some(e) = rest.strip_prefix("error ") {
+            r.errors.push(e.to_string());
+        }
+    }
+    Ok(r)
+}
+
+/// A compact UTC time (`20260518T120000Z`), from `KA_NOW` when set.
+fn stamp() -> Result<String> {
+    Ok(ka_core::time::rfc3339(ka_core::time::now_epoch()?)
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect())
+}
+
+impl<R: Remote> Publisher<'_, R> {
+    fn spec(&self) -> &SignSpec {
+        self.sign_host
+            .sign
+            .as_ref()
+            .expect("the sign host has sign:")
+    }
+
+    fn transport(&self) -> Transport {
+        let h = self.sign_host;
+        match (&h.ssh, self.spec().local) {
+            (Some(ssh), false) => Transport::Ssh {
+                host: h.host.clone(),
+                address: ssh.address.clone(),
+                port: ssh.port,
+                user: ssh.user.clone(),
+                known_hosts: self.credentials.known_hosts.clone(),
+                identity: self.credentials.identity.clone(),
+            },
+            // HostManifest::load refuses a sign host with neither.
+            _ => Transport::Local,
+        }
+    }
+
+    /// A job on the sign host. Its id tags every process it starts (see
+    /// ka-run-remote), so it must be unique to this run: the time and our pid.
+    fn job(&self, what: &str, stamp: &str, argv: Vec<String>, log: PathBuf) -> Job {
+        Job {
+            kind: Default::default(),
+            version: V1,
+            id: format!("{what}-{stamp}-{}", std::process::id()),
+            transport: self.transport(),
+            argv,
+            cwd: None,
+            env: Default::default(),
+            wall_clock: WALL_CLOCK.into(),
+            stall: STALL.into(),
+            log,
+        }
+    }
+
+    fn destination(&self, target: &HostManifest) -> Result<Destination> {
+        let spec = self.spec();
+        let (pacman_arch, deb_arch) = arch_names(target.arch);
+        match target.distro {
+            Distro::Arch => {
+                let r = spec.pacman.as_ref().ok_or_else(|| {
+                    usage(format!(
+                        "{} is an arch host, but the sign host {} has no sign.pacman repository; add sign.pacman: {{ name, root }} to fleet/{}.yaml",
+                        target.host, self.sign_host.host, self.sign_host.host
+                    ))
+                })?;
+                Ok(Destination {
+                    live: format!("{}/{pacman_arch}", r.root),
+                    name: r.name.clone(),
+                    package_dir: String::new(),
+                    mode: "pacman",
+                    arch: pacman_arch.into(),
+                    extra: Vec::new(),
+                })
+            }
+            Distro::Debian => {
+                let r = spec.apt.as_ref().ok_or_else(|| {
+                    usage(format!(
+                        "{} is a debian host, but the sign host {} has no sign.apt repository; add sign.apt: {{ root, suite }} to fleet/{}.yaml",
+                        target.host, self.sign_host.host, self.sign_host.host
+                    ))
+                })?;
+                Ok(Destination {
+                    live: r.root.clone(),
+                    name: r.suite.clone(),
+                    package_dir: format!("pool/{}/", r.component),
+                    mode: "apt",
+                    arch: deb_arch.into(),
+                    extra: vec![r.component.clone(), r.origin.clone()],
+                })
+            }
+        }
+    }
+
+    /// Publish the packages of the successful build `job` for `target`.
+    /// `Err` only for failures on our side or bad input (nothing is written
+    /// then); a refusal or a failure on the sign host is a `Publish` whose
+    /// status says so.
+    pub fn publish(&mut self, target: &HostManifest, job: &JobResult) -> Result<Publish> {
+        let spec = self.spec().clone();
+        let dest = self.destination(target)?;
+        let pkgs = packages::select(&self.layout.output(&job.id), target, &job.id)?;
+        let mut doc = Publish {
+            kind: Default::default(),
+            version: V1,
+            host: target.host.clone(),
+            job: job.id.clone(),
+            status: Status::Done,
+            message: String::new(),
+            sign_host: self.sign_host.host.clone(),
+            key: spec.key.clone(),
+            repo: PublishedRepo {
+                distro: target.distro,
+                arch: target.arch,
+                path: dest.live.clone(),
+                name: dest.name.clone(),
+                generation: None,
+            },
+            packages: pkgs
+                .iter()
+                .map(|p| {
+                    let file = format!("{}/{}{}", dest.live, dest.package_dir, p.file_name);
+                    PublishedPackage {
+                        package: p.package.clone(),
+                        version: p.version.clone(),
+                        arch: p.arch.clone(),
+                        signature: format!("{file}.sig"),
+                        file,
+                        size: p.size,
+                        b2sum: p.b2sum.clone(),
+                        kernel: p.kernel,
+                    }
+                })
+                .collect(),
+            published: Vec::new(),
+            files: Vec::new(),
+            blocks: Vec::new(),
+            notices: Vec::new(),
+        };
+
+        let open = self.store.open_blocks()?;
+        let req = Request {
+            host: &target.host,
+            build_host: None,
+            patches: &[],
+        };
+        let in_the_way = blocking(&open, Verb::Sign, &req);
+        if !in_the_way.is_empty() {
+            doc.status = Status::Blocked;
+            doc.blocks = in_the_way.iter().map(|b| b.to_ref()).collect();
+            doc.message = format!(
+                "signing is halted by {}; once the key works again, `ka-publish --check` tests it and lifts the block",
+                in_the_way
+                    .iter()
+                    .map(|b| b.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return Ok(doc);
+        }
+        let to = match self.transport() {
+            Transport::Local => "this machine".to_string(),
+            Transport::Ssh { host, .. } => host,
+        };
+        if self.dry_run {
+            doc.status = Status::DryRun;
+            doc.message = format!(
+                "would copy {} package(s) of job {} to {} ({to}), sign them with {} and publish them into {}",
+                pkgs.len(),
+                job.id,
+                self.sign_host.host,
+                spec.key,
+                dest.live
+            );
+            return Ok(doc);
+        }
+
+        let upload = self.layout.publish_upload(&job.id);
+        stage_upload(&upload, &pkgs)?;
+        let staging = format!("{}/{}", spec.staging, job.id);
+        let transport = self.transport();
+        let sent = self.remote.upload(&transport, &upload, &staging, &[]);
+        let _ = std::fs::remove_dir_all(&upload);
+        sent?;
+
+        let stamp = stamp()?;
+        let log = self
+            .layout
+            .logs()
+            .join(&self.sign_host.host)
+            .join(&job.id)
+            .join(format!("publish-{stamp}-{}.log", std::process::id()));
+        let mut argv: Vec<String> = vec![
+            "sh".into(),
+            "-c".into(),
+            crate::SCRIPT.into(),
+            "ka-sign".into(),
+            "publish".into(),
+            dest.mode.into(),
+            spec.gnupghome.clone(),
+            spec.key.clone(),
+            staging,
+            dest.live.clone(),
+            dest.name.clone(),
+            dest.arch.clone(),
+            spec.keep.to_string(),
+            stamp.clone(),
+        ];
+        argv.extend(dest.extra.iter().cloned());
+        let r = self.remote.run(&self.job("publish", &stamp, argv, log))?;
+        let report = read_report(&r.log)?;
+        doc.files.push(r.log.clone());
+        doc.repo.generation = report.generation.clone();
+
+        if r.ok() {
+            if report.unchanged {
+                doc.status = Status::Unchanged;
+                doc.message = format!(
+                    "every package of job {} is already in {}:{}, byte for byte",
+                    job.id, self.sign_host.host, dest.live
+                );
+            } else {
+                doc.published = report
+                    .wrote
+                    .iter()
+                    .map(|w| format!("{}/{w}", dest.live))
+                    .collect();
+                doc.message = format!(
+                    "signed {} package(s) with {} and published them into {}:{} (generation {})",
+                    pkgs.len(),
+                    spec.key,
+                    self.sign_host.host,
+                    dest.live,
+                    report.generation.as_deref().unwrap_or("?")
+                );
+                self.lift_signing_fail(&format!("job {} signed and published", job.id))?;
+            }
+            let kernel = pkgs.iter().find(|p| p.kernel).expect("select() checked");
+            let (notice, _) = self.notices.file(
+                NoticeKind::Installable,
+                NoticeSubject::Package {
+                    host: target.host.clone(),
+                    package: kernel.package.clone(),
+                    version: kernel.version.clone(),
+                },
+                &format!(
+                    "{} {} is published in {}:{} (job {}); install it with `ka-install {}`",
+                    kernel.package,
+                    kernel.version,
+                    self.sign_host.host,
+                    dest.live,
+                    job.id,
+                    target.host
+                ),
+            )?;
+            doc.notices.push(notice.id);
+            let latest = self.layout.published(&target.host);
+            doc.files.push(self.layout.publish_record(&job.id));
+            doc.files.push(latest.clone());
+            ka_core::atomic::write_json(&self.layout.publish_record(&job.id), &doc)?;
+            ka_core::atomic::write_json(&latest, &doc)?;
+            return Ok(doc);
+        }
+
+        doc.status = Status::Failed;
+        let why = describe(&r, &report);
+        if r.transport_error.is_none() && r.exit_code == Some(EXIT_SIGNING) {
+            let b = self.store.file(
+                BlockKind::SigningFail,
+                Subject::Global,
+                &format!("signing failed on {}", self.sign_host.host),
+                &format!(
+                    "{why}\nkey {} in {} on {}; log: {}\nthe repository {} was left as it was. Fix the key, then run `ka-publish --check`: a signing that works lifts this block.",
+                    spec.key,
+                    spec.gnupghome,
+                    self.sign_host.host,
+                    r.log.display(),
+                    dest.live
+                ),
+            )?;
+            doc.blocks.push(b.to_ref());
+        }
+        doc.message = format!(
+            "publishing job {} failed on {}: {why}; the repository {} was left as it was (log {})",
+            job.id,
+            self.sign_host.host,
+            dest.live,
+            r.log.display()
+        );
+        doc.files.push(self.layout.publish_record(&job.id));
+        ka_core::atomic::write_json(&self.layout.publish_record(&job.id), &doc)?;
+        Ok(doc)
+    }
+
+    /// Test signing on the sign host (key there, usable, signature verifies);
+    /// a signing that works lifts `[ka:signing-fail]`, one that fails files it.
+    pub fn check(&mut self) -> Result<VerbResult> {
+        let spec = self.spec().clone();
+        let stamp = stamp()?;
+        let log = self
+            .layout
+            .logs()
+            .join(&self.sign_host.host)
+            .join(format!("sign-check-{stamp}-{}.log", std::process::id()));
+        let argv = vec![
+            "sh".into(),
+            "-c".into(),
+            crate::SCRIPT.into(),
+            "ka-sign".into(),
+            "check".into(),
+            spec.gnupghome.clone(),
+            spec.key.clone(),
+            spec.staging.clone(),
+        ];
+        let r = self
+            .remote
+            .run(&self.job("sign-check", &stamp, argv, log))?;
+        let report = read_report(&r.log)?;
+        let mut result = VerbResult {
+            kind: Default::default(),
+            version: V1,
+            verb: "sign-check".into(),
+            host: self.sign_host.host.clone(),
+            status: Status::Done,
+            message: String::new(),
+            files: vec![r.log.clone()],
+            blocks: Vec::new(),
+            lock: None,
+            verdicts: Vec::new(),
+            job: None,
+            build_host: None,
+        };
+        if r.ok() {
+            let lifted = self.lift_signing_fail("ka-publish --check: signing works again")?;
+            result.message = format!(
+                "signing works: {} in {}{}",
+                spec.key,
+                spec.gnupghome,
+                if lifted.is_empty() {
+                    String::new()
+                } else {
+                    format!("; lifted {}", lifted[0].id)
+                }
+            );
+            result.blocks = lifted;
+            return Ok(result);
+        }
+        result.status = Status::Failed;
+        let why = describe(&r, &report);
+        if r.transport_error.is_none() && r.exit_code == Some(EXIT_SIGNING) {
+            let b = self.store.file(
+                BlockKind::SigningFail,
+                Subject::Global,
+                &format!("signing failed on {}", self.sign_host.host),
+                &format!(
+                    "{why}\nkey {} in {} on {}; log: {}\nFix the key, then run `ka-publish --check` again.",
+                    spec.key,
+                    spec.gnupghome,
+                    self.sign_host.host,
+                    r.log.display()
+                ),
+            )?;
+            result.blocks.push(b.to_ref());
+        }
+        result.message = format!("signing does not work on {}: {why}", self.sign_host.host);
+        Ok(result)
+    }
+
+    /// Lift an open `[ka:signing-fail]`; returns it when one was lifted.
+    fn lift_signing_fail(&self, reason: &str) -> Result<Vec<BlockRef>> {
+        let id = block_id(BlockKind::SigningFail, &Subject::Global);
+        match self.store.get(&id) {
+            Ok(b) if b.state == BlockState::Open => {
+                Ok(vec![self.store.lift(&id, reason)?.to_ref()])
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+/// The upload folder: the packages (hard links, or copies across file
+/// systems) and B2SUMS, which the sign host checks before signing anything.
+fn stage_upload(dir: &Path, pkgs: &[Package]) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut sums = String::new();
+    for p in pkgs {
+        let to = dir.join(&p.file_name);
+        if std::fs::hard_link(&p.path, &to).is_err() {
+            std::fs::copy(&p.path, &to).map_err(|e| Error::io(&to, e))?;
+        }
+        sums.push_str(&format!("{}  {}\n", p.b2sum, p.file_name));
+    }
+    ka_core::atomic::write(&dir.join("B2SUMS"), sums.as_bytes())
+}
+
+fn describe(r: &JobResult, report: &ScriptReport) -> String {
+    if let Some(e) = &r.transport_error {
+        return format!("the sign host could not be reached or the connection broke: {e}");
+    }
+    if r.capped || r.stalled {
+        return format!(
+            "the sign host took too long (wall clock {WALL_CLOCK}, stall {STALL}) and the job was killed"
+        );
+    }
+    let said = report.errors.join("; ");
+    match r.exit_code {
+        Some(EXIT_TRANSFER) => format!("the upload arrived damaged: {said}"),
+        Some(EXIT_SIGNING) => format!("signing failed: {said}"),
+        Some(EXIT_REPO) => format!("the repository cannot take the packages: {said}"),
+        Some(EXIT_BUSY) => format!("the repository is busy: {said}"),
+        Some(code) => format!("the sign script exited {code}: {said}"),
+        None => match &r.signal {
+            Some(s) => format!("the sign script was killed by SIG{s}"),
+            None => "the sign script ended without an exit status".into(),
+        },
+    }
+}

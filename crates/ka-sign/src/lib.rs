@@ -85,7 +85,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let repo = fleet_repo(cli.repo.as_deref())?;
     let sign_host = sign_host(&repo)?;
     let store = Store::open(&layout)?;
-    let notices = NoticeStore::open(&layout);
+    let notices = NoticeStore::open(&layout)?;
     let mut publisher = publish::Publisher {
         remote: ka_build::ssh::SshRemote,
         layout: &layout,
@@ -127,7 +127,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Status::Done | Status::Unchanged | Status::DryRun
         )
     };
-    ka_block::mirror::try_flush(&store, &layout.root, "ka-sign");
+    ka_block::mirror::try_flush(&store.mirror, &layout.root, "ka-sign");
+    ka_block::mirror::try_flush(&notices.mirror, &layout.root, "ka-sign");
     Ok(if ok { ExitCode::Ok } else { ExitCode::Negative })
 }
 

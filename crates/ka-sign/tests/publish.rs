@@ -27,7 +27,7 @@ fn open_blocks(c: &Case) -> Vec<ka_core::docs::Block> {
 
 fn notices(c: &Case) -> Vec<ka_core::docs::Notice> {
     let layout = ka_core::paths::Layout::new(c.root.clone());
-    ka_notice::NoticeStore::open(&layout).all().unwrap()
+    ka_notice::NoticeStore::local(&layout).all().unwrap()
 }
 
 #[test]

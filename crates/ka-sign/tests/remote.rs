@@ -131,7 +131,7 @@ fn a_package_damaged_in_transfer_is_not_signed_and_is_no_signing_failure() {
     c.job("tiny", "tiny-a", &[&p.arch_v1], "2026-05-18T10:00:00Z", 0);
     let layout = Layout::new(c.root.clone());
     let store = ka_block::store::Store::open(&layout).unwrap();
-    let notices = ka_notice::NoticeStore::open(&layout);
+    let notices = ka_notice::NoticeStore::open(&layout).unwrap();
     let sign_host = ka_sign::sign_host(&c.repo).unwrap();
     let target = HostManifest::load(&c.repo.join("fleet/tiny.yaml"), "fleet/tiny.yaml").unwrap();
     let job = ka_sign::named_job(&layout, "tiny", "tiny-a").unwrap();

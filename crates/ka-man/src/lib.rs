@@ -32,6 +32,8 @@ pub fn commands() -> Vec<clap::Command> {
         ka_remind::cli::snooze_command(),
         ka_status::command(),
         ka_gitea::command(),
+        ka_probe::probe_command(),
+        ka_probe::verify_command(),
     ]
     .into_iter()
     .chain(ka_retain::cli::commands())

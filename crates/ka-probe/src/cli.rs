@@ -15,7 +15,8 @@ use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use std::path::PathBuf;
 use std::time::Duration;
 
-const PROBE_ABOUT: &str = "Probe hosts over SSH for verification bars 1-4; prints one ka.probe-report per host";
+const PROBE_ABOUT: &str =
+    "Probe hosts over SSH for verification bars 1-4; prints one ka.probe-report per host";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -250,7 +251,9 @@ pub fn verify() -> anyhow::Result<ExitCode> {
         match verify::burn_in_step(&env.layout, &p.host, &installed, &p.burn_in) {
             Ok(BurnInStep::Run(b)) => to_probe.push((p, lock, Some(b))),
             Ok(BurnInStep::Settled { record, why }) => {
-                let failed = record.as_ref().is_some_and(|b| b.state == BurnInState::Failed);
+                let failed = record
+                    .as_ref()
+                    .is_some_and(|b| b.state == BurnInState::Failed);
                 if failed && (worst as i32) < ExitCode::Negative as i32 {
                     worst = ExitCode::Negative;
                 }

@@ -108,7 +108,10 @@ impl Number {
             && t.bytes()
                 .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
         if looks_decimal {
-            t.parse::<f64>().ok().filter(|f| f.is_finite()).map(Number::Float)
+            t.parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Number::Float)
         } else {
             None
         }
@@ -252,8 +255,8 @@ impl Test {
             Test::NoMatch(p) => !p.re.is_match(text),
             Test::Contains(w) => words.iter().any(|x| x == w),
             Test::Cmp(op, want) => {
-                let have = Number::parse(text)
-                    .ok_or_else(|| format!("{text:?} is not a number"))?;
+                let have =
+                    Number::parse(text).ok_or_else(|| format!("{text:?} is not a number"))?;
                 let ord = have
                     .cmp(*want)
                     .ok_or_else(|| format!("{have} and {want} do not compare"))?;
@@ -367,9 +370,7 @@ pub fn parse(line: &str) -> Result<Probe, String> {
                 "must-match" => true,
                 "must-not-match" => false,
                 other => {
-                    return Err(format!(
-                        "dmesg {other}: write must-match or must-not-match"
-                    ));
+                    return Err(format!("dmesg {other}: write must-match or must-not-match"));
                 }
             };
             Ok(Probe::Dmesg {
@@ -419,12 +420,15 @@ pub fn parse(line: &str) -> Result<Probe, String> {
         "cmd" => {
             let n = rest.len();
             let (argv, check) = if n >= 3 && rest[n - 2] == "exit" {
-                let code = rest[n - 1]
-                    .parse::<i32>()
-                    .map_err(|_| format!("cmd ... exit {}: the exit status is a number", rest[n - 1]))?;
+                let code = rest[n - 1].parse::<i32>().map_err(|_| {
+                    format!("cmd ... exit {}: the exit status is a number", rest[n - 1])
+                })?;
                 (&rest[..n - 2], CmdCheck::Exit(code))
             } else if n >= 4 && rest[n - 3] == "output" {
-                (&rest[..n - 3], CmdCheck::Output(test(&rest[n - 2], &rest[n - 1])?))
+                (
+                    &rest[..n - 3],
+                    CmdCheck::Output(test(&rest[n - 2], &rest[n - 1])?),
+                )
             } else {
                 return Err(
                     "cmd takes the command's words, then `exit N` or `output TEST`, e.g. `cmd uname -m output == x86_64`".into(),
@@ -521,7 +525,10 @@ pub fn check_path(path: &str, roots: &[&str], what: &str) -> Result<(), String> 
         return Err(format!("{what}: {path:?} holds control characters"));
     }
     let parts: Vec<&str> = path[1..].split('/').collect();
-    if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
         return Err(format!(
             "{what}: {path:?} has an empty, '.' or '..' component: write the plain path under {}",
             allowed()
@@ -537,7 +544,9 @@ pub fn check_path(path: &str, roots: &[&str], what: &str) -> Result<(), String> 
             allowed()
         ));
     }
-    refused(path).map_or(Ok(()), |why| Err(format!("{what}: {path:?} is refused: {why}")))
+    refused(path).map_or(Ok(()), |why| {
+        Err(format!("{what}: {path:?} is refused: {why}"))
+    })
 }
 
 /// Files under the allowed roots that a probe still must not touch.
@@ -636,7 +645,11 @@ mod tests {
         let t = Test::Contains("rockchip,rk3399".into());
         assert!(t.check("", &w).unwrap());
         let (t, _) = text_value(b"42000\n");
-        assert!(Test::Cmp(CmpOp::Lt, Number::Int(85000)).check(&t, &[]).unwrap());
+        assert!(
+            Test::Cmp(CmpOp::Lt, Number::Int(85000))
+                .check(&t, &[])
+                .unwrap()
+        );
         assert!(
             Test::Cmp(CmpOp::Ge, Number::Float(1.5))
                 .check("1.5", &[])

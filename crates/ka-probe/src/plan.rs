@@ -47,12 +47,7 @@ pub struct HostPlan {
 
 /// Read and check everything about `host`. `heartbeat` overrides the
 /// manifest's `verify.heartbeat`.
-pub fn plan(
-    repo: &Path,
-    layout: &Layout,
-    host: &str,
-    heartbeat: Option<&str>,
-) -> Result<HostPlan> {
+pub fn plan(repo: &Path, layout: &Layout, host: &str, heartbeat: Option<&str>) -> Result<HostPlan> {
     check_name("host", host)?;
     let shown = format!("fleet/{host}.yaml");
     let manifest_path = repo.join(&shown);
@@ -235,7 +230,11 @@ pub fn read_optional<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Opti
 
 /// Quote a word for the probe language when it needs it.
 fn quote(w: &str) -> String {
-    if !w.is_empty() && !w.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'') {
+    if !w.is_empty()
+        && !w
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\'')
+    {
         w.to_string()
     } else {
         format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""))

@@ -107,7 +107,9 @@ pub fn probe_host(plan: &HostPlan, opts: &RunOptions, at: &str) -> ProbeReport {
     let (conn, took) = match conn {
         Ok(c) => c,
         Err(e) => {
-            report.bars.push(bar_result(1, "heartbeat", &expected, Err(e), None));
+            report
+                .bars
+                .push(bar_result(1, "heartbeat", &expected, Err(e), None));
             report
                 .notes
                 .push("bars 2–4 not checked: the host did not answer".into());
@@ -142,7 +144,9 @@ pub fn probe_host(plan: &HostPlan, opts: &RunOptions, at: &str) -> ProbeReport {
             describe_failure(r)
         )),
     };
-    report.bars.push(bar_result(1, "heartbeat", &expected, hb, None));
+    report
+        .bars
+        .push(bar_result(1, "heartbeat", &expected, hb, None));
 
     if let Some(i) = &plan.installed {
         let argv = match plan.distro {
@@ -198,16 +202,17 @@ pub fn probe_host(plan: &HostPlan, opts: &RunOptions, at: &str) -> ProbeReport {
             Some(c.source.clone()),
         ));
     }
-    let _ = conn
-        .session
-        .disconnect(None, "ka-probe: done", None);
+    let _ = conn.session.disconnect(None, "ka-probe: done", None);
     finish(report, plan.previous.as_ref())
 }
 
 /// How one probe came out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
-    Value { passed: bool, actual: String },
+    Value {
+        passed: bool,
+        actual: String,
+    },
     /// The value could not be read: the probe fails, the text says why.
     Unreadable(String),
 }
@@ -267,10 +272,15 @@ pub fn evaluate(probe: &Probe, r: &ReadResult) -> Check {
                 }
             }
             // No /proc/modules: a kernel without loadable-module support.
-            Ok(c) if c.exit_code == Some(1) && String::from_utf8_lossy(&c.stderr).contains("No such file") => {
+            Ok(c)
+                if c.exit_code == Some(1)
+                    && String::from_utf8_lossy(&c.stderr).contains("No such file") =>
+            {
                 Check::Value {
                     passed: !*loaded,
-                    actual: "not loaded (no /proc/modules: the kernel has no loadable-module support)".into(),
+                    actual:
+                        "not loaded (no /proc/modules: the kernel has no loadable-module support)"
+                            .into(),
                 }
             }
             r => Check::Unreadable(describe_failure(r)),
@@ -416,11 +426,8 @@ fn bar_result(
 pub fn finish(mut report: ProbeReport, previous: Option<&ProbeReport>) -> ProbeReport {
     let at = report.at.clone();
     for b in &mut report.bars {
-        let prev = previous.and_then(|p| {
-            p.bars
-                .iter()
-                .find(|x| x.bar == b.bar && x.probe == b.probe)
-        });
+        let prev =
+            previous.and_then(|p| p.bars.iter().find(|x| x.bar == b.bar && x.probe == b.probe));
         if b.passed {
             b.last_pass = Some(at.clone());
             b.first_fail = None;

@@ -142,18 +142,16 @@ pub fn burn_in_step(
             && b.package_version == installed.package_version
     };
     match existing {
-        Some(b) if same_install(&b) && b.state != BurnInState::Running => {
-            Ok(BurnInStep::Settled {
-                why: format!(
-                    "burn-in of {} {} already {}: {}",
-                    b.package,
-                    b.package_version,
-                    state_word(b.state),
-                    summary(&b)
-                ),
-                record: Some(b),
-            })
-        }
+        Some(b) if same_install(&b) && b.state != BurnInState::Running => Ok(BurnInStep::Settled {
+            why: format!(
+                "burn-in of {} {} already {}: {}",
+                b.package,
+                b.package_version,
+                state_word(b.state),
+                summary(&b)
+            ),
+            record: Some(b),
+        }),
         Some(b) if same_install(&b) => Ok(BurnInStep::Run(b)),
         _ => {
             let start = parse_time(&installed.installed_at).map_err(|e| {

@@ -82,7 +82,9 @@ impl Env {
             y.push_str(&format!("  - '{}'\n", p.replace('\'', "''")));
         }
         self.write(&format!("repo:patches/{series}/series.yaml"), &y);
-        let path = self.root.join(format!("hosts/{host}/promoted/manifest.lock"));
+        let path = self
+            .root
+            .join(format!("hosts/{host}/promoted/manifest.lock"));
         let mut all: Vec<String> = std::fs::read_to_string(&path)
             .ok()
             .map(|t| {
@@ -99,7 +101,10 @@ impl Env {
             all.push(series.to_string());
         }
         let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        self.write(&format!("hosts/{host}/promoted/manifest.lock"), &lock(host, &refs));
+        self.write(
+            &format!("hosts/{host}/promoted/manifest.lock"),
+            &lock(host, &refs),
+        );
     }
 
     fn cmd(&self, bin: &str) -> Command {
@@ -205,7 +210,12 @@ fn bars_pass_on_the_real_proc_and_sys_over_ssh() {
         "patches/subsystem/kernel/basics/series.yaml:4"
     );
     // bar 2 has nothing to compare with yet, and says so
-    assert!(r["notes"][0].as_str().unwrap().contains("bar 2 not checked"));
+    assert!(
+        r["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("bar 2 not checked")
+    );
     // ka-probe writes nothing
     assert!(!e.root.join("hosts/ohm/verify").exists());
 }
@@ -236,20 +246,33 @@ fn a_failing_probe_files_regression_and_drift_and_a_pass_lifts_neither() {
         .collect();
     assert_eq!(hist.len(), 1);
     let blocks = e.blocks();
-    let kinds: Vec<&str> = blocks.iter().map(|b| b["block"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = blocks
+        .iter()
+        .map(|b| b["block"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["host-drifted", "regression"]);
     for b in &blocks {
         assert_eq!(b["subject"]["host"], "ohm");
         let d = b["detail"].as_str().unwrap();
-        assert!(d.contains("bar 4 `procfs /proc/sys/kernel/ostype == Plan9`"), "{d}");
+        assert!(
+            d.contains("bar 4 `procfs /proc/sys/kernel/ostype == Plan9`"),
+            "{d}"
+        );
         assert!(d.contains("expected == Plan9, actual Linux"), "{d}");
-        assert!(d.contains("last pass never, first fail 2026-03-01T10:00:00Z"), "{d}");
+        assert!(
+            d.contains("last pass never, first fail 2026-03-01T10:00:00Z"),
+            "{d}"
+        );
         assert!(d.contains("series.yaml:4"), "{d}");
     }
     assert!(res["blocks"].as_array().unwrap().len() == 2);
 
     // Fixed: the probe passes, the report says so, the blocks stay open.
-    e.series("ohm", "driver/x/fix", &["procfs /proc/sys/kernel/ostype == Linux"]);
+    e.series(
+        "ohm",
+        "driver/x/fix",
+        &["procfs /proc/sys/kernel/ostype == Linux"],
+    );
     e.cmd("ka-verify-run")
         .arg("ohm")
         .env("KA_NOW", "2026-03-01T11:00:00Z")
@@ -273,9 +296,20 @@ fn last_pass_and_first_fail_are_kept_across_runs() {
     e.series("ohm", "driver/x/fix", &["file missing /sys/ka-probe-flag"]);
     e.cmd("ka-verify-run").arg("ohm").assert().success();
     // the "same" probe now fails: turn it around by editing the series
-    e.series("ohm", "driver/x/fix", &["file missing /sys/ka-probe-flag", "file exists /proc/ka-none"]);
+    e.series(
+        "ohm",
+        "driver/x/fix",
+        &[
+            "file missing /sys/ka-probe-flag",
+            "file exists /proc/ka-none",
+        ],
+    );
     for t in ["2026-03-01T11:00:00Z", "2026-03-01T12:00:00Z"] {
-        e.cmd("ka-verify-run").arg("ohm").env("KA_NOW", t).assert().code(1);
+        e.cmd("ka-verify-run")
+            .arg("ohm")
+            .env("KA_NOW", t)
+            .assert()
+            .code(1);
     }
     let last = e.last("ohm");
     let ok = bar(&last, "file missing /sys/ka-probe-flag");
@@ -331,7 +365,10 @@ fn bar_2_compares_the_package_manager_with_installed_json() {
     let out = e.cmd("ka-probe").arg("ohm").assert().success();
     let r = &reports(&out.get_output().stdout)[0];
     let b = bar(r, "package coreutils");
-    assert_eq!((b["bar"].as_u64(), b["actual"].as_str()), (Some(2), Some(version.as_str())));
+    assert_eq!(
+        (b["bar"].as_u64(), b["actual"].as_str()),
+        (Some(2), Some(version.as_str()))
+    );
 
     e.write("hosts/ohm/installed.json", &installed("0.0-ka1"));
     let out = e.cmd("ka-probe").arg("ohm").assert().code(1);
@@ -348,7 +385,10 @@ fn bar_2_compares_the_package_manager_with_installed_json() {
     let out = e.cmd("ka-probe").arg("ohm").assert().code(1);
     let r = &reports(&out.get_output().stdout)[0];
     let b = bar(r, "package ka-no-such-package");
-    assert!(b["actual"].as_str().unwrap().starts_with("not installed"), "{b:#}");
+    assert!(
+        b["actual"].as_str().unwrap().starts_with("not installed"),
+        "{b:#}"
+    );
 }
 
 #[test]
@@ -427,7 +467,10 @@ fn an_unreachable_host_fails_bar_1_within_its_heartbeat() {
     let hb = bar(&last, "heartbeat");
     assert_eq!(hb["passed"], false);
     assert_eq!(hb["expected"], "SSH answers within 2s");
-    assert!(hb["error"].as_str().unwrap().contains("no answer within"), "{hb:#}");
+    assert!(
+        hb["error"].as_str().unwrap().contains("no answer within"),
+        "{hb:#}"
+    );
     assert!(last["notes"].to_string().contains("bars 2–4 not checked"));
     assert_eq!(e.blocks().len(), 2);
 }
@@ -454,12 +497,20 @@ fn many_hosts_are_probed_in_one_run() {
     kh.push_str(&std::fs::read_to_string(&s2.known_hosts).unwrap());
     std::fs::write(e.repo.join("fleet/known_hosts"), kh).unwrap();
     // the second server accepts the first one's identity too
-    std::fs::copy(s.identity.with_extension("pub"), s2.dir.join("authorized_keys")).unwrap();
+    std::fs::copy(
+        s.identity.with_extension("pub"),
+        s2.dir.join("authorized_keys"),
+    )
+    .unwrap();
     let hosts: Vec<String> = (0..8).map(|i| format!("h{i}")).collect();
     for (i, h) in hosts.iter().enumerate() {
         let port = if i % 2 == 0 { s.port } else { s2.port };
         e.host(h, port, &s.user, "");
-        e.series(h, "driver/x/fix", &["procfs /proc/sys/kernel/ostype == Linux"]);
+        e.series(
+            h,
+            "driver/x/fix",
+            &["procfs /proc/sys/kernel/ostype == Linux"],
+        );
     }
     let out = e.cmd("ka-probe").args(&hosts).assert().success();
     let rs = reports(&out.get_output().stdout);
@@ -473,7 +524,11 @@ fn burn_in_counts_runs_until_the_duration_and_then_passes_bar_5() {
     let s = sshd::Sshd::start();
     let e = Env::new(&s);
     e.host("ohm", s.port, &s.user, "  burn_in: 2h\n");
-    e.series("ohm", "driver/x/fix", &["procfs /proc/sys/kernel/ostype == Linux"]);
+    e.series(
+        "ohm",
+        "driver/x/fix",
+        &["procfs /proc/sys/kernel/ostype == Linux"],
+    );
     let version = "9.9-ka";
     e.write(
         "hosts/ohm/installed.json",
@@ -522,10 +577,19 @@ fn burn_in_counts_runs_until_the_duration_and_then_passes_bar_5() {
     let b5 = bar(&last, "burn-in");
     assert_eq!(b5["bar"], 5);
     assert_eq!(b5["passed"], true);
-    assert!(b5["actual"].as_str().unwrap().starts_with("2 runs, 0 failed"));
+    assert!(
+        b5["actual"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 runs, 0 failed")
+    );
 
     // decided: nothing is probed any more for this install
-    let history = || std::fs::read_dir(e.root.join("hosts/ohm/verify/history")).unwrap().count();
+    let history = || {
+        std::fs::read_dir(e.root.join("hosts/ohm/verify/history"))
+            .unwrap()
+            .count()
+    };
     let before = history();
     let (code, r) = burn("2026-03-01T13:00:00Z");
     assert_eq!(code, Some(0));
@@ -540,7 +604,11 @@ fn burn_in_counts_runs_until_the_duration_and_then_passes_bar_5() {
             r#"{{"kind":"ka.installed","version":1,"host":"ohm","package":"coreutils","package_version":"{real}","installed_at":"2026-03-02T10:00:00Z"}}"#
         ),
     );
-    e.series("ohm", "driver/x/fix", &["procfs /proc/sys/kernel/ostype == Plan9"]);
+    e.series(
+        "ohm",
+        "driver/x/fix",
+        &["procfs /proc/sys/kernel/ostype == Plan9"],
+    );
     let (code, r) = burn("2026-03-02T10:30:00Z");
     assert_eq!(code, Some(1));
     assert_eq!(r[0]["status"], "failed");
@@ -569,7 +637,11 @@ fn burn_in_needs_an_install_and_is_off_at_0h() {
             r#"{{"kind":"ka.installed","version":1,"host":"ohm","package":"coreutils","package_version":"1","installed_at":"{T0}"}}"#
         ),
     );
-    let out = e.cmd("ka-verify-run").args(["--burn-in", "ohm"]).assert().success();
+    let out = e
+        .cmd("ka-verify-run")
+        .args(["--burn-in", "ohm"])
+        .assert()
+        .success();
     let r = &reports(&out.get_output().stdout)[0];
     assert!(r["message"].as_str().unwrap().contains("burn-in is off"));
     assert!(!e.root.join("hosts/ohm/verify").exists());
@@ -580,7 +652,10 @@ fn bad_hosts_are_named_and_the_others_still_probed() {
     let s = sshd::Sshd::start();
     let e = Env::new(&s);
     e.host("ohm", s.port, &s.user, "");
-    e.write("repo:fleet/nossh.yaml", "host: nossh\nrole: dev\narch: x86_64\ndistro: debian\n");
+    e.write(
+        "repo:fleet/nossh.yaml",
+        "host: nossh\nrole: dev\narch: x86_64\ndistro: debian\n",
+    );
     let out = e
         .cmd("ka-probe")
         .args(["nossh", "ohm", "nowhere"])
@@ -619,7 +694,10 @@ fn the_man_page_examples_parse() {
             ".EX" => in_ex = true,
             ".EE" => in_ex = false,
             _ if in_ex => {
-                let text = line.replace("\\-", "-").replace("\\e", "\\").replace("\\(aq", "'");
+                let text = line
+                    .replace("\\-", "-")
+                    .replace("\\e", "\\")
+                    .replace("\\(aq", "'");
                 let first = text.split_whitespace().next().unwrap_or_default();
                 if !["sysfs", "procfs", "dt", "dmesg", "module", "file", "cmd"].contains(&first) {
                     continue;

@@ -371,12 +371,23 @@ YAML
 	ka-probe "${hosts[@]}" >"$dir/check.out" 2>>"$bench_log" || bench_fail "ka-probe of the bench hosts failed: $(head -c 2000 "$dir/check.out")"
 	measure p-one "$runs" 2 "" "ka-probe ${hosts[0]} >/dev/null"
 	measure p-many "$runs" 2 "" "ka-probe ${hosts[*]} >/dev/null"
+	# the CPU the server spends per host (its reaped children's user+system
+	# time): the floor of the fan-out on cores shared with the server
+	local t0 t1 hz
+	hz=$(getconf CLK_TCK)
+	t0=$(awk '{ print $16 + $17 }' "/proc/$SSHD_PID/stat")
+	ka-probe "${hosts[@]}" >/dev/null 2>>"$bench_log" || bench_fail "ka-probe failed"
+	sleep 0.2
+	t1=$(awk '{ print $16 + $17 }' "/proc/$SSHD_PID/stat")
 	local one many
 	one=$(mean p-one) many=$(mean p-many)
 	printf '\n== 3. probe fan-out (%s hosts, 10 probes each, one loopback sshd)\n' "$n"
 	printf 'ka-probe 1 host:   %s\n' "$(describe p-one)"
 	printf 'ka-probe %s hosts: %s\n' "$n" "$(describe p-many)"
 	printf '%s hosts / 1 host: %s (goal <= 2x)\n' "$n" "$(ratio "$many" "$one")"
+	printf 'sshd CPU per host: %s, on the same %s cores as ka-probe (load now: %s)\n' \
+		"$(fmt_s "$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v n="$n" 'BEGIN { print (b - a) / hz / n }')")" \
+		"$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 	row "3. ka-probe $n hosts vs 1 host" "$(fmt_s "$many")" "$(fmt_s "$one") (1 host)" \
 		"$(ratio "$many" "$one")" "<= 2x" "$(at_most "$(awk -v a="$many" -v b="$one" 'BEGIN { print a / b }')" 2)"
 	kill "$probe_sshd_pid" 2>/dev/null || true

@@ -117,14 +117,44 @@ pub fn probe_host(plan: &HostPlan, opts: &RunOptions, at: &str) -> ProbeReport {
         }
     };
     let mut cache: HashMap<Read, ReadResult> = HashMap::new();
+    // Every file read of the host in one round trip (a fixed script; see
+    // [`BATCH_READER`]); on any surprise each read runs on its own instead.
+    let mut files: Vec<String> = vec![BOOT_ID.into(), OSRELEASE.into()];
+    for c in &plan.probes {
+        if let Read::Cat(p) = c.probe.read()
+            && !files.contains(&p)
+        {
+            files.push(p);
+        }
+    }
+    if let Some(got) = batch_read(&conn, &files, opts.read_timeout) {
+        for (path, c) in files.into_iter().zip(got) {
+            cache.insert(Read::Cat(path), Ok(c));
+        }
+    }
+    let mut paths: Vec<String> = Vec::new();
+    for c in &plan.probes {
+        if let Read::Exists(p) = c.probe.read()
+            && !paths.contains(&p)
+        {
+            paths.push(p);
+        }
+    }
+    if paths.len() > 1
+        && let Some(got) = batch_exists(&conn, &paths, opts.read_timeout)
+    {
+        for (path, c) in paths.into_iter().zip(got) {
+            cache.insert(Read::Exists(path), Ok(c));
+        }
+    }
     let mut read = |r: &Read| -> ReadResult {
         cache
             .entry(r.clone())
             .or_insert_with(|| conn.exec_argv(&r.argv(), opts.read_timeout, MAX_OUTPUT))
             .clone()
     };
-    let boot = read(&Read::Cat("/proc/sys/kernel/random/boot_id".into()));
-    let release = read(&Read::Cat("/proc/sys/kernel/osrelease".into()));
+    let boot = read(&Read::Cat(BOOT_ID.into()));
+    let release = read(&Read::Cat(OSRELEASE.into()));
     let value = |r: &ReadResult| {
         r.as_ref()
             .ok()
@@ -204,6 +234,106 @@ pub fn probe_host(plan: &HostPlan, opts: &RunOptions, at: &str) -> ProbeReport {
     }
     let _ = conn.session.disconnect(None, "ka-probe: done", None);
     finish(report, plan.previous.as_ref())
+}
+
+const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+const OSRELEASE: &str = "/proc/sys/kernel/osrelease";
+
+/// The one shell text ka-probe sends, and it is fixed: the paths to read come
+/// after it as positional argv words (each quoted by ka-run-remote), so no
+/// data ever becomes shell syntax. For each path it prints `=`, the file's
+/// bytes as hex (`od`; device-tree values hold NULs) or od's error message,
+/// and `?<exit status>`.
+pub const BATCH_READER: &str =
+    r#"for f do printf '=\n'; od -An -v -tx1 -- "$f" 2>&1; printf '?%s\n' "$?"; done"#;
+
+/// Read every file of `paths` in one remote command; `None` when the host
+/// could not run it as expected (no `od`, a transport error), and the caller
+/// reads each file on its own.
+fn batch_read(conn: &Connection, paths: &[String], timeout: Duration) -> Option<Vec<Captured>> {
+    let mut argv = vec![
+        "sh".to_string(),
+        "-c".into(),
+        BATCH_READER.into(),
+        "sh".into(),
+    ];
+    argv.extend(paths.iter().cloned());
+    let out = conn.exec_argv(&argv, timeout, MAX_OUTPUT).ok()?;
+    if out.exit_code != Some(0) || out.truncated {
+        return None;
+    }
+    parse_batch(&out.stdout, paths.len())
+}
+
+/// The fixed script for `file exists|missing` probes: `0` or `1` per path
+/// (given as positional argv words), as `test -e` would exit.
+pub const EXISTS_READER: &str =
+    r#"for f do if [ -e "$f" ]; then printf '0\n'; else printf '1\n'; fi; done"#;
+
+/// `test -e` of every path of `paths` in one remote command; `None` when the
+/// answer is not one line of 0 or 1 per path.
+fn batch_exists(conn: &Connection, paths: &[String], timeout: Duration) -> Option<Vec<Captured>> {
+    let mut argv = vec![
+        "sh".to_string(),
+        "-c".into(),
+        EXISTS_READER.into(),
+        "sh".into(),
+    ];
+    argv.extend(paths.iter().cloned());
+    let out = conn.exec_argv(&argv, timeout, MAX_OUTPUT).ok()?;
+    if out.exit_code != Some(0) {
+        return None;
+    }
+    let codes: Vec<i32> = std::str::from_utf8(&out.stdout)
+        .ok()?
+        .lines()
+        .map(|l| match l {
+            "0" => Some(0),
+            "1" => Some(1),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    (codes.len() == paths.len()).then(|| {
+        codes
+            .into_iter()
+            .map(|c| Captured {
+                exit_code: Some(c),
+                ..Captured::default()
+            })
+            .collect()
+    })
+}
+
+/// Split [`BATCH_READER`]'s output into one result per path.
+pub fn parse_batch(out: &[u8], n: usize) -> Option<Vec<Captured>> {
+    let text = std::str::from_utf8(out).ok()?;
+    let mut got = Vec::with_capacity(n);
+    let mut cur: Option<Captured> = None;
+    for line in text.lines() {
+        if line == "=" {
+            if cur.is_some() {
+                return None;
+            }
+            cur = Some(Captured::default());
+            continue;
+        }
+        let c = cur.as_mut()?;
+        if let Some(code) = line.strip_prefix('?') {
+            c.exit_code = Some(code.parse().ok()?);
+            got.push(cur.take()?);
+        } else if !line.is_empty()
+            && line.starts_with(' ')
+            && line.split_whitespace().all(|w| w.len() == 2)
+        {
+            for w in line.split_whitespace() {
+                c.stdout.push(u8::from_str_radix(w, 16).ok()?);
+            }
+        } else {
+            c.stderr.extend_from_slice(line.as_bytes());
+            c.stderr.push(b'\n');
+        }
+    }
+    (cur.is_none() && got.len() == n).then_some(got)
 }
 
 /// How one probe came out.
@@ -500,6 +630,20 @@ mod tests {
             evaluate(&p, &Err("timed out".into())),
             Check::Unreadable(_)
         ));
+    }
+
+    #[test]
+    fn batch_output_is_split_per_file() {
+        let out = b"=\n 4c 69 6e 75 78 0a\n?0\n=\nod: /sys/x: No such file or directory\n?1\n=\n 61 00 62 00\n?0\n";
+        let got = parse_batch(out, 3).unwrap();
+        assert_eq!(got[0].stdout, b"Linux\n");
+        assert_eq!(got[0].exit_code, Some(0));
+        assert_eq!(got[1].exit_code, Some(1));
+        assert!(String::from_utf8_lossy(&got[1].stderr).contains("No such file"));
+        assert_eq!(got[2].stdout, b"a\0b\0");
+        assert!(parse_batch(out, 2).is_none());
+        assert!(parse_batch(b"=\n 4c\n", 1).is_none());
+        assert!(parse_batch(b"sh: od: not found\n", 1).is_none());
     }
 
     #[test]

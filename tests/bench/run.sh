@@ -7,6 +7,9 @@
 #     before timing) versus `git worktree add` + sequential `git apply`, versus
 #     that `git apply` loop (and `patch -p1`) on an already checked-out tree;
 #     and ka-check alone.
+#  3. probe: ka-probe fan-out to 20 hosts (one loopback sshd listed under 20
+#     fleet host names, 10 probes each over real /proc and /sys) against one
+#     host; goal: 20 hosts take at most 2x the time of one.
 #  2. scale: a generated fleet (10,000 patches in 500 series over 100 scopes,
 #     50 hosts sharing a core of scopes): ka-resolve per host (time, peak RSS),
 #     ka-resolve --all, and the fleet check in one pipeline versus one ka-check
@@ -20,7 +23,8 @@
 # HOME points into it; nothing is written under the caller's $HOME.
 #
 # Knobs (environment):
-#   KA_BENCH_PARTS      which parts to run (default "kernel scale")
+#   KA_BENCH_PARTS      which parts to run (default "kernel scale probe")
+#   KA_BENCH_PROBE_HOSTS  hosts of part 3 (default 20)
 #   KA_BENCH_HOST       the example host for part 1 (default fresnel, else the
 #                       host with the most patches)
 #   KA_BENCH_REPO       the fleet repository for part 1 (default: this checkout)
@@ -38,13 +42,20 @@ top=$(cd -- "$here/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
 
-parts=${KA_BENCH_PARTS:-kernel scale}
+parts=${KA_BENCH_PARTS:-kernel scale probe}
 runs=${KA_BENCH_RUNS:-10}
 wt_runs=${KA_BENCH_WT_RUNS:-3}
 slow_runs=${KA_BENCH_SLOW_RUNS:-1}
 fleet_repo=${KA_BENCH_REPO:-$top}
 
-for tool in ka-resolve ka-baseline ka-check ka-concat ka-block ka-promote git jq patch; do
+tools=(jq)
+if [[ " $parts " == *" kernel "* || " $parts " == *" scale "* ]]; then
+	tools+=(ka-resolve ka-baseline ka-check ka-concat ka-block ka-promote git patch)
+fi
+if [[ " $parts " == *" probe "* ]]; then
+	tools+=(ka-probe)
+fi
+for tool in "${tools[@]}"; do
 	have "$tool" || bench_fail "$tool is not on PATH (run: make bench, or PATH=\$PWD/target/release:\$PWD/bin-wrappers:\$PATH $0)"
 done
 if have hyperfine; then
@@ -66,7 +77,11 @@ if [[ -n $real_home && $real_home != / && $tmp/ == "$real_home"/* ]]; then
 	bench_fail "TMPDIR is inside \$HOME ($tmp); point TMPDIR elsewhere"
 fi
 shared_git_dir=""
+probe_sshd_pid=""
 cleanup() {
+	if [[ -n $probe_sshd_pid ]]; then
+		kill "$probe_sshd_pid" 2>/dev/null || true
+	fi
 	rm -rf -- "$tmp"
 	if [[ -n $shared_git_dir ]]; then
 		git --git-dir="$shared_git_dir" worktree prune 2>/dev/null || true
@@ -299,11 +314,92 @@ bench_scale() {
 	row "2. patch applications: fleet trie vs hosts x patches" "$nodes" "$total" "$(ratio "$total" "$nodes")" "" "($distinct distinct patches)"
 }
 
+# ===========================================================================
+# 3. probe fan-out: many hosts against one
+# ===========================================================================
+bench_probe() {
+	have ka-probe || bench_fail "ka-probe is not on PATH"
+	local n=${KA_BENCH_PROBE_HOSTS:-20} dir=$tmp/probe i h
+	export KA_ROOT=$dir/root KA_REPO=$dir/repo
+	# start-sshd needs a path every user can traverse (the login user reads authorized_keys)
+	chmod 755 "$tmp"
+	mkdir -p "$KA_REPO/fleet" "$KA_REPO/patches/subsystem/bench/probes" "$KA_ROOT"
+	# One sshd plays all the hosts, on the same cores as ka-probe: its work per
+	# connection is part of what is timed. As root, run it as the unprivileged
+	# kbuild (no PAM session, no privilege separation): the leanest real server,
+	# so the ratio says more about ka-probe's fan-out than about this sshd.
+	if ((EUID == 0)) && id kbuild >/dev/null 2>&1; then
+		mkdir -p "$dir/srv"
+		chown kbuild: "$dir/srv"
+		su kbuild -s /bin/bash -c "$(q "$top/tests/sshd/start-sshd") $(q "$dir/srv/sshd")" >"$dir/sshd.env" 2>>"$bench_log" ||
+			bench_fail "start-sshd (as kbuild) failed"
+	else
+		"$top/tests/sshd/start-sshd" "$dir/sshd" >"$dir/sshd.env" 2>>"$bench_log" ||
+			bench_fail "start-sshd failed"
+	fi
+	# shellcheck disable=SC1091
+	. "$dir/sshd.env"
+	probe_sshd_pid=$SSHD_PID
+	export KA_SSH_IDENTITY=$SSHD_IDENTITY
+	cp "$SSHD_KNOWN_HOSTS" "$KA_REPO/fleet/known_hosts"
+	cat >"$KA_REPO/patches/subsystem/bench/probes/series.yaml" <<'YAML'
+scope: subsystem/bench
+campaign: bench
+probes:
+  - 'procfs /proc/sys/kernel/ostype == Linux'
+  - 'procfs /proc/sys/kernel/osrelease ~ ^[0-9]'
+  - 'procfs /proc/sys/kernel/pid_max > 0'
+  - 'procfs /proc/filesystems contains proc'
+  - 'procfs /proc/sys/kernel/threads-max > 0'
+  - 'sysfs /sys/kernel/uevent_seqnum >= 0'
+  - 'file exists /dev/null'
+  - 'file exists /sys/kernel'
+  - 'file missing /sys/ka-bench-none'
+  - 'procfs /proc/sys/vm/overcommit_memory <= 2'
+YAML
+	local hosts=()
+	for ((i = 1; i <= n; i++)); do
+		h=$(printf 'probe%02d' "$i")
+		hosts+=("$h")
+		printf 'host: %s\nrole: dev\narch: x86_64\ndistro: debian\nssh: { address: 127.0.0.1, port: %s, user: %s }\nverify: { heartbeat: 30s }\n' \
+			"$h" "$SSHD_PORT" "$SSHD_USER" >"$KA_REPO/fleet/$h.yaml"
+		mkdir -p "$KA_ROOT/hosts/$h/promoted"
+		printf '{"kind":"ka.lock","version":1,"host":"%s","manifest":"fleet/%s.yaml","manifest_b2sum":"00","baseline":{"spec":{"tarball":"/x.tar.xz"},"commit":"c0"},"patches":[{"path":"patches/subsystem/bench/probes/0001-x.patch","scope":"subsystem/bench","series":"subsystem/bench/probes","campaign":"bench","size":1,"b2sum":"00"}],"cumulative":{"file":"cumulative.patch","size":0,"b2sum":"00"}}\n' \
+			"$h" "$h" >"$KA_ROOT/hosts/$h/promoted/manifest.lock"
+	done
+	# every host must pass, or the timing means nothing
+	ka-probe "${hosts[@]}" >"$dir/check.out" 2>>"$bench_log" || bench_fail "ka-probe of the bench hosts failed: $(head -c 2000 "$dir/check.out")"
+	measure p-one "$runs" 2 "" "ka-probe ${hosts[0]} >/dev/null"
+	measure p-many "$runs" 2 "" "ka-probe ${hosts[*]} >/dev/null"
+	# the CPU the server spends per host (its reaped children's user+system
+	# time): the floor of the fan-out on cores shared with the server
+	local t0 t1 hz
+	hz=$(getconf CLK_TCK)
+	t0=$(awk '{ print $16 + $17 }' "/proc/$SSHD_PID/stat")
+	ka-probe "${hosts[@]}" >/dev/null 2>>"$bench_log" || bench_fail "ka-probe failed"
+	sleep 0.2
+	t1=$(awk '{ print $16 + $17 }' "/proc/$SSHD_PID/stat")
+	local one many
+	one=$(mean p-one) many=$(mean p-many)
+	printf '\n== 3. probe fan-out (%s hosts, 10 probes each, one loopback sshd)\n' "$n"
+	printf 'ka-probe 1 host:   %s\n' "$(describe p-one)"
+	printf 'ka-probe %s hosts: %s\n' "$n" "$(describe p-many)"
+	printf '%s hosts / 1 host: %s (goal <= 2x)\n' "$n" "$(ratio "$many" "$one")"
+	printf 'sshd CPU per host: %s, on the same %s cores as ka-probe (load now: %s)\n' \
+		"$(fmt_s "$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v n="$n" 'BEGIN { print (b - a) / hz / n }')")" \
+		"$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+	row "3. ka-probe $n hosts vs 1 host" "$(fmt_s "$many")" "$(fmt_s "$one") (1 host)" \
+		"$(ratio "$many" "$one")" "<= 2x" "$(at_most "$(awk -v a="$many" -v b="$one" 'BEGIN { print a / b }')" 2)"
+	kill "$probe_sshd_pid" 2>/dev/null || true
+	probe_sshd_pid=""
+}
+
 for part in $parts; do
 	case $part in
 	kernel) bench_kernel ;;
 	scale) bench_scale ;;
-	*) bench_fail "unknown part $part in KA_BENCH_PARTS (kernel, scale)" ;;
+	probe) bench_probe ;;
+	*) bench_fail "unknown part $part in KA_BENCH_PARTS (kernel, scale, probe)" ;;
 	esac
 done
 

@@ -20,10 +20,7 @@ use std::path::PathBuf;
 /// The SSH identity kernel-agent uses: `KA_SSH_IDENTITY`, else
 /// `KA_ROOT/ssh/id_ed25519` (runtime state; never `$HOME/.ssh`).
 pub fn identity(layout: &Layout) -> PathBuf {
-    match std::env::var_os("KA_SSH_IDENTITY") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => layout.root.join("ssh/id_ed25519"),
-    }
+    layout.ssh_identity()
 }
 
 use anyhow::Context;

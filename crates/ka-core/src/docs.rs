@@ -31,6 +31,7 @@ doc_kind!(JobKind = "ka.job");
 doc_kind!(JobResultKind = "ka.job-result");
 doc_kind!(RenderKind = "ka.render");
 doc_kind!(ProbeReportKind = "ka.probe-report");
+doc_kind!(BurnInKind = "ka.burn-in");
 doc_kind!(RebaseReportKind = "ka.rebase-report");
 doc_kind!(KeepKind = "ka.keep");
 doc_kind!(BackupKind = "ka.backup");
@@ -638,27 +639,111 @@ pub struct Render {
     pub files: Vec<Artifact>,
 }
 
-/// `ka.probe-report`: the verification bars of one host.
+/// `ka.probe-report`: the verification bars of one host, as `ka-probe` saw
+/// them at `at` (`ka-verify` keeps the last one in
+/// `KA_ROOT/hosts/<host>/verify/last.json` and every one under `history/`).
+/// `passed` is true when every bar result passed. A bar with no result was
+/// not checked; `notes` says why (e.g. no `installed.json` yet for bar 2, or
+/// bars 2–4 when the host did not answer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeReport {
     pub kind: ProbeReportKind,
     pub version: V1,
     pub host: String,
+    /// RFC 3339 UTC time of the probe run.
     pub at: String,
     pub passed: bool,
+    /// `/proc/sys/kernel/random/boot_id` of the running boot (bar 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// The running kernel's release, as `uname -r` prints it (read from
+    /// `/proc/sys/kernel/osrelease`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_release: Option<String>,
     pub bars: Vec<BarResult>,
+    /// What was not checked, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
+impl ProbeReport {
+    /// The results that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &BarResult> {
+        self.bars.iter().filter(|b| !b.passed)
+    }
+}
+
+/// One check of one bar: what was expected, what the host showed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BarResult {
     /// 1 heartbeat, 2 version, 3 device tree/sysfs, 4 per-patch probes, 5 burn-in.
     pub bar: u8,
+    /// The probe in the probe language (`man 5 ka-probe`), or the check's
+    /// name for bars 1, 2 and 5 (`heartbeat`, `package <name>`, `burn-in`).
     pub probe: String,
     pub passed: bool,
     pub expected: String,
     pub actual: String,
+    /// Where the probe is written: `fleet/<host>.yaml:<line>` or
+    /// `patches/<scope>/<series>/series.yaml:<line>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Set when the value could not be read at all (permission, a missing
+    /// file, a read that timed out): the probe fails, this says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The last run in which this probe passed (this run when it passed),
+    /// carried over from the previous report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_pass: Option<String>,
+    /// The first run of the current streak of failures; absent while it passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_fail: Option<String>,
+}
+
+/// `ka.burn-in`: bar 5 for one install, in
+/// `KA_ROOT/hosts/<host>/verify/burn-in.json`. `ka-verify --burn-in` re-runs
+/// bars 1–4 once per call and counts the runs here until `ends_at`; a new
+/// install (another `installed_at` or package version) starts a new record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BurnIn {
+    pub kind: BurnInKind,
+    pub version: V1,
+    pub host: String,
+    /// The install under burn-in (from `installed.json`).
+    pub package: String,
+    pub package_version: String,
+    pub installed_at: String,
+    /// `verify.burn_in` when the record was started, e.g. `24h`.
+    pub duration: String,
+    /// `installed_at` + `duration`.
+    pub ends_at: String,
+    pub state: BurnInState,
+    /// Runs of bars 1–4 recorded, and how many of them failed.
+    pub runs: u32,
+    pub failed_runs: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_run_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_at: Option<String>,
+    /// The failing run: its time and what failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+/// Where a burn-in stands. `passed` and `failed` are final for the install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BurnInState {
+    /// Runs are being recorded; `ends_at` is still ahead.
+    Running,
+    /// The duration is over and every run passed: bar 5 passes.
+    Passed,
+    /// A run failed: bar 5 fails (the regression was filed then).
+    Failed,
 }
 
 /// `ka-rebase`'s answer for one host: every patch of its plan checked, in

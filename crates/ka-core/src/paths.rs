@@ -148,7 +148,27 @@ impl Layout {
     }
     /// `ka.probe-report` of the host's last verification.
     pub fn last_verify(&self, host: &str) -> PathBuf {
-        self.host_dir(host).join("verify").join("last.json")
+        self.verify_dir(host).join("last.json")
+    }
+    /// `hosts/<host>/verify/`: the verify reports and the burn-in record.
+    pub fn verify_dir(&self, host: &str) -> PathBuf {
+        self.host_dir(host).join("verify")
+    }
+    /// `verify/history/<time>.json`: every `ka.probe-report` ka-verify recorded.
+    pub fn verify_history(&self, host: &str) -> PathBuf {
+        self.verify_dir(host).join("history")
+    }
+    /// `verify/burn-in.json`: the `ka.burn-in` record of the current install.
+    pub fn burn_in(&self, host: &str) -> PathBuf {
+        self.verify_dir(host).join("burn-in.json")
+    }
+    /// The fleet's SSH identity (private key): `KA_SSH_IDENTITY`, else
+    /// `KA_ROOT/ssh/id_ed25519` (runtime state, never under $HOME).
+    pub fn ssh_identity(&self) -> PathBuf {
+        match std::env::var_os("KA_SSH_IDENTITY") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => self.root.join("ssh/id_ed25519"),
+        }
     }
     /// `ka.notice` records (they halt nothing; see `ka-notice(1)`).
     pub fn notices(&self) -> PathBuf {

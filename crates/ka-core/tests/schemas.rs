@@ -3,9 +3,10 @@
 //! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-core --test schemas`).
 
 use ka_core::docs::{
-    ArchiveIndex, AuditEntry, Backup, Block, Check, Gate, HostStatus, Installed, IssueEvent,
-    IssueLink, Job, JobResult, Journal, Keep, Lock, MirrorStatus, Notice, Plan, ProbeReport,
-    PrunePause, PruneReport, Publish, RebaseReport, Reminder, Render, TreeChange, VerbResult,
+    ArchiveIndex, AuditEntry, Backup, Block, BurnIn, Check, Gate, HostStatus, Installed,
+    IssueEvent, IssueLink, Job, JobResult, Journal, Keep, Lock, MirrorStatus, Notice, Plan,
+    ProbeReport, PrunePause, PruneReport, Publish, RebaseReport, Reminder, Render, TreeChange,
+    VerbResult,
 };
 use ka_core::formats::{HostManifest, RetentionConfig, RuntimeConfig, SeriesMeta};
 use schemars::{JsonSchema, schema_for};
@@ -40,6 +41,7 @@ fn schemas_match_the_types() {
     check::<JobResult>("ka.job-result", &mut drift);
     check::<Render>("ka.render", &mut drift);
     check::<ProbeReport>("ka.probe-report", &mut drift);
+    check::<BurnIn>("ka.burn-in", &mut drift);
     check::<RebaseReport>("ka.rebase-report", &mut drift);
     check::<TreeChange>("ka.tree-change", &mut drift);
     check::<Journal>("ka.tree-journal", &mut drift);

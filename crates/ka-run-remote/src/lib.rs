@@ -29,7 +29,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use ssh::{ConnectError, Connection, Target, Transfer, connect};
+pub use ssh::{Captured, ConnectError, Connection, Target, Transfer, connect};
 
 #[derive(Parser, Debug)]
 #[command(

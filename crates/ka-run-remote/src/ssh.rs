@@ -68,7 +68,7 @@ impl Target {
         }))
     }
 
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         format!(
             "{}@{} ({}:{})",
             self.user, self.host, self.address, self.port
@@ -367,6 +367,85 @@ impl Connection {
         Ok((code, out))
     }
 
+    /// Run `argv` (each word quoted for the remote POSIX shell, so data never
+    /// becomes shell syntax) and collect stdout and stderr apart, read
+    /// interleaved so neither can fill up and stall the other. At most
+    /// `max_output` bytes of each stream are kept (the rest is read and
+    /// dropped, `truncated` says so). A command still running after
+    /// `timeout` has its channel closed and is an `Err` saying so; for short,
+    /// read-only helpers such as `ka-probe`'s reads.
+    pub fn exec_argv(
+        &self,
+        argv: &[String],
+        timeout: Duration,
+        max_output: usize,
+    ) -> std::result::Result<Captured, String> {
+        if argv.is_empty() {
+            return Err("empty argv".into());
+        }
+        let command = format!(
+            "exec {}",
+            argv.iter()
+                .map(|a| crate::quote::sh_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let started = Instant::now();
+        self.session.set_blocking(true);
+        let mut ch = self.session.channel_session().map_err(|e| e.to_string())?;
+        ch.exec(&command).map_err(|e| e.to_string())?;
+        ch.send_eof().map_err(|e| e.to_string())?;
+        self.session.set_blocking(false);
+        let mut cap = Captured::default();
+        let mut buf = vec![0u8; 64 * 1024];
+        let keep = |to: &mut Vec<u8>, truncated: &mut bool, d: &[u8]| {
+            let room = max_output.saturating_sub(to.len());
+            to.extend_from_slice(&d[..d.len().min(room)]);
+            *truncated |= d.len() > room;
+        };
+        let result = loop {
+            let step = (|| -> std::io::Result<(bool, bool)> {
+                let (eof_out, got_out) = drain(&mut ch, &mut buf, |d| {
+                    keep(&mut cap.stdout, &mut cap.truncated, d)
+                })?;
+                let (eof_err, got_err) = drain(&mut ch.stderr(), &mut buf, |d| {
+                    keep(&mut cap.stderr, &mut cap.truncated, d)
+                })?;
+                Ok((eof_out && eof_err && ch.eof(), got_out || got_err))
+            })();
+            match step {
+                Err(e) => break Err(format!("{}: connection lost: {e}", self.target.label())),
+                Ok((true, _)) => break Ok(()),
+                Ok((false, got)) => {
+                    if started.elapsed() >= timeout {
+                        break Err(format!(
+                            "{}: {} did not finish within {}s",
+                            self.target.label(),
+                            argv[0],
+                            timeout.as_secs_f64()
+                        ));
+                    }
+                    if !got {
+                        self.poll(Duration::from_millis(50).min(timeout));
+                    }
+                }
+            }
+        };
+        self.session.set_blocking(true);
+        if let Err(e) = result {
+            let _ = ch.close();
+            return Err(e);
+        }
+        ch.wait_close().map_err(|e| e.to_string())?;
+        let sig = ch.exit_signal().ok().and_then(|s| s.exit_signal);
+        if let Some(s) = sig.filter(|s| !s.is_empty()) {
+            cap.signal = Some(s.trim_start_matches("SIG").to_string());
+        } else {
+            cap.exit_code = Some(ch.exit_status().map_err(|e| e.to_string())?);
+        }
+        Ok(cap)
+    }
+
     /// Make `remote_dir` and its parents (SFTP), like `mkdir -p`.
     fn sftp_mkdir_p(&self, sftp: &ssh2::Sftp, dir: &Path) -> Result<()> {
         let mut cur = PathBuf::new();
@@ -565,6 +644,18 @@ fn absolute_remote(dir: &str) -> Result<PathBuf> {
         )));
     }
     Ok(p)
+}
+
+/// What [`Connection::exec_argv`] collected: the exit status (or the signal
+/// that ended the command) and its two output streams.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Captured {
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// More output came than was kept.
+    pub truncated: bool,
 }
 
 /// What a transfer moved.

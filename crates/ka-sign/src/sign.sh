@@ -150,7 +150,14 @@ done
 
 # ---------------------------------------------------------------- the next generation
 mkdir -p "$gens" || fail 12 "cannot create $gens"
-next=$(mktemp -d "$gens/$stamp.XXXXXX") || fail 12 "cannot create a generation in $gens"
+# <6-digit sequence>-<UTC stamp>: ordered by name even when several
+# generations are made within one second (or under a pinned clock).
+# shellcheck disable=SC2012
+last=$(ls -1 "$gens" | sed -n 's/^\([0-9][0-9][0-9][0-9][0-9][0-9]\)-.*/\1/p' | sort | tail -n 1)
+last=${last#"${last%%[!0]*}"} # no leading zeros: $((...)) would read octal
+seq=$(printf '%06d' "$((${last:-0} + 1))")
+next="$gens/$seq-$stamp"
+mkdir "$next" || fail 12 "cannot create a generation in $gens"
 chmod 755 "$next"
 # Hard links are safe: nothing below writes into an existing file (repo-add
 # renames its new databases into place; everything else is removed first).
@@ -234,7 +241,7 @@ say "generation $(basename "$swapped")"
 for w in $written; do say "wrote $w"; done
 
 # Older generations beyond KEEP go; never the live one.
-# Generation names are <UTC stamp>.<random>: no blanks, sorted by time.
+# Generation names are <sequence>-<UTC stamp>: no blanks, sorted by age.
 # shellcheck disable=SC2012
 ls -1 "$gens" | sort -r | tail -n +"$((keep + 1))" | while read -r g; do
 	[ "$gens/$g" = "$swapped" ] || rm -rf "${gens:?}/$g"

@@ -1,0 +1,368 @@
+//! The two binaries: `ka-probe` (the stage: probe hosts, print reports, write
+//! nothing) and `ka-verify-run` (behind the `ka-verify` verb: probe, record,
+//! file blocks, count burn-in runs).
+
+use crate::plan::{HostPlan, plan};
+use crate::run::{RunOptions, probe_all};
+use crate::verify::{self, BurnInStep};
+use anyhow::Context;
+use clap::{Args, CommandFactory, Parser};
+use ka_block::store::Store;
+use ka_core::docs::{BurnInState, ProbeReport, Status, V1, VerbResult};
+use ka_core::error::{Error, ExitCode};
+use ka_core::hostlock::HostLock;
+use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const PROBE_ABOUT: &str =
+    "Probe hosts over SSH for verification bars 1-4; prints one ka.probe-report per host";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ka-probe",
+    version,
+    about = PROBE_ABOUT,
+    long_about = "For each host (concurrently, --jobs at a time) runs verification bars 1-4 over SSH \
+and prints one ka.probe-report per host (JSON lines, in argument order). Writes nothing.\n\n\
+Bar 1 heartbeat: SSH answers within verify.heartbeat (refused or unreachable connections are \
+retried until it runs out; a host-key refusal fails at once); the boot_id and the kernel release \
+are read. Bar 2: the package recorded in KA_ROOT/hosts/<host>/installed.json is installed in that \
+version (pacman -Q on distro arch, dpkg-query -W on distro debian). Bar 3: the manifest's \
+verify.dt and verify.sysfs values. Bar 4: every probe of every series in the host's promoted \
+manifest.lock (series.yaml probes:, read from the fleet repository now), in the probe language \
+of ka-probe(5).\n\n\
+Every probe is parsed before the host is contacted; a bad probe, a path outside the allowed \
+roots or a cmd probe on a host without verify.allow_cmd_probes stops that host with \
+file:line (exit 3). Probes are read-only by construction: each one is a fixed remote read \
+(cat -- PATH, dmesg, test -e PATH, the package query) whose data travels as quoted argv words; \
+all file reads of a host go in one round trip (a fixed script running od per path, the paths \
+as its argv words), and so do all file exists|missing tests. \
+A value that cannot be read (permission, missing file, a restricted kernel log) fails its probe \
+and the report says why (error).\n\n\
+Each result keeps last_pass and first_fail, carried over from the previous report in \
+verify/last.json.\n\n\
+SSH: the fleet known_hosts (fleet/known_hosts, strict) and the identity KA_SSH_IDENTITY or \
+KA_ROOT/ssh/id_ed25519, through ka-run-remote.\n\n\
+Exit status: 0 every bar of every host passed; 1 some bar failed; 2 usage or I/O error; \
+3 bad input (a manifest, lock, series.yaml or probe that breaks the contract). A host that \
+errs is named on stderr and the other hosts are still probed."
+)]
+pub struct ProbeCli {
+    #[command(flatten)]
+    pub common: Common,
+    /// Hosts of the fleet (fleet/<host>.yaml).
+    #[arg(required = true, value_name = "HOST")]
+    pub hosts: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// The fleet repository (default: KA_REPO or the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// The time of the run: seconds since the epoch or YYYY-MM-DDTHH:MM:SSZ
+    /// (default: KA_NOW or the clock).
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Override every host's verify.heartbeat, e.g. 30s.
+    #[arg(long, value_name = "DURATION")]
+    pub heartbeat: Option<String>,
+    /// Time one remote read may take.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration_arg)]
+    pub read_timeout: Duration,
+    /// Hosts probed at once.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub jobs: usize,
+}
+
+fn duration_arg(s: &str) -> std::result::Result<Duration, String> {
+    match ka_core::duration::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be longer than zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ka-verify-run",
+    version,
+    about = "Probe hosts (bars 1-4, or the burn-in's next run) and record the reports; files regression and drift blocks on a failure",
+    long_about = "The stage behind the ka-verify verb. For each host: probes bars 1-4 as ka-probe does \
+(concurrently across hosts), writes the ka.probe-report to KA_ROOT/hosts/<host>/verify/last.json \
+and verify/history/<time>.json (atomically), and prints one ka.result per host.\n\n\
+A report with a failed bar files [ka:regression] and [ka:host-drifted] for the host; their \
+detail names each failed bar, the probe, where it is written, expected and actual, and the \
+last pass and first fail. A later passing verify lifts neither: the owner triages a \
+regression (ka-block lift), and a drifted host converges by a later ka-install.\n\n\
+--burn-in (bar 5): count this run into KA_ROOT/hosts/<host>/verify/burn-in.json (ka.burn-in) \
+for the install recorded in installed.json, until verify.burn_in has passed since installed_at. \
+A failed run fails the burn-in at once (and files the blocks as above); when the duration is \
+over and every run passed, bar 5 passes. Once decided, further calls probe nothing until the \
+next install. verify.burn_in: 0h turns burn-in off. Meant for a cron line or a systemd timer.\n\n\
+Exit status: 0 every host passed (or its burn-in is off, running or passed); 1 a bar failed \
+(or the burn-in failed); 2 usage or I/O error (also: the host's verify lock is held); 3 bad input."
+)]
+pub struct VerifyCli {
+    #[command(flatten)]
+    pub common: Common,
+    /// Count this run into the burn-in record (bar 5).
+    #[arg(long)]
+    pub burn_in: bool,
+    /// Hosts of the fleet.
+    #[arg(required = true, value_name = "HOST")]
+    pub hosts: Vec<String>,
+}
+
+pub fn probe_command() -> clap::Command {
+    ProbeCli::command()
+}
+
+pub fn verify_command() -> clap::Command {
+    VerifyCli::command()
+}
+
+struct Env {
+    layout: Layout,
+    repo: PathBuf,
+    now: i64,
+    opts: RunOptions,
+}
+
+fn env(c: &Common) -> anyhow::Result<Env> {
+    let layout = Layout::new(runtime_root(c.root.as_deref())?);
+    let repo = fleet_repo(c.repo.as_deref())?;
+    let now = match &c.now {
+        Some(t) => ka_core::time::parse_time(t)
+            .map_err(|e| ka_core::error::usage(format!("--now: {e}")))?,
+        None => ka_core::time::now_epoch()?,
+    };
+    if c.jobs == 0 {
+        return Err(ka_core::error::usage("--jobs must be at least 1").into());
+    }
+    Ok(Env {
+        layout,
+        repo,
+        now,
+        opts: RunOptions {
+            read_timeout: c.read_timeout,
+            jobs: c.jobs,
+        },
+    })
+}
+
+/// Report a per-host error on stderr and keep the worst exit status.
+fn host_error(prog: &str, host: &str, e: &Error, worst: &mut ExitCode) {
+    eprintln!("{prog}: error: {host}: {e}");
+    let code = e.exit_code();
+    if code as i32 > *worst as i32 {
+        *worst = code;
+    }
+}
+
+fn plans(
+    prog: &str,
+    env: &Env,
+    hosts: &[String],
+    heartbeat: Option<&str>,
+    worst: &mut ExitCode,
+) -> Vec<HostPlan> {
+    let mut out = Vec::new();
+    for h in hosts {
+        match plan(&env.repo, &env.layout, h, heartbeat) {
+            Ok(p) => out.push(p),
+            Err(e) => host_error(prog, h, &e, worst),
+        }
+    }
+    out
+}
+
+pub fn probe() -> anyhow::Result<ExitCode> {
+    let cli = ProbeCli::parse();
+    let env = env(&cli.common)?;
+    let mut worst = ExitCode::Ok;
+    let plans = plans(
+        "ka-probe",
+        &env,
+        &cli.hosts,
+        cli.common.heartbeat.as_deref(),
+        &mut worst,
+    );
+    let reports = probe_all(&plans, &env.opts, &ka_core::time::rfc3339(env.now));
+    if reports.iter().any(|r| !r.passed) && (worst as i32) < ExitCode::Negative as i32 {
+        worst = ExitCode::Negative;
+    }
+    ka_core::stream::write_docs(&reports).context("stdout")?;
+    Ok(worst)
+}
+
+pub fn verify() -> anyhow::Result<ExitCode> {
+    let cli = VerifyCli::parse();
+    let env = env(&cli.common)?;
+    let store = Store::open(&env.layout)?;
+    let prog = "ka-verify-run";
+    let mut worst = ExitCode::Ok;
+    let all = plans(
+        prog,
+        &env,
+        &cli.hosts,
+        cli.common.heartbeat.as_deref(),
+        &mut worst,
+    );
+    let mut results: Vec<VerbResult> = Vec::new();
+    // Hosts to probe now, each with its verify lock and burn-in record.
+    let mut to_probe: Vec<(HostPlan, HostLock, Option<ka_core::docs::BurnIn>)> = Vec::new();
+    for p in all {
+        let lock = match HostLock::acquire(
+            &env.layout.locks().join(format!("verify-{}.lock", p.host)),
+            &format!("ka-verify {}", p.host),
+        ) {
+            Ok(l) => l,
+            Err(e) => {
+                // A held lock is a refusal to act, which is a usage-level
+                // answer here: nothing was verified.
+                let e = match e {
+                    Error::Negative(m) => Error::Usage(m),
+                    e => e,
+                };
+                host_error(prog, &p.host, &e, &mut worst);
+                continue;
+            }
+        };
+        if !cli.burn_in {
+            to_probe.push((p, lock, None));
+            continue;
+        }
+        let Some(installed) = p.installed.clone() else {
+            host_error(
+                prog,
+                &p.host,
+                &ka_core::error::usage(format!(
+                    "--burn-in: {} does not exist: a burn-in starts at an install (ka-install {})",
+                    env.layout.installed(&p.host).display(),
+                    p.host
+                )),
+                &mut worst,
+            );
+            continue;
+        };
+        match verify::burn_in_step(&env.layout, &p.host, &installed, &p.burn_in) {
+            Ok(BurnInStep::Run(b)) => to_probe.push((p, lock, Some(b))),
+            Ok(BurnInStep::Settled { record, why }) => {
+                let failed = record
+                    .as_ref()
+                    .is_some_and(|b| b.state == BurnInState::Failed);
+                if failed && (worst as i32) < ExitCode::Negative as i32 {
+                    worst = ExitCode::Negative;
+                }
+                results.push(VerbResult {
+                    kind: Default::default(),
+                    version: V1,
+                    verb: "verify".into(),
+                    host: p.host.clone(),
+                    status: if failed {
+                        Status::Failed
+                    } else {
+                        Status::Unchanged
+                    },
+                    message: format!("{why}; nothing probed"),
+                    files: vec![],
+                    blocks: vec![],
+                    lock: None,
+                    verdicts: vec![],
+                    job: None,
+                    build_host: None,
+                });
+            }
+            Err(e) => host_error(prog, &p.host, &e, &mut worst),
+        }
+    }
+    let plans: Vec<HostPlan> = to_probe.iter().map(|(p, _, _)| p.clone()).collect();
+    let at = ka_core::time::rfc3339(env.now);
+    let reports = probe_all(&plans, &env.opts, &at);
+    for ((p, _lock, burn), mut report) in to_probe.into_iter().zip(reports) {
+        let mut burn = burn;
+        if let Some(b) = burn.as_mut() {
+            verify::count_run(b, &mut report, env.now);
+            report = crate::run::finish(report, p.previous.as_ref());
+        }
+        let outcome = verify::record(&env.layout, &store, &report).and_then(|mut rec| {
+            if let Some(b) = &burn {
+                let path = env.layout.burn_in(&p.host);
+                ka_core::atomic::write_json(&path, b)?;
+                rec.files.push(path);
+            }
+            Ok(rec)
+        });
+        let rec = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                host_error(prog, &p.host, &e, &mut worst);
+                continue;
+            }
+        };
+        if !report.passed && (worst as i32) < ExitCode::Negative as i32 {
+            worst = ExitCode::Negative;
+        }
+        results.push(VerbResult {
+            kind: Default::default(),
+            version: V1,
+            verb: "verify".into(),
+            host: p.host.clone(),
+            status: if report.passed {
+                Status::Done
+            } else {
+                Status::Failed
+            },
+            message: message(&report, burn.as_ref()),
+            files: rec.files,
+            blocks: rec.blocks,
+            lock: None,
+            verdicts: vec![],
+            job: None,
+            build_host: None,
+        });
+    }
+    // Results in argument order.
+    results.sort_by_key(|r| cli.hosts.iter().position(|h| *h == r.host));
+    ka_core::stream::write_docs(&results).context("stdout")?;
+    ka_block::mirror::try_flush(&store.mirror, &env.layout.root, prog);
+    Ok(worst)
+}
+
+/// The one-paragraph summary: what passed, then every failure on its own line.
+fn message(report: &ProbeReport, burn: Option<&ka_core::docs::BurnIn>) -> String {
+    let count = |bar: u8| report.bars.iter().filter(|b| b.bar == bar).count();
+    let mut s = if report.passed {
+        format!(
+            "passed: heartbeat, {} package, {} dt/sysfs, {} probe{}",
+            count(2),
+            count(3),
+            count(4),
+            if count(4) == 1 { "" } else { "s" }
+        )
+    } else {
+        let n = report.failures().count();
+        format!("{n} check{} failed", if n == 1 { "" } else { "s" })
+    };
+    if let Some(b) = burn {
+        s.push_str(&format!(
+            "; burn-in {}: {}",
+            verify::state_word(b.state),
+            verify::summary(b)
+        ));
+    }
+    for line in verify::failure_lines(report) {
+        s.push_str("\n    ");
+        s.push_str(&line);
+    }
+    for n in &report.notes {
+        s.push_str("\n    note: ");
+        s.push_str(n);
+    }
+    s
+}

@@ -1,0 +1,683 @@
+//! Running a [`HostPlan`] against its host: bar 1 (SSH answers within the
+//! heartbeat; boot_id and kernel release read), then bars 2–4 over the same
+//! authenticated session through ka-run-remote (strict known_hosts, the
+//! fleet identity, argv quoted word by word). Many hosts run concurrently.
+
+use crate::lang::{CmdCheck, Probe, Read, Source, dt_value, text_value};
+use crate::plan::HostPlan;
+use ka_core::docs::{BarResult, ProbeReport, V1};
+use ka_core::formats::Distro;
+use ka_run_remote::{Captured, ConnectError, Connection, Options, Target};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Timeouts of a probe run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// One remote read (a `cat`, `dmesg`, a package query, a `cmd` probe).
+    pub read_timeout: Duration,
+    /// How many hosts are probed at once.
+    pub jobs: usize,
+}
+
+/// Keep this much of one read's output (a kernel log is at most a few MiB).
+const MAX_OUTPUT: usize = 16 << 20;
+/// Longest value shown in a report.
+const SHOW: usize = 300;
+
+/// The outcome of one remote read: what ran, or why it could not.
+pub type ReadResult = std::result::Result<Captured, String>;
+
+/// Probe every plan, at most `opts.jobs` at a time; reports in plan order.
+pub fn probe_all(plans: &[HostPlan], opts: &RunOptions, at: &str) -> Vec<ProbeReport> {
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<ProbeReport>>> = Mutex::new(vec![None; plans.len()]);
+    std::thread::scope(|s| {
+        for _ in 0..opts.jobs.clamp(1, plans.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(plan) = plans.get(i) else { break };
+                    let report = probe_host(plan, opts, at);
+                    out.lock().expect("no panics while held")[i] = Some(report);
+                }
+            });
+        }
+    });
+    out.into_inner()
+        .expect("threads joined")
+        .into_iter()
+        .map(|r| r.expect("every host probed"))
+        .collect()
+}
+
+/// Connect within the heartbeat: retry refused or unreachable connections
+/// until it runs out (a rebooting host comes back during it); a host-key
+/// refusal is final at once.
+fn connect_within(target: &Target, heartbeat: Duration) -> Result<(Connection, Duration), String> {
+    let start = Instant::now();
+    let mut last;
+    loop {
+        let left = heartbeat.saturating_sub(start.elapsed());
+        let opts = Options {
+            connect_timeout: left.clamp(Duration::from_millis(100), Duration::from_secs(10)),
+            io_timeout: left.clamp(Duration::from_secs(1), Duration::from_secs(30)),
+            ..Options::default()
+        };
+        match ka_run_remote::connect(target, &opts) {
+            Ok(c) => return Ok((c, start.elapsed())),
+            Err(ConnectError::HostKey(m)) => return Err(m),
+            Err(ConnectError::Setup(e)) => return Err(e.to_string()),
+            Err(ConnectError::Transport(m)) => last = m,
+        }
+        let left = heartbeat.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(format!(
+                "no answer within {:.1}s: {last}",
+                start.elapsed().as_secs_f64()
+            ));
+        }
+        std::thread::sleep(left.min(Duration::from_millis(500)));
+    }
+}
+
+/// Probe one host: never panics, never errs; everything that goes wrong is a
+/// failed bar in the report.
+pub fn probe_host(plan: &HostPlan, opts: &RunOptions, at: &str) -> ProbeReport {
+    let mut report = ProbeReport {
+        kind: Default::default(),
+        version: V1,
+        host: plan.host.clone(),
+        at: at.to_string(),
+        passed: false,
+        boot_id: None,
+        kernel_release: None,
+        bars: Vec::new(),
+        notes: plan.notes.clone(),
+    };
+    let expected = format!("SSH answers within {}", plan.heartbeat_text);
+    let target = match Target::from_transport(&plan.transport) {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err("the host has no SSH transport".to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let conn = target.and_then(|t| connect_within(&t, plan.heartbeat));
+    let (conn, took) = match conn {
+        Ok(c) => c,
+        Err(e) => {
+            report
+                .bars
+                .push(bar_result(1, "heartbeat", &expected, Err(e), None));
+            report
+                .notes
+                .push("bars 2–4 not checked: the host did not answer".into());
+            return finish(report, plan.previous.as_ref());
+        }
+    };
+    let mut cache: HashMap<Read, ReadResult> = HashMap::new();
+    // Every file read of the host in one round trip (a fixed script; see
+    // [`BATCH_READER`]); on any surprise each read runs on its own instead.
+    let mut files: Vec<String> = vec![BOOT_ID.into(), OSRELEASE.into()];
+    for c in &plan.probes {
+        if let Read::Cat(p) = c.probe.read()
+            && !files.contains(&p)
+        {
+            files.push(p);
+        }
+    }
+    if let Some(got) = batch_read(&conn, &files, opts.read_timeout) {
+        for (path, c) in files.into_iter().zip(got) {
+            cache.insert(Read::Cat(path), Ok(c));
+        }
+    }
+    let mut paths: Vec<String> = Vec::new();
+    for c in &plan.probes {
+        if let Read::Exists(p) = c.probe.read()
+            && !paths.contains(&p)
+        {
+            paths.push(p);
+        }
+    }
+    if paths.len() > 1
+        && let Some(got) = batch_exists(&conn, &paths, opts.read_timeout)
+    {
+        for (path, c) in paths.into_iter().zip(got) {
+            cache.insert(Read::Exists(path), Ok(c));
+        }
+    }
+    let mut read = |r: &Read| -> ReadResult {
+        cache
+            .entry(r.clone())
+            .or_insert_with(|| conn.exec_argv(&r.argv(), opts.read_timeout, MAX_OUTPUT))
+            .clone()
+    };
+    let boot = read(&Read::Cat(BOOT_ID.into()));
+    let release = read(&Read::Cat(OSRELEASE.into()));
+    let value = |r: &ReadResult| {
+        r.as_ref()
+            .ok()
+            .filter(|c| c.exit_code == Some(0))
+            .map(|c| text_value(&c.stdout).0)
+    };
+    report.boot_id = value(&boot);
+    report.kernel_release = value(&release);
+    let hb = match (&report.boot_id, &boot) {
+        (Some(id), _) => Ok(format!(
+            "answered in {:.1}s, boot_id {id}, kernel {}",
+            took.as_secs_f64(),
+            report.kernel_release.as_deref().unwrap_or("?")
+        )),
+        (None, r) => Err(format!(
+            "connected, but reading the boot_id failed: {}",
+            describe_failure(r)
+        )),
+    };
+    report
+        .bars
+        .push(bar_result(1, "heartbeat", &expected, hb, None));
+
+    if let Some(i) = &plan.installed {
+        let argv = match plan.distro {
+            Distro::Arch => Read::Cmd(vec!["pacman".into(), "-Q".into(), i.package.clone()]),
+            Distro::Debian => Read::Cmd(vec![
+                "dpkg-query".into(),
+                "-W".into(),
+                "-f=${Version}".into(),
+                i.package.clone(),
+            ]),
+        };
+        let r = read(&argv);
+        let res = match &r {
+            Ok(c) if c.exit_code == Some(0) => {
+                let out = String::from_utf8_lossy(&c.stdout).trim().to_string();
+                let version = match plan.distro {
+                    // pacman -Q prints "name version"
+                    Distro::Arch => out.split_whitespace().nth(1).unwrap_or("").to_string(),
+                    Distro::Debian => out,
+                };
+                Check::Value {
+                    passed: version == i.package_version,
+                    actual: if version.is_empty() {
+                        "(not installed)".into()
+                    } else {
+                        version
+                    },
+                }
+            }
+            Ok(c) if c.exit_code == Some(1) => Check::Value {
+                passed: false,
+                actual: format!("not installed ({})", first_line(&c.stderr)),
+            },
+            r => Check::Unreadable(describe_failure(r)),
+        };
+        report.bars.push(check_result(
+            2,
+            &format!("package {}", i.package),
+            &i.package_version,
+            res,
+            Some(format!("hosts/{}/installed.json", plan.host)),
+        ));
+    }
+
+    for c in &plan.probes {
+        let r = read(&c.probe.read());
+        let res = evaluate(&c.probe, &r);
+        report.bars.push(check_result(
+            c.bar,
+            &c.text,
+            &c.probe.expected(),
+            res,
+            Some(c.source.clone()),
+        ));
+    }
+    let _ = conn.session.disconnect(None, "ka-probe: done", None);
+    finish(report, plan.previous.as_ref())
+}
+
+const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+const OSRELEASE: &str = "/proc/sys/kernel/osrelease";
+
+/// The one shell text ka-probe sends, and it is fixed: the paths to read come
+/// after it as positional argv words (each quoted by ka-run-remote), so no
+/// data ever becomes shell syntax. For each path it prints `=`, the file's
+/// bytes as hex (`od`; device-tree values hold NULs) or od's error message,
+/// and `?<exit status>`.
+pub const BATCH_READER: &str =
+    r#"for f do printf '=\n'; od -An -v -tx1 -- "$f" 2>&1; printf '?%s\n' "$?"; done"#;
+
+/// Read every file of `paths` in one remote command; `None` when the host
+/// could not run it as expected (no `od`, a transport error), and the caller
+/// reads each file on its own.
+fn batch_read(conn: &Connection, paths: &[String], timeout: Duration) -> Option<Vec<Captured>> {
+    let mut argv = vec![
+        "sh".to_string(),
+        "-c".into(),
+        BATCH_READER.into(),
+        "sh".into(),
+    ];
+    argv.extend(paths.iter().cloned());
+    let out = conn.exec_argv(&argv, timeout, MAX_OUTPUT).ok()?;
+    if out.exit_code != Some(0) || out.truncated {
+        return None;
+    }
+    parse_batch(&out.stdout, paths.len())
+}
+
+/// The fixed script for `file exists|missing` probes: `0` or `1` per path
+/// (given as positional argv words), as `test -e` would exit.
+pub const EXISTS_READER: &str =
+    r#"for f do if [ -e "$f" ]; then printf '0\n'; else printf '1\n'; fi; done"#;
+
+/// `test -e` of every path of `paths` in one remote command; `None` when the
+/// answer is not one line of 0 or 1 per path.
+fn batch_exists(conn: &Connection, paths: &[String], timeout: Duration) -> Option<Vec<Captured>> {
+    let mut argv = vec![
+        "sh".to_string(),
+        "-c".into(),
+        EXISTS_READER.into(),
+        "sh".into(),
+    ];
+    argv.extend(paths.iter().cloned());
+    let out = conn.exec_argv(&argv, timeout, MAX_OUTPUT).ok()?;
+    if out.exit_code != Some(0) {
+        return None;
+    }
+    let codes: Vec<i32> = std::str::from_utf8(&out.stdout)
+        .ok()?
+        .lines()
+        .map(|l| match l {
+            "0" => Some(0),
+            "1" => Some(1),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    (codes.len() == paths.len()).then(|| {
+        codes
+            .into_iter()
+            .map(|c| Captured {
+                exit_code: Some(c),
+                ..Captured::default()
+            })
+            .collect()
+    })
+}
+
+/// Split [`BATCH_READER`]'s output into one result per path.
+pub fn parse_batch(out: &[u8], n: usize) -> Option<Vec<Captured>> {
+    let text = std::str::from_utf8(out).ok()?;
+    let mut got = Vec::with_capacity(n);
+    let mut cur: Option<Captured> = None;
+    for line in text.lines() {
+        if line == "=" {
+            if cur.is_some() {
+                return None;
+            }
+            cur = Some(Captured::default());
+            continue;
+        }
+        let c = cur.as_mut()?;
+        if let Some(code) = line.strip_prefix('?') {
+            c.exit_code = Some(code.parse().ok()?);
+            got.push(cur.take()?);
+        } else if !line.is_empty()
+            && line.starts_with(' ')
+            && line.split_whitespace().all(|w| w.len() == 2)
+        {
+            for w in line.split_whitespace() {
+                c.stdout.push(u8::from_str_radix(w, 16).ok()?);
+            }
+        } else {
+            c.stderr.extend_from_slice(line.as_bytes());
+            c.stderr.push(b'\n');
+        }
+    }
+    (cur.is_none() && got.len() == n).then_some(got)
+}
+
+/// How one probe came out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    Value {
+        passed: bool,
+        actual: String,
+    },
+    /// The value could not be read: the probe fails, the text says why.
+    Unreadable(String),
+}
+
+/// Judge one probe from the result of its read.
+pub fn evaluate(probe: &Probe, r: &ReadResult) -> Check {
+    let ok = |c: &Captured| c.exit_code == Some(0);
+    match probe {
+        Probe::Value { source, test, .. } => match r {
+            Ok(c) if ok(c) => {
+                let (text, words) = match source {
+                    Source::Dt => dt_value(&c.stdout),
+                    _ => text_value(&c.stdout),
+                };
+                match test.check(&text, &words) {
+                    Ok(passed) => Check::Value {
+                        passed,
+                        actual: show(&text, c.truncated),
+                    },
+                    Err(e) => Check::Value {
+                        passed: false,
+                        actual: e,
+                    },
+                }
+            }
+            r => Check::Unreadable(describe_failure(r)),
+        },
+        Probe::Dmesg {
+            must_match,
+            pattern,
+        } => match r {
+            Ok(c) if ok(c) => {
+                let text = String::from_utf8_lossy(&c.stdout);
+                let hit = text.lines().find(|l| pattern.re.is_match(l));
+                Check::Value {
+                    passed: hit.is_some() == *must_match,
+                    actual: match hit {
+                        Some(l) => show(l, false),
+                        None => format!("no line matches ({} lines read)", text.lines().count()),
+                    },
+                }
+            }
+            r => Check::Unreadable(format!(
+                "{} (the login user may not read the kernel log: kernel.dmesg_restrict=1 allows it to root and CAP_SYSLOG only; a dmesg probe never passes on a log it cannot read)",
+                describe_failure(r)
+            )),
+        },
+        Probe::Module { name, loaded } => match r {
+            Ok(c) if ok(c) => {
+                let text = String::from_utf8_lossy(&c.stdout);
+                let is = text
+                    .lines()
+                    .any(|l| l.split_whitespace().next() == Some(name));
+                Check::Value {
+                    passed: is == *loaded,
+                    actual: if is { "loaded" } else { "not loaded" }.into(),
+                }
+            }
+            // No /proc/modules: a kernel without loadable-module support.
+            Ok(c)
+                if c.exit_code == Some(1)
+                    && String::from_utf8_lossy(&c.stderr).contains("No such file") =>
+            {
+                Check::Value {
+                    passed: !*loaded,
+                    actual:
+                        "not loaded (no /proc/modules: the kernel has no loadable-module support)"
+                            .into(),
+                }
+            }
+            r => Check::Unreadable(describe_failure(r)),
+        },
+        Probe::File { exists, .. } => match r {
+            Ok(c) if c.exit_code == Some(0) || c.exit_code == Some(1) => {
+                let is = c.exit_code == Some(0);
+                Check::Value {
+                    passed: is == *exists,
+                    actual: if is { "exists" } else { "missing" }.into(),
+                }
+            }
+            r => Check::Unreadable(describe_failure(r)),
+        },
+        Probe::Cmd { check, .. } => match (check, r) {
+            (CmdCheck::Exit(n), Ok(c)) if c.exit_code.is_some() => Check::Value {
+                passed: c.exit_code == Some(*n),
+                actual: format!(
+                    "exit {}{}",
+                    c.exit_code.unwrap_or_default(),
+                    if c.stderr.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", first_line(&c.stderr))
+                    }
+                ),
+            },
+            (CmdCheck::Output(test), Ok(c)) if ok(c) => {
+                let (text, words) = text_value(&c.stdout);
+                match test.check(&text, &words) {
+                    Ok(passed) => Check::Value {
+                        passed,
+                        actual: show(&text, c.truncated),
+                    },
+                    Err(e) => Check::Value {
+                        passed: false,
+                        actual: e,
+                    },
+                }
+            }
+            (_, r) => Check::Unreadable(describe_failure(r)),
+        },
+    }
+}
+
+fn first_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn show(text: &str, truncated: bool) -> String {
+    let mut s: String = text.chars().take(SHOW).collect();
+    if truncated || s.len() < text.len() {
+        s.push_str(" …");
+    }
+    s
+}
+
+/// Why a read gave no value: the transport error, the signal, or the exit
+/// status with the command's first line of stderr.
+fn describe_failure(r: &ReadResult) -> String {
+    match r {
+        Err(e) => e.clone(),
+        Ok(c) => match (&c.signal, c.exit_code) {
+            (Some(s), _) => format!("killed by SIG{s}"),
+            (None, code) => {
+                let err = first_line(&c.stderr);
+                format!(
+                    "exit {}{}",
+                    code.map_or("?".into(), |c| c.to_string()),
+                    if err.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {err}")
+                    }
+                )
+            }
+        },
+    }
+}
+
+fn check_result(
+    bar: u8,
+    probe: &str,
+    expected: &str,
+    c: Check,
+    source: Option<String>,
+) -> BarResult {
+    match c {
+        Check::Value { passed, actual } => BarResult {
+            bar,
+            probe: probe.into(),
+            passed,
+            expected: expected.into(),
+            actual,
+            source,
+            error: None,
+            last_pass: None,
+            first_fail: None,
+        },
+        Check::Unreadable(why) => BarResult {
+            bar,
+            probe: probe.into(),
+            passed: false,
+            expected: expected.into(),
+            actual: "(not readable)".into(),
+            source,
+            error: Some(why),
+            last_pass: None,
+            first_fail: None,
+        },
+    }
+}
+
+fn bar_result(
+    bar: u8,
+    probe: &str,
+    expected: &str,
+    r: std::result::Result<String, String>,
+    source: Option<String>,
+) -> BarResult {
+    match r {
+        Ok(actual) => check_result(
+            bar,
+            probe,
+            expected,
+            Check::Value {
+                passed: true,
+                actual,
+            },
+            source,
+        ),
+        Err(e) => check_result(bar, probe, expected, Check::Unreadable(e), source),
+    }
+}
+
+/// Set `passed`, and carry last pass / first fail over from the previous
+/// report (matched by bar and probe text).
+pub fn finish(mut report: ProbeReport, previous: Option<&ProbeReport>) -> ProbeReport {
+    let at = report.at.clone();
+    for b in &mut report.bars {
+        let prev =
+            previous.and_then(|p| p.bars.iter().find(|x| x.bar == b.bar && x.probe == b.probe));
+        if b.passed {
+            b.last_pass = Some(at.clone());
+            b.first_fail = None;
+        } else {
+            b.last_pass = prev.and_then(|p| p.last_pass.clone());
+            b.first_fail = prev
+                .filter(|p| !p.passed)
+                .and_then(|p| p.first_fail.clone())
+                .or_else(|| Some(at.clone()));
+        }
+    }
+    report.passed = !report.bars.is_empty() && report.bars.iter().all(|b| b.passed);
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lang::parse;
+
+    fn out(code: i32, stdout: &[u8], stderr: &[u8]) -> ReadResult {
+        Ok(Captured {
+            exit_code: Some(code),
+            stdout: stdout.to_vec(),
+            stderr: stderr.to_vec(),
+            ..Captured::default()
+        })
+    }
+
+    #[test]
+    fn judged() {
+        let p = parse("procfs /proc/sys/kernel/ostype == Linux").unwrap();
+        assert_eq!(
+            evaluate(&p, &out(0, b"Linux\n", b"")),
+            Check::Value {
+                passed: true,
+                actual: "Linux".into()
+            }
+        );
+        assert!(matches!(
+            evaluate(&p, &out(1, b"", b"cat: x: Permission denied\n")),
+            Check::Unreadable(e) if e.contains("Permission denied")
+        ));
+        let p = parse("dmesg must-not-match Oops").unwrap();
+        assert!(matches!(
+            evaluate(&p, &out(1, b"", b"dmesg: read kernel buffer failed: Operation not permitted")),
+            Check::Unreadable(e) if e.contains("dmesg_restrict")
+        ));
+        assert_eq!(
+            evaluate(&p, &out(0, b"[1.0] ok\n[2.0] Oops: 0000\n", b"")),
+            Check::Value {
+                passed: false,
+                actual: "[2.0] Oops: 0000".into()
+            }
+        );
+        let p = parse("module loaded brcmfmac").unwrap();
+        assert_eq!(
+            evaluate(&p, &out(0, b"brcmfmac 1 0 - Live 0x0\n", b"")),
+            Check::Value {
+                passed: true,
+                actual: "loaded".into()
+            }
+        );
+        let p = parse("dt compatible contains rockchip,rk3399").unwrap();
+        assert!(matches!(
+            evaluate(&p, &out(0, b"pine64,pinebook-pro\0rockchip,rk3399\0", b"")),
+            Check::Value { passed: true, .. }
+        ));
+        assert!(matches!(
+            evaluate(&p, &Err("timed out".into())),
+            Check::Unreadable(_)
+        ));
+    }
+
+    #[test]
+    fn batch_output_is_split_per_file() {
+        let out = b"=\n 4c 69 6e 75 78 0a\n?0\n=\nod: /sys/x: No such file or directory\n?1\n=\n 61 00 62 00\n?0\n";
+        let got = parse_batch(out, 3).unwrap();
+        assert_eq!(got[0].stdout, b"Linux\n");
+        assert_eq!(got[0].exit_code, Some(0));
+        assert_eq!(got[1].exit_code, Some(1));
+        assert!(String::from_utf8_lossy(&got[1].stderr).contains("No such file"));
+        assert_eq!(got[2].stdout, b"a\0b\0");
+        assert!(parse_batch(out, 2).is_none());
+        assert!(parse_batch(b"=\n 4c\n", 1).is_none());
+        assert!(parse_batch(b"sh: od: not found\n", 1).is_none());
+    }
+
+    #[test]
+    fn times_carry_over() {
+        let r = |at: &str, passed: bool| ProbeReport {
+            kind: Default::default(),
+            version: V1,
+            host: "h".into(),
+            at: at.into(),
+            passed,
+            boot_id: None,
+            kernel_release: None,
+            bars: vec![check_result(
+                4,
+                "p",
+                "e",
+                Check::Value {
+                    passed,
+                    actual: "a".into(),
+                },
+                None,
+            )],
+            notes: vec![],
+        };
+        let a = finish(r("t1", true), None);
+        assert_eq!(a.bars[0].last_pass.as_deref(), Some("t1"));
+        let b = finish(r("t2", false), Some(&a));
+        assert_eq!(b.bars[0].last_pass.as_deref(), Some("t1"));
+        assert_eq!(b.bars[0].first_fail.as_deref(), Some("t2"));
+        let c = finish(r("t3", false), Some(&b));
+        assert_eq!(c.bars[0].first_fail.as_deref(), Some("t2"));
+        assert_eq!(c.bars[0].last_pass.as_deref(), Some("t1"));
+        let d = finish(r("t4", true), Some(&c));
+        assert_eq!(d.bars[0].last_pass.as_deref(), Some("t4"));
+        assert_eq!(d.bars[0].first_fail, None);
+    }
+}

@@ -42,11 +42,15 @@ with_cache_entry() {
 	if [[ ! -d $entry ]]; then
 		local tmp
 		tmp=$(mktemp -d "${entry%/*}/.tmp.${entry##*/}.XXXXXX")
+		# an interrupted build leaves nothing behind either
+		trap 'rm -rf "$tmp"; exit 130' INT TERM HUP
 		if ! "$builder" "$@" "$tmp"; then
 			rm -rf "$tmp"
 			exec {fd}>&-
 			die "building ${entry##*/} failed (see the messages above)"
 		fi
+		trap - INT TERM HUP
+		chmod 0755 "$tmp"
 		sync -f "$tmp" 2>/dev/null || true
 		mv -T "$tmp" "$entry"
 	fi

@@ -27,13 +27,13 @@ setup_file() {
 teardown_file() {
 	local g
 	for g in "$T"/*/; do
-		[[ -f $g/guest.conf ]] && "$Q/stop-guest" "$g"
+		if [[ -f $g/guest.conf ]]; then "$Q/stop-guest" "$g"; fi
 	done
 	rm -rf "$T"
 }
 
-# in GUEST COMMAND: run COMMAND in the guest folder $T/GUEST
-in() {
+# on GUEST COMMAND: run COMMAND in the guest of folder $T/GUEST
+on() {
 	"$Q/guest-ssh" "$T/$1" "${@:2}"
 }
 
@@ -46,7 +46,7 @@ console_of() {
 reboot_guest() {
 	local boot
 	boot=$(cat "$T/$1/boot-current")
-	in "$1" reboot >/dev/null 2>&1 || true # the connection may drop first
+	on "$1" reboot >/dev/null 2>&1 || true # the connection may drop first
 	echo $((boot + 1))
 }
 
@@ -55,15 +55,15 @@ reboot_guest() {
 	grep -q 'U-Boot 2023' "$T/a.boot1"
 	grep -q 'Retrieving file: /boot/extlinux/extlinux.conf' "$T/a.boot1"
 	grep -q "Linux version $IMAGE_KERNEL_RELEASE" "$T/a.boot1"
-	run in a uname -r
+	run on a uname -r
 	[ "$status" -eq 0 ]
 	[ "$output" = "$IMAGE_KERNEL_RELEASE" ]
-	run in a cat /proc/sys/kernel/random/boot_id
+	run on a cat /proc/sys/kernel/random/boot_id
 	[ "$status" -eq 0 ]
 	[[ $output =~ ^[0-9a-f-]{36}$ ]]
-	run in a 'cat /proc/cmdline'
+	run on a 'cat /proc/cmdline'
 	[[ $output == *"root=/dev/vda1"*"net.ifnames=0"* ]]
-	run in a 'ip -o link show eth0'
+	run on a 'ip -o link show eth0'
 	[ "$status" -eq 0 ]
 }
 
@@ -82,11 +82,11 @@ reboot_guest() {
 }
 
 @test "reboot in the guest power-cycles it: SSH comes back with a new boot id" {
-	before=$(in a cat /proc/sys/kernel/random/boot_id)
+	before=$(on a cat /proc/sys/kernel/random/boot_id)
 	next=$(reboot_guest a)
 	run --separate-stderr "$Q/wait-guest" --timeout "$BOOT_TIMEOUT" --boot "$next" "$T/a"
 	[ "$status" -eq 0 ]
-	after=$(in a cat /proc/sys/kernel/random/boot_id)
+	after=$(on a cat /proc/sys/kernel/random/boot_id)
 	[ -n "$after" ]
 	[ "$after" != "$before" ]
 	run tail -n 1 "$T/a/boots"
@@ -110,7 +110,7 @@ reboot_guest() {
 
 @test "extlinux.conf naming a missing kernel: no SSH within the timeout; a rescue boot repairs it" {
 	"$Q/start-guest" --timeout "$BOOT_TIMEOUT" "$T/b" "$IMAGE_DIR" >/dev/null
-	in b 'cp /boot/extlinux/extlinux.conf /root/extlinux.good &&
+	on b 'cp /boot/extlinux/extlinux.conf /root/extlinux.good &&
 		sed -i "s|^\([[:space:]]*linux\) .*|\1 /boot/vmlinuz-missing|" /boot/extlinux/extlinux.conf &&
 		grep -q vmlinuz-missing /boot/extlinux/extlinux.conf && sync'
 	next=$(reboot_guest b)
@@ -128,12 +128,12 @@ reboot_guest() {
 	run "$Q/power-cycle" --rescue "$T/b"
 	[ "$output" = "GUEST_BOOT=$((next + 1))" ]
 	"$Q/wait-guest" --timeout "$BOOT_TIMEOUT" --boot "$((next + 1))" "$T/b"
-	in b 'cp /root/extlinux.good /boot/extlinux/extlinux.conf && sync'
+	on b 'cp /root/extlinux.good /boot/extlinux/extlinux.conf && sync'
 	run tail -n 1 "$T/b/boots"
 	[[ $output == "boot=$next "*" cause=power-cycle mode=normal" ]]
 	next=$(reboot_guest b)
 	"$Q/wait-guest" --timeout "$BOOT_TIMEOUT" --boot "$next" "$T/b"
-	run in b uname -r
+	run on b uname -r
 	[ "$output" = "$IMAGE_KERNEL_RELEASE" ]
 	run tail -n 1 "$T/b/boots"
 	[[ $output == *" cause=reboot mode=rescue" ]]
@@ -143,7 +143,7 @@ reboot_guest() {
 @test "a kernel that cannot mount its root disk panics: recorded as a panic, the guest stays off" {
 	"$Q/start-guest" --timeout "$BOOT_TIMEOUT" "$T/c" "$IMAGE_DIR" >/dev/null
 	# the effect of a kernel without its disk driver: no root device to mount
-	in c 'cp /boot/extlinux/extlinux.conf /root/extlinux.good &&
+	on c 'cp /boot/extlinux/extlinux.conf /root/extlinux.good &&
 		sed -i "s|root=/dev/vda1|root=/dev/vdb1|" /boot/extlinux/extlinux.conf && sync'
 	next=$(reboot_guest c)
 	run --separate-stderr "$Q/wait-guest" --off --timeout "$BOOT_TIMEOUT" "$T/c"
@@ -156,10 +156,10 @@ reboot_guest() {
 	run "$Q/power-cycle" --rescue "$T/c"
 	[ "$output" = "GUEST_BOOT=$((next + 1))" ]
 	"$Q/wait-guest" --timeout "$BOOT_TIMEOUT" --boot "$((next + 1))" "$T/c"
-	in c 'cp /root/extlinux.good /boot/extlinux/extlinux.conf && sync'
+	on c 'cp /root/extlinux.good /boot/extlinux/extlinux.conf && sync'
 	next=$(reboot_guest c)
 	"$Q/wait-guest" --timeout "$BOOT_TIMEOUT" --boot "$next" "$T/c"
-	run in c cat /proc/cmdline
+	run on c cat /proc/cmdline
 	[[ $output == *"root=/dev/vda1"* ]]
 	"$Q/stop-guest" "$T/c"
 }

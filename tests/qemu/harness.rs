@@ -88,7 +88,10 @@ fn assignment(text: &str, key: &str) -> String {
 /// The cached test image's folder (make-image builds it the first time on
 /// this machine, minutes; afterwards it returns at once).
 pub fn image() -> PathBuf {
-    let out = run(&mut Command::new(script("make-image")), "tests/qemu/make-image");
+    let out = run(
+        &mut Command::new(script("make-image")),
+        "tests/qemu/make-image",
+    );
     PathBuf::from(assignment(&out, "IMAGE_DIR"))
 }
 
@@ -106,9 +109,7 @@ impl Guest {
             .expect("temp dir");
         let dir = tmp.path().join("guest");
         let out = run(
-            Command::new(script("start-guest"))
-                .arg(&dir)
-                .arg(image_dir),
+            Command::new(script("start-guest")).arg(&dir).arg(image_dir),
             "tests/qemu/start-guest",
         );
         Guest {

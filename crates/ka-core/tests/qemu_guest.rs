@@ -20,7 +20,11 @@ fn guest_boots_answers_ssh_and_power_cycles_on_reboot() {
         .unwrap_or_else(|e| panic!("no SSH after the reboot: {e}"));
     assert_ne!(guest.boot_id(), first, "the reboot kept the boot id");
     let ended = guest.boots();
-    assert_eq!(ended.last().map(|b| b.cause.as_str()), Some("reboot"), "{ended:?}");
+    assert_eq!(
+        ended.last().map(|b| b.cause.as_str()),
+        Some("reboot"),
+        "{ended:?}"
+    );
     match guest.transport("planck") {
         ka_core::docs::Transport::Ssh { port, user, .. } => {
             assert_eq!(port, guest.port);

@@ -13,12 +13,12 @@ note() {
 	echo "${0##*/}: $*" >&2
 }
 
-# cache_root: the machine-wide cache of built kernels and images
+# cache_root: the machine-wide cache of built kernels and images (reading a
+# finished entry needs no write access; building one does)
 cache_root() {
 	local root=${KA_TEST_CACHE:-/var/cache/kernel-agent-tests}
 	mkdir -p "$root" 2>/dev/null ||
 		die "cannot create the test cache $root: run as root, or set KA_TEST_CACHE to a writable folder"
-	[[ -w $root ]] || die "the test cache $root is not writable: run as root, or set KA_TEST_CACHE"
 	(cd "$root" && pwd)
 }
 
@@ -32,7 +32,8 @@ with_cache_entry() {
 	shift 2
 	[[ -d $entry ]] && return 0
 	local lock=$entry.lock fd wait_s=${KA_TEST_CACHE_LOCK_TIMEOUT:-5400}
-	exec {fd}>>"$lock"
+	{ exec {fd}>>"$lock"; } 2>/dev/null ||
+		die "cannot write $lock to build ${entry##*/}: run as root, or set KA_TEST_CACHE to a writable folder"
 	if ! flock -n "$fd"; then
 		note "waiting up to ${wait_s}s for another builder of ${entry##*/} (holder: $(cat "$lock" 2>/dev/null || echo unknown))"
 		flock -w "$wait_s" "$fd" ||
@@ -83,13 +84,17 @@ free_port() {
 }
 
 # hash_of ITEMS...: a short sha256 over strings and, for an item @PATH, the
-# contents of the file PATH
+# contents of the file PATH; for %PATH, its lines that are not comments (so
+# documenting a script does not rebuild what it makes)
 hash_of() {
 	local item
 	for item in "$@"; do
 		if [[ $item == @* ]]; then
 			printf 'file %s\n' "${item##*/}"
 			cat "${item#@}" || die "cannot read ${item#@}"
+		elif [[ $item == %* ]]; then
+			printf 'code %s\n' "${item##*/}"
+			grep -v '^[[:space:]]*#' "${item#%}" || die "cannot read ${item#%}"
 		else
 			printf 'text %s\n' "$item"
 		fi

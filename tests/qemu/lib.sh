@@ -119,7 +119,8 @@ start_supervisor() {
 	local dir=$1 here i
 	here=$(cd "${BASH_SOURCE[0]%/*}" && pwd)
 	rm -f "$dir/supervisor.pid"
-	setsid "$here/supervise" "$dir" </dev/null >>"$dir/supervisor.log" 2>&1 &
+	# 3>&-: bats waits for whoever holds its fd 3; the guest must not
+	setsid "$here/supervise" "$dir" </dev/null >>"$dir/supervisor.log" 2>&1 3>&- &
 	for ((i = 0; i < 100; i++)); do
 		live_pid "$dir/supervisor.pid" "$dir" >/dev/null && return 0
 		sleep 0.1

@@ -1,4 +1,4 @@
-# kernel-agent — see README.md. Targets: build test e2e bench bench-build demo man schemas lint install.
+# kernel-agent — see README.md. Targets: build test e2e qemu bench bench-build demo man schemas lint install.
 CARGO      ?= cargo
 PREFIX     ?= /usr/local
 DEMO_ROOT  ?= /var/tmp/kernel-agent-demo
@@ -12,7 +12,7 @@ STAGES     := ka-resolve ka-baseline ka-check ka-concat ka-block ka-gate ka-show
               ka-prune ka-restore-archive ka-pause-prune ka-resume-prune \
               ka-sign ka-probe ka-verify-run
 
-.PHONY: all build deps test unit wrappers kernel lint e2e bench bench-build demo man schemas install clean
+.PHONY: all build deps test unit wrappers kernel lint e2e qemu bench bench-build demo man schemas install clean
 
 all: build
 
@@ -43,14 +43,22 @@ kernel:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	shellcheck -x bin-wrappers/* scripts/* tests/bench/*.sh tests/sshd/start-sshd
+	shellcheck -x bin-wrappers/* scripts/* tests/bench/*.sh tests/sshd/start-sshd \
+		$(filter-out %.bats %.rs %.md,$(wildcard tests/qemu/*))
 	shellcheck -s bash -e SC2154 tests/*/*.bats  # SC2154: bats sets $$output, $$stderr
 
 # The build pipeline with real parts: sshd on loopback as the build host,
 # Debian's makepkg as kbuild, a small kernel from linux-source-6.1.
-e2e: deps
+e2e: deps qemu
 	$(CARGO) build --release --workspace --bins
 	PATH="$(CURDIR)/$(RELEASE):$(CURDIR)/bin-wrappers:$$PATH" bats tests/e2e
+
+# The qemu test host (tests/qemu/README.md): build the cached image once per
+# machine, boot it through U-Boot + extlinux, reboot = power cycle, a missing
+# kernel, a panic; then the Rust harness. Root, TCG, minutes.
+qemu: deps
+	bats tests/qemu
+	$(CARGO) test -p ka-core --test qemu_guest -- --ignored
 
 bench: build
 	PATH="$(CURDIR)/$(RELEASE):$(CURDIR)/bin-wrappers:$$PATH" tests/bench/run.sh

@@ -96,16 +96,15 @@ ka-promote planck >/dev/null
 t_warm=$(timed_build warm)
 
 # What ka-build adds around makepkg, from the same run (robust to other load
-# on the machine): its wall time minus the makepkg job's own duration.
+# on the machine): its wall time minus the makepkg job's own duration. This is
+# the overhead the goal is about; the whole-build ratio below also measures
+# how busy the machine was during each build.
 job_secs() { jq -r '.duration_ms / 1000' "$KA_ROOT/jobs/$(jq -r .job "$T/$1.json").json"; }
-around_first=$(awk -v t="$t_first" -v j="$(job_secs first)" 'BEGIN { printf "%.1f", t - j }')
-around_ka=$(awk -v t="$t_ka" -v j="$(job_secs steady)" 'BEGIN { printf "%.1f", t - j }')
-printf 'ka-build around makepkg: first %s s, baseline seen %s s (%.1f %% of its makepkg job)\n' \
-	"$around_first" "$around_ka" "$(awk -v a="$around_ka" -v t="$t_ka" 'BEGIN { printf "%.1f", a / (t - a) * 100 }')"
-awk -v first="$t_first" -v ka="$t_ka" -v bare="$t_bare" -v warm="$t_warm" 'BEGIN {
-	printf "ka-build, first on this baseline (cold ccache): %7.1f s  (%+.1f %% over makepkg: archive + upload once)\n", first, (first / bare - 1) * 100
-	printf "ka-build, baseline seen (cold ccache):          %7.1f s\n", ka
-	printf "bare makepkg, same folder (cold ccache):        %7.1f s\n", bare
-	printf "ka-build overhead over makepkg:                 %+6.1f %%  (goal <= 3 %%)  [%s]\n", (ka / bare - 1) * 100, (ka / bare - 1 <= 0.03) ? "met" : "MISSED"
-	printf "rebuild after a one-patch change, warm ccache:  %7.1f s; cold/warm = %.1fx\n", warm, ka / warm
+awk -v first="$t_first" -v jfirst="$(job_secs first)" -v ka="$t_ka" -v jka="$(job_secs steady)" \
+	-v bare="$t_bare" -v warm="$t_warm" 'BEGIN {
+	af = first - jfirst; ak = ka - jka
+	printf "ka-build around makepkg, baseline seen:  %6.1f s = %.1f %% of its makepkg job (goal <= 3 %%)  [%s]\n", ak, ak / jka * 100, (ak / jka <= 0.03) ? "met" : "MISSED"
+	printf "ka-build around makepkg, first build:    %6.1f s = %.1f %% (archive the baseline, send it to the build host: once)\n", af, af / jfirst * 100
+	printf "whole builds: ka-build first %.1f s, seen %.1f s, bare makepkg %.1f s (cold ccache; includes other load on the machine)\n", first, ka, bare
+	printf "rebuild after a one-patch change, warm ccache: %.1f s; cold/warm = %.1fx\n", warm, ka / warm
 }'

@@ -5,7 +5,7 @@
 use ka_core::docs::{
     ArchiveIndex, AuditEntry, Backup, Block, BurnIn, Check, Gate, HostStatus, Installed,
     IssueEvent, IssueLink, Job, JobResult, Journal, Keep, Lock, MirrorStatus, Notice, Plan,
-    ProbeReport, PrunePause, PruneReport, Publish, RebaseReport, Reminder, Render, TreeChange,
+    Install, ProbeReport, PrunePause, PruneReport, Publish, RebaseReport, Reminder, Render, TreeChange,
     VerbResult,
 };
 use ka_core::formats::{HostManifest, RetentionConfig, RuntimeConfig, SeriesMeta};
@@ -56,6 +56,7 @@ fn schemas_match_the_types() {
     check::<PrunePause>("ka.prune-pause", &mut drift);
     check::<PruneReport>("ka.prune-report", &mut drift);
     check::<Publish>("ka.publish", &mut drift);
+    check::<Install>("ka.install", &mut drift);
     check::<HostManifest>("fleet-host", &mut drift);
     check::<RetentionConfig>("retention", &mut drift);
     check::<SeriesMeta>("series", &mut drift);

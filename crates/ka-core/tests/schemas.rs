@@ -3,9 +3,9 @@
 //! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-core --test schemas`).
 
 use ka_core::docs::{
-    ArchiveIndex, AuditEntry, Backup, Block, BurnIn, Check, Gate, HostStatus, Installed,
+    ArchiveIndex, AuditEntry, Backup, Block, BurnIn, Check, Gate, HostStatus, Install, Installed,
     IssueEvent, IssueLink, Job, JobResult, Journal, Keep, Lock, MirrorStatus, Notice, Plan,
-    Install, ProbeReport, PrunePause, PruneReport, Publish, RebaseReport, Reminder, Render, TreeChange,
+    ProbeReport, PrunePause, PruneReport, Publish, RebaseReport, Reminder, Render, TreeChange,
     VerbResult,
 };
 use ka_core::formats::{HostManifest, RetentionConfig, RuntimeConfig, SeriesMeta};

@@ -271,13 +271,21 @@ mod tests {
         );
         let out = update(&hooked, "linux-x", None).unwrap();
         assert_eq!(out, hooked.replacen("default image", "DEFAULT linux-x", 1));
-        assert!(update(IMAGE, "linux-x", None).unwrap_err().contains("no managed linux-x block"));
+        assert!(
+            update(IMAGE, "linux-x", None)
+                .unwrap_err()
+                .contains("no managed linux-x block")
+        );
     }
 
     #[test]
     fn broken_markers_are_refused() {
         let broken = format!("{IMAGE}# >>> linux-qemu (managed) >>>\nLABEL linux-qemu\n");
-        assert!(update(&broken, "linux-qemu", Some(&entry())).unwrap_err().contains("broken"));
+        assert!(
+            update(&broken, "linux-qemu", Some(&entry()))
+                .unwrap_err()
+                .contains("broken")
+        );
     }
 
     #[test]

@@ -5,11 +5,11 @@
 //! ```text
 //! # >>> <label> (managed) >>>
 //! LABEL <label>
-//! 	MENU LABEL <label> (<release>)
-//! 	LINUX <kernel>
-//! 	INITRD <initrd>          (when there is one)
-//! 	FDTDIR <fdtdir>          (when there is one)
-//! 	APPEND <append>          (the DEFAULT entry's, before the switch)
+//!     MENU LABEL <label> (<release>)
+//!     LINUX <kernel>
+//!     INITRD <initrd>          (when there is one)
+//!     FDTDIR <fdtdir>          (when there is one)
+//!     APPEND <append>          (the DEFAULT entry's, before the switch)
 //! # <<< <label> (managed) <<<
 //! ```
 //!

@@ -247,7 +247,10 @@ pub fn render_install(out: &mut impl Write, i: &Install) -> std::io::Result<()> 
     }
     writeln!(out, "  backup   /boot -> {}", i.backup)?;
     writeln!(out, "  boot     {}", i.boot_change)?;
-    writeln!(out, "  reboot   yes, then SSH must answer with a new boot_id")?;
+    writeln!(
+        out,
+        "  reboot   yes, then SSH must answer with a new boot_id"
+    )?;
     writeln!(out, "  plan     {}", i.plan_hash)?;
     for p in &i.phases {
         writeln!(

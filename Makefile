@@ -10,7 +10,7 @@ STAGES     := ka-resolve ka-baseline ka-check ka-concat ka-block ka-gate ka-show
               ka-import ka-close ka-abandon ka-migrate-tree ka-tree-recover \
               ka-notice ka-audit ka-remind ka-snooze ka-status ka-gitea \
               ka-prune ka-restore-archive ka-pause-prune ka-resume-prune \
-              ka-sign ka-probe ka-verify-run
+              ka-sign ka-probe ka-verify-run ka-install-run
 
 .PHONY: all build deps test unit wrappers kernel lint e2e qemu bench bench-build demo man schemas install clean
 

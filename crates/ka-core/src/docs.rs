@@ -1562,3 +1562,77 @@ pub struct PublishedPackage {
     /// The host's kernel package (the one `[ka:installable]` names).
     pub kernel: bool,
 }
+
+// ---------------------------------------------------------------- install
+
+doc_kind!(InstallKind = "ka.install");
+
+/// `ka.install`: what `ka-install-run` did (or, with `--dry-run`, would do)
+/// to put a host's last published kernel package on it. Consent is bound to
+/// `plan_hash`: the b2sum (first 16 hex digits) of the host, the package's
+/// b2sum and `boot_change`; `--plan HASH` installs only while it is the same.
+/// Written to `KA_ROOT/hosts/<host>/installs/<id>.json` when the install ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Install {
+    pub kind: InstallKind,
+    pub version: V1,
+    pub host: String,
+    /// `install-<host>-<UTC time>`: names the remote staging folder and the
+    /// backup's job.
+    pub id: String,
+    /// `done` (converged), `dry-run`, `blocked` (gate, signature, plan hash)
+    /// or `failed` (a phase failed; `failed_phase` names it).
+    pub status: Status,
+    pub message: String,
+    pub plan_hash: String,
+    /// The kernel package from `hosts/<host>/published.json`.
+    pub package: String,
+    pub package_version: String,
+    /// The kernel release the package installs (`uname -r` after the reboot).
+    pub kernel_release: String,
+    /// The package file on the sign host.
+    pub file: String,
+    pub size: u64,
+    pub b2sum: String,
+    /// The fingerprint the detached signature must verify with.
+    pub key: String,
+    /// The backup folder: `KA_ROOT/backups/<host>/<running kernel>/`
+    /// (the running kernel is known once the host answered).
+    pub backup: String,
+    /// What changes in the boot configuration, in words (part of the plan hash).
+    pub boot_change: String,
+    /// The kernel that ran before and the boot_ids before and after the reboot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_kernel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id_before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id_after: Option<String>,
+    /// Every phase that ran, in order; the last one failed when `failed`.
+    pub phases: Vec<InstallPhase>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_phase: Option<String>,
+    /// Every local file written.
+    pub files: Vec<PathBuf>,
+    /// Blocks that stopped the install, or that it filed.
+    pub blocks: Vec<BlockRef>,
+    /// Blocks it lifted (`[ka:host-drifted]` once converged).
+    pub lifted: Vec<BlockRef>,
+    /// Notices it closed (`[ka:installable]` ids).
+    pub notices: Vec<String>,
+}
+
+/// One phase of an install and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallPhase {
+    /// `gate`, `fetch`, `signature`, `connect`, `backup`, `copy`, `install`,
+    /// `boot-config`, `pre-reboot`, `reboot`, `heartbeat`, `proof`, `record`.
+    pub phase: String,
+    pub ok: bool,
+    /// Its time limit in seconds.
+    pub timeout_s: u64,
+    pub seconds: f64,
+    pub detail: String,
+}

@@ -3,7 +3,7 @@
 //! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-core --test schemas`).
 
 use ka_core::docs::{
-    ArchiveIndex, AuditEntry, Backup, Block, BurnIn, Check, Gate, HostStatus, Installed,
+    ArchiveIndex, AuditEntry, Backup, Block, BurnIn, Check, Gate, HostStatus, Install, Installed,
     IssueEvent, IssueLink, Job, JobResult, Journal, Keep, Lock, MirrorStatus, Notice, Plan,
     ProbeReport, PrunePause, PruneReport, Publish, RebaseReport, Reminder, Render, TreeChange,
     VerbResult,
@@ -56,6 +56,7 @@ fn schemas_match_the_types() {
     check::<PrunePause>("ka.prune-pause", &mut drift);
     check::<PruneReport>("ka.prune-report", &mut drift);
     check::<Publish>("ka.publish", &mut drift);
+    check::<Install>("ka.install", &mut drift);
     check::<HostManifest>("fleet-host", &mut drift);
     check::<RetentionConfig>("retention", &mut drift);
     check::<SeriesMeta>("series", &mut drift);

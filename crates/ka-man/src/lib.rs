@@ -33,6 +33,7 @@ pub fn commands() -> Vec<clap::Command> {
         ka_status::command(),
         ka_gitea::command(),
         ka_sign::command(),
+        ka_install::command(),
         ka_probe::probe_command(),
         ka_probe::verify_command(),
     ]

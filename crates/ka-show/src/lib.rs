@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use ka_core::docs::{Publish, Status, VerbResult, Verdict};
+use ka_core::docs::{Install, Publish, Status, VerbResult, Verdict};
 use ka_core::error::ExitCode;
 use std::io::Write;
 
@@ -38,6 +38,7 @@ pub fn command() -> clap::Command {
 enum Doc {
     Result(VerbResult),
     Publish(Publish),
+    Install(Box<Install>),
 }
 
 /// Only the kind of a document, to pick its type.
@@ -68,6 +69,10 @@ fn read_shown(input: &str) -> ka_core::Result<Vec<Doc>> {
         let source = format!("stdin (document {n})");
         docs.push(match kind.as_str() {
             "ka.publish" => Doc::Publish(ka_core::stream::read_one(text.as_bytes(), &source)?),
+            "ka.install" => Doc::Install(Box::new(ka_core::stream::read_one(
+                text.as_bytes(),
+                &source,
+            )?)),
             _ => Doc::Result(ka_core::stream::read_one(text.as_bytes(), &source)?),
         });
     }
@@ -80,10 +85,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
     std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut input).context("stdin")?;
     let mut results = Vec::new();
     let mut publishes = Vec::new();
+    let mut installs = Vec::new();
     for doc in read_shown(&input)? {
         match doc {
             Doc::Result(r) => results.push(r),
             Doc::Publish(p) => publishes.push(p),
+            Doc::Install(i) => installs.push(i),
         }
     }
     let stdout = std::io::stdout();
@@ -92,6 +99,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
     for p in &publishes {
         render_publish(&mut out, p).context("stdout")?;
         if matches!(p.status, Status::Blocked | Status::Failed) {
+            code = ExitCode::Negative;
+        }
+    }
+    for i in &installs {
+        render_install(&mut out, i).context("stdout")?;
+        if matches!(i.status, Status::Blocked | Status::Failed) {
             code = ExitCode::Negative;
         }
     }
@@ -207,6 +220,59 @@ pub fn render_publish(out: &mut impl Write, p: &Publish) -> std::io::Result<()> 
         writeln!(out, "  wrote {}:{f}", p.sign_host)?;
     }
     for f in &p.files {
+        writeln!(out, "  wrote {}", f.display())?;
+    }
+    Ok(())
+}
+
+pub fn render_install(out: &mut impl Write, i: &Install) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "install {}: {} — {}",
+        i.host,
+        status_word(i.status),
+        i.message
+    )?;
+    writeln!(
+        out,
+        "  package  {} {} ({} bytes, b2sum {})",
+        i.package,
+        i.package_version,
+        i.size,
+        &i.b2sum[..i.b2sum.len().min(16)]
+    )?;
+    writeln!(out, "  signed   by {}", i.key)?;
+    if let Some(k) = &i.previous_kernel {
+        writeln!(out, "  running  {k}")?;
+    }
+    writeln!(out, "  backup   /boot -> {}", i.backup)?;
+    writeln!(out, "  boot     {}", i.boot_change)?;
+    writeln!(
+        out,
+        "  reboot   yes, then SSH must answer with a new boot_id"
+    )?;
+    writeln!(out, "  plan     {}", i.plan_hash)?;
+    for p in &i.phases {
+        writeln!(
+            out,
+            "  {} {:<12} {:.1}s/{}s  {}",
+            if p.ok { "ok  " } else { "FAIL" },
+            p.phase,
+            p.seconds,
+            p.timeout_s,
+            p.detail
+        )?;
+    }
+    for b in &i.blocks {
+        writeln!(out, "  block    {} {}", b.id, b.title)?;
+    }
+    for b in &i.lifted {
+        writeln!(out, "  lifted   {} {}", b.id, b.title)?;
+    }
+    for n in &i.notices {
+        writeln!(out, "  closed   {n}")?;
+    }
+    for f in &i.files {
         writeln!(out, "  wrote {}", f.display())?;
     }
     Ok(())

@@ -1,0 +1,3 @@
+fn main() {
+    ka_core::error::main_with("ka-install-run", ka_install::run)
+}

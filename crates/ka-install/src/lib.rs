@@ -1,0 +1,1005 @@
+//! `ka-install-run`: put a host's last published kernel package on it, with
+//! the owner's consent already given (the `ka-install` verb asks for it).
+//!
+//! Phases, each with a time limit, each named when it fails: gate → fetch (the
+//! package and its detached `.sig` from the sign host) → signature (gpgv
+//! against the fleet keyring `fleet/keyring.gpg`, a temporary GNUPGHOME) →
+//! connect → backup (/boot as a tgz into `KA_ROOT/backups/<host>/<running
+//! kernel>/` with its `ka.backup` record, before any change) → copy → install
+//! (`dpkg -i` or `pacman -U`) → boot-config (the managed extlinux block and
+//! `DEFAULT`) → pre-reboot (every file the entry names exists, the initramfs
+//! is newer than the install, `sync`) → reboot → heartbeat (SSH back with a
+//! new boot_id within `verify.heartbeat`) → proof (`uname -r` and the
+//! manifest's device-tree values) → record (`installed.json`, the
+//! `[ka:installable]` notice closed, `[ka:host-drifted]` lifted).
+//! A failure once the host was touched files `[ka:regression]` and
+//! `[ka:host-drifted]`.
+
+pub mod extlinux;
+pub mod remote;
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use ka_block::gate::{Request, blocking};
+use ka_block::store::Store;
+use ka_core::docs::{
+    Artifact, Backup, BlockKind, BlockRef, Install, InstallPhase, Installed, Publish,
+    PublishedPackage, Status, Subject, Transport, V1, Verb,
+};
+use ka_core::error::{Error, ExitCode, Result, contract, usage};
+use ka_core::formats::{Bootloader, Distro, HostManifest};
+use ka_core::hostlock::HostLock;
+use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use ka_notice::NoticeStore;
+use remote::Remote;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ka-install-run",
+    version,
+    about = "Install HOST's last published kernel package: backup, install, extlinux, reboot, proof; prints ka.install",
+    long_about = "Installs the kernel package of KA_ROOT/hosts/<host>/published.json (the last successful \
+ka-publish) on HOST, in phases that each have a time limit and are named when they fail:\n\n\
+gate: refused while [ka:host-drifted] or [ka:regression] holds HOST.\n\
+fetch: the package and its detached .sig from the sign host (a local copy with sign.local: \
+true, else SFTP); the b2sum must equal the published one.\n\
+signature: `gpgv --keyring <repo>/fleet/keyring.gpg` (the fleet's public key, made with \
+`gpg --export FPR > fleet/keyring.gpg`) in a temporary GNUPGHOME, never $HOME; the good \
+signature must be by the published key's fingerprint.\n\
+connect: SSH to HOST (strict fleet/known_hosts, the fleet identity); the running kernel and \
+boot_id are read.\n\
+backup: /boot as boot.tgz into KA_ROOT/backups/<host>/<running kernel>/ with a ka.backup \
+record (filled under a dot-name, the record written last, renamed into place) BEFORE any change.\n\
+copy: the package to /srv/kernel-agent/install/<id>/ on HOST, its b2sum checked there.\n\
+install: `dpkg -i` (debian) or `pacman -U --noconfirm` (arch), as root (the ssh user, or \
+`sudo -n` when it is not root).\n\
+boot-config: debian: ka-install writes the managed block `# >>> <pkgbase> (managed) >>>` \
+(LINUX /boot/vmlinuz-<release>, INITRD when the package's hooks made /boot/initrd.img-<release>, \
+APPEND of the DEFAULT entry) itself; arch: the package's hook wrote it. Then DEFAULT <pkgbase>. \
+Written to a temp file, synced, renamed.\n\
+pre-reboot: every file the entry names exists; an initramfs is newer than the install; sync.\n\
+reboot, heartbeat: SSH must answer with a new boot_id within verify.heartbeat (default 10m, \
+--heartbeat overrides).\n\
+proof: `uname -r` equals the package's kernel release, and every verify.dt value matches.\n\
+record: KA_ROOT/hosts/<host>/installed.json (ka.installed), the [ka:installable] notice of \
+the package closed, [ka:host-drifted] lifted.\n\n\
+A failure from the install phase on files [ka:regression] and [ka:host-drifted] for HOST \
+(restore /boot from the backup). Consent: the ka.install document carries plan_hash, the \
+b2sum (16 hex digits) of host, package b2sum and boot_change; with --plan HASH nothing is done \
+unless the recomputed hash is HASH.\n\n\
+The document is printed on stdout and, when the install ran, written to \
+KA_ROOT/hosts/<host>/installs/<id>.json.\n\n\
+Exit status: 0 converged (or --dry-run); 1 blocked (gate, signature, plan hash), a phase \
+failed, or another install of HOST is running; 2 usage or I/O error (unknown host, nothing \
+published, no keyring); 3 bad input (a broken manifest or published.json)."
+)]
+pub struct Cli {
+    /// The host to install.
+    pub host: String,
+    /// Install only if the plan hash is still HASH (what `--dry-run` or
+    /// `ka-install --confirm` showed).
+    #[arg(long, value_name = "HASH")]
+    pub plan: Option<String>,
+    /// Say what would be done (and the plan hash); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long the host may take to answer after the reboot (default:
+    /// the manifest's verify.heartbeat).
+    #[arg(long, value_name = "DURATION")]
+    pub heartbeat: Option<String>,
+    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    #[arg(long, env = "KA_REPO", value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Where packages wait on the target host.
+pub const REMOTE_STAGING: &str = "/srv/kernel-agent/install";
+
+const FETCH: Duration = Duration::from_secs(600);
+const SIGNATURE: Duration = Duration::from_secs(60);
+const CONNECT: Duration = Duration::from_secs(60);
+const BACKUP: Duration = Duration::from_secs(600);
+const COPY: Duration = Duration::from_secs(600);
+const INSTALL: Duration = Duration::from_secs(900);
+const SHORT: Duration = Duration::from_secs(60);
+const PRE_REBOOT: Duration = Duration::from_secs(120);
+
+/// Everything known about the install before anything is touched.
+pub struct Planned {
+    pub manifest: HostManifest,
+    pub publish: Publish,
+    pub package: PublishedPackage,
+    pub label: String,
+    /// Debian: from the package name; arch: read from the package's files
+    /// once installed.
+    pub release: Option<String>,
+    pub boot_change: String,
+    pub plan_hash: String,
+}
+
+/// The plan hash: what consent is bound to.
+pub fn plan_hash(host: &str, package_b2sum: &str, boot_change: &str) -> String {
+    let text =
+        format!("ka-install plan\nhost {host}\npackage {package_b2sum}\nboot {boot_change}\n");
+    ka_core::hash::b2sum(text.as_bytes())[..16].to_string()
+}
+
+/// Read the manifest and published.json of `host` and work out the plan.
+pub fn plan(repo: &Path, layout: &Layout, host: &str) -> Result<Planned> {
+    ka_core::names::check_name("host", host)?;
+    let shown = format!("fleet/{host}.yaml");
+    let path = repo.join(&shown);
+    if !path.exists() {
+        return Err(usage(format!(
+            "{host}: no {shown} in {}: name a host of the fleet",
+            repo.display()
+        )));
+    }
+    let manifest = HostManifest::load(&path, &shown)?;
+    let kernel = manifest.kernel.as_ref().ok_or_else(|| {
+        usage(format!(
+            "{shown} has no kernel: section: kernel-agent installs no kernel on {host}"
+        ))
+    })?;
+    if manifest.ssh.is_none() {
+        return Err(usage(format!(
+            "{shown}: no ssh: section, so {host} cannot be reached: add ssh: {{ address: ..., user: ... }}"
+        )));
+    }
+    match manifest.install.as_ref().map(|i| i.bootloader) {
+        Some(Bootloader::Extlinux) => {}
+        Some(Bootloader::Grub) => {
+            return Err(usage(format!(
+                "{shown}: install.bootloader grub is not supported by ka-install yet (extlinux only)"
+            )));
+        }
+        None => {
+            return Err(usage(format!(
+                "{shown}: no install: section: add install: {{ mode: ..., bootloader: extlinux, initramfs: ... }}"
+            )));
+        }
+    }
+    let published_path = layout.published(host);
+    if !published_path.exists() {
+        return Err(usage(format!(
+            "{host}: nothing published: {} does not exist; run `ka-publish {host}` first",
+            published_path.display()
+        )));
+    }
+    let publish: Publish = ka_core::stream::read_file(&published_path)?;
+    let bad = |m: String| contract(format!("{}: {m}", published_path.display()));
+    if publish.host != host {
+        return Err(bad(format!("records host {:?}, not {host}", publish.host)));
+    }
+    if publish.status != Status::Done && publish.status != Status::Unchanged {
+        return Err(bad("is not a successful publish".into()));
+    }
+    let package = publish
+        .packages
+        .iter()
+        .find(|p| p.kernel)
+        .cloned()
+        .ok_or_else(|| bad("names no kernel package (kernel: true)".into()))?;
+    ka_core::names::check_name("package", &package.package).map_err(|e| bad(e.to_string()))?;
+    ka_notice::store::check_version(&package.version).map_err(|e| bad(e.to_string()))?;
+    let label = kernel.pkgbase.clone();
+    let (release, boot_change) = match manifest.distro {
+        Distro::Debian => {
+            let release = package
+                .package
+                .strip_prefix("linux-image-")
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "the kernel package {} is not a linux-image-<release> package",
+                        package.package
+                    ))
+                })?
+                .to_string();
+            let change = format!(
+                "extlinux.conf: managed block {label} (LINUX vmlinuz-{release}, INITRD initrd.img-{release} if the package makes one) written by ka-install; DEFAULT {label}"
+            );
+            (Some(release), change)
+        }
+        Distro::Arch => (
+            None,
+            format!(
+                "extlinux.conf: managed block {label} written by the package's hook (ka-extlinux-{label}); DEFAULT {label}"
+            ),
+        ),
+    };
+    let plan_hash = plan_hash(host, &package.b2sum, &boot_change);
+    Ok(Planned {
+        manifest,
+        publish,
+        package,
+        label,
+        release,
+        boot_change,
+        plan_hash,
+    })
+}
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let repo = fleet_repo(cli.repo.as_deref())?;
+    let host = cli.host.as_str();
+    let planned = plan(&repo, &layout, host)?;
+    let verify = planned.manifest.verify.clone();
+    let heartbeat_text = cli
+        .heartbeat
+        .clone()
+        .or_else(|| verify.as_ref().map(|v| v.heartbeat.clone()))
+        .unwrap_or_else(|| "10m".into());
+    let heartbeat = ka_core::duration::parse_duration(&heartbeat_text)
+        .map_err(|e| contract(format!("heartbeat {heartbeat_text:?}: {e}")))?;
+    if heartbeat.is_zero() {
+        return Err(contract(format!(
+            "heartbeat {heartbeat_text:?} must be longer than zero"
+        ))
+        .into());
+    }
+    if let Some(p) = &cli.plan
+        && (p.len() != 16 || !p.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(usage(format!(
+            "--plan {p:?}: a plan hash is 16 hex digits, as `ka-install --dry-run {host}` prints it"
+        ))
+        .into());
+    }
+    let now = ka_core::time::now_epoch()?;
+    let id = format!(
+        "install-{host}-{}",
+        ka_core::time::rfc3339(now).replace([':', '-'], "")
+    );
+    let mut doc = Install {
+        kind: Default::default(),
+        version: V1,
+        host: host.to_string(),
+        id: id.clone(),
+        status: Status::Blocked,
+        message: String::new(),
+        plan_hash: planned.plan_hash.clone(),
+        package: planned.package.package.clone(),
+        package_version: planned.package.version.clone(),
+        kernel_release: planned.release.clone().unwrap_or_default(),
+        file: planned.package.file.clone(),
+        size: planned.package.size,
+        b2sum: planned.package.b2sum.clone(),
+        key: planned.publish.key.clone(),
+        backup: format!(
+            "{}/<running kernel>/",
+            layout.backups().join(host).display()
+        ),
+        boot_change: planned.boot_change.clone(),
+        previous_kernel: None,
+        boot_id_before: None,
+        boot_id_after: None,
+        phases: Vec::new(),
+        failed_phase: None,
+        files: Vec::new(),
+        blocks: Vec::new(),
+        lifted: Vec::new(),
+        notices: Vec::new(),
+    };
+    let store = Store::open(&layout)?;
+    let notices = NoticeStore::open(&layout)?;
+
+    // gate
+    let started = Instant::now();
+    let open = store.open_blocks()?;
+    let req = Request {
+        host,
+        ..Request::default()
+    };
+    let in_way: Vec<BlockRef> = blocking(&open, Verb::Install, &req)
+        .into_iter()
+        .map(|b| b.to_ref())
+        .collect();
+    let gate_ok = in_way.is_empty();
+    doc.phases.push(InstallPhase {
+        phase: "gate".into(),
+        ok: gate_ok,
+        timeout_s: 10,
+        seconds: started.elapsed().as_secs_f64(),
+        detail: if gate_ok {
+            format!("no block holds installs to {host}")
+        } else {
+            format!(
+                "held by {}",
+                in_way
+                    .iter()
+                    .map(|b| format!("{} ({})", b.id, b.title))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+    });
+    if !gate_ok {
+        doc.status = Status::Blocked;
+        doc.failed_phase = Some("gate".into());
+        doc.message = format!(
+            "refused by the gate: {} hold{} installs to {host}; nothing was changed",
+            in_way
+                .iter()
+                .map(|b| format!("{} [ka:{}]", b.id, b.block.as_str()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if in_way.len() == 1 { "s" } else { "" }
+        );
+        doc.blocks = in_way;
+        return finish(&layout, &doc, false);
+    }
+    if let Some(p) = &cli.plan
+        && !p.eq_ignore_ascii_case(&planned.plan_hash)
+    {
+        doc.status = Status::Blocked;
+        doc.message = format!(
+            "plan hash {p} does not match the plan now ({}): the package or the boot-config change is not what was shown; nothing was changed. Look again with `ka-install --confirm {host}`",
+            planned.plan_hash
+        );
+        return finish(&layout, &doc, false);
+    }
+    let target = target_of(&repo, &layout, &planned.manifest)?;
+    if cli.dry_run {
+        // the backup folder is named after the running kernel: ask the host
+        // if it answers quickly, but a dry run never needs it to
+        match Remote::connect(&target, Duration::from_secs(10)).and_then(|r| r.facts(SHORT)) {
+            Ok(f) => {
+                doc.backup = layout
+                    .backups()
+                    .join(host)
+                    .join(&f.release)
+                    .display()
+                    .to_string()
+                    + "/";
+                doc.previous_kernel = Some(f.release);
+                doc.boot_id_before = Some(f.boot_id);
+            }
+            Err(e) => doc.message = format!("({host} did not answer: {e}) "),
+        }
+        doc.status = Status::DryRun;
+        doc.message.push_str(&format!(
+            "would install {} {} on {host}, back up /boot first, change the boot config and reboot; plan {}",
+            doc.package, doc.package_version, doc.plan_hash
+        ));
+        return finish(&layout, &doc, false);
+    }
+
+    let _lock = HostLock::acquire(
+        &layout.host_lock(host),
+        &format!("ka-install {host} ({id})"),
+    )?;
+    let mut job = Job {
+        doc,
+        layout: &layout,
+        repo: &repo,
+        planned: &planned,
+        target,
+        heartbeat,
+        heartbeat_text,
+        touched: false,
+    };
+    let converged = job.run();
+    let mut doc = job.doc;
+    if converged {
+        record(&layout, &store, &notices, &planned, &mut doc)?;
+    } else if job.touched {
+        let phase = doc.failed_phase.clone().unwrap_or_default();
+        let detail = format!(
+            "ka-install {host} ({id}) failed in phase {phase}: {}\n\nThe package {} {} went on; the host may not boot what was installed. Restore /boot from {} (see ka-install(1)), then triage and `ka-block lift`.",
+            doc.message, doc.package, doc.package_version, doc.backup
+        );
+        let subject = Subject::Host {
+            host: host.to_string(),
+        };
+        let reg = store.file(
+            BlockKind::Regression,
+            subject.clone(),
+            &format!("{host}: install of {} failed in phase {phase}", doc.package),
+            &detail,
+        )?;
+        let drift = store.file(
+            BlockKind::HostDrifted,
+            subject,
+            &format!("{host} drifted: install failed in phase {phase}"),
+            &detail,
+        )?;
+        doc.blocks = vec![reg.to_ref(), drift.to_ref()];
+    }
+    ka_block::mirror::try_flush(&store.mirror, &layout.root, "ka-install-run");
+    ka_block::mirror::try_flush(&notices.mirror, &layout.root, "ka-install-run");
+    finish(&layout, &doc, true)
+}
+
+fn finish(layout: &Layout, doc: &Install, ran: bool) -> anyhow::Result<ExitCode> {
+    let mut doc = doc.clone();
+    if ran {
+        let path = layout
+            .host_dir(&doc.host)
+            .join("installs")
+            .join(format!("{}.json", doc.id));
+        doc.files.push(path.clone());
+        ka_core::atomic::write_json(&path, &doc)?;
+    }
+    if doc.status != Status::DryRun && doc.status != Status::Done {
+        eprintln!("ka-install-run: {}: {}", doc.host, doc.message);
+    }
+    ka_core::stream::write_docs(std::slice::from_ref(&doc)).context("stdout")?;
+    Ok(match doc.status {
+        Status::Done | Status::DryRun | Status::Unchanged => ExitCode::Ok,
+        _ => ExitCode::Negative,
+    })
+}
+
+fn target_of(repo: &Path, layout: &Layout, m: &HostManifest) -> Result<ka_run_remote::Target> {
+    let ssh = m.ssh.as_ref().expect("checked in plan");
+    let t = ka_run_remote::Target::from_transport(&Transport::Ssh {
+        host: m.host.clone(),
+        address: ssh.address.clone(),
+        port: ssh.port,
+        user: ssh.user.clone(),
+        known_hosts: repo.join("fleet/known_hosts"),
+        identity: layout.ssh_identity(),
+    })?;
+    Ok(t.expect("an ssh transport"))
+}
+
+/// After a converged install: installed.json, the notice closed, drift lifted.
+fn record(
+    layout: &Layout,
+    store: &Store,
+    notices: &NoticeStore,
+    planned: &Planned,
+    doc: &mut Install,
+) -> Result<()> {
+    let host = doc.host.clone();
+    let installed = Installed {
+        kind: Default::default(),
+        version: V1,
+        host: host.clone(),
+        package: doc.package.clone(),
+        package_version: doc.package_version.clone(),
+        installed_at: ka_core::time::now_rfc3339()?,
+        boot_id: doc.boot_id_after.clone(),
+        job: Some(doc.id.clone()),
+        lock_b2sum: None,
+    };
+    let path = layout.installed(&host);
+    ka_core::atomic::write_json(&path, &installed)?;
+    doc.files.push(path);
+    let subject = ka_core::docs::NoticeSubject::Package {
+        host: host.clone(),
+        package: planned.package.package.clone(),
+        version: planned.package.version.clone(),
+    };
+    let nid = ka_notice::store::notice_id(ka_core::docs::NoticeKind::Installable, &subject);
+    if notices.open_notices()?.iter().any(|n| n.id == nid) {
+        notices.close(&nid, &format!("installed by ka-install ({})", doc.id))?;
+        doc.notices.push(nid);
+    }
+    let drift_id = ka_block::store::block_id(
+        BlockKind::HostDrifted,
+        &Subject::Host { host: host.clone() },
+    );
+    if store.open_blocks()?.iter().any(|b| b.id == drift_id) {
+        let b = store.lift(
+            &drift_id,
+            &format!("a later install converged ({})", doc.id),
+        )?;
+        doc.lifted.push(b.to_ref());
+    }
+    doc.status = Status::Done;
+    doc.message = format!(
+        "{host} runs {} ({} {}): boot_id changed, uname -r matches",
+        doc.kernel_release, doc.package, doc.package_version
+    );
+    Ok(())
+}
+
+/// One install in progress.
+struct Job<'a> {
+    doc: Install,
+    layout: &'a Layout,
+    repo: &'a Path,
+    planned: &'a Planned,
+    target: ka_run_remote::Target,
+    heartbeat: Duration,
+    heartbeat_text: String,
+    /// The host was changed (the install phase began).
+    touched: bool,
+}
+
+impl Job<'_> {
+    /// Run `f` as phase `name`; its outcome becomes a phase line, and a
+    /// failure stops the install with the phase named.
+    fn phase<T>(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+        f: impl FnOnce(&mut Self, Duration) -> std::result::Result<(T, String), String>,
+    ) -> Option<T> {
+        let started = Instant::now();
+        let out = f(self, timeout);
+        let seconds = started.elapsed().as_secs_f64();
+        let (ok, detail, value) = match out {
+            Ok((v, d)) => (true, d, Some(v)),
+            Err(e) => (false, e, None),
+        };
+        if !ok {
+            self.doc.status = Status::Failed;
+            self.doc.failed_phase = Some(name.to_string());
+            self.doc.message = format!("phase {name} failed: {detail}");
+        }
+        self.doc.phases.push(InstallPhase {
+            phase: name.to_string(),
+            ok,
+            timeout_s: timeout.as_secs(),
+            seconds,
+            detail,
+        });
+        value
+    }
+
+    /// The whole install after the gate; true when it converged.
+    fn run(&mut self) -> bool {
+        let host = self.doc.host.clone();
+        let staging = match tempfile::Builder::new()
+            .prefix(".install-")
+            .tempdir_in(ensure_dir(&self.layout.host_dir(&host)))
+        {
+            Ok(t) => t,
+            Err(e) => {
+                self.doc.status = Status::Failed;
+                self.doc.failed_phase = Some("fetch".into());
+                self.doc.message = format!("phase fetch failed: a staging folder: {e}");
+                return false;
+            }
+        };
+        let pkg_name = file_name(&self.planned.package.file);
+        let local_pkg = staging.path().join(&pkg_name);
+        let local_sig = staging.path().join(format!("{pkg_name}.sig"));
+        let planned = self.planned;
+        if self
+            .phase("fetch", FETCH, |j, t| {
+                fetch(j.repo, j.layout, planned, &local_pkg, &local_sig, t)
+            })
+            .is_none()
+        {
+            return false;
+        }
+        let keyring = self.repo.join("fleet/keyring.gpg");
+        if self
+            .phase("signature", SIGNATURE, |_, t| {
+                verify_signature(&keyring, &local_sig, &local_pkg, &planned.publish.key, t)
+            })
+            .is_none()
+        {
+            // a bad signature is a refusal, as the gate's
+            self.doc.status = Status::Blocked;
+            return false;
+        }
+        let target = self.target.clone();
+        let Some(remote) = self.phase("connect", CONNECT, |_, t| {
+            let r = Remote::connect(&target, t)?;
+            let d = format!("{} answered", target.label());
+            Ok((r, d))
+        }) else {
+            return false;
+        };
+        let Some(before) = self.phase("connect-facts", SHORT, |_, t| {
+            let f = remote.facts(t)?;
+            let d = format!("running {} (boot_id {})", f.release, f.boot_id);
+            Ok((f, d))
+        }) else {
+            return false;
+        };
+        self.doc.previous_kernel = Some(before.release.clone());
+        self.doc.boot_id_before = Some(before.boot_id.clone());
+        let backup_dir = self.layout.backups().join(&host).join(&before.release);
+        self.doc.backup = format!("{}/", backup_dir.display());
+        if self
+            .phase("backup", BACKUP, |j, t| {
+                backup(j, &remote, &backup_dir, &before.release, t)
+            })
+            .is_none()
+        {
+            return false;
+        }
+        let remote_dir = format!("{REMOTE_STAGING}/{}", self.doc.id);
+        let remote_pkg = format!("{remote_dir}/{pkg_name}");
+        if self
+            .phase("copy", COPY, |_, t| {
+                copy(
+                    &remote,
+                    staging.path(),
+                    &remote_dir,
+                    &remote_pkg,
+                    &planned.package.b2sum,
+                    t,
+                )
+            })
+            .is_none()
+        {
+            return false;
+        }
+        self.touched = true;
+        let distro = self.planned.manifest.distro;
+        let Some(install_epoch) = self.phase("install", INSTALL, |_, t| {
+            install(&remote, distro, &remote_pkg, &planned.package.package, t)
+        }) else {
+            return false;
+        };
+        let _ = remote.run(&["rm", "-rf", "--", &remote_dir], SHORT);
+        let label = self.planned.label.clone();
+        let Some(release) = self.phase("boot-config", SHORT, |j, t| {
+            let release = match &j.planned.release {
+                Some(r) => r.clone(),
+                None => remote.arch_release(&planned.package.package, t)?,
+            };
+            let d = boot_config(&remote, distro, &label, &release, t)?;
+            Ok((release, d))
+        }) else {
+            return false;
+        };
+        self.doc.kernel_release = release.clone();
+        if self
+            .phase("pre-reboot", PRE_REBOOT, |_, t| {
+                pre_reboot(&remote, &label, install_epoch, t)
+            })
+            .is_none()
+        {
+            return false;
+        }
+        if self
+            .phase("reboot", SHORT, |_, t| {
+                remote.reboot(t);
+                Ok(((), "reboot sent".to_string()))
+            })
+            .is_none()
+        {
+            return false;
+        }
+        drop(remote);
+        let hb = self.heartbeat;
+        let hb_text = self.heartbeat_text.clone();
+        let Some((back, after)) = self.phase("heartbeat", hb, |_, t| {
+            let (r, f, took) = Remote::back_within(&target, &before.boot_id, t)?;
+            let d = format!(
+                "SSH answered with a new boot_id {} after {:.1}s (limit {hb_text})",
+                f.boot_id,
+                took.as_secs_f64()
+            );
+            Ok(((r, f), d))
+        }) else {
+            return false;
+        };
+        self.doc.boot_id_after = Some(after.boot_id.clone());
+        let dt: Vec<(String, String)> = self
+            .planned
+            .manifest
+            .verify
+            .as_ref()
+            .map(|v| v.dt.clone().into_iter().collect())
+            .unwrap_or_default();
+        self.phase("proof", SHORT, |_, t| {
+            proof(&back, &after, &release, &dt, t)
+        })
+        .is_some()
+    }
+}
+
+fn ensure_dir(p: &Path) -> &Path {
+    let _ = std::fs::create_dir_all(p);
+    p
+}
+
+fn file_name(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or(path).to_string()
+}
+
+/// Bring the package and its signature here, from the sign host.
+fn fetch(
+    repo: &Path,
+    layout: &Layout,
+    planned: &Planned,
+    pkg: &Path,
+    sig: &Path,
+    timeout: Duration,
+) -> std::result::Result<((), String), String> {
+    let sign = ka_sign::sign_host(repo).map_err(|e| e.to_string())?;
+    let p = &planned.package;
+    let local = sign.sign.as_ref().is_some_and(|s| s.local);
+    if local {
+        for (from, to) in [(&p.file, pkg), (&p.signature, sig)] {
+            std::fs::copy(from, to).map_err(|e| format!("copy {from}: {e}"))?;
+        }
+    } else {
+        let target = target_of(repo, layout, &sign).map_err(|e| e.to_string())?;
+        let r = Remote::connect(&target, timeout)?;
+        r.fetch(&p.file, pkg)?;
+        r.fetch(&p.signature, sig)?;
+    }
+    let bytes = std::fs::read(pkg).map_err(|e| format!("{}: {e}", pkg.display()))?;
+    let got = ka_core::hash::b2sum(&bytes);
+    if got != p.b2sum {
+        return Err(format!(
+            "{} from {} has b2sum {}, published.json says {}: damaged or replaced; not installing",
+            p.file,
+            sign.host,
+            &got[..16],
+            &p.b2sum[..16.min(p.b2sum.len())]
+        ));
+    }
+    Ok((
+        (),
+        format!(
+            "{} and its .sig from {}{} ({} bytes, b2sum matches)",
+            p.file,
+            sign.host,
+            if local { " (local)" } else { " over SSH" },
+            bytes.len()
+        ),
+    ))
+}
+
+/// gpgv against the fleet keyring in a throwaway GNUPGHOME; the good
+/// signature must be by `fingerprint`.
+pub fn verify_signature(
+    keyring: &Path,
+    sig: &Path,
+    file: &Path,
+    fingerprint: &str,
+    timeout: Duration,
+) -> std::result::Result<((), String), String> {
+    if !keyring.exists() {
+        return Err(format!(
+            "no fleet keyring {}: export the fleet's public key into it (`gpg --export {fingerprint} > fleet/keyring.gpg`)",
+            keyring.display()
+        ));
+    }
+    let home = tempfile::tempdir().map_err(|e| format!("a GNUPGHOME: {e}"))?;
+    let keyring = std::path::absolute(keyring).map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new("gpgv")
+        .env("GNUPGHOME", home.path())
+        .arg("--homedir")
+        .arg(home.path())
+        .arg("--status-fd")
+        .arg("1")
+        .arg("--keyring")
+        .arg(&keyring)
+        .arg(sig)
+        .arg(file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("gpgv: {e} (install gpgv)"))?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if started.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("gpgv did not finish within {}s", timeout.as_secs()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("gpgv: {e}")),
+        }
+    }
+    let out = child.wait_with_output().map_err(|e| format!("gpgv: {e}"))?;
+    let status = String::from_utf8_lossy(&out.stdout);
+    let valid: Vec<&str> = status
+        .lines()
+        .filter_map(|l| l.strip_prefix("[GNUPG:] VALIDSIG "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    if !out.status.success() || valid.is_empty() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "the signature of {} does not verify against {}: {}",
+            file_name(&file.to_string_lossy()),
+            keyring.display(),
+            why.lines().last().unwrap_or("gpgv failed").trim()
+        ));
+    }
+    if !valid.iter().any(|v| v.eq_ignore_ascii_case(fingerprint)) {
+        return Err(format!(
+            "good signature, but by {} and not by the fleet key {fingerprint}",
+            valid.join(", ")
+        ));
+    }
+    Ok(((), format!("good signature by {fingerprint}")))
+}
+
+fn backup(
+    j: &mut Job<'_>,
+    remote: &Remote,
+    dir: &Path,
+    release: &str,
+    timeout: Duration,
+) -> std::result::Result<((), String), String> {
+    ka_core::names::check_name("kernel version", release).map_err(|e| e.to_string())?;
+    let parent = dir.parent().expect("backups/<host>");
+    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let tgz = remote.run(&["tar", "-czf", "-", "-C", "/", "boot"], timeout)?;
+    let tmp = parent.join(format!(".{release}.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let write = || -> Result<()> {
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        ka_core::atomic::create_synced(&tmp.join("boot.tgz"), &tgz)?;
+        let record = Backup {
+            kind: Default::default(),
+            version: V1,
+            host: j.doc.host.clone(),
+            kernel_version: release.to_string(),
+            created_at: ka_core::time::now_rfc3339()?,
+            job: Some(j.doc.id.clone()),
+            files: vec![Artifact {
+                file: "boot.tgz".into(),
+                size: tgz.len() as u64,
+                b2sum: ka_core::hash::b2sum(&tgz),
+            }],
+        };
+        ka_core::atomic::write_json(&tmp.join("backup.json"), &record)?;
+        ka_core::atomic::sync_dir(&tmp)?;
+        ka_core::atomic::replace_dir(&tmp, dir)
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e.to_string());
+    }
+    j.doc.files.push(dir.join("boot.tgz"));
+    j.doc.files.push(dir.join("backup.json"));
+    Ok((
+        (),
+        format!("/boot ({} bytes tgz) saved to {}", tgz.len(), dir.display()),
+    ))
+}
+
+fn copy(
+    remote: &Remote,
+    local_dir: &Path,
+    remote_dir: &str,
+    remote_pkg: &str,
+    b2sum: &str,
+    timeout: Duration,
+) -> std::result::Result<((), String), String> {
+    remote.run(&["mkdir", "-p", "--", remote_dir], timeout)?;
+    let moved = remote.upload(local_dir, remote_dir)?;
+    let out = remote.run(&["b2sum", "--", remote_pkg], timeout)?;
+    let got = String::from_utf8_lossy(&out);
+    if got.split_whitespace().next() != Some(b2sum) {
+        return Err(format!(
+            "{remote_pkg} on the host does not have the published b2sum (damaged in transfer)"
+        ));
+    }
+    Ok((
+        (),
+        format!("{} bytes to {remote_dir}, b2sum checked there", moved),
+    ))
+}
+
+/// Install the package; returns the host's clock when it began.
+fn install(
+    remote: &Remote,
+    distro: Distro,
+    pkg: &str,
+    name: &str,
+    timeout: Duration,
+) -> std::result::Result<(i64, String), String> {
+    let now = remote.run(&["date", "+%s"], SHORT)?;
+    let epoch: i64 = String::from_utf8_lossy(&now)
+        .trim()
+        .parse()
+        .map_err(|_| "the host's `date +%s` is not a number".to_string())?;
+    let argv: Vec<&str> = match distro {
+        Distro::Debian => vec!["dpkg", "-i", "--", pkg],
+        Distro::Arch => vec!["pacman", "-U", "--noconfirm", "--", pkg],
+    };
+    remote.run_root(&argv, timeout)?;
+    Ok((epoch, format!("{} installed {name}", argv[0])))
+}
+
+fn boot_config(
+    remote: &Remote,
+    distro: Distro,
+    label: &str,
+    release: &str,
+    timeout: Duration,
+) -> std::result::Result<String, String> {
+    let conf_path = "/boot/extlinux/extlinux.conf";
+    let conf = String::from_utf8(remote.run(&["cat", "--", conf_path], timeout)?)
+        .map_err(|_| format!("{conf_path} is not UTF-8"))?;
+    let entry = match distro {
+        Distro::Debian => {
+            let prefix = extlinux::boot_prefix(&conf);
+            let initrd = format!("/boot/initrd.img-{release}");
+            let has_initrd = remote.exists(&initrd, timeout)?;
+            Some(extlinux::Entry {
+                label: label.to_string(),
+                release: release.to_string(),
+                kernel: format!("{prefix}/vmlinuz-{release}"),
+                initrd: has_initrd.then(|| format!("{prefix}/initrd.img-{release}")),
+                fdtdir: None,
+            })
+        }
+        Distro::Arch => None,
+    };
+    let new = extlinux::update(&conf, label, entry.as_ref())?;
+    if new == conf {
+        return Ok(format!("{conf_path} already boots {label}"));
+    }
+    remote.write_file(conf_path, new.as_bytes(), timeout)?;
+    Ok(format!(
+        "{conf_path}: managed block {label}, DEFAULT {label}"
+    ))
+}
+
+fn pre_reboot(
+    remote: &Remote,
+    label: &str,
+    install_epoch: i64,
+    timeout: Duration,
+) -> std::result::Result<((), String), String> {
+    let conf = String::from_utf8_lossy(
+        &remote.run(&["cat", "--", "/boot/extlinux/extlinux.conf"], timeout)?,
+    )
+    .into_owned();
+    let files = extlinux::named_files(&conf, label)?;
+    let mut seen = Vec::new();
+    for (k, p) in &files {
+        let on_host = extlinux::on_host(p);
+        if !remote.exists(&on_host, timeout)? {
+            return Err(format!(
+                "the {label} entry's {k} {p} does not exist on the host ({on_host}); not rebooting"
+            ));
+        }
+        if k == "INITRD" {
+            let m = remote.run(&["stat", "-c", "%Y", "--", &on_host], timeout)?;
+            let mtime: i64 = String::from_utf8_lossy(&m).trim().parse().unwrap_or(0);
+            if mtime < install_epoch {
+                return Err(format!(
+                    "the initramfs {on_host} is older than the install (it was not regenerated); not rebooting"
+                ));
+            }
+        }
+        seen.push(format!("{k} {p}"));
+    }
+    remote.run(&["sync"], timeout)?;
+    Ok(((), format!("{} exist; synced", seen.join(", "))))
+}
+
+fn proof(
+    remote: &Remote,
+    after: &remote::Facts,
+    release: &str,
+    dt: &[(String, String)],
+    timeout: Duration,
+) -> std::result::Result<((), String), String> {
+    if after.release != release {
+        return Err(format!(
+            "the host came back running {}, not the installed {release}",
+            after.release
+        ));
+    }
+    let mut ok = vec![format!("uname -r {release}")];
+    for (path, want) in dt {
+        let got = remote.run(&["cat", "--", path], timeout)?;
+        let got = String::from_utf8_lossy(&got);
+        let got = got.trim_end_matches(['\0', '\n']);
+        if got != want {
+            return Err(format!("{path} is {got:?}, the manifest says {want:?}"));
+        }
+        ok.push(format!("{path} {want:?}"));
+    }
+    Ok(((), ok.join(", ")))
+}

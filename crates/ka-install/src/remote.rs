@@ -1,0 +1,229 @@
+//! The target (and sign) host over SSH, only through ka-run-remote: strict
+//! fleet known_hosts, the fleet identity, argv quoted word by word, every
+//! command with a time limit.
+
+use ka_run_remote::{ConnectError, Connection, Options, Target};
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+type R<T> = std::result::Result<T, String>;
+
+/// Most a command's output may be (a /boot tgz is tens of MiB).
+const MAX_OUTPUT: usize = 1 << 30;
+
+/// What identifies the running boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    pub release: String,
+    pub boot_id: String,
+}
+
+pub struct Remote {
+    conn: Connection,
+    root: bool,
+}
+
+fn options(timeout: Duration) -> Options {
+    Options {
+        connect_timeout: timeout.clamp(Duration::from_millis(100), Duration::from_secs(30)),
+        io_timeout: timeout.clamp(Duration::from_secs(1), Duration::from_secs(60)),
+        ..Options::default()
+    }
+}
+
+impl Remote {
+    pub fn connect(target: &Target, timeout: Duration) -> R<Remote> {
+        match ka_run_remote::connect(target, &options(timeout)) {
+            Ok(conn) => Ok(Remote {
+                root: target.user == "root",
+                conn,
+            }),
+            Err(ConnectError::Setup(e)) => Err(e.to_string()),
+            Err(ConnectError::HostKey(m)) | Err(ConnectError::Transport(m)) => Err(m),
+        }
+    }
+
+    /// Wait until the host answers SSH with a boot_id other than `old` (a
+    /// host still going down answers with the old one); a host-key refusal
+    /// ends the wait at once.
+    pub fn back_within(
+        target: &Target,
+        old: &str,
+        limit: Duration,
+    ) -> R<(Remote, Facts, Duration)> {
+        let start = Instant::now();
+        let mut last = String::from("no attempt");
+        loop {
+            let left = limit.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(format!(
+                    "no heartbeat within {:.0}s: {last}",
+                    limit.as_secs_f64()
+                ));
+            }
+            match ka_run_remote::connect(target, &options(left)) {
+                Ok(conn) => {
+                    let r = Remote {
+                        root: target.user == "root",
+                        conn,
+                    };
+                    match r.facts(left.min(Duration::from_secs(30))) {
+                        Ok(f) if f.boot_id != old => return Ok((r, f, start.elapsed())),
+                        Ok(_) => last = "the host still runs the old boot".into(),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(ConnectError::HostKey(m)) => return Err(m),
+                Err(ConnectError::Setup(e)) => return Err(e.to_string()),
+                Err(ConnectError::Transport(m)) => last = m,
+            }
+            let left = limit.saturating_sub(start.elapsed());
+            std::thread::sleep(left.min(Duration::from_secs(1)));
+        }
+    }
+
+    /// Run `argv`; its stdout when it exits 0, else why not.
+    pub fn run(&self, argv: &[&str], timeout: Duration) -> R<Vec<u8>> {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        let c = self.conn.exec_argv(&argv, timeout, MAX_OUTPUT)?;
+        if c.truncated {
+            return Err(format!("{}: more output than {MAX_OUTPUT} bytes", argv[0]));
+        }
+        match (c.exit_code, &c.signal) {
+            (Some(0), None) => Ok(c.stdout),
+            (code, sig) => {
+                let err = String::from_utf8_lossy(&c.stderr);
+                Err(format!(
+                    "`{}` {}: {}",
+                    argv.join(" "),
+                    match (code, sig) {
+                        (_, Some(s)) => format!("killed by SIG{s}"),
+                        (Some(c), _) => format!("exited {c}"),
+                        _ => "ended without a status".into(),
+                    },
+                    err.trim().lines().last().unwrap_or("")
+                ))
+            }
+        }
+    }
+
+    /// As root: the ssh user itself, or through `sudo -n`.
+    pub fn run_root(&self, argv: &[&str], timeout: Duration) -> R<Vec<u8>> {
+        if self.root {
+            self.run(argv, timeout)
+        } else {
+            let mut v = vec!["sudo", "-n", "--"];
+            v.extend_from_slice(argv);
+            self.run(&v, timeout)
+        }
+    }
+
+    pub fn facts(&self, timeout: Duration) -> R<Facts> {
+        let out = self.run(
+            &[
+                "cat",
+                "/proc/sys/kernel/random/boot_id",
+                "/proc/sys/kernel/osrelease",
+            ],
+            timeout,
+        )?;
+        let text = String::from_utf8_lossy(&out);
+        let mut lines = text.lines();
+        match (lines.next(), lines.next()) {
+            (Some(b), Some(r)) if !b.is_empty() && !r.is_empty() => Ok(Facts {
+                boot_id: b.trim().to_string(),
+                release: r.trim().to_string(),
+            }),
+            _ => Err("could not read boot_id and osrelease".into()),
+        }
+    }
+
+    pub fn exists(&self, path: &str, timeout: Duration) -> R<bool> {
+        let argv = vec!["test".to_string(), "-e".to_string(), path.to_string()];
+        let c = self.conn.exec_argv(&argv, timeout, 4096)?;
+        match c.exit_code {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(format!("test -e {path} failed")),
+        }
+    }
+
+    /// Replace `path` on the host: a temp file beside it, synced, renamed.
+    pub fn write_file(&self, path: &str, bytes: &[u8], timeout: Duration) -> R<()> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        std::fs::write(dir.path().join("new"), bytes).map_err(|e| e.to_string())?;
+        let staging = format!("{}/.ka-write-{}", crate::REMOTE_STAGING, std::process::id());
+        self.run_root(&["mkdir", "-p", "--", &staging], timeout)?;
+        self.upload(dir.path(), &staging)?;
+        let tmp = format!("{path}.ka-new");
+        let script = "cp -- \"$1\" \"$2\" && chmod --reference=\"$3\" -- \"$2\" 2>/dev/null; sync \"$2\" && mv -f -- \"$2\" \"$3\" && sync \"$(dirname \"$3\")\"; s=$?; rm -rf -- \"$4\"; exit $s";
+        let new = format!("{staging}/new");
+        self.run_root(
+            &["sh", "-c", script, "sh", &new, &tmp, path, &staging],
+            timeout,
+        )?;
+        Ok(())
+    }
+
+    /// Copy a local folder's files into `remote_dir`; bytes moved.
+    pub fn upload(&self, local_dir: &Path, remote_dir: &str) -> R<u64> {
+        self.conn
+            .upload(local_dir, remote_dir, &[])
+            .map(|t| t.bytes)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Copy one file from the host (SFTP).
+    pub fn fetch(&self, remote: &str, local: &Path) -> R<()> {
+        self.conn.session.set_blocking(true);
+        let sftp = self
+            .conn
+            .session
+            .sftp()
+            .map_err(|e| format!("{}: sftp: {e}", self.conn.target.label()))?;
+        let mut f = sftp
+            .open(Path::new(remote))
+            .map_err(|e| format!("{}: {remote}: {e}", self.conn.target.label()))?;
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes)
+            .map_err(|e| format!("{}: {remote}: {e}", self.conn.target.label()))?;
+        std::fs::write(local, bytes).map_err(|e| format!("{}: {e}", local.display()))
+    }
+
+    /// The kernel release an Arch package installs: its
+    /// `usr/lib/modules/<release>/` folder.
+    pub fn arch_release(&self, package: &str, timeout: Duration) -> R<String> {
+        let out = self.run(&["pacman", "-Qlq", "--", package], timeout)?;
+        let text = String::from_utf8_lossy(&out);
+        let mut found: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("/usr/lib/modules/"))
+            .filter_map(|l| l.split('/').next())
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect();
+        found.sort();
+        found.dedup();
+        match found.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => Err(format!(
+                "{package} owns {} /usr/lib/modules/<release>/ folders; expected one",
+                found.len()
+            )),
+        }
+    }
+
+    /// Ask the host to reboot. The connection may drop before an answer: the
+    /// heartbeat decides whether it came back.
+    pub fn reboot(&self, timeout: Duration) {
+        let _ = self.run_root(
+            &[
+                "sh",
+                "-c",
+                "sync; (sleep 1; reboot) >/dev/null 2>&1 </dev/null &",
+            ],
+            timeout,
+        );
+    }
+}

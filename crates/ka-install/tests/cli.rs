@@ -1,0 +1,371 @@
+//! ka-install-run refusals and failures that need no VM: an unknown host,
+//! nothing published, the gate, a bad signature, a stale plan hash, an
+//! unreachable host. Each says what is wrong, exits non-zero and changes
+//! nothing (no backup, no block, no installed.json).
+
+use assert_cmd::Command;
+use ka_core::docs::{BlockKind, Install, Status, Subject};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command as Std;
+
+fn run(cmd: &mut Std, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Gpg {
+    dir: PathBuf,
+    fpr: String,
+}
+
+impl Gpg {
+    fn new(dir: PathBuf) -> Gpg {
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        let params = dir.join("params");
+        fs::write(
+            &params,
+            "%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\nName-Real: ka test\nName-Email: t@ka.invalid\nExpire-Date: 0\n%commit\n",
+        )
+        .unwrap();
+        let mut g = Gpg {
+            dir,
+            fpr: String::new(),
+        };
+        run(g.gpg().arg("--gen-key").arg(&params), "gpg --gen-key");
+        let list = run(
+            g.gpg().args(["--list-secret-keys", "--with-colons"]),
+            "list",
+        );
+        g.fpr = list
+            .lines()
+            .find_map(|l| l.strip_prefix("fpr:"))
+            .map(|l| l.trim_matches(':').to_string())
+            .unwrap();
+        g
+    }
+    fn gpg(&self) -> Std {
+        let mut c = Std::new("gpg");
+        c.arg("--batch").env("GNUPGHOME", &self.dir);
+        c
+    }
+    fn sign(&self, file: &Path) {
+        let sig = format!("{}.sig", file.display());
+        let _ = fs::remove_file(&sig);
+        run(
+            self.gpg()
+                .args(["--detach-sign", "--no-armor", "-o", &sig])
+                .arg(file),
+            "sign",
+        );
+    }
+    fn stop(&self) {
+        let _ = Std::new("gpgconf")
+            .args(["--kill", "all"])
+            .env("GNUPGHOME", &self.dir)
+            .status();
+    }
+}
+
+struct Case {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    repo: PathBuf,
+    home: PathBuf,
+    pkg: PathBuf,
+    fleet_key: Gpg,
+    other_key: Gpg,
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        self.fleet_key.stop();
+        self.other_key.stop();
+    }
+}
+
+const PACKAGE: &str = "linux-image-6.1.158-tq";
+
+impl Case {
+    fn new() -> Case {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path().to_path_buf();
+        let fleet_key = Gpg::new(t.join("gnupg"));
+        let other_key = Gpg::new(t.join("other"));
+        let c = Case {
+            root: t.join("root"),
+            repo: t.join("repo"),
+            home: t.join("home"),
+            pkg: t.join("srv").join(format!("{PACKAGE}_6.1.158-1_amd64.deb")),
+            fleet_key,
+            other_key,
+            _tmp: tmp,
+        };
+        fs::create_dir_all(c.repo.join("fleet")).unwrap();
+        fs::create_dir_all(&c.home).unwrap();
+        fs::create_dir_all(c.pkg.parent().unwrap()).unwrap();
+        // port 1 on loopback: nothing answers
+        fs::write(
+            c.repo.join("fleet/tq.yaml"),
+            "host: tq\nrole: dev\narch: x86_64\ndistro: debian\nssh: { address: 127.0.0.1, port: 1, user: root }\nkernel:\n  pkgbase: linux-tq\n  suffix: tq\n  baseline: { tarball: /nonexistent.tar.xz }\ninstall: { mode: alongside, bootloader: extlinux, initramfs: none }\nverify: { heartbeat: 2s }\n",
+        )
+        .unwrap();
+        fs::write(
+            c.repo.join("fleet/signer.yaml"),
+            format!(
+                "host: signer\nrole: infra\narch: x86_64\ndistro: debian\nsign:\n  local: true\n  key: {}\n  gnupghome: {}\n  apt: {{ root: /nonexistent, suite: ka }}\n",
+                c.fleet_key.fpr,
+                c.fleet_key.dir.display()
+            ),
+        )
+        .unwrap();
+        run(
+            c.fleet_key
+                .gpg()
+                .args(["--export", "-o"])
+                .arg(c.repo.join("fleet/keyring.gpg"))
+                .arg(&c.fleet_key.fpr),
+            "export",
+        );
+        fs::write(&c.pkg, b"not really a deb, but signed bytes").unwrap();
+        c.fleet_key.sign(&c.pkg);
+        c.publish();
+        c
+    }
+
+    fn publish(&self) {
+        let bytes = fs::read(&self.pkg).unwrap();
+        let doc = serde_json::json!({
+            "kind": "ka.publish", "version": 1, "host": "tq", "job": "build-tq-1",
+            "status": "done", "message": "published", "sign_host": "signer",
+            "key": self.fleet_key.fpr,
+            "repo": { "distro": "debian", "arch": "x86_64", "path": "/nonexistent", "name": "ka" },
+            "packages": [{
+                "package": PACKAGE, "version": "6.1.158-1", "arch": "amd64",
+                "file": self.pkg, "signature": format!("{}.sig", self.pkg.display()),
+                "size": bytes.len(), "b2sum": ka_core::hash::b2sum(&bytes), "kernel": true
+            }],
+            "published": [], "files": [], "blocks": [], "notices": []
+        });
+        let p = self.root.join("hosts/tq/published.json");
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    }
+
+    fn cmd(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        Command::cargo_bin("ka-install-run")
+            .unwrap()
+            .args(args)
+            .env("KA_ROOT", &self.root)
+            .env("KA_REPO", &self.repo)
+            .env("HOME", &self.home)
+            .env("KA_SSH_IDENTITY", self.repo.join("fleet/keyring.gpg"))
+            .env_remove("KA_NOW")
+            .assert()
+    }
+
+    fn doc(out: &[u8]) -> Install {
+        serde_json::from_slice(out).unwrap()
+    }
+
+    /// Nothing an install writes exists.
+    fn nothing_changed(&self) {
+        assert!(!self.root.join("backups").exists(), "no backup");
+        assert!(!self.root.join("hosts/tq/installed.json").exists());
+        let leftovers: Vec<_> = fs::read_dir(self.root.join("hosts/tq"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            leftovers
+                .iter()
+                .all(|n| !n.to_string_lossy().starts_with(".install-")),
+            "no staging folder left: {leftovers:?}"
+        );
+        let store = ka_block::store::Store::local(&ka_core::paths::Layout::new(self.root.clone()));
+        let open = store.open_blocks().unwrap_or_default();
+        assert!(
+            open.iter().all(|b| b.block != BlockKind::Regression),
+            "no regression filed: {open:?}"
+        );
+    }
+
+    fn plan_hash(&self) -> String {
+        let out = self.cmd(&["--dry-run", "tq"]).success();
+        Case::doc(&out.get_output().stdout).plan_hash
+    }
+}
+
+#[test]
+fn an_unknown_host_is_a_usage_error() {
+    let c = Case::new();
+    c.cmd(&["nosuch"])
+        .code(2)
+        .stderr(predicates::str::contains("no fleet/nosuch.yaml"));
+    c.cmd(&["../tq"]).code(3);
+    c.nothing_changed();
+}
+
+#[test]
+fn nothing_published_is_a_usage_error() {
+    let c = Case::new();
+    fs::remove_file(c.root.join("hosts/tq/published.json")).unwrap();
+    c.cmd(&["tq"]).code(2).stderr(
+        predicates::str::contains("nothing published")
+            .and(predicates::str::contains("ka-publish tq")),
+    );
+    c.nothing_changed();
+}
+
+use predicates::prelude::*;
+
+#[test]
+fn a_broken_published_json_is_bad_input() {
+    let c = Case::new();
+    fs::write(
+        c.root.join("hosts/tq/published.json"),
+        "{\"kind\": \"ka.publish\"",
+    )
+    .unwrap();
+    c.cmd(&["tq"])
+        .code(3)
+        .stderr(predicates::str::contains("published.json"));
+    c.nothing_changed();
+}
+
+#[test]
+fn the_gate_refuses_while_drifted_or_regressed() {
+    for kind in [BlockKind::HostDrifted, BlockKind::Regression] {
+        let c = Case::new();
+        let store = ka_block::store::Store::local(&ka_core::paths::Layout::new(c.root.clone()));
+        let b = store
+            .file(
+                kind,
+                Subject::Host { host: "tq".into() },
+                "tq: held",
+                "by a test",
+            )
+            .unwrap();
+        let out = c.cmd(&["tq"]).code(1);
+        let doc = Case::doc(&out.get_output().stdout);
+        assert_eq!(doc.status, Status::Blocked);
+        assert_eq!(doc.failed_phase.as_deref(), Some("gate"));
+        assert_eq!(doc.blocks[0].id, b.id);
+        assert!(doc.message.contains("nothing was changed"));
+        assert!(!c.root.join("backups").exists());
+        assert!(!c.root.join("hosts/tq/installs").exists());
+        // a block on another host holds nothing here
+        let c2 = Case::new();
+        let store2 = ka_block::store::Store::local(&ka_core::paths::Layout::new(c2.root.clone()));
+        store2
+            .file(
+                kind,
+                Subject::Host {
+                    host: "other".into(),
+                },
+                "other",
+                "x",
+            )
+            .unwrap();
+        c2.cmd(&["--dry-run", "tq"]).success();
+    }
+}
+
+#[test]
+fn a_stale_or_malformed_plan_hash_is_refused_and_changes_nothing() {
+    let c = Case::new();
+    let hash = c.plan_hash();
+    assert_eq!(hash.len(), 16);
+    // the package changes after the owner looked
+    fs::write(&c.pkg, b"other bytes").unwrap();
+    c.fleet_key.sign(&c.pkg);
+    c.publish();
+    assert_ne!(c.plan_hash(), hash, "the package digest is in the hash");
+    let out = c.cmd(&["--plan", &hash, "tq"]).code(1);
+    let doc = Case::doc(&out.get_output().stdout);
+    assert_eq!(doc.status, Status::Blocked);
+    assert!(doc.message.contains("does not match"), "{}", doc.message);
+    assert!(doc.phases.iter().all(|p| p.phase == "gate"));
+    c.nothing_changed();
+    c.cmd(&["--plan", "xyz", "tq"])
+        .code(2)
+        .stderr(predicates::str::contains("16 hex digits"));
+}
+
+#[test]
+fn the_plan_hash_covers_host_package_and_boot_change() {
+    let a = ka_install::plan_hash("tq", "aa", "boot");
+    assert_ne!(a, ka_install::plan_hash("tr", "aa", "boot"));
+    assert_ne!(a, ka_install::plan_hash("tq", "ab", "boot"));
+    assert_ne!(a, ka_install::plan_hash("tq", "aa", "boot2"));
+    let c = Case::new();
+    let out = c.cmd(&["--dry-run", "tq"]).success();
+    let doc = Case::doc(&out.get_output().stdout);
+    assert_eq!(doc.status, Status::DryRun);
+    assert_eq!(doc.kernel_release, "6.1.158-tq");
+    assert!(doc.boot_change.contains("DEFAULT linux-tq"));
+    assert!(doc.message.contains("did not answer"), "{}", doc.message);
+    assert_eq!(
+        doc.plan_hash,
+        ka_install::plan_hash("tq", &doc.b2sum, &doc.boot_change)
+    );
+    c.nothing_changed();
+}
+
+#[test]
+fn a_signature_by_another_key_is_refused_before_the_host_is_contacted() {
+    let c = Case::new();
+    c.other_key.sign(&c.pkg);
+    let out = c.cmd(&["tq"]).code(1);
+    let doc = Case::doc(&out.get_output().stdout);
+    assert_eq!(doc.status, Status::Blocked);
+    assert_eq!(doc.failed_phase.as_deref(), Some("signature"));
+    assert!(doc.message.contains("does not verify"), "{}", doc.message);
+    assert!(!doc.phases.iter().any(|p| p.phase == "connect"));
+    c.nothing_changed();
+}
+
+#[test]
+fn a_package_that_is_not_the_published_one_is_refused() {
+    let c = Case::new();
+    fs::write(&c.pkg, b"replaced on the sign host").unwrap();
+    let out = c.cmd(&["tq"]).code(1);
+    let doc = Case::doc(&out.get_output().stdout);
+    assert_eq!(doc.failed_phase.as_deref(), Some("fetch"));
+    assert!(doc.message.contains("b2sum"), "{}", doc.message);
+    c.nothing_changed();
+}
+
+#[test]
+fn a_missing_keyring_is_named() {
+    let c = Case::new();
+    fs::remove_file(c.repo.join("fleet/keyring.gpg")).unwrap();
+    let out = c.cmd(&["tq"]).code(1);
+    let doc = Case::doc(&out.get_output().stdout);
+    assert_eq!(doc.failed_phase.as_deref(), Some("signature"));
+    assert!(doc.message.contains("gpg --export"), "{}", doc.message);
+    c.nothing_changed();
+}
+
+#[test]
+fn an_unreachable_host_fails_in_connect_and_files_nothing() {
+    let c = Case::new();
+    let out = c.cmd(&["tq"]).code(1);
+    let doc = Case::doc(&out.get_output().stdout);
+    assert_eq!(doc.status, Status::Failed);
+    assert_eq!(doc.failed_phase.as_deref(), Some("connect"));
+    let names: Vec<&str> = doc.phases.iter().map(|p| p.phase.as_str()).collect();
+    assert_eq!(names, ["gate", "fetch", "signature", "connect"]);
+    assert!(doc.phases.iter().take(3).all(|p| p.ok));
+    assert!(doc.blocks.is_empty(), "the host was not touched");
+    assert!(!c.root.join("backups").exists());
+    // the attempt is recorded
+    assert!(c.root.join("hosts/tq/installs").exists());
+    assert!(!c.root.join("hosts/tq/installed.json").exists());
+}

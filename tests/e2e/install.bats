@@ -1,0 +1,160 @@
+#!/usr/bin/env bats
+# ka-install end to end with real parts: ka-build makes a Debian kernel package
+# (make bindeb-pkg over the loopback sshd), ka-publish signs it (a local sign
+# host, a throwaway GNUPGHOME key), and ka-install puts it on the qemu test
+# host (tests/qemu: U-Boot -> extlinux), reboots it through extlinux and
+# proves it; ka-verify's bars 1-4 pass. Then a kernel without VIRTIO_BLK: the
+# heartbeat runs out, [ka:regression] and [ka:host-drifted] are filed, the
+# backup is there, and restoring it (rescue boot, untar) boots the old kernel.
+# Root; kernel builds are minutes each (ccache helps the second).
+
+bats_require_minimum_version 1.5.0
+
+REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+
+# target NAME SUFFIX CONFIG: a debian kernel host on the qemu guest
+target() {
+	cat >"$KA_REPO/fleet/$1.yaml" <<YAML
+host: $1
+role: dev
+arch: x86_64
+distro: debian
+ssh: { address: 127.0.0.1, port: $GUEST_PORT, user: root }
+kernel:
+  pkgbase: linux-$2
+  suffix: $2
+  baseline: { tarball: /usr/src/linux-source-6.1.tar.xz }
+  config: fleet/config/$3
+scopes: [arch/x86_64]
+build: { host: buildbox, wall_clock: 90m, stall: 15m }
+install: { mode: alongside, bootloader: extlinux, initramfs: none }
+verify:
+  heartbeat: 10m
+  sysfs: { /proc/sys/kernel/ostype: "Linux" }
+YAML
+}
+
+setup_file() {
+	export T
+	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ka-e2e-install.XXXXXX")
+	chmod 755 "$T"
+	export HOME="$T/home" KA_ROOT="$T/root" KA_REPO="$T/repo"
+	mkdir -p "$HOME" "$KA_REPO/fleet/config"
+	"$REPO/tests/qemu/make-image" >"$T/image.env"
+	# shellcheck disable=SC1091
+	. "$T/image.env"
+	"$REPO/tests/qemu/start-guest" "$T/g" "$IMAGE_DIR" >"$T/g.env"
+	# shellcheck disable=SC1091
+	. "$T/g.env"
+	export GUEST_PORT GUEST_KEY
+	"$REPO/tests/sshd/start-sshd" "$T/sshd" >"$T/sshd.env"
+	# shellcheck disable=SC1091
+	. "$T/sshd.env"
+	export SSHD_PID SSHD_PORT SSHD_REMOTE
+	# one fleet identity: the guest's key, also accepted by the build host
+	ssh-keygen -y -f "$GUEST_KEY" >>"$T/sshd/authorized_keys"
+	export KA_SSH_IDENTITY="$GUEST_KEY"
+	cat "$SSHD_KNOWN_HOSTS" "$GUEST_KNOWN_HOSTS" >"$KA_REPO/fleet/known_hosts"
+	cp -r "$REPO/patches" "$KA_REPO/"
+	cp "$REPO/tests/fixtures/kernel/qemu-x86.config" "$KA_REPO/fleet/config/"
+	grep -v '^CONFIG_VIRTIO_BLK=' "$REPO/tests/fixtures/kernel/qemu-x86.config" >"$KA_REPO/fleet/config/no-virtio-blk.config"
+	echo '# CONFIG_VIRTIO_BLK is not set' >>"$KA_REPO/fleet/config/no-virtio-blk.config"
+	cat >"$KA_REPO/fleet/buildbox.yaml" <<YAML
+host: buildbox
+role: dev
+arch: x86_64
+distro: debian
+ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: kbuild }
+build_host: { user: kbuild, arches: [x86_64], root: $SSHD_REMOTE, min_free_gib: 1 }
+YAML
+	export GNUPGHOME="$T/gnupg"
+	mkdir -m 700 "$GNUPGHOME"
+	printf '%s\n' '%no-protection' 'Key-Type: eddsa' 'Key-Curve: ed25519' 'Key-Usage: sign' \
+		'Name-Real: ka e2e' 'Name-Email: e2e@kernel-agent.invalid' 'Expire-Date: 0' '%commit' >"$T/key-params"
+	gpg --batch --gen-key "$T/key-params" 2>/dev/null
+	FPR=$(gpg --batch --list-secret-keys --with-colons | awk -F: '$1 == "fpr" { print $10; exit }')
+	gpg --batch --export "$FPR" >"$KA_REPO/fleet/keyring.gpg"
+	cat >"$KA_REPO/fleet/signer.yaml" <<YAML
+host: signer
+role: infra
+arch: x86_64
+distro: debian
+sign:
+  local: true
+  key: $FPR
+  gnupghome: $GNUPGHOME
+  staging: $T/srv/staging
+  apt: { root: $T/srv/debian, suite: ka }
+YAML
+	target qhost qemu qemu-x86.config
+	target qbroken broken no-virtio-blk.config
+	# the builds, once each; the tests below read their results
+	ka-promote qhost >"$T/promote.out"
+	ka-build --json qhost >"$T/build.json" 2>"$T/build.err" || true
+	ka-promote qbroken >>"$T/promote.out"
+	ka-build --json qbroken >"$T/build-broken.json" 2>"$T/build-broken.err" || true
+}
+
+teardown_file() {
+	"$REPO/tests/qemu/stop-guest" "$T/g" || true
+	[[ -z ${SSHD_PID:-} ]] || kill "$SSHD_PID" 2>/dev/null || true
+	gpgconf --homedir "$T/gnupg" --kill all 2>/dev/null || true
+	rm -rf -- "$T"
+}
+
+@test "a published Debian kernel is installed with consent, booted through extlinux and verified" {
+	[ "$(jq -r .status "$T/build.json")" = "done" ] || { cat "$T/build.json" "$T/build.err"; false; }
+	ka-publish qhost >/dev/null
+	before=$(tests_guest uname -r)
+	# --confirm shows the plan; "n" changes nothing
+	run ka-install --confirm qhost <<<"n"
+	[ "$status" -eq 1 ]
+	[[ $output == *"plan "* && $output == *"backup   /boot -> $KA_ROOT/backups/qhost/$before/"* ]]
+	[[ $output == *"declined; nothing changed"* ]]
+	[ ! -e "$KA_ROOT/backups/qhost" ]
+	# "y" installs exactly what was shown
+	run ka-install --confirm qhost <<<"y"
+	[ "$status" -eq 0 ] || { echo "$output"; tail -50 "$T/g/console.log"; false; }
+	[[ $output == *"install qhost: done"* ]]
+	release=$(jq -r '.packages[] | select(.kernel) | .package | sub("^linux-image-"; "")' "$KA_ROOT/hosts/qhost/published.json")
+	[ "$(tests_guest uname -r)" = "$release" ]
+	tests_guest grep -qx 'DEFAULT linux-qemu' /boot/extlinux/extlinux.conf
+	[ "$(jq -r .package "$KA_ROOT/hosts/qhost/installed.json")" = "linux-image-$release" ]
+	[ "$(jq -r .kernel_version "$KA_ROOT/backups/qhost/$before/backup.json")" = "$before" ]
+	tar -tzf "$KA_ROOT/backups/qhost/$before/boot.tgz" | grep -qx "boot/vmlinuz-$before"
+	# the installable notice is closed
+	run ka-notice list
+	[[ $output != *'"state":"open"'* ]]
+	run ka-verify qhost
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+@test "a kernel without VIRTIO_BLK: no heartbeat, regression, drift, backup; the backup restores the old kernel" {
+	[ "$(jq -r .status "$T/build-broken.json")" = "done" ] || { cat "$T/build-broken.json" "$T/build-broken.err"; false; }
+	ka-publish qbroken >/dev/null
+	good=$(tests_guest uname -r)
+	run --separate-stderr ka-install --json --heartbeat 90s qbroken
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .status <<<"$output")" = failed ]
+	[ "$(jq -r .failed_phase <<<"$output")" = heartbeat ]
+	run ka-block list
+	[[ $output == *'"block":"regression"'*'"host":"qbroken"'* || $output == *'"host":"qbroken"'*'"block":"regression"'* ]]
+	[[ $output == *'"block":"host-drifted"'* ]]
+	[ -s "$KA_ROOT/backups/qbroken/$good/boot.tgz" ]
+	run ka-install qbroken
+	[ "$status" -eq 1 ]
+	[[ $output == *"refused by the gate"* ]]
+	# the guest panicked (no root disk); restore /boot from the backup
+	"$REPO/tests/qemu/wait-guest" --off --timeout 600 "$T/g" >/dev/null
+	boot=$("$REPO/tests/qemu/power-cycle" --rescue "$T/g" | sed -n 's/^GUEST_BOOT=//p')
+	"$REPO/tests/qemu/wait-guest" --timeout 600 --boot "$boot" "$T/g"
+	"$REPO/tests/qemu/guest-ssh" "$T/g" tar -xzf - -C / <"$KA_ROOT/backups/qbroken/$good/boot.tgz"
+	"$REPO/tests/qemu/guest-ssh" "$T/g" sync
+	boot=$("$REPO/tests/qemu/power-cycle" "$T/g" | sed -n 's/^GUEST_BOOT=//p')
+	"$REPO/tests/qemu/wait-guest" --timeout 600 --boot "$boot" "$T/g"
+	[ "$(tests_guest uname -r)" = "$good" ]
+}
+
+tests_guest() {
+	"$REPO/tests/qemu/guest-ssh" "$T/g" "$@"
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bats
+# ka-install wrapper: consent and refusals, with no VM (the host is on a port
+# where nothing answers). tests/e2e/install.bats installs into the qemu guest.
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ka-test.XXXXXX")
+	export HOME="$T/home" KA_ROOT="$T/root" KA_REPO="$T/repo"
+	mkdir -p "$HOME" "$KA_REPO/fleet" "$KA_ROOT/hosts/tq" "$T/srv"
+	export GNUPGHOME="$T/gnupg"
+	mkdir -m 700 "$GNUPGHOME"
+	printf '%s\n' '%no-protection' 'Key-Type: eddsa' 'Key-Curve: ed25519' 'Key-Usage: sign' \
+		'Name-Real: ka test' 'Name-Email: t@kernel-agent.invalid' 'Expire-Date: 0' '%commit' >"$T/key-params"
+	gpg --batch --gen-key "$T/key-params" 2>/dev/null
+	FPR=$(gpg --batch --list-secret-keys --with-colons | awk -F: '$1 == "fpr" { print $10; exit }')
+	gpg --batch --export "$FPR" >"$KA_REPO/fleet/keyring.gpg"
+	export KA_SSH_IDENTITY="$KA_REPO/fleet/keyring.gpg"
+	cat >"$KA_REPO/fleet/tq.yaml" <<YAML
+host: tq
+role: dev
+arch: x86_64
+distro: debian
+ssh: { address: 127.0.0.1, port: 1, user: root }
+kernel: { pkgbase: linux-tq, suffix: tq, baseline: { tarball: /nonexistent.tar.xz } }
+install: { mode: alongside, bootloader: extlinux, initramfs: none }
+YAML
+	cat >"$KA_REPO/fleet/signer.yaml" <<YAML
+host: signer
+role: infra
+arch: x86_64
+distro: debian
+sign: { local: true, key: $FPR, gnupghome: $GNUPGHOME, apt: { root: /nonexistent, suite: ka } }
+YAML
+	PKG="$T/srv/linux-image-6.1.158-tq_6.1.158-1_amd64.deb"
+	echo "package bytes" >"$PKG"
+	gpg --batch --detach-sign --no-armor -o "$PKG.sig" "$PKG"
+	sum=$(b2sum "$PKG" | cut -d' ' -f1)
+	cat >"$KA_ROOT/hosts/tq/published.json" <<JSON
+{"kind":"ka.publish","version":1,"host":"tq","job":"j1","status":"done","message":"","sign_host":"signer","key":"$FPR",
+ "repo":{"distro":"debian","arch":"x86_64","path":"/nonexistent","name":"ka"},
+ "packages":[{"package":"linux-image-6.1.158-tq","version":"6.1.158-1","arch":"amd64","file":"$PKG","signature":"$PKG.sig","size":14,"b2sum":"$sum","kernel":true}],
+ "published":[],"files":[],"blocks":[],"notices":[]}
+JSON
+}
+
+teardown() {
+	gpgconf --homedir "$T/gnupg" --kill all 2>/dev/null || true
+	rm -rf -- "$T"
+}
+
+@test "--confirm lists host, package, backup, boot change, reboot and the plan; n changes nothing" {
+	run ka-install --confirm tq <<<"n"
+	[ "$status" -eq 1 ]
+	[[ $output == *"install tq: dry-run"* ]]
+	[[ $output == *"package  linux-image-6.1.158-tq 6.1.158-1"* ]]
+	[[ $output == *"backup   /boot -> $KA_ROOT/backups/tq/"* ]]
+	[[ $output == *"boot     extlinux.conf: managed block linux-tq"*"DEFAULT linux-tq"* ]]
+	[[ $output == *"reboot   yes"* ]]
+	[[ $output =~ plan\ +[0-9a-f]{16} ]]
+	[[ $output == *"declined; nothing changed"* ]]
+	[ ! -e "$KA_ROOT/backups" ]
+	[ ! -e "$KA_ROOT/hosts/tq/installs" ]
+	# audited
+	run ka-audit list
+	[[ $output == *install* ]]
+}
+
+@test "--confirm y runs exactly the shown plan (here: fails at connect, names the phase)" {
+	run ka-install --confirm tq <<<"y"
+	[ "$status" -eq 1 ]
+	[[ $output == *"install tq: FAILED — phase connect failed"* ]]
+	[ ! -e "$KA_ROOT/backups" ]
+}
+
+@test "--plan with another hash is refused and changes nothing" {
+	run --separate-stderr ka-install --json --plan 0123456789abcdef tq
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .status <<<"$output")" = blocked ]
+	[[ $(jq -r .message <<<"$output") == *"does not match"* ]]
+	[ ! -e "$KA_ROOT/backups" ]
+}
+
+@test "the gate refuses while [ka:regression] holds the host" {
+	ka-block file --kind regression --host tq --title "tq broke" --detail "test" >/dev/null
+	run ka-install tq
+	[ "$status" -eq 1 ]
+	[[ $output == *"refused by the gate"* ]]
+}
+
+@test "usage errors" {
+	run ka-install
+	[ "$status" -eq 2 ]
+	run ka-install --confirm --dry-run tq
+	[ "$status" -eq 2 ]
+	run ka-install --confirm --plan 0123456789abcdef tq
+	[ "$status" -eq 2 ]
+	run ka-install --bogus tq
+	[ "$status" -eq 2 ]
+	run ka-install nosuch
+	[ "$status" -eq 2 ]
+	[[ $output == *"no fleet/nosuch.yaml"* ]]
+}

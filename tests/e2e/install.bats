@@ -118,7 +118,7 @@ teardown_file() {
 	[[ $output == *"install qhost: done"* ]]
 	release=$(jq -r '.packages[] | select(.kernel) | .package | sub("^linux-image-"; "")' "$KA_ROOT/hosts/qhost/published.json")
 	[ "$(tests_guest uname -r)" = "$release" ]
-	tests_guest grep -qx 'DEFAULT linux-qemu' /boot/extlinux/extlinux.conf
+	tests_guest "grep -qx 'DEFAULT linux-qemu' /boot/extlinux/extlinux.conf"
 	[ "$(jq -r .package "$KA_ROOT/hosts/qhost/installed.json")" = "linux-image-$release" ]
 	[ "$(jq -r .kernel_version "$KA_ROOT/backups/qhost/$before/backup.json")" = "$before" ]
 	tar -tzf "$KA_ROOT/backups/qhost/$before/boot.tgz" | grep -qx "boot/vmlinuz-$before"

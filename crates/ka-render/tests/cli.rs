@@ -56,6 +56,7 @@ bindeb-pkg:
 \ttest -f drivers/toy/renamed.c
 \techo deb > ../linux-image-$(KERNELRELEASE)_$(KDEB_PKGVERSION)_amd64.deb
 \techo deb > ../linux-headers-$(KERNELRELEASE)_$(KDEB_PKGVERSION)_amd64.deb
+\techo deb > ../linux-libc-dev_$(KDEB_PKGVERSION)_amd64.deb
 .PHONY: olddefconfig kernelrelease Image bzImage dtbs dtbs_install modules modules_install bindeb-pkg
 ";
 
@@ -968,6 +969,8 @@ fn debian_folder_builds_debs_with_bindeb_pkg() {
             .join("out/linux-headers-6.1.99-toy-ka_6.1.99-1_amd64.deb")
             .exists()
     );
+    // the shared userspace headers stay behind: only the kernel's packages
+    assert!(!b.dir.join("out/linux-libc-dev_6.1.99-1_amd64.deb").exists());
     // a tampered source stops it before anything is built
     fs::write(b.dir.join("cumulative.patch"), "x").unwrap();
     let out = as_kbuild(&b, &["./build.sh"]);

@@ -145,9 +145,11 @@ impl Scan<'_> {
         }
     }
 
-    fn keeps(&mut self) {
-        let dir = self.layout.keeps();
-        for (name, ty) in self.list_or_report(PruneClass::Keep, &dir) {
+    /// The `<job-id>.json` records in `dir`, ids checked (a bad name is
+    /// reported under `class` and skipped).
+    fn job_records(&mut self, class: PruneClass, dir: &Path) -> Vec<(String, PathBuf)> {
+        let mut records = Vec::new();
+        for (name, ty) in self.list_or_report(class, dir) {
             let Some(id) = name.strip_suffix(".json") else {
                 continue;
             };
@@ -155,10 +157,18 @@ impl Scan<'_> {
                 continue;
             }
             let path = dir.join(&name);
-            if let Err(e) = ka_core::names::check_job_id(id) {
-                self.problem(PruneClass::Keep, &path, e);
-                continue;
+            match ka_core::names::check_job_id(id) {
+                Ok(()) => records.push((id.to_string(), path)),
+                Err(e) => self.problem(class, &path, e),
             }
+        }
+        records
+    }
+
+    fn keeps(&mut self) {
+        let dir = self.layout.keeps();
+        for (id, path) in self.job_records(PruneClass::Keep, &dir) {
+            let id = id.as_str();
             let unreadable = |what: String| {
                 contract(format!(
                     "{what}; job {id} is held as if kept until this is fixed (ka-keep {id} rewrites it)"
@@ -208,18 +218,8 @@ impl Scan<'_> {
 
     fn jobs(&mut self) {
         let dir = self.layout.jobs();
-        for (name, ty) in self.list_or_report(PruneClass::JobOutput, &dir) {
-            let Some(id) = name.strip_suffix(".json") else {
-                continue;
-            };
-            if is_hidden(&name) || !ty.is_file() {
-                continue;
-            }
-            let path = dir.join(&name);
-            if let Err(e) = ka_core::names::check_job_id(id) {
-                self.problem(PruneClass::JobOutput, &path, e);
-                continue;
-            }
+        for (id, path) in self.job_records(PruneClass::JobOutput, &dir) {
+            let id = id.as_str();
             let left_alone = |what: String| {
                 contract(format!(
                     "{what}; the job's output, logs and record are left alone until it is fixed"

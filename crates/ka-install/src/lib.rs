@@ -80,8 +80,12 @@ pub struct Cli {
     pub host: String,
     /// Install only if the plan hash is still HASH (what `--dry-run` or
     /// `ka-install --confirm` showed).
-    #[arg(long, value_name = "HASH")]
+    #[arg(long, value_name = "HASH", conflicts_with = "plan_of")]
     pub plan: Option<String>,
+    /// Install only if the plan is still the one in this `ka.install`
+    /// document (`-`: stdin), as `--dry-run` printed it for `--confirm`.
+    #[arg(long, value_name = "FILE")]
+    pub plan_of: Option<PathBuf>,
     /// Say what would be done (and the plan hash); change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -228,7 +232,22 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str) -> Result<Planned> {
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(path) = cli.plan_of.take() {
+        let shown: Install = if path.as_os_str() == "-" {
+            ka_core::stream::read_one(std::io::stdin().lock(), "stdin")?
+        } else {
+            ka_core::stream::read_file(&path)?
+        };
+        if shown.host != cli.host {
+            return Err(usage(format!(
+                "--plan-of: the plan shown is for {}, not {}",
+                shown.host, cli.host
+            ))
+            .into());
+        }
+        cli.plan = Some(shown.plan_hash);
+    }
     let layout = Layout::new(runtime_root(cli.root.as_deref())?);
     let repo = fleet_repo(cli.repo.as_deref())?;
     let host = cli.host.as_str();

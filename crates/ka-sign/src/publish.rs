@@ -343,21 +343,15 @@ impl<R: Remote> Publisher<'_, R> {
 
         doc.status = Status::Failed;
         let why = describe(&r, &report);
-        if r.transport_error.is_none() && r.exit_code == Some(EXIT_SIGNING) {
-            let b = self.store.file(
-                BlockKind::SigningFail,
-                Subject::Global,
-                &format!("signing failed on {}", self.sign_host.host),
-                &format!(
-                    "{why}\nkey {} in {} on {}; log: {}\nthe repository {} was left as it was. Fix the key, then run `ka-publish --check`: a signing that works lifts this block.",
-                    spec.key,
-                    spec.gnupghome,
-                    self.sign_host.host,
-                    r.log.display(),
-                    dest.live
-                ),
-            )?;
-            doc.blocks.push(b.to_ref());
+        if let Some(b) = self.file_signing_fail(
+            &r,
+            &why,
+            &format!(
+                "the repository {} was left as it was. Fix the key, then run `ka-publish --check`: a signing that works lifts this block.",
+                dest.live
+            ),
+        )? {
+            doc.blocks.push(b);
         }
         doc.message = format!(
             "publishing job {} failed on {}: {why}; the repository {} was left as it was (log {})",
@@ -426,23 +420,37 @@ impl<R: Remote> Publisher<'_, R> {
         }
         result.status = Status::Failed;
         let why = describe(&r, &report);
-        if r.transport_error.is_none() && r.exit_code == Some(EXIT_SIGNING) {
-            let b = self.store.file(
-                BlockKind::SigningFail,
-                Subject::Global,
-                &format!("signing failed on {}", self.sign_host.host),
-                &format!(
-                    "{why}\nkey {} in {} on {}; log: {}\nFix the key, then run `ka-publish --check` again.",
-                    spec.key,
-                    spec.gnupghome,
-                    self.sign_host.host,
-                    r.log.display()
-                ),
-            )?;
-            result.blocks.push(b.to_ref());
+        if let Some(b) = self.file_signing_fail(
+            &r,
+            &why,
+            "Fix the key, then run `ka-publish --check` again.",
+        )? {
+            result.blocks.push(b);
         }
         result.message = format!("signing does not work on {}: {why}", self.sign_host.host);
         Ok(result)
+    }
+
+    /// File (or refresh) the global `[ka:signing-fail]` when the sign-host
+    /// script said signing failed: why, the key and log, then what to do.
+    fn file_signing_fail(&self, r: &JobResult, why: &str, then: &str) -> Result<Option<BlockRef>> {
+        if r.transport_error.is_some() || r.exit_code != Some(EXIT_SIGNING) {
+            return Ok(None);
+        }
+        let spec = self.spec();
+        let b = self.store.file(
+            BlockKind::SigningFail,
+            Subject::Global,
+            &format!("signing failed on {}", self.sign_host.host),
+            &format!(
+                "{why}\nkey {} in {} on {}; log: {}\n{then}",
+                spec.key,
+                spec.gnupghome,
+                self.sign_host.host,
+                r.log.display()
+            ),
+        )?;
+        Ok(Some(b.to_ref()))
     }
 
     /// Lift an open `[ka:signing-fail]`; returns it when one was lifted.

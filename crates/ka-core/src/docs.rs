@@ -662,6 +662,10 @@ pub struct ProbeReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_release: Option<String>,
     pub bars: Vec<BarResult>,
+    /// The host answered with a host key other than the fleet's
+    /// known_hosts entry (bar 1 failed; the cue for `[ka:host-changed]`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_key_refused: bool,
     /// What was not checked, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

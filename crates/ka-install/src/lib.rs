@@ -4,7 +4,8 @@
 //! Phases, each with a time limit, each named when it fails: gate → fetch (the
 //! package and its detached `.sig` from the sign host) → signature (gpgv
 //! against the fleet keyring `fleet/keyring.gpg`, a temporary GNUPGHOME) →
-//! connect → backup (/boot as a tgz into `KA_ROOT/backups/<host>/<running
+//! connect → preflight (root works, /boot writable with room, nothing changed
+//! yet) → backup (/boot as a tgz into `KA_ROOT/backups/<host>/<running
 //! kernel>/` with its `ka.backup` record, before any change) → copy → install
 //! (`dpkg -i` or `pacman -U`) → boot-config (the managed extlinux block and
 //! `DEFAULT`) → pre-reboot (every file the entry names exists, the initramfs
@@ -13,7 +14,8 @@
 //! manifest's device-tree values) → record (`installed.json`, the
 //! `[ka:installable]` notice closed, `[ka:host-drifted]` lifted).
 //! A failure once the host was touched files `[ka:regression]` and
-//! `[ka:host-drifted]`.
+//! `[ka:host-drifted]`; a host key other than fleet/known_hosts' files
+//! `[ka:host-changed]` (and, after the reboot, `[ka:host-drifted]`).
 
 pub mod extlinux;
 pub mod remote;
@@ -49,7 +51,11 @@ signature: `gpgv --keyring <repo>/fleet/keyring.gpg` (the fleet's public key, ma
 `gpg --export FPR > fleet/keyring.gpg`) in a temporary GNUPGHOME, never $HOME; the good \
 signature must be by the published key's fingerprint.\n\
 connect: SSH to HOST (strict fleet/known_hosts, the fleet identity); the running kernel and \
-boot_id are read.\n\
+boot_id are read. A host key other than the known one files [ka:host-changed] for HOST; a \
+strict connection lifts it again.\n\
+preflight: root works (the ssh user, or `sudo -n`), /boot/extlinux/extlinux.conf exists, root can \
+create a file in /boot, /boot/extlinux and /srv/kernel-agent/install, and both have room for the \
+package. A refusal here changes nothing and files nothing.\n\
 backup: /boot as boot.tgz into KA_ROOT/backups/<host>/<running kernel>/ with a ka.backup \
 record (filled under a dot-name, the record written last, renamed into place) BEFORE any change.\n\
 copy: the package to /srv/kernel-agent/install/<id>/ on HOST, its b2sum checked there.\n\
@@ -66,7 +72,10 @@ proof: `uname -r` equals the package's kernel release, and every verify.dt value
 record: KA_ROOT/hosts/<host>/installed.json (ka.installed), the [ka:installable] notice of \
 the package closed, [ka:host-drifted] lifted.\n\n\
 A failure from the install phase on files [ka:regression] and [ka:host-drifted] for HOST \
-(restore /boot from the backup). Consent: the ka.install document carries plan_hash, the \
+(restore /boot from the backup); the connection lost during the install is such a failure, and \
+nothing after it (no boot-config change, no reboot) is done. When the host answers the heartbeat \
+with another host key, [ka:host-changed] and [ka:host-drifted] are filed instead (what it booted \
+is unknown, not known bad). Consent: the ka.install document carries plan_hash, the \
 b2sum (16 hex digits) of host, package b2sum and boot_change; with --plan HASH nothing is done \
 unless the recomputed hash is HASH.\n\n\
 The document is printed on stdout and, when the install ran, written to \
@@ -371,7 +380,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
     if cli.dry_run {
         // the backup folder is named after the running kernel: ask the host
         // if it answers quickly, but a dry run never needs it to
-        match Remote::connect(&target, Duration::from_secs(10)).and_then(|r| r.facts(SHORT)) {
+        match Remote::connect(&target, Duration::from_secs(10))
+            .map_err(String::from)
+            .and_then(|r| r.facts(SHORT))
+        {
             Ok(f) => {
                 doc.backup = layout
                     .backups()
@@ -406,20 +418,43 @@ pub fn run() -> anyhow::Result<ExitCode> {
         heartbeat,
         heartbeat_text,
         touched: false,
+        connected: false,
+        host_key_refused: None,
     };
     let converged = job.run();
+    let (touched, connected, host_key_refused) =
+        (job.touched, job.connected, job.host_key_refused.take());
     let mut doc = job.doc;
+    let subject = Subject::Host {
+        host: host.to_string(),
+    };
+    if let Some(why) = &host_key_refused {
+        doc.blocks
+            .push(file_host_changed(&store, &repo, &doc, why)?);
+    } else if connected {
+        lift_host_changed(&store, &mut doc)?;
+    }
     if converged {
         record(&layout, &store, &notices, &planned, &mut doc)?;
-    } else if job.touched {
+    } else if touched && host_key_refused.is_some() {
+        // The host rebooted and answered with another key: what it runs is
+        // unknown, not known bad. Drift halts installs; no regression.
+        let drift = store.file(
+            BlockKind::HostDrifted,
+            subject,
+            &format!("{host} drifted: its host key changed during ka-install ({id})"),
+            &format!(
+                "ka-install {host} ({id}) installed {} {} and rebooted the host, which then answered with another host key, so what it booted is unproven.\n\n{}\n\nVerify the key on the host's console, update fleet/known_hosts, run `ka-verify {host}`, then `ka-block lift`.",
+                doc.package, doc.package_version, doc.message
+            ),
+        )?;
+        doc.blocks.push(drift.to_ref());
+    } else if touched {
         let phase = doc.failed_phase.clone().unwrap_or_default();
         let detail = format!(
             "ka-install {host} ({id}) failed in phase {phase}: {}\n\nThe package {} {} went on; the host may not boot what was installed. Restore /boot from {} (see ka-install(1)), then triage and `ka-block lift`.",
             doc.message, doc.package, doc.package_version, doc.backup
         );
-        let subject = Subject::Host {
-            host: host.to_string(),
-        };
         let reg = store.file(
             BlockKind::Regression,
             subject.clone(),
@@ -432,7 +467,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             &format!("{host} drifted: install failed in phase {phase}"),
             &detail,
         )?;
-        doc.blocks = vec![reg.to_ref(), drift.to_ref()];
+        doc.blocks.extend([reg.to_ref(), drift.to_ref()]);
     }
     ka_block::mirror::try_flush(&store.mirror, &layout.root, "ka-install-run");
     ka_block::mirror::try_flush(&notices.mirror, &layout.root, "ka-install-run");
@@ -457,6 +492,43 @@ fn finish(layout: &Layout, doc: &Install, ran: bool) -> anyhow::Result<ExitCode>
         Status::Done | Status::DryRun | Status::Unchanged => ExitCode::Ok,
         _ => ExitCode::Negative,
     })
+}
+
+/// The host answered with a key fleet/known_hosts does not have: file
+/// `[ka:host-changed]` for it (what to check is in the detail).
+fn file_host_changed(store: &Store, repo: &Path, doc: &Install, why: &str) -> Result<BlockRef> {
+    let host = &doc.host;
+    let b = store.file(
+        BlockKind::HostChanged,
+        Subject::Host { host: host.clone() },
+        &format!("{host} host key changed"),
+        &format!(
+            "ka-install {host} ({}), phase {}: {why}\n\nCheck the new key on the host itself (its console: `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then replace its line in {}. The next strict connection (ka-install, ka-verify) lifts this block.",
+            doc.id,
+            doc.failed_phase.as_deref().unwrap_or("-"),
+            repo.join("fleet/known_hosts").display()
+        ),
+    )?;
+    Ok(b.to_ref())
+}
+
+/// A strict connection succeeded: a `[ka:host-changed]` of the host is
+/// over (its pre-flight re-passed).
+fn lift_host_changed(store: &Store, doc: &mut Install) -> Result<()> {
+    let id = ka_block::store::block_id(
+        BlockKind::HostChanged,
+        &Subject::Host {
+            host: doc.host.clone(),
+        },
+    );
+    if store.open_blocks()?.iter().any(|b| b.id == id) {
+        let b = store.lift(
+            &id,
+            &format!("{} answered with its known host key ({})", doc.host, doc.id),
+        )?;
+        doc.lifted.push(b.to_ref());
+    }
+    Ok(())
 }
 
 fn target_of(repo: &Path, layout: &Layout, m: &HostManifest) -> Result<ka_run_remote::Target> {
@@ -535,9 +607,21 @@ struct Job<'a> {
     heartbeat_text: String,
     /// The host was changed (the install phase began).
     touched: bool,
+    /// The host answered with its known host key.
+    connected: bool,
+    /// The host answered with another host key: why.
+    host_key_refused: Option<String>,
 }
 
 impl Job<'_> {
+    /// Keep a host-key refusal apart; the message is the phase's failure.
+    fn unreached(&mut self, e: remote::Unreached) -> String {
+        if e.host_key_refused {
+            self.host_key_refused = Some(e.message.clone());
+        }
+        e.message
+    }
+
     /// Run `f` as phase `name`; its outcome becomes a phase line, and a
     /// failure stops the install with the phase named.
     fn phase<T>(
@@ -607,8 +691,9 @@ impl Job<'_> {
             return false;
         }
         let target = self.target.clone();
-        let Some(remote) = self.phase("connect", CONNECT, |_, t| {
-            let r = Remote::connect(&target, t)?;
+        let Some(remote) = self.phase("connect", CONNECT, |j, t| {
+            let r = Remote::connect(&target, t).map_err(|e| j.unreached(e))?;
+            j.connected = true;
             let d = format!("{} answered", target.label());
             Ok((r, d))
         }) else {
@@ -623,6 +708,13 @@ impl Job<'_> {
         };
         self.doc.previous_kernel = Some(before.release.clone());
         self.doc.boot_id_before = Some(before.boot_id.clone());
+        let size = planned.package.size;
+        if self
+            .phase("preflight", SHORT, |_, t| preflight(&remote, size, t))
+            .is_none()
+        {
+            return false;
+        }
         let backup_dir = self.layout.backups().join(&host).join(&before.release);
         self.doc.backup = format!("{}/", backup_dir.display());
         if self
@@ -657,7 +749,7 @@ impl Job<'_> {
         }) else {
             return false;
         };
-        let _ = remote.run(&["rm", "-rf", "--", &remote_dir], SHORT);
+        let _ = remote.run_root(&["rm", "-rf", "--", &remote_dir], SHORT);
         let label = self.planned.label.clone();
         let Some(release) = self.phase("boot-config", SHORT, |j, t| {
             let release = match &j.planned.release {
@@ -690,8 +782,9 @@ impl Job<'_> {
         drop(remote);
         let hb = self.heartbeat;
         let hb_text = self.heartbeat_text.clone();
-        let Some((back, after)) = self.phase("heartbeat", hb, |_, t| {
-            let (r, f, took) = Remote::back_within(&target, &before.boot_id, t)?;
+        let Some((back, after)) = self.phase("heartbeat", hb, |j, t| {
+            let (r, f, took) =
+                Remote::back_within(&target, &before.boot_id, t).map_err(|e| j.unreached(e))?;
             let d = format!(
                 "SSH answered with a new boot_id {} after {:.1}s (limit {hb_text})",
                 f.boot_id,
@@ -849,7 +942,8 @@ fn backup(
     ka_core::names::check_name("kernel version", release).map_err(|e| e.to_string())?;
     let parent = dir.parent().expect("backups/<host>");
     std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    let tgz = remote.run(&["tar", "-czf", "-", "-C", "/", "boot"], timeout)?;
+    // as root: Debian's System.map-* and some initramfs are 0600
+    let tgz = remote.run_root(&["tar", "-czf", "-", "-C", "/", "boot"], timeout)?;
     let tmp = parent.join(format!(".{release}.{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let write = || -> Result<()> {
@@ -884,6 +978,61 @@ fn backup(
     ))
 }
 
+/// Before anything changes on the host: root works (`sudo -n` for a
+/// non-root ssh user), the loader config is there, root can create files in
+/// /boot, /boot/extlinux and the staging folder, and there is room for the
+/// package in both. A refusal here leaves the host as it was.
+fn preflight(
+    remote: &Remote,
+    package_size: u64,
+    timeout: Duration,
+) -> std::result::Result<((), String), String> {
+    remote.run_root(&["true"], timeout).map_err(|e| {
+        format!("cannot act as root on the host ({e}): the ssh user needs root or passwordless sudo (`sudo -n`); nothing was changed")
+    })?;
+    let conf = "/boot/extlinux/extlinux.conf";
+    if !remote.exists(conf, timeout)? {
+        return Err(format!(
+            "{conf} does not exist on the host: ka-install writes extlinux entries only; nothing was changed"
+        ));
+    }
+    remote.run_root(&["mkdir", "-p", "--", REMOTE_STAGING], timeout)?;
+    let dirs = ["/boot", "/boot/extlinux", REMOTE_STAGING];
+    let bad = remote.not_writable(&dirs, timeout)?;
+    if !bad.is_empty() {
+        return Err(format!(
+            "not writable on the host: {}; nothing was changed (remount read-write, then run ka-install again)",
+            bad.iter()
+                .map(|(d, why)| format!("{d} ({why})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut room = Vec::new();
+    for dir in ["/boot", REMOTE_STAGING] {
+        let free = remote.free_bytes(dir, timeout)?;
+        if free < package_size {
+            return Err(format!(
+                "{dir} has {} free on the host, less than the package's {}; nothing was changed (make room, then run ka-install again)",
+                mib(free),
+                mib(package_size)
+            ));
+        }
+        room.push(format!("{dir} {} free", mib(free)));
+    }
+    Ok((
+        (),
+        format!(
+            "root works; /boot, /boot/extlinux, {REMOTE_STAGING} writable; {}",
+            room.join(", ")
+        ),
+    ))
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / 1048576.0)
+}
+
 fn copy(
     remote: &Remote,
     local_dir: &Path,
@@ -892,7 +1041,7 @@ fn copy(
     b2sum: &str,
     timeout: Duration,
 ) -> std::result::Result<((), String), String> {
-    remote.run(&["mkdir", "-p", "--", remote_dir], timeout)?;
+    remote.staging_dir(remote_dir, timeout)?;
     let moved = remote.upload(local_dir, remote_dir)?;
     let out = remote.run(&["b2sum", "--", remote_pkg], timeout)?;
     let got = String::from_utf8_lossy(&out);

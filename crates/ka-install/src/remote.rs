@@ -24,6 +24,29 @@ pub struct Remote {
     root: bool,
 }
 
+/// Why a host could not be reached. A host-key refusal is told apart: it
+/// files `[ka:host-changed]`, and waiting longer never cures it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreached {
+    pub host_key_refused: bool,
+    pub message: String,
+}
+
+impl From<Unreached> for String {
+    fn from(u: Unreached) -> String {
+        u.message
+    }
+}
+
+impl Unreached {
+    fn other(message: String) -> Unreached {
+        Unreached {
+            host_key_refused: false,
+            message,
+        }
+    }
+}
+
 fn options(timeout: Duration) -> Options {
     Options {
         connect_timeout: timeout.clamp(Duration::from_millis(100), Duration::from_secs(30)),
@@ -33,14 +56,18 @@ fn options(timeout: Duration) -> Options {
 }
 
 impl Remote {
-    pub fn connect(target: &Target, timeout: Duration) -> R<Remote> {
+    pub fn connect(target: &Target, timeout: Duration) -> Result<Remote, Unreached> {
         match ka_run_remote::connect(target, &options(timeout)) {
             Ok(conn) => Ok(Remote {
                 root: target.user == "root",
                 conn,
             }),
-            Err(ConnectError::Setup(e)) => Err(e.to_string()),
-            Err(ConnectError::HostKey(m)) | Err(ConnectError::Transport(m)) => Err(m),
+            Err(ConnectError::Setup(e)) => Err(Unreached::other(e.to_string())),
+            Err(ConnectError::Transport(m)) => Err(Unreached::other(m)),
+            Err(ConnectError::HostKey(m)) => Err(Unreached {
+                host_key_refused: true,
+                message: m,
+            }),
         }
     }
 
@@ -51,16 +78,16 @@ impl Remote {
         target: &Target,
         old: &str,
         limit: Duration,
-    ) -> R<(Remote, Facts, Duration)> {
+    ) -> Result<(Remote, Facts, Duration), Unreached> {
         let start = Instant::now();
         let mut last = String::from("no attempt");
         loop {
             let left = limit.saturating_sub(start.elapsed());
             if left.is_zero() {
-                return Err(format!(
+                return Err(Unreached::other(format!(
                     "no heartbeat within {:.0}s: {last}",
                     limit.as_secs_f64()
-                ));
+                )));
             }
             match ka_run_remote::connect(target, &options(left)) {
                 Ok(conn) => {
@@ -74,8 +101,13 @@ impl Remote {
                         Err(e) => last = e,
                     }
                 }
-                Err(ConnectError::HostKey(m)) => return Err(m),
-                Err(ConnectError::Setup(e)) => return Err(e.to_string()),
+                Err(ConnectError::HostKey(m)) => {
+                    return Err(Unreached {
+                        host_key_refused: true,
+                        message: format!("the host answered with another host key: {m}"),
+                    });
+                }
+                Err(ConnectError::Setup(e)) => return Err(Unreached::other(e.to_string())),
                 Err(ConnectError::Transport(m)) => last = m,
             }
             let left = limit.saturating_sub(start.elapsed());
@@ -149,12 +181,51 @@ impl Remote {
         }
     }
 
+    /// Make `dir` on the host (as root: it lives under /srv) and give it to
+    /// the ssh user, whose SFTP uploads into it.
+    pub fn staging_dir(&self, dir: &str, timeout: Duration) -> R<()> {
+        self.run_root(&["mkdir", "-p", "--", dir], timeout)?;
+        if !self.root {
+            let user = self.conn.target.user.as_str();
+            self.run_root(&["chown", "--", user, dir], timeout)?;
+        }
+        Ok(())
+    }
+
+    /// The folders of `dirs` in which root cannot create a file, each with
+    /// the shell's reason ("Read-only file system", ...).
+    pub fn not_writable(&self, dirs: &[&str], timeout: Duration) -> R<Vec<(String, String)>> {
+        let script = "for d do t=\"$d/.ka-preflight-$$\"; \
+            if err=$( { : >\"$t\"; } 2>&1 ); then rm -f -- \"$t\"; \
+            else printf '%s\\t%s\\n' \"$d\" \"${err##*: }\"; fi; done";
+        let mut argv = vec!["sh", "-c", script, "sh"];
+        argv.extend_from_slice(dirs);
+        let out = self.run_root(&argv, timeout)?;
+        Ok(String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(d, why)| (d.to_string(), why.to_string()))
+            .collect())
+    }
+
+    /// Free bytes in the file system that holds `path` (`df -Pk`).
+    pub fn free_bytes(&self, path: &str, timeout: Duration) -> R<u64> {
+        let out = self.run(&["df", "-Pk", "--", path], timeout)?;
+        let text = String::from_utf8_lossy(&out);
+        text.lines()
+            .nth(1)
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|k| k.parse::<u64>().ok())
+            .map(|k| k * 1024)
+            .ok_or_else(|| format!("`df -Pk {path}` printed no free space: {}", text.trim()))
+    }
+
     /// Replace `path` on the host: a temp file beside it, synced, renamed.
     pub fn write_file(&self, path: &str, bytes: &[u8], timeout: Duration) -> R<()> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         std::fs::write(dir.path().join("new"), bytes).map_err(|e| e.to_string())?;
         let staging = format!("{}/.ka-write-{}", crate::REMOTE_STAGING, std::process::id());
-        self.run_root(&["mkdir", "-p", "--", &staging], timeout)?;
+        self.staging_dir(&staging, timeout)?;
         self.upload(dir.path(), &staging)?;
         let tmp = format!("{path}.ka-new");
         let script = "cp -- \"$1\" \"$2\" && chmod --reference=\"$3\" -- \"$2\" 2>/dev/null; sync \"$2\" && mv -f -- \"$2\" \"$3\" && sync \"$(dirname \"$3\")\"; s=$?; rm -rf -- \"$4\"; exit $s";

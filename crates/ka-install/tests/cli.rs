@@ -1,7 +1,11 @@
 //! ka-install-run refusals and failures that need no VM: an unknown host,
 //! nothing published, the gate, a bad signature, a stale plan hash, an
-//! unreachable host. Each says what is wrong, exits non-zero and changes
+//! unreachable host, a changed host key, an ssh user that cannot become
+//! root (against a real loopback sshd). Each says what is wrong, exits non-zero and changes
 //! nothing (no backup, no block, no installed.json).
+
+#[path = "../../../tests/sshd/harness.rs"]
+mod sshd;
 
 use assert_cmd::Command;
 use ka_core::docs::{BlockKind, Install, Status, Subject};
@@ -160,15 +164,36 @@ impl Case {
     }
 
     fn cmd(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        self.cmd_as(args, &self.repo.join("fleet/keyring.gpg"))
+    }
+
+    fn cmd_as(&self, args: &[&str], identity: &Path) -> assert_cmd::assert::Assert {
         Command::cargo_bin("ka-install-run")
             .unwrap()
             .args(args)
             .env("KA_ROOT", &self.root)
             .env("KA_REPO", &self.repo)
             .env("HOME", &self.home)
-            .env("KA_SSH_IDENTITY", self.repo.join("fleet/keyring.gpg"))
+            .env("KA_SSH_IDENTITY", identity)
             .env_remove("KA_NOW")
             .assert()
+    }
+
+    /// Point tq at a real loopback sshd (its login user is not root).
+    fn reach(&self, s: &sshd::Sshd) {
+        let path = self.repo.join("fleet/tq.yaml");
+        let m = fs::read_to_string(&path).unwrap().replace(
+            "port: 1, user: root",
+            &format!("port: {}, user: {}", s.port, s.user),
+        );
+        fs::write(path, m).unwrap();
+        fs::copy(&s.known_hosts, self.repo.join("fleet/known_hosts")).unwrap();
+    }
+
+    fn open_blocks(&self) -> Vec<ka_core::docs::Block> {
+        ka_block::store::Store::local(&ka_core::paths::Layout::new(self.root.clone()))
+            .open_blocks()
+            .unwrap()
     }
 
     fn doc(out: &[u8]) -> Install {
@@ -368,4 +393,76 @@ fn an_unreachable_host_fails_in_connect_and_files_nothing() {
     // the attempt is recorded
     assert!(c.root.join("hosts/tq/installs").exists());
     assert!(!c.root.join("hosts/tq/installed.json").exists());
+}
+
+#[test]
+fn a_changed_host_key_files_host_changed_and_changes_nothing() {
+    let s = sshd::Sshd::start();
+    let c = Case::new();
+    c.reach(&s);
+    let known = fs::read_to_string(&s.known_hosts).unwrap();
+    s.rekey();
+    fs::copy(&s.known_hosts, c.repo.join("fleet/known_hosts")).unwrap();
+    let out = c.cmd_as(&["tq"], &s.identity).code(1);
+    let doc = Case::doc(&out.get_output().stdout);
+    assert_eq!(doc.status, Status::Failed);
+    assert_eq!(doc.failed_phase.as_deref(), Some("connect"));
+    assert!(doc.message.contains("host key"), "{}", doc.message);
+    let kinds: Vec<BlockKind> = doc.blocks.iter().map(|b| b.block).collect();
+    assert_eq!(kinds, [BlockKind::HostChanged]);
+    let open = c.open_blocks();
+    assert_eq!(open.len(), 1);
+    assert!(
+        open[0].detail.contains("fleet/known_hosts"),
+        "{}",
+        open[0].detail
+    );
+    c.nothing_changed();
+    // the owner checked the key and restored the line: the next strict
+    // connection lifts the block (and then the preflight refuses: below)
+    fs::write(c.repo.join("fleet/known_hosts"), known).unwrap();
+    let out = c.cmd_as(&["tq"], &s.identity).code(1);
+    let doc = Case::doc(&out.get_output().stdout);
+    assert_eq!(doc.lifted.len(), 1, "{doc:?}");
+    assert_eq!(doc.lifted[0].block, BlockKind::HostChanged);
+    assert!(c.open_blocks().is_empty());
+}
+
+#[test]
+fn an_ssh_user_that_cannot_become_root_is_refused_in_preflight_and_nothing_changes() {
+    let s = sshd::Sshd::start();
+    assert_ne!(
+        s.user, "root",
+        "the loopback sshd logs in an unprivileged user"
+    );
+    let c = Case::new();
+    c.reach(&s);
+    let out = c.cmd_as(&["tq"], &s.identity).code(1);
+    let doc = Case::doc(&out.get_output().stdout);
+    assert_eq!(doc.status, Status::Failed);
+    assert_eq!(doc.failed_phase.as_deref(), Some("preflight"));
+    assert!(
+        doc.message.contains("passwordless sudo") && doc.message.contains("nothing was changed"),
+        "{}",
+        doc.message
+    );
+    let names: Vec<&str> = doc.phases.iter().map(|p| p.phase.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "gate",
+            "fetch",
+            "signature",
+            "connect",
+            "connect-facts",
+            "preflight"
+        ]
+    );
+    assert!(
+        doc.blocks.is_empty(),
+        "nothing was touched: {:?}",
+        doc.blocks
+    );
+    assert!(c.open_blocks().is_empty());
+    c.nothing_changed();
 }

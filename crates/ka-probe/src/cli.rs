@@ -99,6 +99,9 @@ A report with a failed bar files [ka:regression] and [ka:host-drifted] for the h
 detail names each failed bar, the probe, where it is written, expected and actual, and the \
 last pass and first fail. A later passing verify lifts neither: the owner triages a \
 regression (ka-block lift), and a drifted host converges by a later ka-install.\n\n\
+A host that answers with a host key other than its fleet/known_hosts line files \
+[ka:host-changed] and [ka:host-drifted] instead (no regression: what it runs is unknown, not \
+known bad); a later verify whose heartbeat passes lifts [ka:host-changed].\n\n\
 --burn-in (bar 5): count this run into KA_ROOT/hosts/<host>/verify/burn-in.json (ka.burn-in) \
 for the install recorded in installed.json, until verify.burn_in has passed since installed_at. \
 A failed run fails the burn-in at once (and files the blocks as above); when the duration is \
@@ -318,7 +321,12 @@ pub fn verify() -> anyhow::Result<ExitCode> {
             } else {
                 Status::Failed
             },
-            message: message(&report, burn.as_ref()),
+            message: message(&report, burn.as_ref())
+                + &rec
+                    .lifted
+                    .iter()
+                    .map(|b| format!("; lifted {} ({})", b.id, b.title))
+                    .collect::<String>(),
             files: rec.files,
             blocks: rec.blocks,
             lock: None,

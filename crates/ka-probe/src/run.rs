@@ -56,7 +56,10 @@ pub fn probe_all(plans: &[HostPlan], opts: &RunOptions, at: &str) -> Vec<ProbeRe
 /// Connect within the heartbeat: retry refused or unreachable connections
 /// until it runs out (a rebooting host comes back during it); a host-key
 /// refusal is final at once.
-fn connect_within(target: &Target, heartbeat: Duration) -> Result<(Connection, Duration), String> {
+fn connect_within(
+    target: &Target,
+    heartbeat: Duration,
+) -> Result<(Connection, Duration), ConnectError> {
     let start = Instant::now();
     let mut last;
     loop {
@@ -68,16 +71,15 @@ fn connect_within(target: &Target, heartbeat: Duration) -> Result<(Connection, D
         };
         match ka_run_remote::connect(target, &opts) {
             Ok(c) => return Ok((c, start.elapsed())),
-            Err(ConnectError::HostKey(m)) => return Err(m),
-            Err(ConnectError::Setup(e)) => return Err(e.to_string()),
             Err(ConnectError::Transport(m)) => last = m,
+            Err(final_error) => return Err(final_error),
         }
         let left = heartbeat.saturating_sub(start.elapsed());
         if left.is_zero() {
-            return Err(format!(
+            return Err(ConnectError::Transport(format!(
                 "no answer within {:.1}s: {last}",
                 start.elapsed().as_secs_f64()
-            ));
+            )));
         }
         std::thread::sleep(left.min(Duration::from_millis(500)));
     }
@@ -95,6 +97,7 @@ pub fn probe_host(plan: &HostPlan, opts: &RunOptions, at: &str) -> ProbeReport {
         boot_id: None,
         kernel_release: None,
         bars: Vec::new(),
+        host_key_refused: false,
         notes: plan.notes.clone(),
     };
     let expected = format!("SSH answers within {}", plan.heartbeat_text);
@@ -103,7 +106,16 @@ pub fn probe_host(plan: &HostPlan, opts: &RunOptions, at: &str) -> ProbeReport {
         Ok(None) => Err("the host has no SSH transport".to_string()),
         Err(e) => Err(e.to_string()),
     };
-    let conn = target.and_then(|t| connect_within(&t, plan.heartbeat));
+    let conn = target.and_then(|t| {
+        connect_within(&t, plan.heartbeat).map_err(|e| match e {
+            ConnectError::HostKey(m) => {
+                report.host_key_refused = true;
+                m
+            }
+            ConnectError::Transport(m) => m,
+            ConnectError::Setup(e) => e.to_string(),
+        })
+    });
     let (conn, took) = match conn {
         Ok(c) => c,
         Err(e) => {
@@ -666,6 +678,7 @@ mod tests {
                 },
                 None,
             )],
+            host_key_refused: false,
             notes: vec![],
         };
         let a = finish(r("t1", true), None);

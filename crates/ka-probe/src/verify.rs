@@ -1,7 +1,10 @@
 //! Recording a verification (`ka-verify`): the report goes to
 //! `verify/last.json` and `verify/history/<time>.json` (both written
 //! atomically); a failed report files `[ka:regression]` and `[ka:host-drifted]`
-//! for the host. A later passing report lifts neither: the owner triages a
+//! for the host, or `[ka:host-changed]` and `[ka:host-drifted]` when the host
+//! answered with another host key; a report whose heartbeat passed lifts
+//! `[ka:host-changed]` (the strict connection re-passed). A later passing
+//! report lifts neither regression nor drift: the owner triages a
 //! regression (DESIGN §7), and a drifted host converges by a later install.
 //! Bar 5 (burn-in) keeps its count in `verify/burn-in.json`.
 
@@ -19,6 +22,7 @@ use std::path::PathBuf;
 pub struct Recorded {
     pub files: Vec<PathBuf>,
     pub blocks: Vec<BlockRef>,
+    pub lifted: Vec<BlockRef>,
 }
 
 /// One line per failed result: bar, probe, where it is written, expected
@@ -66,6 +70,22 @@ pub fn record(layout: &Layout, store: &Store, report: &ProbeReport) -> Result<Re
     if !report.passed {
         rec.blocks = file_blocks(store, report)?;
     }
+    let answered = report.bars.iter().any(|b| b.bar == 1 && b.passed);
+    if answered {
+        let id = ka_block::store::block_id(
+            BlockKind::HostChanged,
+            &Subject::Host {
+                host: report.host.clone(),
+            },
+        );
+        if store.open_blocks()?.iter().any(|b| b.id == id) {
+            let why = format!(
+                "ka-verify {} at {}: the host answered with its known host key",
+                report.host, report.at
+            );
+            rec.lifted.push(store.lift(&id, &why)?.to_ref());
+        }
+    }
     Ok(rec)
 }
 
@@ -90,6 +110,26 @@ fn file_blocks(store: &Store, report: &ProbeReport) -> Result<Vec<BlockRef>> {
         lines.join("\n- ")
     );
     let subject = Subject::Host { host: host.clone() };
+    if report.host_key_refused {
+        // Not a regression: what the host runs is unknown, not known bad.
+        let changed = store.file(
+            BlockKind::HostChanged,
+            subject.clone(),
+            &format!("{host} host key changed"),
+            &format!(
+                "{seen}\n\nThe host answered with a host key that fleet/known_hosts does not have. Check the key on the host itself (its console: `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then replace its line in fleet/known_hosts; the next verify that connects lifts this block."
+            ),
+        )?;
+        let drifted = store.file(
+            BlockKind::HostDrifted,
+            subject,
+            &format!("{host} drifted: it cannot be verified (host key changed)"),
+            &format!(
+                "{seen}\n\nWhat {host} runs cannot be verified. Installs to {host} are halted until a later ka-install converges it (lift with `ka-block lift` once verified)."
+            ),
+        )?;
+        return Ok(vec![changed.to_ref(), drifted.to_ref()]);
+    }
     let id = ka_block::store::block_id(BlockKind::Regression, &subject);
     let regression = store.file(
         BlockKind::Regression,

@@ -489,6 +489,59 @@ fn a_changed_host_key_fails_bar_1_at_once() {
 }
 
 #[test]
+fn a_changed_host_key_files_host_changed_not_regression_and_a_strict_connect_lifts_it() {
+    let s = sshd::Sshd::start();
+    let e = Env::new(&s);
+    e.host("ohm", s.port, &s.user, "");
+    let known = std::fs::read_to_string(&s.known_hosts).unwrap();
+    s.rekey();
+    std::fs::copy(&s.known_hosts, e.repo.join("fleet/known_hosts")).unwrap();
+    let out = e.cmd("ka-verify-run").arg("ohm").assert().code(1);
+    assert_eq!(reports(&out.get_output().stdout)[0]["status"], "failed");
+    assert_eq!(e.last("ohm")["host_key_refused"], true);
+    let blocks = e.blocks();
+    let mut kinds: Vec<&str> = blocks
+        .iter()
+        .map(|b| b["block"].as_str().unwrap())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["host-changed", "host-drifted"], "{blocks:#?}");
+    let changed = blocks
+        .iter()
+        .find(|b| b["block"] == "host-changed")
+        .unwrap();
+    assert!(
+        changed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("fleet/known_hosts"),
+        "{changed:#}"
+    );
+    // The owner checked the key and put the right line back: the next verify
+    // connects and lifts host-changed; drift stays for the owner.
+    std::fs::write(e.repo.join("fleet/known_hosts"), known).unwrap();
+    let out = e.cmd("ka-verify-run").arg("ohm").assert().success();
+    let res = &reports(&out.get_output().stdout)[0];
+    assert!(
+        res["message"].as_str().unwrap().contains("lifted"),
+        "{res:#}"
+    );
+    let states: Vec<(String, String)> = e
+        .blocks()
+        .iter()
+        .map(|b| (b["block"].to_string(), b["state"].to_string()))
+        .collect();
+    assert!(
+        states.contains(&("\"host-changed\"".into(), "\"lifted\"".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("\"host-drifted\"".into(), "\"open\"".into())),
+        "{states:?}"
+    );
+}
+
+#[test]
 fn many_hosts_are_probed_in_one_run() {
     let s = sshd::Sshd::start();
     let s2 = sshd::Sshd::start();

@@ -6,6 +6,8 @@
 # proves it; ka-verify's bars 1-4 pass. Then a kernel without VIRTIO_BLK: the
 # heartbeat runs out, [ka:regression] and [ka:host-drifted] are filed, the
 # backup is there, and restoring it (rescue boot, untar) boots the old kernel.
+# Between the two, the faults: /boot read-only, sshd gone mid-install, a host
+# key changed across the reboot; and the sudo path (a non-root ssh user).
 # Root; kernel builds are minutes each (ccache helps the second).
 
 bats_require_minimum_version 1.5.0
@@ -127,6 +129,109 @@ teardown_file() {
 	[[ $output != *'"state":"open"'* ]]
 	run ka-verify qhost
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+# the owner triages: every open block of HOST lifted
+triage() {
+	local id
+	for id in $(ka-block list | jq -r --arg h "$1" 'select(.state == "open" and .subject.host == $h) | .id'); do
+		ka-block lift "$id" --reason "e2e: triaged" >/dev/null
+	done
+}
+
+# open block kinds of HOST, sorted, one line
+open_kinds() {
+	ka-block list | jq -r --arg h "$1" 'select(.state == "open" and .subject.host == $h) | .block' | sort | paste -sd' '
+}
+
+@test "fault: /boot read-only is refused in preflight; nothing changes, nothing is filed" {
+	[ -s "$KA_ROOT/hosts/qhost/installed.json" ] || skip "needs the first install"
+	release=$(tests_guest uname -r)
+	boot_id=$(tests_guest cat /proc/sys/kernel/random/boot_id)
+	conf=$(tests_guest b2sum /boot/extlinux/extlinux.conf)
+	tests_guest "mount --bind /boot /boot && mount -o remount,bind,ro /boot"
+	run --separate-stderr ka-install --json qhost
+	tests_guest "umount /boot"
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .failed_phase <<<"$output")" = preflight ] || { echo "$output"; false; }
+	[[ $(jq -r .message <<<"$output") == *"/boot (Read-only file system)"*"nothing was changed"* ]]
+	[ "$(jq -r '[.phases[].phase] | join(" ")' <<<"$output")" = "gate fetch signature connect connect-facts preflight" ]
+	[ -z "$(open_kinds qhost)" ]
+	[ ! -e "$KA_ROOT/backups/qhost/$release" ]
+	[ "$(tests_guest cat /proc/sys/kernel/random/boot_id)" = "$boot_id" ]
+	[ "$(tests_guest b2sum /boot/extlinux/extlinux.conf)" = "$conf" ]
+}
+
+@test "fault: sshd stops during the install: phase install fails, regression and drift, no boot change, no reboot" {
+	[ -s "$KA_ROOT/hosts/qhost/installed.json" ] || skip "needs the first install"
+	conf=$(tests_guest b2sum /boot/extlinux/extlinux.conf)
+	release=$(tests_guest uname -r)
+	boot=$(cat "$T/g/boot-current")
+	# a kernel hook that takes sshd (and every session) away mid-install
+	tests_guest "cat >/etc/kernel/postinst.d/zz-ka-e2e-stop-sshd && chmod 755 /etc/kernel/postinst.d/zz-ka-e2e-stop-sshd" <<'HOOK'
+#!/bin/sh
+rm -f "$0"
+sync
+systemctl stop ssh.service
+pkill -x sshd
+exit 0
+HOOK
+	run --separate-stderr ka-install --json --heartbeat 2m qhost
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .failed_phase <<<"$output")" = install ] || { echo "$output"; false; }
+	run -0 jq -r '[.phases[].phase] | join(" ")' <<<"$output"
+	[[ $output != *boot-config* && $output != *reboot* ]]
+	[ "$(open_kinds qhost)" = "host-drifted regression" ]
+	# no sshd: only the power switch helps, as on a board
+	run ! env KA_GUEST_SSH_TIMEOUT=5 "$REPO/tests/qemu/guest-ssh" "$T/g" true
+	[ "$(cat "$T/g/boot-current")" = "$boot" ]
+	boot=$("$REPO/tests/qemu/power-cycle" "$T/g" | sed -n 's/^GUEST_BOOT=//p')
+	"$REPO/tests/qemu/wait-guest" --timeout 600 --boot "$boot" "$T/g"
+	[ "$(tests_guest b2sum /boot/extlinux/extlinux.conf)" = "$conf" ]
+	[ "$(tests_guest uname -r)" = "$release" ]
+	run ka-install qhost
+	[ "$status" -eq 1 ]
+	[[ $output == *"refused by the gate"* ]]
+	triage qhost
+}
+
+@test "a non-root ssh user installs through sudo -n" {
+	[ -s "$KA_ROOT/hosts/qhost/installed.json" ] || skip "needs the first install"
+	# sudo from Debian's archive (the guest has no network)
+	(cd "$T" && apt-get download sudo >/dev/null)
+	tests_guest "cat >/tmp/sudo.deb && dpkg -i /tmp/sudo.deb >/dev/null && rm /tmp/sudo.deb" <"$T"/sudo_*.deb
+	tests_guest "useradd -m -s /bin/sh ka && install -d -o ka -m 700 ~ka/.ssh && install -o ka -m 600 /root/.ssh/authorized_keys ~ka/.ssh/ && echo 'ka ALL=(ALL) NOPASSWD: ALL' >/etc/sudoers.d/ka && chmod 440 /etc/sudoers.d/ka"
+	sed -i 's/user: root }/user: ka }/' "$KA_REPO/fleet/qhost.yaml"
+	before=$(tests_guest cat /proc/sys/kernel/random/boot_id)
+	run --separate-stderr ka-install --json qhost
+	sed -i 's/user: ka }/user: root }/' "$KA_REPO/fleet/qhost.yaml"
+	[ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
+	[ "$(jq -r .status <<<"$output")" = "done" ]
+	[ "$(tests_guest cat /proc/sys/kernel/random/boot_id)" != "$before" ]
+	[ "$(jq -r .boot_id_after <<<"$output")" != "$before" ]
+	run ka-verify qhost
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+@test "fault: a host key changed across the reboot files host-changed and drift; the owner's new known_hosts line lifts host-changed" {
+	[ -s "$KA_ROOT/hosts/qhost/installed.json" ] || skip "needs the first install"
+	# the next boot's sshd uses a new key (the running one keeps its config)
+	new=$(tests_guest "ssh-keygen -q -t ed25519 -N '' -C ka-rekeyed -f /etc/ssh/ka_rekeyed_host_key && sed -i 's|^HostKey .*|HostKey /etc/ssh/ka_rekeyed_host_key|' /etc/ssh/sshd_config.d/ka-test.conf && cut -d' ' -f1,2 /etc/ssh/ka_rekeyed_host_key.pub")
+	run --separate-stderr ka-install --json qhost
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .failed_phase <<<"$output")" = heartbeat ] || { echo "$output"; false; }
+	[[ $(jq -r .message <<<"$output") == *"another host key"* ]]
+	[ "$(open_kinds qhost)" = "host-changed host-drifted" ]
+	# the owner checks the key on the console and replaces the line
+	for kh in "$KA_REPO/fleet/known_hosts" "$T/g/known_hosts"; do
+		grep -v "^\[127.0.0.1\]:$GUEST_PORT " "$kh" >"$kh.new" || true
+		echo "[127.0.0.1]:$GUEST_PORT $new" >>"$kh.new"
+		mv "$kh.new" "$kh"
+	done
+	run ka-verify qhost
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(open_kinds qhost)" = "host-drifted" ]
+	triage qhost
 }
 
 @test "a kernel without VIRTIO_BLK: no heartbeat, regression, drift, backup; the backup restores the old kernel" {

@@ -173,6 +173,33 @@ pub struct InstallSpec {
     pub mode: InstallMode,
     pub bootloader: Bootloader,
     pub initramfs: Initramfs,
+    /// How the package reaches the host (`ka-install(1)`): `direct` (default)
+    /// from the sign host through the machine running ka-install; `lan`: the
+    /// host copies it from the sign host itself (scp), for a ka-install
+    /// machine on a slow link.
+    #[serde(default)]
+    pub copy: CopyMode,
+    /// With `copy: lan`: how this host reaches the sign host's sshd, when not
+    /// at the sign host's own `ssh:` address and port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_from: Option<CopyFrom>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyMode {
+    #[default]
+    Direct,
+    Lan,
+}
+
+/// The sign host's sshd as a fleet host sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CopyFrom {
+    pub address: String,
+    #[serde(default = "default_ssh_port")]
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -512,6 +539,16 @@ impl HostManifest {
         if let Some(ssh) = &self.ssh {
             check_name("ssh user", &ssh.user).map_err(at)?;
             check_name("ssh address", &ssh.address).map_err(at)?;
+        }
+        if let Some(i) = &self.install {
+            if let Some(from) = &i.copy_from {
+                check_name("install.copy_from address", &from.address).map_err(at)?;
+                if i.copy != CopyMode::Lan {
+                    return Err(contract(format!(
+                        "{shown_as}: install.copy_from is only used with install.copy: lan; add copy: lan or remove copy_from"
+                    )));
+                }
+            }
         }
         if let Some(b) = &self.build {
             for h in std::iter::once(&b.host).chain(&b.fallback) {

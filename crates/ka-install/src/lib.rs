@@ -29,7 +29,7 @@ use ka_core::docs::{
     PublishedPackage, Status, Subject, Transport, V1, Verb,
 };
 use ka_core::error::{Error, ExitCode, Result, contract, usage};
-use ka_core::formats::{Bootloader, Distro, HostManifest};
+use ka_core::formats::{Bootloader, CopyFrom, CopyMode, Distro, HostManifest};
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use ka_notice::NoticeStore;
@@ -135,7 +135,23 @@ pub struct Planned {
     pub release: Option<String>,
     pub boot_change: String,
     pub plan_hash: String,
+    /// `install.copy: lan`: where the host copies the package from.
+    pub lan: Option<LanSource>,
 }
+
+/// The sign host's sshd as the target host reaches it (`install.copy: lan`).
+#[derive(Debug, Clone)]
+pub struct LanSource {
+    pub user: String,
+    pub address: String,
+    pub port: u16,
+    /// The sign host's keys from fleet/known_hosts, as lines for the alias
+    /// [`SIGN_HOST_ALIAS`] (the target checks them strictly).
+    pub known_hosts: String,
+}
+
+/// The name the target's scp checks the sign host's key under.
+const SIGN_HOST_ALIAS: &str = "ka-sign-host";
 
 /// The plan hash: what consent is bound to.
 pub fn plan_hash(host: &str, package_b2sum: &str, boot_change: &str) -> String {
@@ -229,6 +245,14 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str) -> Result<Planned> {
         ),
     };
     let plan_hash = plan_hash(host, &package.b2sum, &boot_change);
+    let lan = match manifest
+        .install
+        .as_ref()
+        .map(|i| (i.copy, i.copy_from.clone()))
+    {
+        Some((CopyMode::Lan, from)) => Some(lan_source(repo, &shown, from)?),
+        _ => None,
+    };
     Ok(Planned {
         manifest,
         publish,
@@ -237,6 +261,58 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str) -> Result<Planned> {
         release,
         boot_change,
         plan_hash,
+        lan,
+    })
+}
+
+/// `install.copy: lan`: the sign host's ssh user, its address as the target
+/// sees it, and its keys from fleet/known_hosts (looked up at the address
+/// this machine uses, by `ssh-keygen -F`, so hashed lines work too).
+fn lan_source(repo: &Path, shown: &str, from: Option<CopyFrom>) -> Result<LanSource> {
+    let sign = ka_sign::sign_host(repo)?;
+    let ssh = sign.ssh.as_ref().ok_or_else(|| {
+        usage(format!(
+            "{shown}: install.copy: lan needs the sign host's ssh: section (fleet/{}.yaml: {{ address, user }}), the account the host copies from",
+            sign.host
+        ))
+    })?;
+    let known = repo.join("fleet/known_hosts");
+    let pattern = if ssh.port == 22 {
+        ssh.address.clone()
+    } else {
+        format!("[{}]:{}", ssh.address, ssh.port)
+    };
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-F")
+        .arg(&pattern)
+        .arg("-f")
+        .arg(&known)
+        .output()
+        .map_err(|e| usage(format!("ssh-keygen: {e} (install openssh-client)")))?;
+    let keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with('@'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 3).then(|| format!("{SIGN_HOST_ALIAS} {} {}\n", f[1], f[2]))
+        })
+        .collect();
+    if keys.is_empty() {
+        return Err(usage(format!(
+            "{shown}: install.copy: lan: {} has no key for the sign host {} ({pattern}); add its line (ssh-keyscan, checked on its console)",
+            known.display(),
+            sign.host
+        )));
+    }
+    let (address, port) = match from {
+        Some(f) => (f.address, f.port),
+        None => (ssh.address.clone(), ssh.port),
+    };
+    Ok(LanSource {
+        user: ssh.user.clone(),
+        address,
+        port,
+        known_hosts: keys.concat(),
     })
 }
 
@@ -668,27 +744,48 @@ impl Job<'_> {
             }
         };
         let pkg_name = file_name(&self.planned.package.file);
+        let sig_name = file_name(&self.planned.package.signature);
         let local_pkg = staging.path().join(&pkg_name);
-        let local_sig = staging.path().join(format!("{pkg_name}.sig"));
+        let local_sig = staging.path().join(&sig_name);
         let planned = self.planned;
-        if self
-            .phase("fetch", FETCH, |j, t| {
-                fetch(j.repo, j.layout, planned, &local_pkg, &local_sig, t)
-            })
-            .is_none()
-        {
-            return false;
-        }
         let keyring = self.repo.join("fleet/keyring.gpg");
-        if self
-            .phase("signature", SIGNATURE, |_, t| {
-                verify_signature(&keyring, &local_sig, &local_pkg, &planned.publish.key, t)
-            })
-            .is_none()
-        {
-            // a bad signature is a refusal, as the gate's
-            self.doc.status = Status::Blocked;
-            return false;
+        if planned.lan.is_none() {
+            if self
+                .phase("fetch", FETCH, |j, t| {
+                    fetch(j.repo, j.layout, planned, &local_pkg, &local_sig, t)
+                })
+                .is_none()
+            {
+                return false;
+            }
+            if self
+                .phase("signature", SIGNATURE, |_, t| {
+                    verify_signature(&keyring, &local_sig, &local_pkg, &planned.publish.key, t)
+                })
+                .is_none()
+            {
+                // a bad signature is a refusal, as the gate's
+                self.doc.status = Status::Blocked;
+                return false;
+            }
+        } else {
+            // copy: lan: the host fetches the package and checks its
+            // signature itself; it gets the keyring and the sign host's keys
+            let ready = std::fs::copy(&keyring, staging.path().join("keyring.gpg"))
+                .map_err(|e| format!("{}: {e}", keyring.display()))
+                .and_then(|_| {
+                    let lan = planned.lan.as_ref().expect("lan");
+                    std::fs::write(staging.path().join("sign_known_hosts"), &lan.known_hosts)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = ready {
+                self.doc.status = Status::Failed;
+                self.doc.failed_phase = Some("copy".into());
+                self.doc.message = format!(
+                    "phase copy failed: {e} (export the fleet's public key: `gpg --export FPR > fleet/keyring.gpg`)"
+                );
+                return false;
+            }
         }
         let target = self.target.clone();
         let Some(remote) = self.phase("connect", CONNECT, |j, t| {
@@ -709,8 +806,9 @@ impl Job<'_> {
         self.doc.previous_kernel = Some(before.release.clone());
         self.doc.boot_id_before = Some(before.boot_id.clone());
         let size = planned.package.size;
+        let lan = planned.lan.is_some();
         if self
-            .phase("preflight", SHORT, |_, t| preflight(&remote, size, t))
+            .phase("preflight", SHORT, |_, t| preflight(&remote, size, lan, t))
             .is_none()
         {
             return false;
@@ -731,16 +829,30 @@ impl Job<'_> {
             .phase("copy", COPY, |_, t| {
                 copy(
                     &remote,
+                    planned,
                     staging.path(),
                     &remote_dir,
                     &remote_pkg,
-                    &planned.package.b2sum,
                     t,
                 )
             })
             .is_none()
         {
+            let _ = remote.run_root(&["rm", "-rf", "--", &remote_dir], SHORT);
             return false;
+        }
+        if lan {
+            let remote_sig = format!("{remote_dir}/{sig_name}");
+            if self
+                .phase("signature", SIGNATURE, |_, t| {
+                    signature_on_host(&remote, &remote_dir, &remote_sig, &remote_pkg, planned, t)
+                })
+                .is_none()
+            {
+                let _ = remote.run_root(&["rm", "-rf", "--", &remote_dir], SHORT);
+                self.doc.status = Status::Blocked;
+                return false;
+            }
         }
         self.touched = true;
         let distro = self.planned.manifest.distro;
@@ -908,19 +1020,36 @@ pub fn verify_signature(
         }
     }
     let out = child.wait_with_output().map_err(|e| format!("gpgv: {e}"))?;
-    let status = String::from_utf8_lossy(&out.stdout);
+    judge_gpgv(
+        out.status.success(),
+        &String::from_utf8_lossy(&out.stdout),
+        &String::from_utf8_lossy(&out.stderr),
+        &file_name(&file.to_string_lossy()),
+        &keyring.display().to_string(),
+        fingerprint,
+    )
+    .map(|d| ((), d))
+}
+
+/// gpgv's verdict from its exit and `--status-fd` lines: a VALIDSIG by
+/// `fingerprint`, or why not.
+fn judge_gpgv(
+    ok: bool,
+    status: &str,
+    stderr: &str,
+    file: &str,
+    keyring: &str,
+    fingerprint: &str,
+) -> std::result::Result<String, String> {
     let valid: Vec<&str> = status
         .lines()
         .filter_map(|l| l.strip_prefix("[GNUPG:] VALIDSIG "))
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    if !out.status.success() || valid.is_empty() {
-        let why = String::from_utf8_lossy(&out.stderr);
+    if !ok || valid.is_empty() {
         return Err(format!(
-            "the signature of {} does not verify against {}: {}",
-            file_name(&file.to_string_lossy()),
-            keyring.display(),
-            why.lines().last().unwrap_or("gpgv failed").trim()
+            "the signature of {file} does not verify against {keyring}: {}",
+            stderr.lines().last().unwrap_or("gpgv failed").trim()
         ));
     }
     if !valid.iter().any(|v| v.eq_ignore_ascii_case(fingerprint)) {
@@ -929,7 +1058,7 @@ pub fn verify_signature(
             valid.join(", ")
         ));
     }
-    Ok(((), format!("good signature by {fingerprint}")))
+    Ok(format!("good signature by {fingerprint}"))
 }
 
 fn backup(
@@ -985,11 +1114,25 @@ fn backup(
 fn preflight(
     remote: &Remote,
     package_size: u64,
+    lan: bool,
     timeout: Duration,
 ) -> std::result::Result<((), String), String> {
     remote.run_root(&["true"], timeout).map_err(|e| {
         format!("cannot act as root on the host ({e}): the ssh user needs root or passwordless sudo (`sudo -n`); nothing was changed")
     })?;
+    if lan {
+        let script = "for t do command -v \"$t\" >/dev/null || echo \"$t\"; done";
+        let out = remote.run(&["sh", "-c", script, "sh", "scp", "gpgv", "b2sum"], timeout)?;
+        let missing = String::from_utf8_lossy(&out)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !missing.is_empty() {
+            return Err(format!(
+                "install.copy: lan needs {missing} on the host (packages openssh-client, gpgv, coreutils); nothing was changed"
+            ));
+        }
+    }
     let conf = "/boot/extlinux/extlinux.conf";
     if !remote.exists(conf, timeout)? {
         return Err(format!(
@@ -1033,27 +1176,91 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1048576.0)
 }
 
+/// The package into `remote_dir` on the host: uploaded from here (direct),
+/// or copied by the host from the sign host (lan); its b2sum checked there.
 fn copy(
     remote: &Remote,
+    planned: &Planned,
     local_dir: &Path,
     remote_dir: &str,
     remote_pkg: &str,
-    b2sum: &str,
     timeout: Duration,
 ) -> std::result::Result<((), String), String> {
     remote.staging_dir(remote_dir, timeout)?;
     let moved = remote.upload(local_dir, remote_dir)?;
+    let how = match &planned.lan {
+        None => format!("{moved} bytes sent to {remote_dir}"),
+        Some(lan) => {
+            let p = &planned.package;
+            let from = |f: &str| format!("{}@{}:{f}", lan.user, lan.address);
+            let port = lan.port.to_string();
+            let known = format!("UserKnownHostsFile={remote_dir}/sign_known_hosts");
+            let alias = format!("HostKeyAlias={SIGN_HOST_ALIAS}");
+            let (pkg, sig) = (from(&p.file), from(&p.signature));
+            let argv = [
+                "scp",
+                "-q",
+                "-B",
+                "-P",
+                &port,
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                &known,
+                "-o",
+                "GlobalKnownHostsFile=/dev/null",
+                "-o",
+                &alias,
+                "-o",
+                "ConnectTimeout=30",
+                "--",
+                &pkg,
+                &sig,
+                remote_dir,
+            ];
+            remote.run(&argv, timeout).map_err(|e| {
+                format!(
+                    "the host could not copy from the sign host {}@{}:{} ({e}); its ssh user's key must be in the sign host's authorized_keys",
+                    lan.user, lan.address, lan.port
+                )
+            })?;
+            format!(
+                "{} bytes copied by the host from the sign host {}:{} over the LAN into {remote_dir}",
+                p.size, lan.address, lan.port
+            )
+        }
+    };
     let out = remote.run(&["b2sum", "--", remote_pkg], timeout)?;
     let got = String::from_utf8_lossy(&out);
-    if got.split_whitespace().next() != Some(b2sum) {
+    if got.split_whitespace().next() != Some(planned.package.b2sum.as_str()) {
         return Err(format!(
-            "{remote_pkg} on the host does not have the published b2sum (damaged in transfer)"
+            "{remote_pkg} on the host does not have the published b2sum (damaged in transfer or replaced on the sign host); not installing"
         ));
     }
-    Ok((
-        (),
-        format!("{} bytes to {remote_dir}, b2sum checked there", moved),
-    ))
+    Ok(((), format!("{how}; b2sum checked there")))
+}
+
+/// `copy: lan`: gpgv on the host, against the fleet keyring sent with the
+/// copy, in a GNUPGHOME of its own; judged as [`verify_signature`] judges.
+fn signature_on_host(
+    remote: &Remote,
+    remote_dir: &str,
+    sig: &str,
+    pkg: &str,
+    planned: &Planned,
+    timeout: Duration,
+) -> std::result::Result<((), String), String> {
+    let script = "mkdir -m 700 \"$1/gnupg\" && exec gpgv --homedir \"$1/gnupg\" --status-fd 1 --keyring \"$1/keyring.gpg\" -- \"$2\" \"$3\"";
+    let c = remote.capture(&["sh", "-c", script, "sh", remote_dir, sig, pkg], timeout)?;
+    judge_gpgv(
+        c.exit_code == Some(0),
+        &String::from_utf8_lossy(&c.stdout),
+        &String::from_utf8_lossy(&c.stderr),
+        &file_name(pkg),
+        "fleet/keyring.gpg (on the host)",
+        &planned.publish.key,
+    )
+    .map(|d| ((), format!("{d} (gpgv on the host)")))
 }
 
 /// Install the package; returns the host's clock when it began.

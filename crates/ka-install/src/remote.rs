@@ -140,6 +140,12 @@ impl Remote {
         }
     }
 
+    /// Run `argv` and keep whatever it said, whatever its exit.
+    pub fn capture(&self, argv: &[&str], timeout: Duration) -> R<ka_run_remote::Captured> {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        self.conn.exec_argv(&argv, timeout, MAX_OUTPUT)
+    }
+
     /// As root: the ssh user itself, or through `sudo -n`.
     pub fn run_root(&self, argv: &[&str], timeout: Duration) -> R<Vec<u8>> {
         if self.root {

@@ -466,3 +466,75 @@ fn an_ssh_user_that_cannot_become_root_is_refused_in_preflight_and_nothing_chang
     assert!(c.open_blocks().is_empty());
     c.nothing_changed();
 }
+
+impl Case {
+    /// tq copies over the LAN; the sign host gets `ssh` (None: none).
+    fn lan(&self, sign_ssh: Option<&str>, copy_from: &str) {
+        let path = self.repo.join("fleet/tq.yaml");
+        let m = fs::read_to_string(&path).unwrap().replace(
+            "initramfs: none }",
+            &format!("initramfs: none, copy: lan{copy_from} }}"),
+        );
+        fs::write(&path, m).unwrap();
+        if let Some(ssh) = sign_ssh {
+            let path = self.repo.join("fleet/signer.yaml");
+            let mut m = fs::read_to_string(&path).unwrap();
+            m.push_str(&format!("ssh: {ssh}\n"));
+            fs::write(path, m).unwrap();
+        }
+    }
+}
+
+#[test]
+fn copy_lan_needs_the_sign_hosts_ssh_and_its_known_hosts_line() {
+    let c = Case::new();
+    c.lan(None, "");
+    c.cmd(&["--dry-run", "tq"]).code(2).stderr(
+        predicates::str::contains("install.copy: lan needs the sign host's ssh: section")
+            .and(predicates::str::contains("fleet/signer.yaml")),
+    );
+    let c = Case::new();
+    c.lan(Some("{ address: 127.0.0.1, port: 2222, user: ka }"), "");
+    fs::write(c.repo.join("fleet/known_hosts"), "[127.0.0.1]:2223 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOsk2pZ+8bQ4Zbb0S4jv0Yzsq7GkC9bq4Rk7M8kYw2Vf\n").unwrap();
+    c.cmd(&["--dry-run", "tq"])
+        .code(2)
+        .stderr(predicates::str::contains(
+            "has no key for the sign host signer ([127.0.0.1]:2222)",
+        ));
+    c.nothing_changed();
+}
+
+#[test]
+fn copy_from_without_copy_lan_is_bad_input() {
+    let c = Case::new();
+    let path = c.repo.join("fleet/tq.yaml");
+    let m = fs::read_to_string(&path).unwrap().replace(
+        "initramfs: none }",
+        "initramfs: none, copy_from: { address: 10.0.2.100 } }",
+    );
+    fs::write(&path, m).unwrap();
+    c.cmd(&["--dry-run", "tq"])
+        .code(3)
+        .stderr(predicates::str::contains(
+            "only used with install.copy: lan",
+        ));
+    c.nothing_changed();
+}
+
+#[test]
+fn copy_lan_plans_and_skips_the_local_fetch() {
+    let c = Case::new();
+    c.lan(
+        Some("{ address: 127.0.0.1, port: 2222, user: ka }"),
+        ", copy_from: { address: 10.0.2.100, port: 22 }",
+    );
+    fs::write(c.repo.join("fleet/known_hosts"), "[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOsk2pZ+8bQ4Zbb0S4jv0Yzsq7GkC9bq4Rk7M8kYw2Vf\n").unwrap();
+    c.cmd(&["--dry-run", "tq"]).success();
+    // tq does not answer (port 1): the run stops in connect, and no fetch
+    // or local signature phase ran before it
+    let out = c.cmd(&["tq"]).code(1);
+    let doc = Case::doc(&out.get_output().stdout);
+    let names: Vec<&str> = doc.phases.iter().map(|p| p.phase.as_str()).collect();
+    assert_eq!(names, ["gate", "connect"]);
+    c.nothing_changed();
+}

@@ -540,14 +540,14 @@ impl HostManifest {
             check_name("ssh user", &ssh.user).map_err(at)?;
             check_name("ssh address", &ssh.address).map_err(at)?;
         }
-        if let Some(i) = &self.install {
-            if let Some(from) = &i.copy_from {
-                check_name("install.copy_from address", &from.address).map_err(at)?;
-                if i.copy != CopyMode::Lan {
-                    return Err(contract(format!(
-                        "{shown_as}: install.copy_from is only used with install.copy: lan; add copy: lan or remove copy_from"
-                    )));
-                }
+        if let Some(i) = &self.install
+            && let Some(from) = &i.copy_from
+        {
+            check_name("install.copy_from address", &from.address).map_err(at)?;
+            if i.copy != CopyMode::Lan {
+                return Err(contract(format!(
+                    "{shown_as}: install.copy_from is only used with install.copy: lan; add copy: lan or remove copy_from"
+                )));
             }
         }
         if let Some(b) = &self.build {

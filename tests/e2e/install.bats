@@ -7,7 +7,8 @@
 # heartbeat runs out, [ka:regression] and [ka:host-drifted] are filed, the
 # backup is there, and restoring it (rescue boot, untar) boots the old kernel.
 # Between the two, the faults: /boot read-only, sshd gone mid-install, a host
-# key changed across the reboot; and the sudo path (a non-root ssh user).
+# key changed across the reboot; the sudo path (a non-root ssh user); and
+# install.copy: lan (the guest copies from the sign host's sshd itself).
 # Root; kernel builds are minutes each (ccache helps the second).
 
 bats_require_minimum_version 1.5.0
@@ -45,14 +46,15 @@ setup_file() {
 	"$REPO/tests/qemu/make-image" >"$T/image.env"
 	# shellcheck disable=SC1091
 	. "$T/image.env"
-	"$REPO/tests/qemu/start-guest" "$T/g" "$IMAGE_DIR" >"$T/g.env"
-	# shellcheck disable=SC1091
-	. "$T/g.env"
-	export GUEST_PORT GUEST_KEY
 	"$REPO/tests/sshd/start-sshd" "$T/sshd" >"$T/sshd.env"
 	# shellcheck disable=SC1091
 	. "$T/sshd.env"
 	export SSHD_PID SSHD_PORT SSHD_REMOTE
+	# the guest reaches the loopback sshd (the sign host's, for copy: lan) at 10.0.2.100:22
+	"$REPO/tests/qemu/start-guest" --host-service "10.0.2.100:22=$SSHD_PORT" "$T/g" "$IMAGE_DIR" >"$T/g.env"
+	# shellcheck disable=SC1091
+	. "$T/g.env"
+	export GUEST_PORT GUEST_KEY
 	# one fleet identity: the guest's key, also accepted by the build host
 	ssh-keygen -y -f "$GUEST_KEY" >>"$T/sshd/authorized_keys"
 	export KA_SSH_IDENTITY="$GUEST_KEY"
@@ -74,6 +76,7 @@ YAML
 	printf '%s\n' '%no-protection' 'Key-Type: eddsa' 'Key-Curve: ed25519' 'Key-Usage: sign' \
 		'Name-Real: ka e2e' 'Name-Email: e2e@kernel-agent.invalid' 'Expire-Date: 0' '%commit' >"$T/key-params"
 	gpg --batch --gen-key "$T/key-params" 2>/dev/null
+	export FPR
 	FPR=$(gpg --batch --list-secret-keys --with-colons | awk -F: '$1 == "fpr" { print $10; exit }')
 	gpg --batch --export "$FPR" >"$KA_REPO/fleet/keyring.gpg"
 	cat >"$KA_REPO/fleet/signer.yaml" <<YAML
@@ -81,6 +84,7 @@ host: signer
 role: infra
 arch: x86_64
 distro: debian
+ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: kbuild }
 sign:
   local: true
   key: $FPR
@@ -211,6 +215,32 @@ HOOK
 	[ "$(jq -r .boot_id_after <<<"$output")" != "$before" ]
 	run ka-verify qhost
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+@test "install.copy: lan: the host copies the package from the sign host and checks the signature itself" {
+	[ -s "$KA_ROOT/hosts/qhost/installed.json" ] || skip "needs the first install"
+	# the guest's root key is authorized on the sign host (the loopback sshd)
+	tests_guest "test -f /root/.ssh/id_ed25519 || ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519; cat /root/.ssh/id_ed25519.pub" >>"$T/sshd/authorized_keys"
+	lan=", copy: lan, copy_from: { address: 10.0.2.100, port: 22 }"
+	sed -i "s/initramfs: none }/initramfs: none$lan }/" "$KA_REPO/fleet/qhost.yaml"
+	# a package replaced on the sign host is caught on the host, before any change
+	pkg=$(jq -r '.packages[] | select(.kernel) | .file' "$KA_ROOT/hosts/qhost/published.json")
+	cp -p "$pkg" "$T/pkg.orig"
+	printf 'x' >>"$pkg"
+	boot_id=$(tests_guest cat /proc/sys/kernel/random/boot_id)
+	run --separate-stderr ka-install --json qhost
+	cp -p "$T/pkg.orig" "$pkg"
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .failed_phase <<<"$output")" = copy ] || { echo "$output"; false; }
+	[[ $(jq -r .message <<<"$output") == *"does not have the published b2sum"* ]]
+	[ -z "$(open_kinds qhost)" ]
+	[ "$(tests_guest cat /proc/sys/kernel/random/boot_id)" = "$boot_id" ]
+	run --separate-stderr ka-install --json qhost
+	sed -i "s/$lan//" "$KA_REPO/fleet/qhost.yaml"
+	[ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
+	[ "$(jq -r '[.phases[].phase] | join(" ")' <<<"$output")" = "gate connect connect-facts preflight backup copy signature install boot-config pre-reboot reboot heartbeat proof" ]
+	[[ $(jq -r '.phases[] | select(.phase == "copy") | .detail' <<<"$output") == *"copied by the host from the sign host 10.0.2.100:22"* ]]
+	[[ $(jq -r '.phases[] | select(.phase == "signature") | .detail' <<<"$output") == *"good signature by $FPR (gpgv on the host)"* ]]
 }
 
 @test "fault: a host key changed across the reboot files host-changed and drift; the owner's new known_hosts line lifts host-changed" {

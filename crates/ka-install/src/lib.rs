@@ -58,7 +58,10 @@ create a file in /boot, /boot/extlinux and /srv/kernel-agent/install, and both h
 package. A refusal here changes nothing and files nothing.\n\
 backup: /boot as boot.tgz into KA_ROOT/backups/<host>/<running kernel>/ with a ka.backup \
 record (filled under a dot-name, the record written last, renamed into place) BEFORE any change.\n\
-copy: the package to /srv/kernel-agent/install/<id>/ on HOST, its b2sum checked there.\n\
+copy: the package to /srv/kernel-agent/install/<id>/ on HOST, its b2sum checked there. With \
+install.copy: lan, fetch and signature are left out here: HOST copies package and .sig from \
+the sign host itself (scp, the sign host's key from fleet/known_hosts, strict), then a \
+signature phase runs gpgv on HOST against fleet/keyring.gpg (sent along).\n\
 install: `dpkg -i` (debian) or `pacman -U --noconfirm` (arch), as root (the ssh user, or \
 `sudo -n` when it is not root).\n\
 boot-config: debian: ka-install writes the managed block `# >>> <pkgbase> (managed) >>>` \

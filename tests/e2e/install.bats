@@ -8,20 +8,22 @@
 # backup is there, and restoring it (rescue boot, untar) boots the old kernel.
 # Between the two, the faults: /boot read-only, sshd gone mid-install, a host
 # key changed across the reboot; the sudo path (a non-root ssh user); and
-# install.copy: lan (the guest copies from the sign host's sshd itself).
+# install.copy: lan (the guest copies from the sign host's sshd itself); and
+# an Arch package (makepkg, pacman -U, its alpm hook) on the guest playing an
+# Arch host.
 # Root; kernel builds are minutes each (ccache helps the second).
 
 bats_require_minimum_version 1.5.0
 
 REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 
-# target NAME SUFFIX CONFIG: a debian kernel host on the qemu guest
+# target NAME SUFFIX CONFIG [DISTRO]: a kernel host on the qemu guest
 target() {
 	cat >"$KA_REPO/fleet/$1.yaml" <<YAML
 host: $1
 role: dev
 arch: x86_64
-distro: debian
+distro: ${4:-debian}
 ssh: { address: 127.0.0.1, port: $GUEST_PORT, user: root }
 kernel:
   pkgbase: linux-$2
@@ -43,7 +45,8 @@ setup_file() {
 	chmod 755 "$T"
 	export HOME="$T/home" KA_ROOT="$T/root" KA_REPO="$T/repo"
 	mkdir -p "$HOME" "$KA_REPO/fleet/config"
-	"$REPO/tests/qemu/make-image" >"$T/image.env"
+	# pacman (and gpg for its keyring): the guest also plays an Arch host
+	"$REPO/tests/qemu/make-image" --include pacman-package-manager,gnupg >"$T/image.env"
 	# shellcheck disable=SC1091
 	. "$T/image.env"
 	"$REPO/tests/sshd/start-sshd" "$T/sshd" >"$T/sshd.env"
@@ -91,12 +94,17 @@ sign:
   gnupghome: $GNUPGHOME
   staging: $T/srv/staging
   apt: { root: $T/srv/debian, suite: ka }
+  pacman: { name: ka, root: $T/srv/arch }
 YAML
 	target qhost qemu qemu-x86.config
 	target qbroken broken no-virtio-blk.config
-	# the builds, once each; the tests below read their results
+	target qarch arch qemu-x86.config arch
+	# the builds, once each; the tests below read their results (the Arch one
+	# after qhost: same config, so ccache serves most of it)
 	ka-promote qhost >"$T/promote.out"
 	ka-build --json qhost >"$T/build.json" 2>"$T/build.err" || true
+	ka-promote qarch >>"$T/promote.out"
+	ka-build --json qarch >"$T/build-arch.json" 2>"$T/build-arch.err" || true
 	ka-promote qbroken >>"$T/promote.out"
 	ka-build --json qbroken >"$T/build-broken.json" 2>"$T/build-broken.err" || true
 }
@@ -241,6 +249,38 @@ HOOK
 	[ "$(jq -r '[.phases[].phase] | join(" ")' <<<"$output")" = "gate connect connect-facts preflight backup copy signature install boot-config pre-reboot reboot heartbeat proof" ]
 	[[ $(jq -r '.phases[] | select(.phase == "copy") | .detail' <<<"$output") == *"copied by the host from the sign host 10.0.2.100:22"* ]]
 	[[ $(jq -r '.phases[] | select(.phase == "signature") | .detail' <<<"$output") == *"good signature by $FPR (gpgv on the host)"* ]]
+}
+
+@test "an Arch kernel package (pacman -U, its own extlinux hook) is installed and verified (bar 2: pacman -Q)" {
+	[ "$(jq -r .status "$T/build-arch.json")" = "done" ] || { cat "$T/build-arch.json" "$T/build-arch.err"; false; }
+	ka-publish qarch >/dev/null
+	# The Debian guest plays an Arch host: pacman's local database, a base
+	# package providing what a kernel package depends on, and the fleet key
+	# trusted in pacman's keyring (as `pacman-key --add; --lsign-key` would).
+	mkdir -p "$T/base"
+	cat >"$T/base/PKGBUILD" <<'PKG'
+pkgname=ka-e2e-base
+pkgver=1
+pkgrel=1
+pkgdesc='the Debian guest as an Arch base'
+arch=(any)
+provides=(coreutils kmod bash)
+package() { :; }
+PKG
+	chown -R kbuild: "$T/base"
+	su kbuild -s /bin/sh -c "cd '$T/base' && makepkg --nodeps --noconfirm" >"$T/base/makepkg.log" 2>&1
+	base=$(find "$T/base" -maxdepth 1 -name 'ka-e2e-base-1-1-any.pkg.tar*' | head -n 1)
+	tests_guest "mkdir -p /var/lib/pacman/local /tmp/base && cat >/tmp/base/base.pkg.tar && pacman -U --noconfirm /tmp/base/base.pkg.tar >/dev/null" <"$base"
+	gpg --batch --export "$FPR" | tests_guest "install -d -m 700 /etc/pacman.d/gnupg && gpg --batch --homedir /etc/pacman.d/gnupg --import 2>/dev/null && echo '$FPR:6:' | gpg --batch --homedir /etc/pacman.d/gnupg --import-ownertrust 2>/dev/null"
+	run --separate-stderr ka-install --json qarch
+	[ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; tail -30 "$T/g/console.log"; false; }
+	release=$(jq -r .kernel_release <<<"$output")
+	[ "$(tests_guest uname -r)" = "$release" ]
+	tests_guest "grep -qx '# >>> linux-arch (managed) >>>' /boot/extlinux/extlinux.conf && grep -qx 'DEFAULT linux-arch' /boot/extlinux/extlinux.conf"
+	[ "$(tests_guest "pacman -Qq linux-arch")" = linux-arch ]
+	run ka-verify qarch
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(jq -r '.bars[] | select(.bar == 2) | .passed' "$KA_ROOT/hosts/qarch/verify/last.json" | sort -u)" = "true" ]
 }
 
 @test "fault: a host key changed across the reboot files host-changed and drift; the owner's new known_hosts line lifts host-changed" {

@@ -16,6 +16,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as Std;
 
+#[path = "../../../tests/support/kbuild.rs"]
+mod kbuild;
+use kbuild::BuildDir;
+
 const HOST: &str = "toy";
 const PKGBASE: &str = "linux-toy";
 const SUFFIX: &str = "toy-ka";
@@ -617,64 +621,6 @@ fn shellcheck_is_clean_on_everything_rendered() {
 
 // ---------------------------------------------------------------- makepkg
 
-/// A copy of `dir` owned by kbuild in a folder kbuild can reach, and a HOME of its own.
-struct BuildDir {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    home: PathBuf,
-}
-
-fn kbuild_copy(dir: &Path) -> BuildDir {
-    let ok = Std::new("id")
-        .arg("kbuild")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "the build user kbuild is missing: run scripts/debian-deps as root"
-    );
-    let tmp = tempfile::tempdir().unwrap();
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let build = tmp.path().join("pkg");
-    let home = tmp.path().join("home");
-    fs::create_dir_all(&home).unwrap();
-    let st = Std::new("cp")
-        .arg("-a")
-        .arg(dir)
-        .arg(&build)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let st = Std::new("chown")
-        .args(["-R", "kbuild:kbuild"])
-        .arg(&build)
-        .arg(&home)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    BuildDir {
-        _tmp: tmp,
-        dir: build,
-        home,
-    }
-}
-
-fn as_kbuild(b: &BuildDir, argv: &[&str]) -> std::process::Output {
-    Std::new("setpriv")
-        .args([
-            "--reuid=kbuild",
-            "--regid=kbuild",
-            "--clear-groups",
-            "--reset-env",
-            "env",
-        ])
-        .arg(format!("HOME={}", b.home.display()))
-        .args(argv)
-        .current_dir(&b.dir)
-        .output()
-        .unwrap()
-}
-
 fn ok(out: &std::process::Output, what: &str) -> String {
     assert!(
         out.status.success(),
@@ -690,9 +636,9 @@ fn ok(out: &std::process::Output, what: &str) -> String {
 fn makepkg_printsrcinfo_and_verifysource_accept_the_folder() {
     let c = Case::new(&arm_manifest());
     let r = c.render();
-    let b = kbuild_copy(&r.dir);
+    let b = BuildDir::copy_of(&r.dir);
     let info = ok(
-        &as_kbuild(&b, &["makepkg", "--printsrcinfo"]),
+        &b.run(&["makepkg", "--printsrcinfo"], &[]),
         "makepkg --printsrcinfo",
     );
     assert!(info.contains("pkgbase = linux-toy\n"), "{info}");
@@ -705,18 +651,18 @@ fn makepkg_printsrcinfo_and_verifysource_accept_the_folder() {
         "{info}"
     );
     ok(
-        &as_kbuild(
-            &b,
+        &b.run(
             &["makepkg", "--verifysource", "--ignorearch", "--nodeps"],
+            &[],
         ),
         "makepkg --verifysource",
     );
 
     // a changed source fails verification
     fs::write(b.dir.join("config"), "CONFIG_EVIL=y\n").unwrap();
-    let out = as_kbuild(
-        &b,
+    let out = b.run(
         &["makepkg", "--verifysource", "--ignorearch", "--nodeps"],
+        &[],
     );
     assert!(!out.status.success(), "a tampered source passed");
 }
@@ -728,10 +674,9 @@ fn makepkg_printsrcinfo_and_verifysource_accept_the_folder() {
 fn makepkg_builds_the_toy_packages_as_the_build_user() {
     let c = Case::new(&arm_manifest());
     let r = c.render();
-    let b = kbuild_copy(&r.dir);
+    let b = BuildDir::copy_of(&r.dir);
     ok(
-        &as_kbuild(
-            &b,
+        &b.run(
             &[
                 "makepkg",
                 "--nodeps",
@@ -739,6 +684,7 @@ fn makepkg_builds_the_toy_packages_as_the_build_user() {
                 "--ignorearch",
                 "--noprogressbar",
             ],
+            &[],
         ),
         "makepkg",
     );
@@ -958,8 +904,8 @@ fn debian_folder_builds_debs_with_bindeb_pkg() {
         .unwrap();
     assert!(st.success());
     // run it (toy Makefile) in a copy, as the build user
-    let b = kbuild_copy(&r.dir);
-    let out = ok(&as_kbuild(&b, &["./build.sh"]), "build.sh");
+    let b = BuildDir::copy_of(&r.dir);
+    let out = ok(&b.run(&["./build.sh"], &[]), "build.sh");
     assert!(
         out.contains("/out/linux-image-6.1.99-toy-ka_6.1.99-1_amd64.deb"),
         "{out}"
@@ -973,7 +919,7 @@ fn debian_folder_builds_debs_with_bindeb_pkg() {
     assert!(!b.dir.join("out/linux-libc-dev_6.1.99-1_amd64.deb").exists());
     // a tampered source stops it before anything is built
     fs::write(b.dir.join("cumulative.patch"), "x").unwrap();
-    let out = as_kbuild(&b, &["./build.sh"]);
+    let out = b.run(&["./build.sh"], &[]);
     assert!(!out.status.success());
 }
 

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Std;
 use std::sync::OnceLock;
 
+#[path = "../../../../tests/support/kbuild.rs"]
+mod kbuild;
+use kbuild::BuildDir;
+
 pub fn run(cmd: &mut Std, what: &str) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
@@ -126,53 +130,26 @@ pub fn packages() -> &'static Packages {
 
 /// makepkg as kbuild (it refuses root), as on a build host.
 fn makepkg(into: &Path, pkgrel: u32) -> PathBuf {
-    let ok = Std::new("id")
-        .arg("kbuild")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "the build user kbuild is missing: run scripts/debian-deps as root"
-    );
-    let tmp = tempfile::tempdir().unwrap();
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let build = tmp.path().join("pkg");
-    let home = tmp.path().join("home");
-    fs::create_dir_all(&build).unwrap();
-    fs::create_dir_all(&home).unwrap();
-    fs::write(
-        build.join("PKGBUILD"),
-        format!(
+    let b = BuildDir::new();
+    b.write(
+        "PKGBUILD",
+        &format!(
             "pkgname=linux-tiny\npkgver=6.1\npkgrel={pkgrel}\npkgdesc='kernel-agent test package'\n\
              arch=(x86_64)\nlicense=(GPL2)\n\
              package() {{\n\tinstall -d \"$pkgdir/boot\"\n\techo \"tiny $pkgver-$pkgrel\" >\"$pkgdir/boot/tiny\"\n}}\n"
         ),
-    )
-    .unwrap();
-    run(
-        Std::new("chown")
-            .args(["-R", "kbuild:kbuild"])
-            .arg(&build)
-            .arg(&home),
-        "chown",
     );
-    run(
-        Std::new("setpriv")
-            .args([
-                "--reuid=kbuild",
-                "--regid=kbuild",
-                "--clear-groups",
-                "--reset-env",
-                "env",
-            ])
-            .arg(format!("HOME={}", home.display()))
-            .arg(format!("PKGDEST={}/out", build.display()))
-            .args(["makepkg", "--nodeps", "--noconfirm", "--nocolor"])
-            .current_dir(&build),
-        "makepkg",
+    let out = b.run(
+        &["makepkg", "--nodeps", "--noconfirm", "--nocolor"],
+        &[("PKGDEST", &format!("{}/out", b.dir.display()))],
+    );
+    assert!(
+        out.status.success(),
+        "makepkg: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
     // never assume PKGEXT: take what makepkg produced
-    let made: Vec<PathBuf> = fs::read_dir(build.join("out"))
+    let made: Vec<PathBuf> = fs::read_dir(b.dir.join("out"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();

@@ -104,6 +104,16 @@ measure_each() {
 field() { awk -v n="$2" '{ print $n }' "$bench_res/$1.txt"; }
 mean() { field "$1" 1; }
 
+# client_cpu ID: the mean user + system CPU of the timed command itself, as
+# hyperfine measured it ("not measured" under the bash loop).
+client_cpu() {
+	if [[ -f $bench_res/$1.json ]]; then
+		fmt_s "$(jq '.results[0] | .user + .system' "$bench_res/$1.json")"
+	else
+		printf 'not measured (hyperfine not installed)'
+	fi
+}
+
 # fmt_s SECONDS: 12.3 ms / 1.23 s
 fmt_s() {
 	awk -v t="$1" 'BEGIN {

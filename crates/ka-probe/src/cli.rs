@@ -36,8 +36,9 @@ Every probe is parsed before the host is contacted; a bad probe, a path outside 
 roots or a cmd probe on a host without verify.allow_cmd_probes stops that host with \
 file:line (exit 3). Probes are read-only by construction: each one is a fixed remote read \
 (cat -- PATH, dmesg, test -e PATH, the package query) whose data travels as quoted argv words; \
-all file reads of a host go in one round trip (a fixed script running od per path, the paths \
-as its argv words), and so do all file exists|missing tests. \
+all file reads and file exists|missing tests of a host go in one round trip and one remote \
+process: a fixed sh script, the paths as its argv words, that tests with the shell's own [ -e ] \
+and reads every file with one od (od per file only when some file cannot be read). \
 A value that cannot be read (permission, missing file, a restricted kernel log) fails its probe \
 and the report says why (error).\n\n\
 Each result keeps last_pass and first_fail, carried over from the previous report in \

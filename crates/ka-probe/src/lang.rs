@@ -9,8 +9,8 @@
 //! that lead out of /proc), and the only remote commands are `cat -- PATH`,
 //! `dmesg`, `test -e PATH`, the package manager's query, and — only where
 //! the host's manifest opts in — a `cmd` probe's own argv. (To save round
-//! trips, `ka-probe` reads all files of a host with one fixed script that
-//! runs `od` per path, and tests all paths with one fixed `[ -e ]` loop; the
+//! trips and forks, `ka-probe` reads all files and tests all paths of a host
+//! with one fixed script: the shell's `[ -e ]`, one `od` over all files; the
 //! paths are its positional argv words: see `run::BATCH_READER`.)
 
 use regex::Regex;

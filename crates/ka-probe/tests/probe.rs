@@ -320,6 +320,42 @@ fn last_pass_and_first_fail_are_kept_across_runs() {
 }
 
 #[test]
+fn a_file_that_cannot_be_read_fails_with_the_reason_and_the_others_still_read() {
+    let s = sshd::Sshd::start();
+    let e = Env::new(&s);
+    e.host("ohm", s.port, &s.user, "");
+    e.series(
+        "ohm",
+        "driver/x/fix",
+        &[
+            "procfs /proc/sys/kernel/ostype == Linux",
+            "sysfs /sys/ka-probe-no-such-file == 1",
+            "procfs /proc/sys/kernel/pid_max > 0",
+            "file exists /dev/null",
+        ],
+    );
+    let out = e.cmd("ka-probe").arg("ohm").assert().code(1);
+    let r = &reports(&out.get_output().stdout)[0];
+    assert_eq!(r["boot_id"], local("/proc/sys/kernel/random/boot_id"));
+    let missing = bar(r, "sysfs /sys/ka-probe-no-such-file == 1");
+    assert_eq!(missing["passed"], false);
+    assert_eq!(missing["actual"], "(not readable)");
+    assert!(
+        missing["error"].as_str().unwrap().contains("No such file"),
+        "{missing:#}"
+    );
+    assert_eq!(
+        bar(r, "procfs /proc/sys/kernel/ostype == Linux")["actual"],
+        "Linux"
+    );
+    assert_eq!(
+        bar(r, "procfs /proc/sys/kernel/pid_max > 0")["actual"],
+        local("/proc/sys/kernel/pid_max")
+    );
+    assert_eq!(bar(r, "file exists /dev/null")["passed"], true);
+}
+
+#[test]
 fn a_restricted_kernel_log_is_not_readable_rather_than_passing() {
     let s = sshd::Sshd::start();
     let e = Env::new(&s);

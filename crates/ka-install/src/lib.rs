@@ -477,8 +477,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Err(e) => doc.message = format!("({host} did not answer: {e}) "),
         }
         doc.status = Status::DryRun;
+        let copy = match &planned.lan {
+            Some(l) => format!(
+                " (the host copies it from the sign host {}@{}:{})",
+                l.user, l.address, l.port
+            ),
+            None => String::new(),
+        };
         doc.message.push_str(&format!(
-            "would install {} {} on {host}, back up /boot first, change the boot config and reboot; plan {}",
+            "would install {} {} on {host}{copy}, back up /boot first, change the boot config and reboot; plan {}",
             doc.package, doc.package_version, doc.plan_hash
         ));
         return finish(&layout, &doc, false);

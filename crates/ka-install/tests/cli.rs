@@ -529,7 +529,11 @@ fn copy_lan_plans_and_skips_the_local_fetch() {
         ", copy_from: { address: 10.0.2.100, port: 22 }",
     );
     fs::write(c.repo.join("fleet/known_hosts"), "[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOsk2pZ+8bQ4Zbb0S4jv0Yzsq7GkC9bq4Rk7M8kYw2Vf\n").unwrap();
-    c.cmd(&["--dry-run", "tq"]).success();
+    c.cmd(&["--dry-run", "tq"])
+        .success()
+        .stdout(predicates::str::contains(
+            "the host copies it from the sign host ka@10.0.2.100:22",
+        ));
     // tq does not answer (port 1): the run stops in connect, and no fetch
     // or local signature phase ran before it
     let out = c.cmd(&["tq"]).code(1);

@@ -419,6 +419,26 @@ YAML
 		bench_fail "not every bench host passed: $(head -c 2000 "$dir/check.out")"
 	measure p-one "$runs" 2 "" "ka-probe ${hosts[0]} >/dev/null"
 	measure p-many "$runs" 2 "" "ka-probe ${hosts[*]} >/dev/null"
+	# The standard tool on the same servers: one OpenSSH `ssh` per host, all at
+	# once, reading the same files and testing the same paths (what a shell
+	# loop with `&` over the fleet would do).
+	cat >"$dir/ssh-fanout" <<SH
+#!/usr/bin/env bash
+# ssh-fanout PORT...: the bench's reads over OpenSSH, one ssh per port, in parallel
+for port in "\$@"; do
+	ssh -F /dev/null -p "\$port" -i $(q "$identity") -o IdentitiesOnly=yes -o IdentityAgent=none \\
+		-o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$(q "$KA_REPO/fleet/known_hosts") \\
+		-o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR $(q "$user")@127.0.0.1 \\
+		'cat /proc/sys/kernel/random/boot_id /proc/sys/kernel/osrelease /proc/sys/kernel/ostype /proc/sys/kernel/pid_max /proc/filesystems /proc/sys/kernel/threads-max /sys/kernel/uevent_seqnum /proc/sys/vm/overcommit_memory; test -e /dev/null; test -e /sys/kernel; test ! -e /sys/ka-bench-none' >/dev/null &
+done
+status=0
+while ((\$# > 0)); do wait -n || status=1; shift; done
+exit "\$status"
+SH
+	chmod +x "$dir/ssh-fanout"
+	"$dir/ssh-fanout" "${ports[@]}" || bench_fail "the OpenSSH fan-out over the bench hosts failed"
+	measure s-one "$runs" 2 "" "$(q "$dir/ssh-fanout") ${ports[0]}"
+	measure s-many "$runs" 2 "" "$(q "$dir/ssh-fanout") ${ports[*]}"
 	# The servers' CPU (each listener's own and its reaped children's user +
 	# system time, /proc/PID/stat fields 14-17; see the subreaper above) over
 	# 5 more fan-out runs (the clock ticks are 10 ms): with the servers on
@@ -454,6 +474,10 @@ YAML
 	printf 'ka-probe 1 host:   %s\n' "$(describe p-one)"
 	printf 'ka-probe %s hosts: %s\n' "$n" "$(describe p-many)"
 	printf '%s hosts / 1 host: %s (goal <= 2x)  [%s]\n' "$n" "$(ratio "$many" "$one")" "$(at_most "$r" 2)"
+	local s_one s_many
+	s_one=$(mean s-one) s_many=$(mean s-many)
+	printf 'OpenSSH ssh, the same reads, 1 host:   %s\n' "$(describe s-one)"
+	printf 'OpenSSH ssh, the same reads, %s hosts: %s (%s of its 1 host)\n' "$n" "$(describe s-many)" "$(ratio "$s_many" "$s_one")"
 	printf 'server CPU (all %s sshd, %s): %s, %s per host; ka-probe CPU: %s (load now: %s)\n' \
 		"$n" "$server_cpu_note" "$(fmt_s "$server_cpu")" "$(fmt_s "$(awk -v c="$server_cpu" -v n="$n" 'BEGIN { print c / n }')")" \
 		"$client" "$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -466,6 +490,8 @@ YAML
 	row "3. ka-probe $n hosts vs 1 host" "$(fmt_s "$many")" "$(fmt_s "$one") (1 host)" \
 		"$(ratio "$many" "$one")" "<= 2x" "$(at_most "$r" 2)"
 	row "3. server CPU floor ($n sshd / $cores cores)" "$(fmt_s "$floor")" "" "$(ratio "$floor" "$one")" "" ""
+	row "3. ka-probe vs OpenSSH ssh, $n hosts" "$(fmt_s "$many")" "$(fmt_s "$s_many") (ssh x$n)" \
+		"$(ratio "$s_many" "$many")" ">= 1x" "$(at_least "$s_many" "$many" 1)"
 	kill_probe_sshds
 }
 

@@ -272,6 +272,13 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str) -> Result<Planned> {
 /// sees it, and its keys from fleet/known_hosts (looked up at the address
 /// this machine uses, by `ssh-keygen -F`, so hashed lines work too).
 fn lan_source(repo: &Path, shown: &str, from: Option<CopyFrom>) -> Result<LanSource> {
+    let keyring = repo.join("fleet/keyring.gpg");
+    if !keyring.exists() {
+        return Err(usage(format!(
+            "{shown}: install.copy: lan sends {} to the host for its signature check, and it does not exist: export the fleet's public key into it (`gpg --export FPR > fleet/keyring.gpg`)",
+            keyring.display()
+        )));
+    }
     let sign = ka_sign::sign_host(repo)?;
     let ssh = sign.ssh.as_ref().ok_or_else(|| {
         usage(format!(
@@ -791,9 +798,7 @@ impl Job<'_> {
             if let Err(e) = ready {
                 self.doc.status = Status::Failed;
                 self.doc.failed_phase = Some("copy".into());
-                self.doc.message = format!(
-                    "phase copy failed: {e} (export the fleet's public key: `gpg --export FPR > fleet/keyring.gpg`)"
-                );
+                self.doc.message = format!("phase copy failed: what the host needs: {e}");
                 return false;
             }
         }

@@ -501,6 +501,12 @@ fn copy_lan_needs_the_sign_hosts_ssh_and_its_known_hosts_line() {
         .stderr(predicates::str::contains(
             "has no key for the sign host signer ([127.0.0.1]:2222)",
         ));
+    fs::remove_file(c.repo.join("fleet/keyring.gpg")).unwrap();
+    c.cmd(&["--dry-run", "tq"])
+        .code(2)
+        .stderr(predicates::str::contains(
+            "gpg --export FPR > fleet/keyring.gpg",
+        ));
     c.nothing_changed();
 }
 

@@ -121,11 +121,12 @@ start_supervisor() {
 	rm -f "$dir/supervisor.pid"
 	# 3>&-: bats waits for whoever holds its fd 3; the guest must not
 	setsid "$here/supervise" "$dir" </dev/null >>"$dir/supervisor.log" 2>&1 3>&- &
-	for ((i = 0; i < 100; i++)); do
+	# a loaded machine can take seconds to start bash (seen: more than 10 s)
+	for ((i = 0; i < 600; i++)); do
 		live_pid "$dir/supervisor.pid" "$dir" >/dev/null && return 0
 		sleep 0.1
 	done
-	die "the supervisor did not start within 10s; see $dir/supervisor.log"
+	die "the supervisor did not start within 60s; see $dir/supervisor.log"
 }
 
 # console_tail DIR: the last lines of the guest's serial console, for messages

@@ -160,6 +160,21 @@ impl Store {
         Ok(b)
     }
 
+    /// Lift the block of `kind` about `subject` when one is open; `None`
+    /// when there is none (or it is lifted already).
+    pub fn lift_open(
+        &self,
+        kind: BlockKind,
+        subject: &Subject,
+        reason: &str,
+    ) -> Result<Option<Block>> {
+        let id = block_id(kind, subject);
+        match self.records.get::<Block>(&id)? {
+            Some(b) if b.state == BlockState::Open => self.lift(&id, reason).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Open a lifted block again because its mirror says so (an issue reopened
     /// in Gitea). Not mirrored back. Opening an open block is a no-op.
     pub fn reopen(&self, id: &str) -> Result<Block> {
@@ -175,5 +190,56 @@ impl Store {
             self.records.put(id, &b)?;
         }
         Ok(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lift_open_lifts_only_an_open_block_of_that_kind_and_subject() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::local(&Layout::new(tmp.path().to_path_buf()));
+        let ohm = Subject::Host { host: "ohm".into() };
+        let none = store
+            .lift_open(BlockKind::HostChanged, &ohm, "nothing filed")
+            .unwrap();
+        assert!(none.is_none());
+        store
+            .file(BlockKind::HostChanged, ohm.clone(), "ohm", "key")
+            .unwrap();
+        store
+            .file(BlockKind::HostDrifted, ohm.clone(), "ohm", "drift")
+            .unwrap();
+        let other = Subject::Host {
+            host: "fresnel".into(),
+        };
+        assert!(
+            store
+                .lift_open(BlockKind::HostChanged, &other, "another host")
+                .unwrap()
+                .is_none()
+        );
+        let lifted = store
+            .lift_open(BlockKind::HostChanged, &ohm, "key checked")
+            .unwrap()
+            .expect("the open block");
+        assert_eq!(lifted.state, BlockState::Lifted);
+        assert_eq!(lifted.lift_reason.as_deref(), Some("key checked"));
+        // lifted already: nothing more to do; drift stays open
+        assert!(
+            store
+                .lift_open(BlockKind::HostChanged, &ohm, "again")
+                .unwrap()
+                .is_none()
+        );
+        let open: Vec<BlockKind> = store
+            .open_blocks()
+            .unwrap()
+            .iter()
+            .map(|b| b.block)
+            .collect();
+        assert_eq!(open, [BlockKind::HostDrifted]);
     }
 }

@@ -5,10 +5,10 @@ use crate::preflight;
 use crate::route::{Candidate, candidates};
 use crate::source_cache;
 use ka_block::gate::{Request, blocking};
-use ka_block::store::{Store, block_id};
+use ka_block::store::Store;
 use ka_core::docs::{
-    BlockKind, BlockRef, BlockState, Job, JobResult, Render, RenderRef, Status, Subject, Transport,
-    V1, Verb, VerbResult,
+    BlockKind, BlockRef, Job, JobResult, Render, RenderRef, Status, Subject, Transport, V1, Verb,
+    VerbResult,
 };
 use ka_core::error::{Error, Result};
 use ka_core::formats::{Distro, HostManifest};
@@ -323,12 +323,7 @@ impl<R: Remote> Builder<'_, R> {
 
     fn lift(&self, kinds: &[BlockKind], subject: Subject, reason: &str) -> Result<()> {
         for &kind in kinds {
-            let id = block_id(kind, &subject);
-            if let Ok(b) = self.store.get(&id)
-                && b.state == BlockState::Open
-            {
-                self.store.lift(&id, reason)?;
-            }
+            self.store.lift_open(kind, &subject, reason)?;
         }
         Ok(())
     }

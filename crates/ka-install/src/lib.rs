@@ -608,17 +608,13 @@ fn file_host_changed(store: &Store, repo: &Path, doc: &Install, why: &str) -> Re
 /// A strict connection succeeded: a `[ka:host-changed]` of the host is
 /// over (its pre-flight re-passed).
 fn lift_host_changed(store: &Store, doc: &mut Install) -> Result<()> {
-    let id = ka_block::store::block_id(
+    if let Some(b) = store.lift_open(
         BlockKind::HostChanged,
         &Subject::Host {
             host: doc.host.clone(),
         },
-    );
-    if store.open_blocks()?.iter().any(|b| b.id == id) {
-        let b = store.lift(
-            &id,
-            &format!("{} answered with its known host key ({})", doc.host, doc.id),
-        )?;
+        &format!("{} answered with its known host key ({})", doc.host, doc.id),
+    )? {
         doc.lifted.push(b.to_ref());
     }
     Ok(())
@@ -670,15 +666,11 @@ fn record(
         notices.close(&nid, &format!("installed by ka-install ({})", doc.id))?;
         doc.notices.push(nid);
     }
-    let drift_id = ka_block::store::block_id(
+    if let Some(b) = store.lift_open(
         BlockKind::HostDrifted,
         &Subject::Host { host: host.clone() },
-    );
-    if store.open_blocks()?.iter().any(|b| b.id == drift_id) {
-        let b = store.lift(
-            &drift_id,
-            &format!("a later install converged ({})", doc.id),
-        )?;
+        &format!("a later install converged ({})", doc.id),
+    )? {
         doc.lifted.push(b.to_ref());
     }
     doc.status = Status::Done;

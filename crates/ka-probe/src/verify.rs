@@ -71,20 +71,19 @@ pub fn record(layout: &Layout, store: &Store, report: &ProbeReport) -> Result<Re
         rec.blocks = file_blocks(store, report)?;
     }
     let answered = report.bars.iter().any(|b| b.bar == 1 && b.passed);
-    if answered {
-        let id = ka_block::store::block_id(
+    if answered
+        && let Some(b) = store.lift_open(
             BlockKind::HostChanged,
             &Subject::Host {
                 host: report.host.clone(),
             },
-        );
-        if store.open_blocks()?.iter().any(|b| b.id == id) {
-            let why = format!(
+            &format!(
                 "ka-verify {} at {}: the host answered with its known host key",
                 report.host, report.at
-            );
-            rec.lifted.push(store.lift(&id, &why)?.to_ref());
-        }
+            ),
+        )?
+    {
+        rec.lifted.push(b.to_ref());
     }
     Ok(rec)
 }

@@ -4,11 +4,11 @@
 
 use crate::packages::{self, Package, arch_names};
 use ka_block::gate::{Request, blocking};
-use ka_block::store::{Store, block_id};
+use ka_block::store::Store;
 use ka_build::build::{Credentials, Remote};
 use ka_core::docs::{
-    BlockKind, BlockRef, BlockState, Job, JobResult, NoticeKind, NoticeSubject, Publish,
-    PublishedPackage, PublishedRepo, Status, Subject, Transport, V1, Verb, VerbResult,
+    BlockKind, BlockRef, Job, JobResult, NoticeKind, NoticeSubject, Publish, PublishedPackage,
+    PublishedRepo, Status, Subject, Transport, V1, Verb, VerbResult,
 };
 use ka_core::error::{Error, Result, usage};
 use ka_core::formats::{Distro, HostManifest, SignSpec};
@@ -455,13 +455,12 @@ impl<R: Remote> Publisher<'_, R> {
 
     /// Lift an open `[ka:signing-fail]`; returns it when one was lifted.
     fn lift_signing_fail(&self, reason: &str) -> Result<Vec<BlockRef>> {
-        let id = block_id(BlockKind::SigningFail, &Subject::Global);
-        match self.store.get(&id) {
-            Ok(b) if b.state == BlockState::Open => {
-                Ok(vec![self.store.lift(&id, reason)?.to_ref()])
-            }
-            _ => Ok(Vec::new()),
-        }
+        Ok(self
+            .store
+            .lift_open(BlockKind::SigningFail, &Subject::Global, reason)?
+            .map(|b| b.to_ref())
+            .into_iter()
+            .collect())
     }
 }
 

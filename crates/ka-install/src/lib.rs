@@ -33,7 +33,7 @@ use ka_core::formats::{Bootloader, CopyFrom, CopyMode, Distro, HostManifest};
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use ka_notice::NoticeStore;
-use remote::Remote;
+use remote::{Deadline, Remote};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -468,7 +468,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         // if it answers quickly, but a dry run never needs it to
         match Remote::connect(&target, Duration::from_secs(10))
             .map_err(String::from)
-            .and_then(|r| r.facts(SHORT))
+            .and_then(|r| r.facts(Deadline::after(SHORT)))
         {
             Ok(f) => {
                 doc.backup = layout
@@ -713,10 +713,10 @@ impl Job<'_> {
         &mut self,
         name: &str,
         timeout: Duration,
-        f: impl FnOnce(&mut Self, Duration) -> std::result::Result<(T, String), String>,
+        f: impl FnOnce(&mut Self, Deadline) -> std::result::Result<(T, String), String>,
     ) -> Option<T> {
         let started = Instant::now();
-        let out = f(self, timeout);
+        let out = f(self, Deadline::after(timeout));
         let seconds = started.elapsed().as_secs_f64();
         let (ok, detail, value) = match out {
             Ok((v, d)) => (true, d, Some(v)),
@@ -796,7 +796,7 @@ impl Job<'_> {
         }
         let target = self.target.clone();
         let Some(remote) = self.phase("connect", CONNECT, |j, t| {
-            let r = Remote::connect(&target, t).map_err(|e| j.unreached(e))?;
+            let r = Remote::connect(&target, t.left()?).map_err(|e| j.unreached(e))?;
             j.connected = true;
             let d = format!("{} answered", target.label());
             Ok((r, d))
@@ -845,7 +845,7 @@ impl Job<'_> {
             })
             .is_none()
         {
-            let _ = remote.run_root(&["rm", "-rf", "--", &remote_dir], SHORT);
+            let _ = remote.run_root(&["rm", "-rf", "--", &remote_dir], Deadline::after(SHORT));
             return false;
         }
         if lan {
@@ -856,7 +856,7 @@ impl Job<'_> {
                 })
                 .is_none()
             {
-                let _ = remote.run_root(&["rm", "-rf", "--", &remote_dir], SHORT);
+                let _ = remote.run_root(&["rm", "-rf", "--", &remote_dir], Deadline::after(SHORT));
                 self.doc.status = Status::Blocked;
                 return false;
             }
@@ -868,7 +868,7 @@ impl Job<'_> {
         }) else {
             return false;
         };
-        let _ = remote.run_root(&["rm", "-rf", "--", &remote_dir], SHORT);
+        let _ = remote.run_root(&["rm", "-rf", "--", &remote_dir], Deadline::after(SHORT));
         let label = self.planned.label.clone();
         let Some(release) = self.phase("boot-config", SHORT, |j, t| {
             let release = match &j.planned.release {
@@ -902,8 +902,8 @@ impl Job<'_> {
         let hb = self.heartbeat;
         let hb_text = self.heartbeat_text.clone();
         let Some((back, after)) = self.phase("heartbeat", hb, |j, t| {
-            let (r, f, took) =
-                Remote::back_within(&target, &before.boot_id, t).map_err(|e| j.unreached(e))?;
+            let (r, f, took) = Remote::back_within(&target, &before.boot_id, t.left()?)
+                .map_err(|e| j.unreached(e))?;
             let d = format!(
                 "SSH answered with a new boot_id {} after {:.1}s (limit {hb_text})",
                 f.boot_id,
@@ -944,7 +944,7 @@ fn fetch(
     planned: &Planned,
     pkg: &Path,
     sig: &Path,
-    timeout: Duration,
+    d: Deadline,
 ) -> std::result::Result<((), String), String> {
     let sign = ka_sign::sign_host(repo).map_err(|e| e.to_string())?;
     let p = &planned.package;
@@ -955,7 +955,7 @@ fn fetch(
         }
     } else {
         let target = target_of(repo, layout, &sign).map_err(|e| e.to_string())?;
-        let r = Remote::connect(&target, timeout)?;
+        let r = Remote::connect(&target, d.left()?)?;
         r.fetch(&p.file, pkg)?;
         r.fetch(&p.signature, sig)?;
     }
@@ -989,7 +989,7 @@ pub fn verify_signature(
     sig: &Path,
     file: &Path,
     fingerprint: &str,
-    timeout: Duration,
+    d: Deadline,
 ) -> std::result::Result<((), String), String> {
     if !keyring.exists() {
         return Err(format!(
@@ -1013,14 +1013,16 @@ pub fn verify_signature(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("gpgv: {e} (install gpgv)"))?;
-    let started = Instant::now();
     loop {
         match child.try_wait() {
             Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() >= timeout => {
+            Ok(None) if d.left().is_err() => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("gpgv did not finish within {}s", timeout.as_secs()));
+                return Err(format!(
+                    "gpgv did not finish within {}s",
+                    d.limit().as_secs()
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(format!("gpgv: {e}")),
@@ -1073,13 +1075,13 @@ fn backup(
     remote: &Remote,
     dir: &Path,
     release: &str,
-    timeout: Duration,
+    d: Deadline,
 ) -> std::result::Result<((), String), String> {
     ka_core::names::check_name("kernel version", release).map_err(|e| e.to_string())?;
     let parent = dir.parent().expect("backups/<host>");
     std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     // as root: Debian's System.map-* and some initramfs are 0600
-    let tgz = remote.run_root(&["tar", "-czf", "-", "-C", "/", "boot"], timeout)?;
+    let tgz = remote.run_root(&["tar", "-czf", "-", "-C", "/", "boot"], d)?;
     let tmp = parent.join(format!(".{release}.{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let write = || -> Result<()> {
@@ -1122,14 +1124,14 @@ fn preflight(
     remote: &Remote,
     package_size: u64,
     lan: bool,
-    timeout: Duration,
+    d: Deadline,
 ) -> std::result::Result<((), String), String> {
-    remote.run_root(&["true"], timeout).map_err(|e| {
+    remote.run_root(&["true"], d).map_err(|e| {
         format!("cannot act as root on the host ({e}): the ssh user needs root or passwordless sudo (`sudo -n`); nothing was changed")
     })?;
     if lan {
         let script = "for t do command -v \"$t\" >/dev/null || echo \"$t\"; done";
-        let out = remote.run(&["sh", "-c", script, "sh", "scp", "gpgv", "b2sum"], timeout)?;
+        let out = remote.run(&["sh", "-c", script, "sh", "scp", "gpgv", "b2sum"], d)?;
         let missing = String::from_utf8_lossy(&out)
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -1141,14 +1143,14 @@ fn preflight(
         }
     }
     let conf = "/boot/extlinux/extlinux.conf";
-    if !remote.exists(conf, timeout)? {
+    if !remote.exists(conf, d)? {
         return Err(format!(
             "{conf} does not exist on the host: ka-install writes extlinux entries only; nothing was changed"
         ));
     }
-    remote.run_root(&["mkdir", "-p", "--", REMOTE_STAGING], timeout)?;
+    remote.run_root(&["mkdir", "-p", "--", REMOTE_STAGING], d)?;
     let dirs = ["/boot", "/boot/extlinux", REMOTE_STAGING];
-    let bad = remote.not_writable(&dirs, timeout)?;
+    let bad = remote.not_writable(&dirs, d)?;
     if !bad.is_empty() {
         return Err(format!(
             "not writable on the host: {}; nothing was changed (remount read-write, then run ka-install again)",
@@ -1160,7 +1162,7 @@ fn preflight(
     }
     let mut room = Vec::new();
     for dir in ["/boot", REMOTE_STAGING] {
-        let free = remote.free_bytes(dir, timeout)?;
+        let free = remote.free_bytes(dir, d)?;
         if free < package_size {
             return Err(format!(
                 "{dir} has {} free on the host, less than the package's {}; nothing was changed (make room, then run ka-install again)",
@@ -1191,9 +1193,9 @@ fn copy(
     local_dir: &Path,
     remote_dir: &str,
     remote_pkg: &str,
-    timeout: Duration,
+    d: Deadline,
 ) -> std::result::Result<((), String), String> {
-    remote.staging_dir(remote_dir, timeout)?;
+    remote.staging_dir(remote_dir, d)?;
     let moved = remote.upload(local_dir, remote_dir)?;
     let how = match &planned.lan {
         None => format!("{moved} bytes sent to {remote_dir}"),
@@ -1225,7 +1227,7 @@ fn copy(
                 &sig,
                 remote_dir,
             ];
-            remote.run(&argv, timeout).map_err(|e| {
+            remote.run(&argv, d).map_err(|e| {
                 format!(
                     "the host could not copy from the sign host {}@{}:{} ({e}); its ssh user's key must be in the sign host's authorized_keys",
                     lan.user, lan.address, lan.port
@@ -1237,7 +1239,7 @@ fn copy(
             )
         }
     };
-    let out = remote.run(&["b2sum", "--", remote_pkg], timeout)?;
+    let out = remote.run(&["b2sum", "--", remote_pkg], d)?;
     let got = String::from_utf8_lossy(&out);
     if got.split_whitespace().next() != Some(planned.package.b2sum.as_str()) {
         return Err(format!(
@@ -1255,10 +1257,10 @@ fn signature_on_host(
     sig: &str,
     pkg: &str,
     planned: &Planned,
-    timeout: Duration,
+    d: Deadline,
 ) -> std::result::Result<((), String), String> {
     let script = "mkdir -m 700 \"$1/gnupg\" && exec gpgv --homedir \"$1/gnupg\" --status-fd 1 --keyring \"$1/keyring.gpg\" -- \"$2\" \"$3\"";
-    let c = remote.capture(&["sh", "-c", script, "sh", remote_dir, sig, pkg], timeout)?;
+    let c = remote.capture(&["sh", "-c", script, "sh", remote_dir, sig, pkg], d)?;
     judge_gpgv(
         c.exit_code == Some(0),
         &String::from_utf8_lossy(&c.stdout),
@@ -1276,9 +1278,9 @@ fn install(
     distro: Distro,
     pkg: &str,
     name: &str,
-    timeout: Duration,
+    d: Deadline,
 ) -> std::result::Result<(i64, String), String> {
-    let now = remote.run(&["date", "+%s"], SHORT)?;
+    let now = remote.run(&["date", "+%s"], d)?;
     let epoch: i64 = String::from_utf8_lossy(&now)
         .trim()
         .parse()
@@ -1287,7 +1289,7 @@ fn install(
         Distro::Debian => vec!["dpkg", "-i", "--", pkg],
         Distro::Arch => vec!["pacman", "-U", "--noconfirm", "--", pkg],
     };
-    remote.run_root(&argv, timeout)?;
+    remote.run_root(&argv, d)?;
     Ok((epoch, format!("{} installed {name}", argv[0])))
 }
 
@@ -1296,16 +1298,16 @@ fn boot_config(
     distro: Distro,
     label: &str,
     release: &str,
-    timeout: Duration,
+    d: Deadline,
 ) -> std::result::Result<String, String> {
     let conf_path = "/boot/extlinux/extlinux.conf";
-    let conf = String::from_utf8(remote.run(&["cat", "--", conf_path], timeout)?)
+    let conf = String::from_utf8(remote.run(&["cat", "--", conf_path], d)?)
         .map_err(|_| format!("{conf_path} is not UTF-8"))?;
     let entry = match distro {
         Distro::Debian => {
             let prefix = extlinux::boot_prefix(&conf);
             let initrd = format!("/boot/initrd.img-{release}");
-            let has_initrd = remote.exists(&initrd, timeout)?;
+            let has_initrd = remote.exists(&initrd, d)?;
             Some(extlinux::Entry {
                 label: label.to_string(),
                 release: release.to_string(),
@@ -1320,7 +1322,7 @@ fn boot_config(
     if new == conf {
         return Ok(format!("{conf_path} already boots {label}"));
     }
-    remote.write_file(conf_path, new.as_bytes(), timeout)?;
+    remote.write_file(conf_path, new.as_bytes(), d)?;
     Ok(format!(
         "{conf_path}: managed block {label}, DEFAULT {label}"
     ))
@@ -1330,23 +1332,22 @@ fn pre_reboot(
     remote: &Remote,
     label: &str,
     install_epoch: i64,
-    timeout: Duration,
+    d: Deadline,
 ) -> std::result::Result<((), String), String> {
-    let conf = String::from_utf8_lossy(
-        &remote.run(&["cat", "--", "/boot/extlinux/extlinux.conf"], timeout)?,
-    )
-    .into_owned();
+    let conf =
+        String::from_utf8_lossy(&remote.run(&["cat", "--", "/boot/extlinux/extlinux.conf"], d)?)
+            .into_owned();
     let files = extlinux::named_files(&conf, label)?;
     let mut seen = Vec::new();
     for (k, p) in &files {
         let on_host = extlinux::on_host(p);
-        if !remote.exists(&on_host, timeout)? {
+        if !remote.exists(&on_host, d)? {
             return Err(format!(
                 "the {label} entry's {k} {p} does not exist on the host ({on_host}); not rebooting"
             ));
         }
         if k == "INITRD" {
-            let m = remote.run(&["stat", "-c", "%Y", "--", &on_host], timeout)?;
+            let m = remote.run(&["stat", "-c", "%Y", "--", &on_host], d)?;
             let mtime: i64 = String::from_utf8_lossy(&m).trim().parse().unwrap_or(0);
             if mtime < install_epoch {
                 return Err(format!(
@@ -1356,7 +1357,7 @@ fn pre_reboot(
         }
         seen.push(format!("{k} {p}"));
     }
-    remote.run(&["sync"], timeout)?;
+    remote.run(&["sync"], d)?;
     Ok(((), format!("{} exist; synced", seen.join(", "))))
 }
 
@@ -1365,7 +1366,7 @@ fn proof(
     after: &remote::Facts,
     release: &str,
     dt: &[(String, String)],
-    timeout: Duration,
+    d: Deadline,
 ) -> std::result::Result<((), String), String> {
     if after.release != release {
         return Err(format!(
@@ -1375,7 +1376,7 @@ fn proof(
     }
     let mut ok = vec![format!("uname -r {release}")];
     for (path, want) in dt {
-        let got = remote.run(&["cat", "--", path], timeout)?;
+        let got = remote.run(&["cat", "--", path], d)?;
         let got = String::from_utf8_lossy(&got);
         let got = got.trim_end_matches(['\0', '\n']);
         if got != want {

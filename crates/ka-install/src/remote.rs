@@ -9,6 +9,40 @@ use std::time::{Duration, Instant};
 
 type R<T> = std::result::Result<T, String>;
 
+/// A phase's time limit, shared by every remote command the phase runs:
+/// each gets what is left, and none starts once it is spent.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    end: Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    pub fn after(limit: Duration) -> Deadline {
+        Deadline {
+            end: Instant::now() + limit,
+            limit,
+        }
+    }
+
+    /// The time left, or why there is none.
+    pub fn left(&self) -> R<Duration> {
+        let left = self.end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(format!(
+                "the phase's limit of {}s is spent",
+                self.limit.as_secs()
+            ))
+        } else {
+            Ok(left)
+        }
+    }
+
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+}
+
 /// Most a command's output may be (a /boot tgz is tens of MiB).
 const MAX_OUTPUT: usize = 1 << 30;
 
@@ -95,7 +129,7 @@ impl Remote {
                         root: target.user == "root",
                         conn,
                     };
-                    match r.facts(left.min(Duration::from_secs(30))) {
+                    match r.facts(Deadline::after(left.min(Duration::from_secs(30)))) {
                         Ok(f) if f.boot_id != old => return Ok((r, f, start.elapsed())),
                         Ok(_) => last = "the host still runs the old boot".into(),
                         Err(e) => last = e,
@@ -116,9 +150,9 @@ impl Remote {
     }
 
     /// Run `argv`; its stdout when it exits 0, else why not.
-    pub fn run(&self, argv: &[&str], timeout: Duration) -> R<Vec<u8>> {
+    pub fn run(&self, argv: &[&str], d: Deadline) -> R<Vec<u8>> {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
-        let c = self.conn.exec_argv(&argv, timeout, MAX_OUTPUT)?;
+        let c = self.conn.exec_argv(&argv, d.left()?, MAX_OUTPUT)?;
         if c.truncated {
             return Err(format!("{}: more output than {MAX_OUTPUT} bytes", argv[0]));
         }
@@ -141,30 +175,30 @@ impl Remote {
     }
 
     /// Run `argv` and keep whatever it said, whatever its exit.
-    pub fn capture(&self, argv: &[&str], timeout: Duration) -> R<ka_run_remote::Captured> {
+    pub fn capture(&self, argv: &[&str], d: Deadline) -> R<ka_run_remote::Captured> {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
-        self.conn.exec_argv(&argv, timeout, MAX_OUTPUT)
+        self.conn.exec_argv(&argv, d.left()?, MAX_OUTPUT)
     }
 
     /// As root: the ssh user itself, or through `sudo -n`.
-    pub fn run_root(&self, argv: &[&str], timeout: Duration) -> R<Vec<u8>> {
+    pub fn run_root(&self, argv: &[&str], d: Deadline) -> R<Vec<u8>> {
         if self.root {
-            self.run(argv, timeout)
+            self.run(argv, d)
         } else {
             let mut v = vec!["sudo", "-n", "--"];
             v.extend_from_slice(argv);
-            self.run(&v, timeout)
+            self.run(&v, d)
         }
     }
 
-    pub fn facts(&self, timeout: Duration) -> R<Facts> {
+    pub fn facts(&self, d: Deadline) -> R<Facts> {
         let out = self.run(
             &[
                 "cat",
                 "/proc/sys/kernel/random/boot_id",
                 "/proc/sys/kernel/osrelease",
             ],
-            timeout,
+            d,
         )?;
         let text = String::from_utf8_lossy(&out);
         let mut lines = text.lines();
@@ -177,9 +211,9 @@ impl Remote {
         }
     }
 
-    pub fn exists(&self, path: &str, timeout: Duration) -> R<bool> {
+    pub fn exists(&self, path: &str, d: Deadline) -> R<bool> {
         let argv = vec!["test".to_string(), "-e".to_string(), path.to_string()];
-        let c = self.conn.exec_argv(&argv, timeout, 4096)?;
+        let c = self.conn.exec_argv(&argv, d.left()?, 4096)?;
         match c.exit_code {
             Some(0) => Ok(true),
             Some(1) => Ok(false),
@@ -189,24 +223,24 @@ impl Remote {
 
     /// Make `dir` on the host (as root: it lives under /srv) and give it to
     /// the ssh user, whose SFTP uploads into it.
-    pub fn staging_dir(&self, dir: &str, timeout: Duration) -> R<()> {
-        self.run_root(&["mkdir", "-p", "--", dir], timeout)?;
+    pub fn staging_dir(&self, dir: &str, d: Deadline) -> R<()> {
+        self.run_root(&["mkdir", "-p", "--", dir], d)?;
         if !self.root {
             let user = self.conn.target.user.as_str();
-            self.run_root(&["chown", "--", user, dir], timeout)?;
+            self.run_root(&["chown", "--", user, dir], d)?;
         }
         Ok(())
     }
 
     /// The folders of `dirs` in which root cannot create a file, each with
     /// the shell's reason ("Read-only file system", ...).
-    pub fn not_writable(&self, dirs: &[&str], timeout: Duration) -> R<Vec<(String, String)>> {
+    pub fn not_writable(&self, dirs: &[&str], d: Deadline) -> R<Vec<(String, String)>> {
         let script = "for d do t=\"$d/.ka-preflight-$$\"; \
             if err=$( { : >\"$t\"; } 2>&1 ); then rm -f -- \"$t\"; \
             else printf '%s\\t%s\\n' \"$d\" \"${err##*: }\"; fi; done";
         let mut argv = vec!["sh", "-c", script, "sh"];
         argv.extend_from_slice(dirs);
-        let out = self.run_root(&argv, timeout)?;
+        let out = self.run_root(&argv, d)?;
         Ok(String::from_utf8_lossy(&out)
             .lines()
             .filter_map(|l| l.split_once('\t'))
@@ -215,8 +249,8 @@ impl Remote {
     }
 
     /// Free bytes in the file system that holds `path` (`df -Pk`).
-    pub fn free_bytes(&self, path: &str, timeout: Duration) -> R<u64> {
-        let out = self.run(&["df", "-Pk", "--", path], timeout)?;
+    pub fn free_bytes(&self, path: &str, d: Deadline) -> R<u64> {
+        let out = self.run(&["df", "-Pk", "--", path], d)?;
         let text = String::from_utf8_lossy(&out);
         text.lines()
             .nth(1)
@@ -227,19 +261,16 @@ impl Remote {
     }
 
     /// Replace `path` on the host: a temp file beside it, synced, renamed.
-    pub fn write_file(&self, path: &str, bytes: &[u8], timeout: Duration) -> R<()> {
+    pub fn write_file(&self, path: &str, bytes: &[u8], d: Deadline) -> R<()> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         std::fs::write(dir.path().join("new"), bytes).map_err(|e| e.to_string())?;
         let staging = format!("{}/.ka-write-{}", crate::REMOTE_STAGING, std::process::id());
-        self.staging_dir(&staging, timeout)?;
+        self.staging_dir(&staging, d)?;
         self.upload(dir.path(), &staging)?;
         let tmp = format!("{path}.ka-new");
         let script = "cp -- \"$1\" \"$2\" && chmod --reference=\"$3\" -- \"$2\" 2>/dev/null; sync \"$2\" && mv -f -- \"$2\" \"$3\" && sync \"$(dirname \"$3\")\"; s=$?; rm -rf -- \"$4\"; exit $s";
         let new = format!("{staging}/new");
-        self.run_root(
-            &["sh", "-c", script, "sh", &new, &tmp, path, &staging],
-            timeout,
-        )?;
+        self.run_root(&["sh", "-c", script, "sh", &new, &tmp, path, &staging], d)?;
         Ok(())
     }
 
@@ -270,8 +301,8 @@ impl Remote {
 
     /// The kernel release an Arch package installs: its
     /// `usr/lib/modules/<release>/` folder.
-    pub fn arch_release(&self, package: &str, timeout: Duration) -> R<String> {
-        let out = self.run(&["pacman", "-Qlq", "--", package], timeout)?;
+    pub fn arch_release(&self, package: &str, d: Deadline) -> R<String> {
+        let out = self.run(&["pacman", "-Qlq", "--", package], d)?;
         let text = String::from_utf8_lossy(&out);
         let mut found: Vec<String> = text
             .lines()
@@ -293,14 +324,29 @@ impl Remote {
 
     /// Ask the host to reboot. The connection may drop before an answer: the
     /// heartbeat decides whether it came back.
-    pub fn reboot(&self, timeout: Duration) {
+    pub fn reboot(&self, d: Deadline) {
         let _ = self.run_root(
             &[
                 "sh",
                 "-c",
                 "sync; (sleep 1; reboot) >/dev/null 2>&1 </dev/null &",
             ],
-            timeout,
+            d,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_gives_what_is_left_and_refuses_once_spent() {
+        let d = Deadline::after(Duration::from_secs(60));
+        let left = d.left().unwrap();
+        assert!(left <= Duration::from_secs(60) && !left.is_zero());
+        let spent = Deadline::after(Duration::ZERO);
+        let e = spent.left().unwrap_err();
+        assert!(e.contains("limit of 0s is spent"), "{e}");
     }
 }

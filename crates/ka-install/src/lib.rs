@@ -700,11 +700,11 @@ struct Job<'a> {
 
 impl Job<'_> {
     /// Keep a host-key refusal apart; the message is the phase's failure.
-    fn unreached(&mut self, e: remote::Unreached) -> String {
-        if e.host_key_refused {
-            self.host_key_refused = Some(e.message.clone());
+    fn unreached(&mut self, e: ka_run_remote::ConnectError) -> String {
+        if let ka_run_remote::ConnectError::HostKey(m) = &e {
+            self.host_key_refused = Some(m.clone());
         }
-        e.message
+        e.to_string()
     }
 
     /// Run `f` as phase `name`; its outcome becomes a phase line, and a

@@ -58,29 +58,6 @@ pub struct Remote {
     root: bool,
 }
 
-/// Why a host could not be reached. A host-key refusal is told apart: it
-/// files `[ka:host-changed]`, and waiting longer never cures it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unreached {
-    pub host_key_refused: bool,
-    pub message: String,
-}
-
-impl From<Unreached> for String {
-    fn from(u: Unreached) -> String {
-        u.message
-    }
-}
-
-impl Unreached {
-    fn other(message: String) -> Unreached {
-        Unreached {
-            host_key_refused: false,
-            message,
-        }
-    }
-}
-
 fn options(timeout: Duration) -> Options {
     Options {
         connect_timeout: timeout.clamp(Duration::from_millis(100), Duration::from_secs(30)),
@@ -90,19 +67,13 @@ fn options(timeout: Duration) -> Options {
 }
 
 impl Remote {
-    pub fn connect(target: &Target, timeout: Duration) -> Result<Remote, Unreached> {
-        match ka_run_remote::connect(target, &options(timeout)) {
-            Ok(conn) => Ok(Remote {
-                root: target.user == "root",
-                conn,
-            }),
-            Err(ConnectError::Setup(e)) => Err(Unreached::other(e.to_string())),
-            Err(ConnectError::Transport(m)) => Err(Unreached::other(m)),
-            Err(ConnectError::HostKey(m)) => Err(Unreached {
-                host_key_refused: true,
-                message: m,
-            }),
-        }
+    /// Connect; a host-key refusal stays [`ConnectError::HostKey`] (it files
+    /// `[ka:host-changed]`, and waiting longer never cures it).
+    pub fn connect(target: &Target, timeout: Duration) -> Result<Remote, ConnectError> {
+        ka_run_remote::connect(target, &options(timeout)).map(|conn| Remote {
+            root: target.user == "root",
+            conn,
+        })
     }
 
     /// Wait until the host answers SSH with a boot_id other than `old` (a
@@ -112,37 +83,30 @@ impl Remote {
         target: &Target,
         old: &str,
         limit: Duration,
-    ) -> Result<(Remote, Facts, Duration), Unreached> {
+    ) -> Result<(Remote, Facts, Duration), ConnectError> {
         let start = Instant::now();
         let mut last = String::from("no attempt");
         loop {
             let left = limit.saturating_sub(start.elapsed());
             if left.is_zero() {
-                return Err(Unreached::other(format!(
+                return Err(ConnectError::Transport(format!(
                     "no heartbeat within {:.0}s: {last}",
                     limit.as_secs_f64()
                 )));
             }
-            match ka_run_remote::connect(target, &options(left)) {
-                Ok(conn) => {
-                    let r = Remote {
-                        root: target.user == "root",
-                        conn,
-                    };
-                    match r.facts(Deadline::after(left.min(Duration::from_secs(30)))) {
-                        Ok(f) if f.boot_id != old => return Ok((r, f, start.elapsed())),
-                        Ok(_) => last = "the host still runs the old boot".into(),
-                        Err(e) => last = e,
-                    }
-                }
+            match Remote::connect(target, left) {
+                Ok(r) => match r.facts(Deadline::after(left.min(Duration::from_secs(30)))) {
+                    Ok(f) if f.boot_id != old => return Ok((r, f, start.elapsed())),
+                    Ok(_) => last = "the host still runs the old boot".into(),
+                    Err(e) => last = e,
+                },
                 Err(ConnectError::HostKey(m)) => {
-                    return Err(Unreached {
-                        host_key_refused: true,
-                        message: format!("the host answered with another host key: {m}"),
-                    });
+                    return Err(ConnectError::HostKey(format!(
+                        "the host answered with another host key: {m}"
+                    )));
                 }
-                Err(ConnectError::Setup(e)) => return Err(Unreached::other(e.to_string())),
                 Err(ConnectError::Transport(m)) => last = m,
+                Err(setup) => return Err(setup),
             }
             let left = limit.saturating_sub(start.elapsed());
             std::thread::sleep(left.min(Duration::from_secs(1)));

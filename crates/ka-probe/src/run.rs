@@ -107,13 +107,9 @@ pub fn probe_host(plan: &HostPlan, opts: &RunOptions, at: &str) -> ProbeReport {
         Err(e) => Err(e.to_string()),
     };
     let conn = target.and_then(|t| {
-        connect_within(&t, plan.heartbeat).map_err(|e| match e {
-            ConnectError::HostKey(m) => {
-                report.host_key_refused = true;
-                m
-            }
-            ConnectError::Transport(m) => m,
-            ConnectError::Setup(e) => e.to_string(),
+        connect_within(&t, plan.heartbeat).map_err(|e| {
+            report.host_key_refused = matches!(e, ConnectError::HostKey(_));
+            e.to_string()
         })
     });
     let (conn, took) = match conn {

@@ -87,6 +87,22 @@ pub enum ConnectError {
     Setup(Error),
 }
 
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::HostKey(m) | ConnectError::Transport(m) => f.write_str(m),
+            ConnectError::Setup(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The message alone, for callers whose failures are strings.
+impl From<ConnectError> for String {
+    fn from(e: ConnectError) -> String {
+        e.to_string()
+    }
+}
+
 impl ConnectError {
     /// As a `ka_core::Error`: refusals and transport failures are negative
     /// answers (exit 1), setup problems keep their own class.

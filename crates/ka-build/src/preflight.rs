@@ -68,9 +68,35 @@ mod tests {
     use super::*;
     use std::process::Command;
 
-    fn run_here(root: &str, arch: Arch, gib: u32) -> Findings {
-        let argv = argv(root, arch, Distro::Arch, gib);
-        let out = Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
+    /// Run the script with PATH holding only `tools` (symlinks to the real
+    /// ones) and stubs: `uname` answering `machine`, and each of `fakes` an
+    /// empty program. The outcome then depends on nothing installed here.
+    fn run_with(root: &str, arch: Arch, machine: &str, fakes: &[&str]) -> Findings {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = tempfile::tempdir().unwrap();
+        for tool in ["id", "df", "awk"] {
+            let real = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|d| std::path::Path::new(d).join(tool))
+                .find(|p| p.exists())
+                .unwrap();
+            std::os::unix::fs::symlink(real, bin.path().join(tool)).unwrap();
+        }
+        let stub = |name: &str, body: &str| {
+            let p = bin.path().join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        stub("uname", &format!("echo {machine}"));
+        for fake in fakes {
+            stub(fake, "exit 0");
+        }
+        let argv = argv(root, arch, Distro::Arch, 1_000_000);
+        let out = Command::new("/bin/sh")
+            .args(&argv[1..])
+            .env("PATH", bin.path())
+            .output()
+            .unwrap();
         parse(&String::from_utf8_lossy(&out.stdout))
     }
 
@@ -78,17 +104,51 @@ mod tests {
     fn reports_what_is_missing_and_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("not-there");
-        let f = run_here(root.to_str().unwrap(), Arch::Aarch64, 1_000_000);
+        let root = root.to_str().unwrap();
+        let f = run_with(root, Arch::Aarch64, "x86_64", &[]);
         assert!(f.missing.iter().any(|m| m.starts_with("root: ")), "{f:?}");
-        assert!(!root.exists(), "pre-flight must not create anything");
-        if std::env::consts::ARCH == "x86_64" {
-            assert!(
-                f.missing
-                    .iter()
-                    .any(|m| m.contains("aarch64-linux-gnu-gcc")),
-                "{f:?}"
-            );
-        }
+        assert!(
+            !std::path::Path::new(root).exists(),
+            "pre-flight must not create anything"
+        );
+        assert!(
+            f.missing
+                .iter()
+                .any(|m| m.contains("aarch64-linux-gnu-gcc") && m.contains("gcc-aarch64-linux-gnu")),
+            "a missing cross compiler names the package: {f:?}"
+        );
+        let ccache = format!("tool: ccache (rebuilds reuse its cache under {root}/ccache)");
+        assert!(f.missing.contains(&ccache), "{f:?}");
+    }
+
+    #[test]
+    fn the_compiler_follows_the_build_hosts_own_architecture() {
+        let root = "/nonexistent/ka-root";
+        // x86_64 build host, aarch64 target: the cross compiler, found
+        let f = run_with(root, Arch::Aarch64, "x86_64", &["aarch64-linux-gnu-gcc"]);
+        assert!(
+            f.ok.iter()
+                .any(|o| o == "toolchain aarch64-linux-gnu-gcc (aarch64 on x86_64)"),
+            "{f:?}"
+        );
+        // a native aarch64 build host builds natively with gcc
+        let f = run_with(root, Arch::Aarch64, "aarch64", &["gcc"]);
+        assert!(
+            f.ok.iter()
+                .any(|o| o == "toolchain gcc (aarch64 on aarch64)"),
+            "{f:?}"
+        );
+        let f = run_with(root, Arch::Aarch64, "aarch64", &["aarch64-linux-gnu-gcc"]);
+        assert!(
+            f.missing.iter().any(|m| m.starts_with("toolchain: gcc ")),
+            "{f:?}"
+        );
+        // an x86_64 target on an x86_64 host
+        let f = run_with(root, Arch::X86_64, "x86_64", &["gcc"]);
+        assert!(
+            f.ok.iter().any(|o| o == "toolchain gcc (x86_64 on x86_64)"),
+            "{f:?}"
+        );
     }
 
     #[test]

@@ -34,7 +34,11 @@ fi
 if have "$cc"; then
 	ok "toolchain $cc ($arch on $native)"
 else
-	missing "toolchain: $cc for $arch on this $native host; install a native or cross gcc"
+	if [ "$native" = "$arch" ]; then
+		missing "toolchain: gcc for $arch on this $native host; install gcc"
+	else
+		missing "toolchain: $cc for $arch on this $native host; install the cross compiler (Debian: gcc-$arch-linux-gnu, Arch: $arch-linux-gnu-gcc)"
+	fi
 fi
 
 for tool in make bc flex bison perl patch; do

@@ -1,8 +1,12 @@
 #!/usr/bin/env bats
-# The example fleet against the real kernel: Debian's linux-source-6.1.
-# Every kernel host promotes; the infra host without opt-in is skipped; the
-# cumulative of each host applies with patch(1); and ka-check's verdict for
-# every patch agrees with sequential git apply on a checked-out tree.
+# The example fleet against the real kernel: Debian's linux-source-6.1,
+# whichever point release Debian serves today. Each kernel host promotes
+# exactly when ka-check says all its patches apply (a patch that stops
+# applying on a newer release blocks its hosts, as it should); the infra host
+# without opt-in is skipped; the cumulative of each promoted host applies with
+# patch(1) and no offset (ka-concat moves hunk headers to where ka-check placed
+# them); and ka-check's verdict and offsets for every patch agree with
+# sequential git apply on a checked-out tree.
 
 bats_require_minimum_version 1.5.0
 
@@ -18,7 +22,10 @@ setup_file() {
 	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ka-kernel.XXXXXX")
 	export HOME="$T/home" KA_ROOT="$T/root" KA_REPO="$REPO"
 	mkdir -p "$HOME"
-	ka-promote --all --json >"$T/results" 2>"$T/stderr"
+	ka-promote --all --json >"$T/results" 2>"$T/stderr" || true
+	for host in ampere fresnel higgs ohm; do
+		ka-resolve "$host" | ka-baseline | ka-check >"$T/$host.check"
+	done
 	# one checked-out tree of the pinned commit, reset between hosts
 	git --git-dir="$(ls -d "$KA_ROOT"/baselines/*.git)" worktree add -q --detach "$T/tree" \
 		"$(jq -r '.lock.baseline.commit' "$T/results" | head -1)"
@@ -33,17 +40,35 @@ teardown_file() {
 	rm -rf -- "$T"
 }
 
-@test "every kernel host of the example fleet promotes; the infra host is skipped" {
+# The hosts whose promote is done.
+promoted() {
+	jq -r 'select(.status == "done") | .host' "$T/results"
+}
+
+@test "a kernel host promotes exactly when ka-check passes it; the infra host is skipped" {
 	hosts=$(jq -r '.host' "$T/results" | sort | tr '\n' ' ')
 	[ "$hosts" = "ampere fresnel higgs ohm " ]
-	[ "$(jq -r '.status' "$T/results" | sort -u)" = "done" ]
+	for host in ampere fresnel higgs ohm; do
+		status=$(jq -r --arg h "$host" 'select(.host == $h) | .status' "$T/results")
+		failing=$(jq -r '.patches[] | select(.verdict == "fails" or .verdict == "already-applied") | .path' "$T/$host.check")
+		if [ -z "$failing" ]; then
+			[ "$status" = done ] || { echo "$host: every patch applies but the promote is $status"; false; }
+		else
+			# the tree needs a refresh for this release: said by a block, not by this test
+			echo "# $host is blocked on this linux-source-6.1: $failing" >&3
+			[ "$status" = blocked ] || { echo "$host: $failing fails but the promote is $status"; false; }
+			for path in $failing; do
+				ka-block list | grep -F "patch-fail" | grep -qF "$path"
+			done
+		fi
+	done
 	grep -q "skipping hertz: role infra" "$T/stderr"
 	run ka-promote hertz
 	[ "$status" -eq 1 ]
 }
 
 @test "the lock pins the reproducible import commit and coreutils b2sum agrees" {
-	for host in ampere fresnel higgs ohm; do
+	for host in $(promoted); do
 		p="$KA_ROOT/hosts/$host/promoted"
 		[ "$(jq -r .cumulative.b2sum "$p/manifest.lock")" = "$(b2sum "$p/cumulative.patch" | cut -d' ' -f1)" ]
 		for i in $(seq 0 $(($(jq '.patches | length' "$p/manifest.lock") - 1))); do
@@ -55,9 +80,9 @@ teardown_file() {
 	[ "$(wc -l <<<"$commits")" -eq 1 ]
 }
 
-@test "each host's cumulative.patch applies to the kernel with patch -Np1" {
+@test "each promoted host's cumulative.patch applies to the kernel with patch -Np1, no offset" {
 	# for real, not --dry-run: a later patch may edit a file an earlier one created
-	for host in ampere fresnel higgs ohm; do
+	for host in $(promoted); do
 		reset_tree
 		run patch -d "$T/tree" -Np1 --batch -i "$KA_ROOT/hosts/$host/promoted/cumulative.patch"
 		[ "$status" -eq 0 ] || { echo "$host: $output"; false; }
@@ -68,9 +93,6 @@ teardown_file() {
 @test "ka-check agrees with sequential git apply on a checked-out tree, patch by patch" {
 	wt="$T/tree"
 	for host in ampere fresnel higgs ohm; do
-		ka-resolve "$host" >"$T/$host.plan"
-		ka-baseline <"$T/$host.plan" >"$T/$host.pinned"
-		ka-check <"$T/$host.pinned" >"$T/$host.check"
 		reset_tree
 		n=$(jq '.patches | length' "$T/$host.check")
 		for i in $(seq 0 $((n - 1))); do
@@ -99,9 +121,11 @@ teardown_file() {
 	done
 }
 
-@test "a second promote is unchanged and imports nothing" {
+@test "a second promote is unchanged (or blocked again) and imports nothing" {
 	run --separate-stderr ka-promote --all --json
-	[ "$status" -eq 0 ]
-	[ "$(jq -r .status <<<"$output" | sort -u)" = unchanged ]
+	[ "$status" -le 1 ]
+	for host in $(promoted); do
+		[ "$(jq -r --arg h "$host" 'select(.host == $h) | .status' <<<"$output")" = unchanged ]
+	done
 	[[ $stderr != *importing* ]]
 }

@@ -18,12 +18,14 @@ mod overlay;
 mod parse;
 mod place;
 mod regions;
+mod relocate;
 mod tree;
 
 pub use apply::{ApplyOptions, FileChanges, PatchOutcome, apply_patch};
 pub use blob_id::git_blob_id;
 pub use overlay::{Checkpoint, Overlay};
 pub use regions::{Change, LineSpan, Overlap, Regions, RegionsCheckpoint};
+pub use relocate::relocate_hunks;
 pub use tree::{BaseTree, GitTree, MemTree};
 
 /// Whether `bytes` hold a usable patch, judged by the same parser

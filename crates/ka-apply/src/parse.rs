@@ -184,7 +184,7 @@ fn path_str(p: &[u8]) -> Result<String, String> {
     Ok(s)
 }
 
-fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes.split_inclusive(|&b| b == b'\n')
 }
 
@@ -195,6 +195,11 @@ fn has_line_starting(bytes: &[u8], prefix: &[u8]) -> bool {
 /// Strip the mail around a patch as `git am` does: the message ends at the
 /// first `---` line. diffy does this only for mbox input (`From <sha> ...`);
 /// this also covers a plain mail starting with headers (`From: `, `Subject: `).
+/// Where the diff starts in `bytes`: after the mail around it, if any.
+pub(crate) fn body_start(bytes: &[u8]) -> usize {
+    bytes.len() - strip_mail(bytes).len()
+}
+
 fn strip_mail(bytes: &[u8]) -> &[u8] {
     let Some(first) = lines(bytes).next() else {
         return bytes;

@@ -1,8 +1,11 @@
 //! `ka-concat`: a checked plan becomes `cumulative.patch` and `manifest.lock`.
 //!
-//! Each patch's bytes go into the cumulative unchanged, except that the final
-//! format-patch signature (`-- \n<version>\n`) is stripped: patch(1) rejects it
-//! in the middle of a cumulative patch. The lock holds no timestamps, so
+//! Each patch's bytes go into the cumulative unchanged, with two exceptions:
+//! the final format-patch signature (`-- \n<version>\n`) is stripped, since
+//! patch(1) rejects it in the middle of a cumulative patch; and every hunk
+//! header says where ka-check placed the hunk at the pinned baseline
+//! ([`ka_apply::relocate_hunks`]), so the build host's `patch -F0` applies the
+//! cumulative with no offset, whichever point release a patch was made against. The lock holds no timestamps, so
 //! identical inputs give byte-identical outputs.
 //!
 //! Writing is all or nothing: the two files go into a content-addressed folder
@@ -37,7 +40,8 @@ pub const LOCK: &str = "manifest.lock";
     about = "Checked plan (ka.check) to cumulative.patch + manifest.lock, atomically; prints ka.result",
     long_about = "Reads ka.check documents on stdin (from ka-check). For each host: re-reads every \
 patch and refuses (exit 3) if its bytes changed since they were checked; concatenates \
-them, stripping only each patch's final format-patch signature; builds the lock \
+them, stripping each patch's final format-patch signature and moving each hunk header \
+to where ka-check placed the hunk (so patch -F0 applies it with no offset); builds the lock \
 (baseline commit, every patch's path, size and b2sum in order, the cumulative's size and \
 b2sum); asks the gate (verb promote); and writes both files under \
 KA_ROOT/hosts/<host>/promotions/<id>/, then points KA_ROOT/hosts/<host>/promoted at them \
@@ -130,8 +134,14 @@ impl Cumulative {
                     planned.path
                 )));
             }
-            let body = strip_signature(&bytes);
-            cumulative.extend_from_slice(body);
+            let offsets: Vec<i64> = checked
+                .files
+                .iter()
+                .flat_map(|f| f.hunks.iter().map(|h| h.offset))
+                .collect();
+            let body = ka_apply::relocate_hunks(strip_signature(&bytes), &offsets)
+                .map_err(|e| contract(format!("{}: {e}; run ka-promote again", planned.path)))?;
+            cumulative.extend_from_slice(&body);
             if !body.is_empty() && !body.ends_with(b"\n") {
                 // Keep the next patch's first line a line of its own.
                 cumulative.push(b'\n');

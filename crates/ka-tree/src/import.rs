@@ -22,9 +22,20 @@ Sources, in the order given: patch files (a `git format-patch` mail, a DEP-3 hea
 a plain unified diff, `diff -ruN` or `git diff` output); mbox files holding several mails;
 folders (their *.patch and *.diff files in name order, or in the order of a quilt `series`
 file); and --git-range A..B --git-repo PATH (`git format-patch` of that range). A glob is
-expanded by the shell. Mails are split at `From <sha> Mon Sep 17 00:00:00 2001` lines and
-at mbox `From <sender> <date>` envelope lines after a blank line; other `From ` lines
-(and `>From ` escapes) are message text and kept as they are.
+expanded by the shell.
+
+An mbox is split as git format-patch, b4 and mutt write one (mboxo/mboxrd): a `From ` line
+starts a mail when a mail header block follows it (fields up to a blank line, one of them
+`From:` or `Subject:`) and it is at the start of the file or after a blank line, whatever
+follows `From `. An envelope line `From <sender> <Www Mmm dd hh:mm:ss yyyy>`, e.g.
+`From <sha> Mon Sep 17 00:00:00 2001`, `From x Mon Sep 17 00:00:00 2001` or
+`From git@z Thu Jan  1 00:00:00 1970`, needs no blank line before it: format-patch
+--no-signature files put together with cat have none. Other `From ` lines (\"From the
+manual:\") and `>From ` escapes are message text, kept as they are. A mail header block in a
+patch's message or diff (a `From ` line or two fields, with `From:` or `Subject:`, up to a
+blank line) means a separator was missed: refused, naming the file, the line and the mail
+number. In-body headers as `git am` reads them (the body's first paragraph, or after a
+`-- >8 --` line) are allowed.
 
 Every patch must hold a diff that the checker can parse; every patch's patch-id (`git
 patch-id --stable`) must be new to the tree and to the import. Otherwise nothing is
@@ -38,7 +49,8 @@ the exit status is 1, but the import stays: fix the series (or retire it with ka
 
 Refused: no --to (exit 2); an unknown scope kind or invalid name (exit 2); an existing
 series without --append, or --append to a series of another campaign (exit 1); a
-\"patch\" without a diff, a broken mail in an mbox, a duplicate (exit 1).";
+\"patch\" without a diff, a broken mail in an mbox, a mail header block inside a patch, a
+duplicate (exit 1).";
 
 #[derive(Parser, Debug)]
 #[command(

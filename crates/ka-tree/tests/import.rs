@@ -138,6 +138,64 @@ fn a_broken_mail_in_the_middle_refuses_the_whole_mbox() {
 }
 
 #[test]
+fn an_mbox_with_from_x_separators_is_split() {
+    // the issue: `From x Mon Sep 17 …` (not a sha), and no blank line before
+    // it (format-patch --no-signature files put together with cat)
+    let f = Fleet::new();
+    let strip = |m: String| {
+        m.replace(
+            "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001",
+            "From x Mon Sep 17 00:00:00 2001",
+        )
+        .replace("-- \n2.39.5\n\n", "")
+    };
+    let m1 = strip(mail("drivers/net/wifi.c", 3, "3", "one", ""));
+    let m2 = strip(mail("drivers/net/wifi.c", 6, "6", "two", ""));
+    let b4 = mail("drivers/net/wifi.c", 26, "26", "three", "").replace(
+        "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001",
+        "From git@z Thu Jan  1 00:00:00 1970",
+    );
+    let src = f.outside("x.mbox", format!("{m1}{m2}{b4}").as_bytes());
+    f.cmd("ka-import")
+        .args(["mbx", "--to", "driver/wifi", "--no-check"])
+        .arg(&src)
+        .assert()
+        .success()
+        .stdout(contains("imported 3 patches as patches/driver/wifi/mbx"));
+    let dir = "patches/driver/wifi/mbx";
+    assert_eq!(f.read(&format!("{dir}/0001-one.patch")), m1);
+    assert_eq!(f.read(&format!("{dir}/0002-two.patch")), m2);
+    assert_eq!(f.read(&format!("{dir}/0003-three.patch")), b4);
+}
+
+#[test]
+fn a_mail_header_block_inside_a_patch_is_refused() {
+    let f = Fleet::new();
+    let before = f.snapshot();
+    let m1 = mail("drivers/net/wifi.c", 3, "3", "one", "");
+    // the second mail lost its `From ` line: its headers follow the first mail
+    let m2 = mail("drivers/net/wifi.c", 6, "6", "two", "");
+    let m2 = m2.split_once('\n').unwrap().1;
+    let m3 = mail("drivers/net/wifi.c", 26, "26", "three", "");
+    let src = f.outside("lost.mbox", format!("{m1}{m2}{m3}").as_bytes());
+    let line = m1.lines().count() + 1;
+    f.cmd("ka-import")
+        .args(["mb", "--to", "driver/wifi"])
+        .arg(&src)
+        .assert()
+        .code(1)
+        .stderr(contains(format!(
+            "{}:{line}: mail 1 of 2 (from line 1) holds a mail header block",
+            src.display()
+        )))
+        .stderr(contains(
+            "separate the mails with a blank line and a `From ` line",
+        ))
+        .stderr(contains("nothing was imported"));
+    assert_eq!(f.snapshot(), before);
+}
+
+#[test]
 fn a_malformed_hunk_names_its_mail() {
     let f = Fleet::new();
     let before = f.snapshot();

@@ -39,6 +39,24 @@ teardown() {
 	grep -q '^Subject: \[PATCH\] change' "$p/cumulative.patch"
 }
 
+@test "a patch made against another release: the cumulative's hunk headers say where ka-check placed it" {
+	# written as if line 10 were line 14: ka-check finds it 4 lines up
+	change drivers/net/wifi.c 10 'line 10' 'line 10 /* moved */' | sed 's/^@@ -9,3 +9,3 @@/@@ -13,3 +13,3 @@/' \
+		>"$KA_REPO/patches/driver/wifi/lock/0002-moved.diff"
+	grep -q '^@@ -13,3 +13,3 @@' "$KA_REPO/patches/driver/wifi/lock/0002-moved.diff"
+	run --separate-stderr ka-promote --json ohm
+	[ "$status" -eq 0 ]
+	p="$KA_ROOT/hosts/ohm/promoted"
+	grep -q '^@@ -9,3 +9,3 @@$' "$p/cumulative.patch"
+	# the lock names the patch's own bytes; only the cumulative moved the header
+	[ "$(jq -r '.patches[1].b2sum' "$p/manifest.lock")" = "$(b2sum "$KA_REPO/patches/driver/wifi/lock/0002-moved.diff" | cut -d' ' -f1)" ]
+	mkdir "$T/tree" && tar -xJf "$T/linux-toy.tar.xz" -C "$T/tree"
+	run patch -d "$T/tree/linux-toy" -Np1 -F0 --batch -i "$p/cumulative.patch"
+	[ "$status" -eq 0 ]
+	[[ $output != *offset* ]]
+	grep -qx 'line 10 /\* moved \*/' "$T/tree/linux-toy/drivers/net/wifi.c"
+}
+
 @test "--json prints one ka.result per host naming every file written" {
 	run --separate-stderr ka-promote --json fresnel
 	[ "$status" -eq 0 ]

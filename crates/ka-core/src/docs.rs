@@ -1077,9 +1077,15 @@ pub struct HostStatus {
     pub kind: HostStatusKind,
     pub version: V1,
     pub host: String,
-    /// The b2sum of the promoted manifest.lock.
+    /// The b2sum of the promoted manifest.lock (its first 16 hex digits are
+    /// the promotion id, `KA_ROOT/hosts/<host>/promotions/<id>/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted: Option<String>,
+    /// When the host was last promoted to that lock (RFC 3339 UTC): when its
+    /// `promoted` link was last switched. A promote that changes nothing
+    /// leaves it as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installed: Option<Installed>,
     /// The newest successful build job for the host.

@@ -294,7 +294,9 @@ pub struct Artifact {
 
 // ---------------------------------------------------------------- result
 
-/// `ka.result`: what a verb did for one host. `files` names every file written.
+/// `ka.result`: what a verb did for one host. `files` names every file written;
+/// an unchanged promote writes nothing and names the promoted files in place
+/// (`KA_ROOT/hosts/<host>/promoted/cumulative.patch` and `manifest.lock`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerbResult {

@@ -1195,6 +1195,13 @@ pub struct AuditEntry {
     /// The machine the verb ran on, and the user who ran it.
     pub acting_host: String,
     pub user: String,
+    /// The hosts the verb acted on (with `--all`: every host promoted when it
+    /// ended). Absent in entries written before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// The run was a `--dry-run` (whatever its exit status). Absent: it was not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
     /// The promoted manifest.lock of each target host, as it was when the verb
     /// ended.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -105,7 +105,8 @@ teardown_file() {
 	jobs_before=$(find "$KA_ROOT/jobs" -name "*.json" | wc -l)
 	run ka-build --confirm planck <<<"n"
 	[ "$status" -eq 1 ]
-	[[ $output == *"would build on buildbox"* ]]
+	[[ $output == *"plan for planck: would build on buildbox"* ]]
+	[[ $output != *"dry-run"* ]]
 	[[ $output == *"declined; nothing built"* ]]
 	[ "$(find "$KA_ROOT/jobs" -name "*.json" | wc -l)" -eq "$jobs_before" ]
 }

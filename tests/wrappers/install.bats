@@ -52,7 +52,8 @@ teardown() {
 @test "--confirm lists host, package, backup, boot change, reboot and the plan; n changes nothing" {
 	run ka-install --confirm tq <<<"n"
 	[ "$status" -eq 1 ]
-	[[ $output == *"install tq: dry-run"* ]]
+	[[ $output == *"plan for tq: ("*"did not answer"*") would install"* ]]
+	[[ $output != *"dry-run"* ]]
 	[[ $output == *"package  linux-image-6.1.158-tq 6.1.158-1"* ]]
 	[[ $output == *"backup   /boot -> $KA_ROOT/backups/tq/"* ]]
 	[[ $output == *"boot     extlinux.conf: managed block linux-tq"*"DEFAULT linux-tq"* ]]
@@ -62,8 +63,9 @@ teardown() {
 	[ ! -e "$KA_ROOT/backups" ]
 	[ ! -e "$KA_ROOT/hosts/tq/installs" ]
 	# audited
-	run ka-audit list
-	[[ $output == *install* ]]
+	run ka-audit list --json
+	[ "$(jq -r .verb <<<"$output")" = install ]
+	[ "$(jq -r '.targets[0] + " " + (.dry_run // false | tostring)' <<<"$output")" = "tq false" ]
 }
 
 @test "--confirm y runs exactly the shown plan (here: fails at connect, names the phase)" {

@@ -67,6 +67,40 @@ teardown() {
 	[ "$(jq -r .status <<<"$output")" = unchanged ]
 }
 
+@test "an unchanged promote still names the promoted files: .files[] lists them" {
+	ka-promote fresnel >/dev/null
+	run --separate-stderr ka-promote --json fresnel
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .status <<<"$output")" = unchanged ]
+	p="$KA_ROOT/hosts/fresnel/promoted"
+	[ "$(jq -r '.files[]' <<<"$output")" = "$p/cumulative.patch"$'\n'"$p/manifest.lock" ]
+	for f in $(jq -r '.files[]' <<<"$output"); do [ -f "$f" ]; done
+	# the summary says they are in place, not written
+	run --separate-stderr ka-promote fresnel
+	[[ $output == *"promote fresnel: unchanged — already promoted (3 patches)"* ]]
+	[[ $output == *"in place $p/manifest.lock"* ]]
+	[[ $output != *"wrote"* ]]
+}
+
+@test "a dry run says what the real run would: would be unchanged, or would promote" {
+	run --separate-stderr ka-promote --all --dry-run
+	[[ $output == *"promote fresnel: dry-run — would promote 3 patches"* ]]
+	[[ $output == *"promote ohm: dry-run — would promote 1 patch"* ]]
+	ka-promote --all >/dev/null
+	run --separate-stderr ka-promote --all --dry-run
+	[ "$status" -eq 0 ]
+	[[ $output == *"promote fresnel: dry-run — would be unchanged: already promoted (3 patches)"* ]]
+	[[ $output == *"promote ohm: dry-run — would be unchanged: already promoted (1 patch)"* ]]
+	[[ $output != *"would promote"* ]]
+	run --separate-stderr ka-promote --all
+	[[ $output == *"promote fresnel: unchanged — already promoted (3 patches)"* ]]
+	# a new patch for ohm: ohm would promote, fresnel stays unchanged
+	change drivers/net/wifi.c 5 'line 5' 'line 5 /* new */' >"$KA_REPO/patches/driver/wifi/lock/0002-new.diff"
+	run --separate-stderr ka-promote --all --dry-run
+	[[ $output == *"promote ohm: dry-run — would promote 2 patches"* ]]
+	[[ $output == *"promote fresnel: dry-run — would promote 4 patches"* ]]
+}
+
 @test "--all promotes every kernel host and is byte-identical when repeated" {
 	run --separate-stderr ka-promote --all --json
 	[ "$status" -eq 0 ]
@@ -89,6 +123,10 @@ teardown() {
 	run ka-promote --confirm fresnel <<<"n"
 	[ "$status" -eq 1 ]
 	[[ $output == *"declined"* ]]
+	# the preview is the plan the question is about, not a finished dry run
+	printf '%s\n' "${lines[@]}" | grep -qx "plan for fresnel: would promote 3 patches"
+	[[ $output != *"dry-run"* ]]
+	[[ $output == *"Write cumulative.patch and manifest.lock for the hosts above?"* ]]
 	[ ! -e "$KA_ROOT/hosts/fresnel/promoted" ]
 	run ka-promote --confirm fresnel <<<"y"
 	[ "$status" -eq 0 ]

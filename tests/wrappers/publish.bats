@@ -73,7 +73,8 @@ YAML
 	[ "$(tail -n 1 "$KA_ROOT/audit/audit.log" | jq -r .result)" = dry-run ]
 	run --separate-stderr ka-publish --confirm toy <<<"n"
 	[ "$status" -eq 1 ]
-	[[ $stderr == *"publish toy (job toy-1): dry-run — would copy 1 package(s)"* ]]
+	[[ $stderr == *"plan for toy (job toy-1): would copy 1 package(s)"* ]]
+	[[ $stderr != *"dry-run"* ]]
 	[[ $stderr == *"declined; nothing published"* ]]
 	[ ! -e "$T/srv/arch" ]
 	run --separate-stderr ka-publish --confirm toy <<<"y"

@@ -84,6 +84,8 @@ pub fn record(layout: &Layout, run: &Run) -> Result<AuditEntry> {
     }
     locks.sort_by(|a, b| a.file.cmp(&b.file));
     locks.dedup();
+    targets.sort();
+    targets.dedup();
     let compact: String = at.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     // Unique per run even when KA_NOW pins the time: the process id and the
     // clock's nanoseconds go into the hash.
@@ -108,6 +110,8 @@ pub fn record(layout: &Layout, run: &Run) -> Result<AuditEntry> {
         argv: run.argv.clone(),
         acting_host: ka_core::names::this_host(),
         user: current_user(),
+        targets,
+        dry_run: run.dry_run,
         locks,
         result: AuditResult::from_exit(run.exit_code, run.dry_run),
         exit_code: run.exit_code,
@@ -315,6 +319,44 @@ pub fn read_log(layout: &Layout) -> Result<Vec<AuditEntry>> {
     Ok(entries)
 }
 
+/// The log as a person reads it: one line per entry, oldest first.
+pub fn table(out: &mut impl Write, entries: &[AuditEntry]) -> std::io::Result<()> {
+    let header = [
+        "WHEN",
+        "VERB",
+        "TARGET",
+        "DRY-RUN",
+        "EXIT",
+        "RESULT",
+        "BY",
+        "ARGUMENTS",
+    ];
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let dry_run = e.dry_run || e.result == AuditResult::DryRun;
+            vec![
+                e.at.clone(),
+                e.verb.clone(),
+                if e.targets.is_empty() {
+                    "—".to_string()
+                } else {
+                    e.targets.join(",")
+                },
+                if dry_run { "yes" } else { "no" }.to_string(),
+                e.exit_code.to_string(),
+                serde_json::to_value(e.result)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                format!("{}@{}", e.user, e.acting_host),
+                summary(&e.argv),
+            ]
+        })
+        .collect();
+    ka_core::term::table(out, &header, &rows)
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ka-audit",
@@ -328,6 +370,9 @@ the b2sum of each target host's promoted manifest.lock, and how it ended (ok, dr
 negative, error, bad-input, failed) with its exit status.\n\n\
 The verb wrappers call `ka-audit record` when they exit (audit_verb in ka-lib.sh); nothing \
 else needs to.\n\n\
+`ka-audit list` prints the log as a table (when, verb, target hosts, dry run, exit status, \
+result, user@machine, arguments); `ka-audit list --json` prints the ka.audit lines \
+themselves, for scripts.\n\n\
 Exit status: 0 recorded (or listed), 2 the log or a record could not be written, 3 a corrupt log line."
 )]
 struct Cli {
@@ -361,11 +406,16 @@ enum Cmd {
         #[arg(last = true)]
         argv: Vec<String>,
     },
-    /// Print the log's entries, one ka.audit document per line.
+    /// Print the log as a table, oldest first: when, verb, target hosts,
+    /// dry run, exit status, result, who, arguments. None on a terminal says
+    /// "no audit entries"; piped, it prints nothing.
     List {
         /// Only this verb.
         #[arg(long)]
         verb: Option<String>,
+        /// Print the entries as ka.audit documents, one per line.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -398,15 +448,26 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 },
             )?;
         }
-        Cmd::List { verb } => {
+        Cmd::List { verb, json } => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             let verb = verb.as_deref().map(|v| v.strip_prefix("ka-").unwrap_or(v));
-            for e in read_log(&layout)? {
-                if verb.is_none_or(|v| v == e.verb) {
-                    ka_core::stream::write_doc(&mut out, &e).context("stdout")?;
+            let entries: Vec<AuditEntry> = read_log(&layout)?
+                .into_iter()
+                .filter(|e| verb.is_none_or(|v| v == e.verb))
+                .collect();
+            if json {
+                for e in &entries {
+                    ka_core::stream::write_doc(&mut out, e).context("stdout")?;
                 }
+            } else if !entries.is_empty() {
+                table(&mut out, &entries).context("stdout")?;
             }
+            let none = match verb {
+                Some(v) => format!("no audit entries for {v}"),
+                None => "no audit entries".to_string(),
+            };
+            ka_core::term::say_none(&mut out, entries.len(), &none).context("stdout")?;
             out.flush().context("stdout")?;
         }
     }

@@ -198,11 +198,146 @@ fn list_filters_by_verb() {
     }
     let out = e
         .cmd()
-        .args(["list", "--verb", "ka-promote"])
+        .args(["list", "--json", "--verb", "ka-promote"])
         .assert()
         .success()
         .get_output()
         .stdout
         .clone();
-    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 2);
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["verb"] == "promote"));
+    // the table: a header and one line per entry
+    let out = e
+        .cmd()
+        .args(["list", "--verb", "promote"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 3);
+}
+
+fn stdout(e: &Env, args: &[&str]) -> String {
+    let out = e
+        .cmd()
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn list_is_a_table_a_person_reads_and_json_lines_with_json() {
+    let e = Env::new();
+    let lock = e.root.path().join("hosts/fresnel/promoted/manifest.lock");
+    fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    fs::write(&lock, b"{}\n").unwrap();
+    e.cmd()
+        .args(["record", "--verb", "promote", "--exit-code", "0"])
+        .args(["--target", "fresnel", "--", "--json", "fresnel"])
+        .assert()
+        .success();
+    e.cmd()
+        .args([
+            "record",
+            "--verb",
+            "promote",
+            "--exit-code",
+            "1",
+            "--dry-run",
+        ])
+        .args(["--all-targets", "--", "--all", "--dry-run"])
+        .assert()
+        .success();
+    e.cmd()
+        .args(["record", "--verb", "keep", "--exit-code", "2"])
+        .args(["--", "no-such-job"])
+        .assert()
+        .success();
+    let text = stdout(&e, &["list"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    let cols = |l: &str| -> Vec<String> {
+        l.split("  ")
+            .filter(|c| !c.is_empty())
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    assert_eq!(
+        cols(lines[0]),
+        [
+            "WHEN",
+            "VERB",
+            "TARGET",
+            "DRY-RUN",
+            "EXIT",
+            "RESULT",
+            "BY",
+            "ARGUMENTS"
+        ]
+    );
+    let by = format!(
+        "{}@{}",
+        e.log()[0]["user"].as_str().unwrap(),
+        e.log()[0]["acting_host"].as_str().unwrap()
+    );
+    let at = "2026-03-01T08:00:00Z";
+    assert_eq!(
+        cols(lines[1]),
+        [
+            at,
+            "promote",
+            "fresnel",
+            "no",
+            "0",
+            "ok",
+            &by,
+            "--json fresnel"
+        ]
+    );
+    // a dry run that was refused is still a dry run; --all names the promoted hosts
+    assert_eq!(
+        cols(lines[2]),
+        [
+            at,
+            "promote",
+            "fresnel",
+            "yes",
+            "1",
+            "negative",
+            &by,
+            "--all --dry-run"
+        ]
+    );
+    assert_eq!(
+        cols(lines[3]),
+        [at, "keep", "—", "no", "2", "error", &by, "no-such-job"]
+    );
+    // --json: the log's own lines, unchanged
+    let json = stdout(&e, &["list", "--json"]);
+    let log = fs::read_to_string(e.root.path().join("audit/audit.log")).unwrap();
+    assert_eq!(json, log);
+    assert_eq!(e.log()[1]["dry_run"], true);
+    assert_eq!(e.log()[1]["targets"], serde_json::json!(["fresnel"]));
+    assert!(e.log()[0].get("dry_run").is_none(), "absent when false");
+}
+
+#[test]
+fn an_empty_log_lists_nothing_when_piped() {
+    let e = Env::new();
+    // stdout is a pipe here; on a terminal it says "no audit entries"
+    // (tests/wrappers/output.bats)
+    assert_eq!(stdout(&e, &["list"]), "");
+    assert_eq!(stdout(&e, &["list", "--json"]), "");
+    e.cmd()
+        .args(["record", "--verb", "build", "--exit-code", "0", "--", "h"])
+        .assert()
+        .success();
+    assert_eq!(stdout(&e, &["list", "--verb", "promote"]), "");
 }

@@ -48,6 +48,7 @@ enum BlockCmd {
         reason: String,
     },
     /// List blocks as ka.block documents, one per line (open ones unless --all).
+    /// None on a terminal says "no open blocks"; piped, it prints nothing.
     List {
         #[arg(long)]
         all: bool,
@@ -119,11 +120,15 @@ fn run_block_cmd(cmd: BlockCmd, store: &Store) -> anyhow::Result<ExitCode> {
             ka_core::stream::write_doc(&mut out, &b).context("stdout")?;
         }
         BlockCmd::List { all } => {
+            let mut shown = 0;
             for b in store.all()? {
                 if all || b.state == BlockState::Open {
                     ka_core::stream::write_doc(&mut out, &b).context("stdout")?;
+                    shown += 1;
                 }
             }
+            let none = if all { "no blocks" } else { "no open blocks" };
+            ka_core::term::say_none(&mut out, shown, none).context("stdout")?;
         }
         BlockCmd::Sync => {
             let checks: Vec<Check> = ka_core::stream::read_docs(std::io::stdin().lock(), "stdin")?;

@@ -46,6 +46,10 @@ to where ka-check placed the hunk (so patch -F0 applies it with no offset); buil
 b2sum); asks the gate (verb promote); and writes both files under \
 KA_ROOT/hosts/<host>/promotions/<id>/, then points KA_ROOT/hosts/<host>/promoted at them \
 in one atomic rename. Prints one ka.result per host naming the files written.\n\n\
+A host already promoted to the same lock gets status unchanged: nothing is written, and its \
+ka.result names the promoted files in place (KA_ROOT/hosts/<host>/promoted/cumulative.patch \
+and manifest.lock). With --dry-run the message says what the real run would do: \
+\"would promote N patches\", or \"would be unchanged\".\n\n\
 A host whose check did not pass, or whose patches an open [ka:patch-fail] or \
 [ka:campaign-conflict] block halts, gets status blocked and nothing is written for it \
 (exit 1). Other hosts go on."
@@ -258,48 +262,47 @@ impl Cumulative {
             return Ok(r);
         }
         let dir = layout.promotions(&self.host).join(self.id());
-        let files = vec![
-            dir.join(CUMULATIVE),
-            dir.join(LOCK),
-            layout.promoted(&self.host),
-        ];
+        let link = layout.promoted(&self.host);
+        let files = vec![dir.join(CUMULATIVE), dir.join(LOCK), link.clone()];
+        let patches = count_patches(self.lock.patches.len());
+        // A dry run says what the real run would say: the same check, read only.
         if dry_run {
-            return Ok(self.result(
-                Status::DryRun,
-                format!(
-                    "would promote {}; nothing written",
-                    count_patches(self.lock.patches.len())
-                ),
-                Vec::new(),
-            ));
+            let message = if self.is_promoted(&link, &dir) {
+                format!("would be unchanged: already promoted ({patches})")
+            } else {
+                format!("would promote {patches}")
+            };
+            return Ok(self.result(Status::DryRun, message, Vec::new()));
         }
         let _lock = HostLock::acquire(
             &layout.host_lock(&self.host),
             &format!("ka-promote {}", self.host),
         )?;
-        let link = layout.promoted(&self.host);
-        let target = PathBuf::from("promotions").join(self.id());
-        let unchanged =
-            fs::read_link(&link).is_ok_and(|t| t == target) && self.matches_on_disk(&dir);
-        if unchanged {
+        if self.is_promoted(&link, &dir) {
+            // Nothing written; `files` names the promoted pair in place, so
+            // `.files[]` lists them whether or not this run wrote them.
             return Ok(self.result(
                 Status::Unchanged,
-                format!(
-                    "already promoted ({})",
-                    count_patches(self.lock.patches.len())
-                ),
-                Vec::new(),
+                format!("already promoted ({patches})"),
+                vec![link.join(CUMULATIVE), link.join(LOCK)],
             ));
         }
         if !self.matches_on_disk(&dir) {
             self.write_folder(&dir)?;
         }
-        atomic::replace_symlink(&target, &link)?;
-        Ok(self.result(
-            Status::Done,
-            format!("promoted {}", count_patches(self.lock.patches.len())),
-            files,
-        ))
+        atomic::replace_symlink(&self.link_target(), &link)?;
+        Ok(self.result(Status::Done, format!("promoted {patches}"), files))
+    }
+
+    /// What the `promoted` link points at for this promotion.
+    fn link_target(&self) -> PathBuf {
+        PathBuf::from("promotions").join(self.id())
+    }
+
+    /// Whether `link` already points at this promotion's folder `dir` and the
+    /// folder holds its files: promoting again would change nothing.
+    fn is_promoted(&self, link: &Path, dir: &Path) -> bool {
+        fs::read_link(link).is_ok_and(|t| t == self.link_target()) && self.matches_on_disk(dir)
     }
 
     fn matches_on_disk(&self, dir: &Path) -> bool {

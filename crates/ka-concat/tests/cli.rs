@@ -203,6 +203,53 @@ fn dry_run_writes_nothing() {
     let c = Case::new();
     c.concat(&["--dry-run"], c.check("clean"))
         .success()
-        .stdout(contains("\"status\":\"dry-run\""));
+        .stdout(contains("\"status\":\"dry-run\""))
+        .stdout(contains("\"message\":\"would promote 2 patches\""));
     assert!(!c.root.exists() || !c.root.join("hosts").exists());
+}
+
+fn result_of(a: assert_cmd::assert::Assert) -> serde_json::Value {
+    serde_json::from_slice(&a.get_output().stdout).unwrap()
+}
+
+#[test]
+fn an_unchanged_promote_names_the_promoted_files_in_place() {
+    let c = Case::new();
+    c.concat(&[], c.check("clean")).success();
+    let r = result_of(c.concat(&[], c.check("clean")).success());
+    assert_eq!(r["status"], "unchanged");
+    assert_eq!(r["message"], "already promoted (2 patches)");
+    let files: Vec<&str> = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    let live = |f: &str| c.promoted().join(f).display().to_string();
+    assert_eq!(files, [live("cumulative.patch"), live("manifest.lock")]);
+    for f in files {
+        assert!(Path::new(f).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn a_dry_run_says_what_the_real_run_would_say() {
+    let c = Case::new();
+    c.concat(&[], c.check("clean")).success();
+    let before = fs::read_link(c.promoted()).unwrap();
+    // promoted already: the dry run says unchanged, as the real run does
+    let r = result_of(c.concat(&["--dry-run"], c.check("clean")).success());
+    assert_eq!(r["status"], "dry-run");
+    assert_eq!(
+        r["message"],
+        "would be unchanged: already promoted (2 patches)"
+    );
+    assert_eq!(r["files"], serde_json::json!([]));
+    let real = result_of(c.concat(&[], c.check("clean")).success());
+    assert_eq!(real["status"], "unchanged");
+    // a promotion folder that was damaged is rewritten, so not unchanged
+    fs::write(c.promoted().join("cumulative.patch"), b"damaged").unwrap();
+    let r = result_of(c.concat(&["--dry-run"], c.check("clean")).success());
+    assert_eq!(r["message"], "would promote 2 patches");
+    assert_eq!(fs::read_link(c.promoted()).unwrap(), before);
 }

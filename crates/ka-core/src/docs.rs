@@ -294,7 +294,9 @@ pub struct Artifact {
 
 // ---------------------------------------------------------------- result
 
-/// `ka.result`: what a verb did for one host. `files` names every file written.
+/// `ka.result`: what a verb did for one host. `files` names every file written;
+/// an unchanged promote writes nothing and names the promoted files in place
+/// (`KA_ROOT/hosts/<host>/promoted/cumulative.patch` and `manifest.lock`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerbResult {
@@ -1077,9 +1079,15 @@ pub struct HostStatus {
     pub kind: HostStatusKind,
     pub version: V1,
     pub host: String,
-    /// The b2sum of the promoted manifest.lock.
+    /// The b2sum of the promoted manifest.lock (its first 16 hex digits are
+    /// the promotion id, `KA_ROOT/hosts/<host>/promotions/<id>/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted: Option<String>,
+    /// When the host was last promoted to that lock (RFC 3339 UTC): when its
+    /// `promoted` link was last switched. A promote that changes nothing
+    /// leaves it as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installed: Option<Installed>,
     /// The newest successful build job for the host.
@@ -1187,6 +1195,13 @@ pub struct AuditEntry {
     /// The machine the verb ran on, and the user who ran it.
     pub acting_host: String,
     pub user: String,
+    /// The hosts the verb acted on (with `--all`: every host promoted when it
+    /// ended). Absent in entries written before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// The run was a `--dry-run` (whatever its exit status). Absent: it was not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
     /// The promoted manifest.lock of each target host, as it was when the verb
     /// ended.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -16,6 +16,7 @@ pub mod names;
 pub mod outbox;
 pub mod paths;
 pub mod stream;
+pub mod term;
 pub mod time;
 
 pub use error::{Error, ExitCode, Result};

@@ -55,6 +55,7 @@ enum Cmd {
         reason: String,
     },
     /// List notices as ka.notice documents, one per line (open ones unless --all).
+    /// None on a terminal says "no open notices"; piped, it prints nothing.
     List {
         #[arg(long)]
         all: bool,
@@ -148,13 +149,21 @@ pub fn run() -> anyhow::Result<ExitCode> {
             ka_core::stream::write_doc(&mut out, &notice).context("stdout")?;
         }
         Cmd::List { all, host } => {
+            let mut shown = 0;
             for n in store.all()? {
                 let wanted = (all || n.state == NoticeState::Open)
                     && host.as_deref().is_none_or(|h| n.subject.host() == h);
                 if wanted {
                     ka_core::stream::write_doc(&mut out, &n).context("stdout")?;
+                    shown += 1;
                 }
             }
+            let none = format!(
+                "no {}notices{}",
+                if all { "" } else { "open " },
+                host.map(|h| format!(" for {h}")).unwrap_or_default()
+            );
+            ka_core::term::say_none(&mut out, shown, &none).context("stdout")?;
         }
     }
     out.flush().context("stdout")?;

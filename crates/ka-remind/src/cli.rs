@@ -39,7 +39,8 @@ struct RemindCli {
     /// default KA_NOW, else the clock.
     #[arg(long, value_name = "TIME")]
     now: Option<String>,
-    /// Show every open record and when it is due; record nothing.
+    /// Show every open record and when it is due; record nothing. None on
+    /// a terminal says "no open blocks or notices"; piped, it prints nothing.
     #[arg(long)]
     peek: bool,
     /// Print ka.reminder documents, one per line.
@@ -247,6 +248,12 @@ pub fn run_remind() -> anyhow::Result<ExitCode> {
             )
             .context("stdout")?;
         }
+    }
+    if cli.peek {
+        // A prompt hook stays silent when nothing is due; a peek is asked
+        // for, so an empty one says so (on a terminal).
+        ka_core::term::say_none(&mut out, shown.len(), "no open blocks or notices")
+            .context("stdout")?;
     }
     out.flush().context("stdout")?;
     Ok(ExitCode::Ok)

@@ -15,9 +15,13 @@ use std::io::Write;
     about = "Print ka.result and ka.publish documents (stdin) as a short human summary",
     long_about = "Reads ka.result documents on stdin and prints, per host: what the verb did, \
 the per-patch verdicts when there are any, the cumulative patch's size and b2sum, the \
-blocks in the way, and the files written. ka.publish documents (ka-sign) print the packages, \
+blocks in the way, and the files written (for an unchanged result, which writes nothing, the \
+files in place). ka.publish documents (ka-sign) print the packages, \
 the repository and what was written on the sign host. Exit status 1 when any result is \
-blocked or failed."
+blocked or failed.\n\n\
+A dry run is headed \"<verb> <host>: dry-run — <what it would do>\". With --plan (the \
+preview a wrapper's --confirm shows before it asks) it is headed \"plan for <host>: <what it \
+would do>\" instead: the plan the question is about, not a finished dry run."
 )]
 pub struct Cli {
     /// Print every patch, not only those that did not apply cleanly.
@@ -28,6 +32,10 @@ pub struct Cli {
     /// grouped together, since each group is checked and built once.
     #[arg(long)]
     pub groups: bool,
+    /// Head dry-run documents "plan for <host>: ...": the preview shown before
+    /// a --confirm question.
+    #[arg(long)]
+    pub plan: bool,
 }
 
 pub fn command() -> clap::Command {
@@ -97,13 +105,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let mut out = stdout.lock();
     let mut code = ExitCode::Ok;
     for p in &publishes {
-        render_publish(&mut out, p).context("stdout")?;
+        render_publish(&mut out, p, cli.plan).context("stdout")?;
         if matches!(p.status, Status::Blocked | Status::Failed) {
             code = ExitCode::Negative;
         }
     }
     for i in &installs {
-        render_install(&mut out, i).context("stdout")?;
+        render_install(&mut out, i, cli.plan).context("stdout")?;
         if matches!(i.status, Status::Blocked | Status::Failed) {
             code = ExitCode::Negative;
         }
@@ -112,7 +120,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         render_groups(&mut out, &results).context("stdout")?;
     }
     for r in &results {
-        render(&mut out, r, cli.verbose).context("stdout")?;
+        render(&mut out, r, cli.verbose, cli.plan).context("stdout")?;
         if matches!(r.status, Status::Blocked | Status::Failed) {
             code = ExitCode::Negative;
         }
@@ -141,15 +149,48 @@ fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
-pub fn render(out: &mut impl Write, r: &VerbResult, verbose: bool) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "{} {}: {} — {}",
-        r.verb,
-        r.host,
-        status_word(r.status),
-        r.message
-    )?;
+/// The first line of a document about `host`: "<verb> <host>: <status> —
+/// <message>", or for a dry run shown as a plan, "plan for <host>: <message>".
+fn heading(
+    out: &mut impl Write,
+    verb: &str,
+    host: &str,
+    status: Status,
+    message: &str,
+    plan: bool,
+) -> std::io::Result<()> {
+    if plan && status == Status::DryRun {
+        writeln!(out, "plan for {host}: {message}")
+    } else {
+        writeln!(out, "{verb} {host}: {} — {message}", status_word(status))
+    }
+}
+
+/// The files a ka.result names: written, or for an unchanged result (which
+/// wrote nothing), in place.
+fn files(
+    out: &mut impl Write,
+    status: Status,
+    files: &[std::path::PathBuf],
+) -> std::io::Result<()> {
+    let word = if status == Status::Unchanged {
+        "in place"
+    } else {
+        "wrote"
+    };
+    for f in files {
+        writeln!(out, "  {word} {}", f.display())?;
+    }
+    Ok(())
+}
+
+pub fn render(
+    out: &mut impl Write,
+    r: &VerbResult,
+    verbose: bool,
+    plan: bool,
+) -> std::io::Result<()> {
+    heading(out, &r.verb, &r.host, r.status, &r.message, plan)?;
     if let Some(lock) = &r.lock {
         writeln!(
             out,
@@ -184,20 +225,17 @@ pub fn render(out: &mut impl Write, r: &VerbResult, verbose: bool) -> std::io::R
     for b in &r.blocks {
         writeln!(out, "  blocked by {} {}", b.id, b.title)?;
     }
-    for f in &r.files {
-        writeln!(out, "  wrote {}", f.display())?;
-    }
-    Ok(())
+    files(out, r.status, &r.files)
 }
 
-pub fn render_publish(out: &mut impl Write, p: &Publish) -> std::io::Result<()> {
-    writeln!(
+pub fn render_publish(out: &mut impl Write, p: &Publish, plan: bool) -> std::io::Result<()> {
+    heading(
         out,
-        "publish {} (job {}): {} — {}",
-        p.host,
-        p.job,
-        status_word(p.status),
-        p.message
+        "publish",
+        &format!("{} (job {})", p.host, p.job),
+        p.status,
+        &p.message,
+        plan,
     )?;
     for k in &p.packages {
         writeln!(
@@ -225,14 +263,8 @@ pub fn render_publish(out: &mut impl Write, p: &Publish) -> std::io::Result<()> 
     Ok(())
 }
 
-pub fn render_install(out: &mut impl Write, i: &Install) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "install {}: {} — {}",
-        i.host,
-        status_word(i.status),
-        i.message
-    )?;
+pub fn render_install(out: &mut impl Write, i: &Install, plan: bool) -> std::io::Result<()> {
+    heading(out, "install", &i.host, i.status, &i.message, plan)?;
     writeln!(
         out,
         "  package  {} {} ({} bytes, b2sum {})",
@@ -354,4 +386,81 @@ pub fn render_groups(out: &mut impl Write, results: &[VerbResult]) -> std::io::R
         writeln!(out, "  not grouped (no plan): {}", without.join(", "))?;
     }
     writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(status: Status, message: &str, files: &[&str]) -> VerbResult {
+        VerbResult {
+            kind: Default::default(),
+            version: ka_core::docs::V1,
+            verb: "promote".into(),
+            host: "fresnel".into(),
+            status,
+            message: message.into(),
+            files: files.iter().map(Into::into).collect(),
+            blocks: Vec::new(),
+            lock: None,
+            verdicts: Vec::new(),
+            job: None,
+            build_host: None,
+        }
+    }
+
+    fn shown(r: &VerbResult, plan: bool) -> String {
+        let mut out = Vec::new();
+        render(&mut out, r, false, plan).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_dry_run_shown_as_a_plan_is_headed_plan_for_the_host() {
+        let r = result(Status::DryRun, "would promote 6 patches", &[]);
+        assert_eq!(
+            shown(&r, false),
+            "promote fresnel: dry-run — would promote 6 patches\n"
+        );
+        assert_eq!(
+            shown(&r, true),
+            "plan for fresnel: would promote 6 patches\n"
+        );
+        // what is not a dry run keeps its heading
+        let r = result(Status::Blocked, "not promoted: 1 open block(s)", &[]);
+        assert_eq!(
+            shown(&r, true),
+            "promote fresnel: BLOCKED — not promoted: 1 open block(s)\n"
+        );
+        let mut out = Vec::new();
+        heading(
+            &mut out,
+            "publish",
+            "toy (job toy-1)",
+            Status::DryRun,
+            "would copy 1 package(s)",
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "plan for toy (job toy-1): would copy 1 package(s)\n"
+        );
+    }
+
+    #[test]
+    fn an_unchanged_result_names_its_files_in_place_not_written() {
+        let r = result(
+            Status::Unchanged,
+            "already promoted (6 patches)",
+            &["/r/hosts/fresnel/promoted/cumulative.patch"],
+        );
+        assert_eq!(
+            shown(&r, false),
+            "promote fresnel: unchanged — already promoted (6 patches)\n  \
+             in place /r/hosts/fresnel/promoted/cumulative.patch\n"
+        );
+        let r = result(Status::Done, "promoted 6 patches", &["/r/x"]);
+        assert!(shown(&r, false).ends_with("  wrote /r/x\n"));
+    }
 }

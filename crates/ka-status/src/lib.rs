@@ -23,10 +23,12 @@ use std::path::{Path, PathBuf};
 #[command(
     name = "ka-status",
     version,
-    about = "One line per fleet host: installed, built, published, installable, drift, blocks, verify",
+    about = "One line per fleet host: installed, promoted, built, published, installable, drift, blocks, verify",
     long_about = "Shows every host of the fleet (fleet/*.yaml of the fleet repository) from local \
 state under KA_ROOT only, without SSH:\n\n\
   INSTALLED    hosts/<host>/installed.json (ka.installed, written by ka-install)\n\
+  PROMOTED     hosts/<host>/promoted/manifest.lock (ka-promote): the promotion id (the first \
+8 hex digits of the lock's b2sum, as in build job ids) and how long ago it was promoted\n\
   BUILT        the newest successful build job of the host (jobs/<job>.json, output/<job>/)\n\
   PUBLISHED    the newest [ka:installable] notice filed for the host (notices/)\n\
   INSTALLABLE  its open [ka:installable] notices: versions waiting for ka-install\n\
@@ -34,7 +36,8 @@ state under KA_ROOT only, without SSH:\n\n\
   BLOCKS       open blocks about the host or its build role, and global ones\n\
   VERIFY       hosts/<host>/verify/last.json (ka.probe-report): pass/FAIL and how long ago\n\n\
 A missing file shows as '—'. A file that cannot be read is named on stderr, its field shows \
-'?', the other fields and hosts are still shown, and the exit status is non-zero.\n\n\
+'?', the other fields and hosts are still shown, and the exit status is non-zero. A fleet \
+without hosts says so on a terminal and prints nothing when piped.\n\n\
 With HOST: that host in detail. --live (ask the hosts themselves) is refused until ka-probe exists.\n\n\
 Exit status: 0 ok, 2 usage or I/O error, 3 a corrupt state file or manifest."
 )]
@@ -137,6 +140,8 @@ struct Shared {
 pub struct Gathered {
     pub status: HostStatus,
     pub manifest: Option<HostManifest>,
+    /// The promoted manifest.lock, when there is one.
+    pub lock: Option<Lock>,
     pub errors: Vec<Error>,
     /// Fields whose source could not be read (shown as `?`).
     pub unreadable: BTreeSet<Field>,
@@ -149,6 +154,7 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
         version: V1,
         host: host.to_string(),
         promoted: None,
+        promoted_at: None,
         installed: None,
         built: None,
         published: None,
@@ -164,6 +170,7 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
         return Gathered {
             status: st,
             manifest: None,
+            lock: None,
             errors: vec![e],
             unreadable: BTreeSet::new(),
         };
@@ -177,14 +184,14 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
         }
     };
 
-    let lock_path = layout.promoted(host).join("manifest.lock");
+    let mut promoted_lock = None;
     keep(
-        optional::<Lock>(&lock_path, "promoted manifest.lock").and_then(|lock| {
-            if lock.is_some() {
-                let bytes = std::fs::read(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
-                st.promoted = Some(ka_core::hash::b2sum(&bytes));
+        promoted(layout, host).map(|p| {
+            if let Some((lock, b2sum, at)) = p {
+                st.promoted = Some(b2sum);
+                st.promoted_at = at;
+                promoted_lock = Some(lock);
             }
-            Ok(())
         }),
         Field::Promoted,
         &mut unread,
@@ -291,9 +298,31 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
     Gathered {
         status: st,
         manifest,
+        lock: promoted_lock,
         errors: unread.errors,
         unreadable: unread.fields,
     }
+}
+
+/// The host's promoted lock, its b2sum, and when the `promoted` link was last
+/// switched to it (the link's own mtime: a promote that changes nothing
+/// leaves the link alone). `None` when the host was never promoted.
+fn promoted(layout: &Layout, host: &str) -> Result<Option<(Lock, String, Option<String>)>> {
+    let link = layout.promoted(host);
+    let lock_path = link.join("manifest.lock");
+    let Some(lock) = optional::<Lock>(&lock_path, "promoted manifest.lock")? else {
+        return Ok(None);
+    };
+    if lock.host != host {
+        return Err(host_mismatch(&lock_path, &lock.host, host));
+    }
+    let bytes = std::fs::read(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+    let at = std::fs::symlink_metadata(&link)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| ka_core::time::rfc3339(d.as_secs() as i64));
+    Ok(Some((lock, ka_core::hash::b2sum(&bytes), at)))
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
@@ -360,7 +389,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
     } else if cli.host.is_some() {
         show::detail(&mut out, &gathered[0], &shared_blocks(&shared), now).context("stdout")?;
     } else {
-        show::table(&mut out, &gathered, &shared_blocks(&shared), now).context("stdout")?;
+        let fleet = repo.join("fleet");
+        show::table(
+            &mut out,
+            &gathered,
+            &shared_blocks(&shared),
+            now,
+            &fleet.display().to_string(),
+        )
+        .context("stdout")?;
     }
     out.flush().context("stdout")?;
     Ok(code)

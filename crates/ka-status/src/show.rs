@@ -30,7 +30,13 @@ fn failed(g: &Gathered, field: Field) -> bool {
 }
 
 struct Row {
-    cells: [String; 8],
+    cells: [String; 9],
+}
+
+/// The promotion id as the table shows it: the first 8 hex digits of the
+/// lock's b2sum, as build job ids end.
+fn short_id(b2sum: &str) -> &str {
+    &b2sum[..b2sum.len().min(8)]
 }
 
 fn row(g: &Gathered, now: i64) -> Row {
@@ -47,6 +53,13 @@ fn row(g: &Gathered, now: i64) -> Row {
     let installed = or_none(
         st.installed.as_ref().map(|i| i.package_version.clone()),
         Field::Installed,
+    );
+    let promoted = or_none(
+        st.promoted.as_ref().map(|h| match &st.promoted_at {
+            Some(at) => format!("{} {}", short_id(h), ago(now, at)),
+            None => short_id(h).to_string(),
+        }),
+        Field::Promoted,
     );
     let built = or_none(
         st.built.as_ref().map(|b| {
@@ -102,6 +115,7 @@ fn row(g: &Gathered, now: i64) -> Row {
         cells: [
             st.host.clone(),
             installed,
+            promoted,
             built,
             published,
             installable,
@@ -117,10 +131,15 @@ pub fn table(
     hosts: &[Gathered],
     blocks: &[Block],
     now: i64,
+    fleet: &str,
 ) -> io::Result<()> {
+    if hosts.is_empty() {
+        return ka_core::term::say_none(out, 0, &format!("no hosts: {fleet} has no <host>.yaml"));
+    }
     let header = [
         "HOST",
         "INSTALLED",
+        "PROMOTED",
         "BUILT",
         "PUBLISHED",
         "INSTALLABLE",
@@ -128,30 +147,8 @@ pub fn table(
         "BLOCKS",
         "VERIFY",
     ];
-    let rows: Vec<Row> = hosts.iter().map(|g| row(g, now)).collect();
-    let mut width = header.map(|h| h.chars().count());
-    for r in &rows {
-        for (w, c) in width.iter_mut().zip(&r.cells) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |out: &mut dyn Write, cells: &[&str]| -> io::Result<()> {
-        let mut text = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(c);
-            } else {
-                text.push_str(c);
-                text.push_str(&" ".repeat(width[i] - c.chars().count() + 2));
-            }
-        }
-        writeln!(out, "{}", text.trim_end())
-    };
-    line(out, &header)?;
-    for r in &rows {
-        let cells: Vec<&str> = r.cells.iter().map(String::as_str).collect();
-        line(out, &cells)?;
-    }
+    let rows: Vec<[String; 9]> = hosts.iter().map(|g| row(g, now).cells).collect();
+    ka_core::term::table(out, &header, &rows)?;
     let patch_blocks = patch_blocks(blocks);
     if !patch_blocks.is_empty() {
         writeln!(
@@ -190,19 +187,22 @@ pub fn detail(out: &mut impl Write, g: &Gathered, blocks: &[Block], now: i64) ->
             format!("{:?}", m.distro).to_lowercase()
         )?;
     }
-    let promoted = st
-        .promoted
-        .as_ref()
-        .map(|h| format!("manifest.lock b2sum {}", &h[..16]))
-        .unwrap_or_else(|| {
-            if failed(g, Field::Promoted) {
-                UNREADABLE
-            } else {
-                NONE
-            }
-            .to_string()
-        });
-    writeln!(out, "promoted:    {promoted}")?;
+    match (&st.promoted, &g.lock) {
+        (Some(h), Some(lock)) => writeln!(
+            out,
+            "promoted:    {} ({}{} patch{} on baseline {}, manifest.lock b2sum {})",
+            short_id(h),
+            st.promoted_at
+                .as_ref()
+                .map(|at| format!("{}, {at}, ", ago(now, at)))
+                .unwrap_or_default(),
+            lock.patches.len(),
+            if lock.patches.len() == 1 { "" } else { "es" },
+            lock.baseline.spec.describe(),
+            &h[..h.len().min(16)]
+        )?,
+        _ => writeln!(out, "promoted:    {}", r.cells[2])?,
+    }
     match &st.installed {
         Some(i) => writeln!(
             out,
@@ -231,7 +231,7 @@ pub fn detail(out: &mut impl Write, g: &Gathered, blocks: &[Block], now: i64) ->
                 writeln!(out, "             {}", f.display())?;
             }
         }
-        None => writeln!(out, "built:       {}", r.cells[2])?,
+        None => writeln!(out, "built:       {}", r.cells[3])?,
     }
     match &st.published {
         Some(p) => writeln!(
@@ -241,10 +241,10 @@ pub fn detail(out: &mut impl Write, g: &Gathered, blocks: &[Block], now: i64) ->
             p.package_version,
             ago(now, &p.at)
         )?,
-        None => writeln!(out, "published:   {}", r.cells[3])?,
+        None => writeln!(out, "published:   {}", r.cells[4])?,
     }
     if st.installable.is_empty() {
-        writeln!(out, "installable: {}", r.cells[4])?;
+        writeln!(out, "installable: {}", r.cells[5])?;
     }
     for p in &st.installable {
         writeln!(
@@ -253,9 +253,9 @@ pub fn detail(out: &mut impl Write, g: &Gathered, blocks: &[Block], now: i64) ->
             p.package, p.package_version, p.id, st.host
         )?;
     }
-    writeln!(out, "drifted:     {}", r.cells[5])?;
+    writeln!(out, "drifted:     {}", r.cells[6])?;
     if st.blocks.is_empty() {
-        writeln!(out, "blocks:      {}", r.cells[6])?;
+        writeln!(out, "blocks:      {}", r.cells[7])?;
     }
     for b in &st.blocks {
         writeln!(out, "block:       {} {}", b.id, b.title)?;
@@ -286,7 +286,7 @@ pub fn detail(out: &mut impl Write, g: &Gathered, blocks: &[Block], now: i64) ->
                 )
             }
         )?,
-        None => writeln!(out, "verify:      {}", r.cells[7])?,
+        None => writeln!(out, "verify:      {}", r.cells[8])?,
     }
     for e in &st.errors {
         writeln!(out, "unreadable:  {e}")?;

@@ -121,6 +121,11 @@ impl Env {
             r#"{"kind":"ka.probe-report","version":1,"host":"fresnel","at":"2026-03-02T05:00:00Z","passed":false,"bars":[{"bar":1,"probe":"heartbeat","passed":true,"expected":"up","actual":"up"},{"bar":3,"probe":"dt model","passed":false,"expected":"Pine64 Pinebook Pro","actual":"?"}]}"#,
         );
         self.write("hosts/fresnel/promoted/manifest.lock", LOCK);
+        // promoted at 2026-03-01T20:00:00Z, 12 h before NOW
+        fs::File::open(self.path("hosts/fresnel/promoted"))
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_772_395_200))
+            .unwrap();
         // Files written as the notice store writes them, at fixed times.
         for (version, at, open) in [
             ("6.1.158-1", "2026-02-27T08:00:00Z", false),
@@ -225,13 +230,20 @@ fn every_source_lands_in_its_column() {
         .filter(|c| !c.is_empty())
         .map(str::trim)
         .collect();
+    let promotion = &ka_core::hash::b2sum(LOCK.as_bytes())[..8];
+    assert!(out.lines().next().unwrap().contains("PROMOTED"), "{out}");
     assert_eq!(cols[1], "6.1.158-1", "installed: {fresnel}");
-    assert_eq!(cols[2], "6.1.158-2", "newest successful build: {fresnel}");
-    assert_eq!(cols[3], "6.1.158-2", "published: {fresnel}");
-    assert_eq!(cols[4], "6.1.158-2", "installable: {fresnel}");
-    assert_eq!(cols[5], "DRIFTED");
-    assert!(cols[6].starts_with("host-drifted-"), "{fresnel}");
-    assert_eq!(cols[7], "FAIL 3h ago");
+    assert_eq!(
+        cols[2],
+        format!("{promotion} 12h ago"),
+        "promoted: {fresnel}"
+    );
+    assert_eq!(cols[3], "6.1.158-2", "newest successful build: {fresnel}");
+    assert_eq!(cols[4], "6.1.158-2", "published: {fresnel}");
+    assert_eq!(cols[5], "6.1.158-2", "installable: {fresnel}");
+    assert_eq!(cols[6], "DRIFTED");
+    assert!(cols[7].starts_with("host-drifted-"), "{fresnel}");
+    assert_eq!(cols[8], "FAIL 3h ago");
     let ohm = out.lines().find(|l| l.starts_with("ohm")).unwrap();
     assert!(ohm.contains("6.1.158-3"), "{ohm}");
     let boltzmann = out.lines().find(|l| l.starts_with("boltzmann")).unwrap();
@@ -261,9 +273,11 @@ fn json_is_one_host_status_document_per_host() {
     assert_eq!(f["verify"]["passed"], false);
     assert_eq!(f["verify"]["failed_bars"], serde_json::json!([3]));
     assert_eq!(f["promoted"], ka_core::hash::b2sum(LOCK.as_bytes()));
+    assert_eq!(f["promoted_at"], "2026-03-01T20:00:00Z");
     assert!(f.get("errors").is_none());
     let b = docs.iter().find(|d| d["host"] == "boltzmann").unwrap();
     assert!(b.get("installed").is_none());
+    assert!(b.get("promoted").is_none() && b.get("promoted_at").is_none());
     assert_eq!(b["drifted"], false);
 }
 
@@ -276,6 +290,11 @@ fn one_host_in_detail() {
         .assert()
         .success()
         .stdout(contains("host:        fresnel"))
+        .stdout(contains(format!(
+            "promoted:    {} (12h ago, 2026-03-01T20:00:00Z, 0 patches on baseline /x.tar.xz, manifest.lock b2sum {})",
+            &ka_core::hash::b2sum(LOCK.as_bytes())[..8],
+            &ka_core::hash::b2sum(LOCK.as_bytes())[..16]
+        )))
         .stdout(contains("installed:   linux-fresnel 6.1.158-1 (2d ago"))
         .stdout(contains(
             "built:       6.1.158-2 (job fresnel-20260301T090000Z-4567abcd",
@@ -327,7 +346,7 @@ fn a_corrupt_file_is_named_and_the_other_hosts_still_show() {
         .map(str::trim)
         .collect();
     assert_eq!(cols[1], "?", "{fresnel}");
-    assert_eq!(cols[2], "6.1.158-2", "other fields still shown: {fresnel}");
+    assert_eq!(cols[3], "6.1.158-2", "other fields still shown: {fresnel}");
     assert!(
         out.lines()
             .any(|l| l.starts_with("ohm") && l.contains("6.1.158-3"))
@@ -436,4 +455,38 @@ fn live_is_refused_until_ka_probe_exists() {
         .assert()
         .code(2)
         .stderr(contains("ka-probe"));
+}
+
+#[test]
+fn a_promoted_lock_of_another_host_is_refused_and_marks_the_column() {
+    let e = Env::new();
+    e.write("hosts/ohm/promoted/manifest.lock", LOCK);
+    let out = e
+        .cmd()
+        .assert()
+        .code(3)
+        .stderr(contains("records host \"fresnel\""))
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let ohm = out.lines().find(|l| l.starts_with("ohm")).unwrap();
+    let cols: Vec<&str> = ohm
+        .split("  ")
+        .filter(|c| !c.is_empty())
+        .map(str::trim)
+        .collect();
+    assert_eq!(cols[2], "?", "{ohm}");
+}
+
+#[test]
+fn a_fleet_without_hosts_prints_nothing_when_piped() {
+    let e = Env::new();
+    for host in ["fresnel", "ohm", "boltzmann"] {
+        fs::remove_file(e.path(&format!("repo:fleet/{host}.yaml"))).unwrap();
+    }
+    // stdout is a pipe here; on a terminal it says "no hosts: <repo>/fleet has
+    // no <host>.yaml" (tests/wrappers/output.bats)
+    assert_eq!(e.stdout(&[]), "");
+    assert_eq!(e.stdout(&["--json"]), "");
 }

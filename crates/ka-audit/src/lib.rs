@@ -435,6 +435,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
             all_targets,
             argv,
         } => {
+            // A dry run writes nothing: it is audited into a state folder
+            // that is already there, and never creates one.
+            if dry_run && !layout.root.is_dir() {
+                return Ok(ExitCode::Ok);
+            }
             record(
                 &layout,
                 &Run {
@@ -449,6 +454,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             )?;
         }
         Cmd::List { verb, json } => {
+            layout.note_if_missing("ka-audit");
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             let verb = verb.as_deref().map(|v| v.strip_prefix("ka-").unwrap_or(v));

@@ -53,6 +53,11 @@ pub struct Cli {
     pub git: Option<String>,
     #[arg(long = "ref", value_name = "REF")]
     pub git_ref: Option<String>,
+    /// Import and fetch nothing, write nothing: pin a plan whose baseline is
+    /// already under KA_ROOT, and mark any other as pending, saying what a
+    /// real run would import or fetch (with the tarball's size).
+    #[arg(long, conflicts_with_all = ["import", "git", "refresh"])]
+    pub dry_run: bool,
 }
 
 pub fn command() -> clap::Command {
@@ -98,15 +103,20 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let mut pinned: HashMap<BaselineSpec, (PathBuf, String)> = HashMap::new();
     for plan in &mut plans {
         let key = plan.baseline.spec.clone();
+        if cli.dry_run {
+            match store.lookup(&key).map_err(|e| in_plan(e, plan))? {
+                Lookup::Pinned(git_dir, commit) => {
+                    plan.baseline.git_dir = Some(git_dir);
+                    plan.baseline.commit = Some(commit);
+                }
+                Lookup::Pending(what) => plan.baseline.pending = Some(what),
+            }
+            continue;
+        }
         let (git_dir, commit) = match pinned.get(&key) {
             Some(p) => p.clone(),
             None => {
-                let p = store.pin(&key).map_err(|e| match e {
-                    Error::Negative(m) => {
-                        negative(format!("{}: {}: {m}", plan.host, plan.manifest))
-                    }
-                    other => other,
-                })?;
+                let p = store.pin(&key).map_err(|e| in_plan(e, plan))?;
                 pinned.insert(key, p.clone());
                 p
             }
@@ -116,6 +126,22 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
     ka_core::stream::write_docs(&plans).context("stdout")?;
     Ok(ExitCode::Ok)
+}
+
+/// A refusal about a plan's baseline names the host and its manifest.
+fn in_plan(e: Error, plan: &Plan) -> Error {
+    match e {
+        Error::Negative(m) => negative(format!("{}: {}: {m}", plan.host, plan.manifest)),
+        other => other,
+    }
+}
+
+/// What a dry run finds for a baseline.
+pub enum Lookup {
+    /// Imported before: the repository and the pinned commit.
+    Pinned(PathBuf, String),
+    /// Not there yet: what a real run would do first.
+    Pending(String),
 }
 
 /// Sidecar of an import: what was imported and the commit it became.
@@ -146,6 +172,63 @@ impl Baselines {
         }
     }
 
+    /// The pinned commit of `spec` if it was imported before; else what a
+    /// real run would do. Reads only: no lock, no folder, no fetch.
+    pub fn lookup(&self, spec: &BaselineSpec) -> Result<Lookup> {
+        match spec.source()? {
+            BaselineSource::Tarball(t) => {
+                let tarball = Path::new(t);
+                let md = tarball_metadata(tarball)?;
+                let (git_dir, record_path) = self.tarball_paths(tarball);
+                let source = tarball.display().to_string();
+                if let Some(r) = read_record(&record_path)?
+                    && r.source == source
+                    && r.size == md.len()
+                    && r.mtime == md.mtime()
+                    && ka_core::paths::pins(&git_dir, &r.commit)
+                {
+                    return Ok(Lookup::Pinned(git_dir, r.commit));
+                }
+                Ok(Lookup::Pending(format!(
+                    "import {source} ({}) into {} once",
+                    ka_core::term::size(md.len()),
+                    git_dir.display()
+                )))
+            }
+            BaselineSource::Git { url, git_ref } => {
+                let (git_dir, record_path) = self.git_paths(url, git_ref);
+                if let Some(r) = read_record(&record_path)?
+                    && r.source == url
+                    && r.git_ref == git_ref
+                    && ka_core::paths::pins(&git_dir, &r.commit)
+                {
+                    return Ok(Lookup::Pinned(git_dir, r.commit));
+                }
+                Ok(Lookup::Pending(format!(
+                    "fetch {git_ref} from {url} into {}",
+                    git_dir.display()
+                )))
+            }
+        }
+    }
+
+    fn tarball_paths(&self, tarball: &Path) -> (PathBuf, PathBuf) {
+        let name = baseline_name(&tarball.file_name().unwrap_or_default().to_string_lossy());
+        (
+            self.dir.join(format!("{name}.git")),
+            self.dir.join(format!("{name}.json")),
+        )
+    }
+
+    fn git_paths(&self, url: &str, git_ref: &str) -> (PathBuf, PathBuf) {
+        let name = baseline_name(url.trim_end_matches('/').trim_end_matches(".git"));
+        (
+            self.dir.join(format!("{name}.git")),
+            self.dir
+                .join(format!("{name}@{}.json", baseline_name(git_ref))),
+        )
+    }
+
     /// The bare repository and pinned commit of `spec`.
     pub fn pin(&self, spec: &BaselineSpec) -> Result<(PathBuf, String)> {
         match spec.source()? {
@@ -155,16 +238,9 @@ impl Baselines {
     }
 
     fn pin_tarball(&self, tarball: &Path) -> Result<(PathBuf, String)> {
-        let md = fs::metadata(tarball).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => negative(format!(
-                "baseline tarball {} is missing; install it (e.g. apt-get install linux-source-6.1) or fix kernel.baseline",
-                tarball.display()
-            )),
-            _ => Error::io(tarball, e),
-        })?;
+        let md = tarball_metadata(tarball)?;
+        let (git_dir, record_path) = self.tarball_paths(tarball);
         let name = baseline_name(&tarball.file_name().unwrap_or_default().to_string_lossy());
-        let git_dir = self.dir.join(format!("{name}.git"));
-        let record_path = self.dir.join(format!("{name}.json"));
         let _lock = HostLock::acquire(
             &self.locks.join(format!("baseline-{name}.lock")),
             "baseline import",
@@ -203,10 +279,7 @@ impl Baselines {
             )));
         }
         let name = baseline_name(url.trim_end_matches('/').trim_end_matches(".git"));
-        let git_dir = self.dir.join(format!("{name}.git"));
-        let record_path = self
-            .dir
-            .join(format!("{name}@{}.json", baseline_name(git_ref)));
+        let (git_dir, record_path) = self.git_paths(url, git_ref);
         let _lock = HostLock::acquire(
             &self.locks.join(format!("baseline-{name}.lock")),
             "baseline fetch",
@@ -252,6 +325,16 @@ impl Baselines {
         )?;
         Ok((git_dir, commit))
     }
+}
+
+fn tarball_metadata(tarball: &Path) -> Result<fs::Metadata> {
+    fs::metadata(tarball).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => negative(format!(
+            "baseline tarball {} is missing; install it (e.g. apt-get install linux-source-6.1) or fix kernel.baseline",
+            tarball.display()
+        )),
+        _ => Error::io(tarball, e),
+    })
 }
 
 /// A file-system safe name for a baseline: `linux-source-6.1.tar.xz` →

@@ -96,7 +96,10 @@ pub fn run_block() -> anyhow::Result<ExitCode> {
     let layout = layout_from(&cli.root)?;
     let store = match cli.cmd {
         // Listing never queues anything: it needs no config.
-        BlockCmd::List { .. } => Store::local(&layout),
+        BlockCmd::List { .. } => {
+            layout.note_if_missing("ka-block");
+            Store::local(&layout)
+        }
         _ => Store::open(&layout)?,
     };
     let result = run_block_cmd(cli.cmd, &store);

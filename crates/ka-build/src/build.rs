@@ -49,8 +49,10 @@ pub struct Builder<'a, R: Remote> {
     pub repo: &'a Path,
     pub credentials: Credentials,
     pub job_id: String,
-    /// Route and pre-flight only.
-    pub dry_run: bool,
+    /// Route and pre-flight only: nothing under KA_ROOT is written, no block
+    /// is filed or lifted (the message says which would be), and the
+    /// pre-flight's log goes to this scratch folder, removed afterwards.
+    pub dry_run: Option<PathBuf>,
 }
 
 /// Why a candidate was passed over; reported in the result message.
@@ -71,7 +73,26 @@ impl<R: Remote> Builder<'_, R> {
     }
 
     fn log_dir(&self, build_host: &str) -> PathBuf {
-        self.layout.logs().join(build_host).join(&self.job_id)
+        match &self.dry_run {
+            Some(scratch) => scratch.join(build_host),
+            None => self.layout.logs().join(build_host).join(&self.job_id),
+        }
+    }
+
+    /// File a block, or in a dry run only say that a real run would.
+    fn file(
+        &self,
+        notes: &mut Vec<String>,
+        kind: BlockKind,
+        subject: Subject,
+        title: &str,
+        detail: &str,
+    ) -> Result<Option<BlockRef>> {
+        if self.dry_run.is_some() {
+            notes.push(format!("a real run files [ka:{}] {title}", kind.as_str()));
+            return Ok(None);
+        }
+        Ok(Some(self.store.file(kind, subject, title, detail)?.to_ref()))
     }
 
     fn job(
@@ -143,7 +164,8 @@ impl<R: Remote> Builder<'_, R> {
             let r = self.remote.run(&job)?;
             if let Some(err) = &r.transport_error {
                 if crate::ssh::host_key_refused(&r) {
-                    let b = self.store.file(
+                    let b = self.file(
+                        &mut notes,
                         BlockKind::HostChanged,
                         Subject::Host {
                             host: c.name.clone(),
@@ -154,7 +176,7 @@ impl<R: Remote> Builder<'_, R> {
                             self.credentials.known_hosts.display()
                         ),
                     )?;
-                    filed.push(b.to_ref());
+                    filed.extend(b);
                     skip(&mut notes, &c.name, err.clone());
                 } else {
                     skip(&mut notes, &c.name, format!("unreachable: {err}"));
@@ -164,7 +186,8 @@ impl<R: Remote> Builder<'_, R> {
             let output = std::fs::read_to_string(&r.log).map_err(|e| Error::io(&r.log, e))?;
             let findings = preflight::parse(&output);
             if !findings.passed() {
-                let b = self.store.file(
+                let b = self.file(
+                    &mut notes,
                     BlockKind::BootstrapMissing,
                     Subject::BuildHost {
                         host: c.name.clone(),
@@ -176,7 +199,7 @@ impl<R: Remote> Builder<'_, R> {
                     ),
                     &findings.missing.join("\n"),
                 )?;
-                filed.push(b.to_ref());
+                filed.extend(b);
                 skip(
                     &mut notes,
                     &c.name,
@@ -212,7 +235,7 @@ impl<R: Remote> Builder<'_, R> {
             ));
         };
 
-        if self.dry_run {
+        if self.dry_run.is_some() {
             let mut message = format!("would build on {} (pre-flight passed)", c.name);
             if !notes.is_empty() {
                 message.push_str(&format!("; passed over {}", notes.join(" | ")));
@@ -322,6 +345,9 @@ impl<R: Remote> Builder<'_, R> {
     }
 
     fn lift(&self, kinds: &[BlockKind], subject: Subject, reason: &str) -> Result<()> {
+        if self.dry_run.is_some() {
+            return Ok(());
+        }
         for &kind in kinds {
             self.store.lift_open(kind, &subject, reason)?;
         }

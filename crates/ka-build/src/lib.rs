@@ -74,17 +74,30 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let layout = Layout::new(runtime_root(cli.root.as_deref())?);
     let repo = fleet_repo(cli.repo.as_deref())?;
     let renders: Vec<Render> = ka_core::stream::read_docs(std::io::stdin().lock(), "stdin")?;
-    let store = Store::open(&layout)?;
+    // A dry run writes nothing under KA_ROOT: no mirror queue, no lock file,
+    // logs in a scratch folder that goes away.
+    let scratch = if cli.dry_run {
+        Some(tempfile::Builder::new().prefix("ka-build-dry-run.").tempdir().context("scratch folder")?)
+    } else {
+        None
+    };
+    let store = match scratch {
+        Some(_) => Store::local(&layout),
+        None => Store::open(&layout)?,
+    };
     let mut results = Vec::new();
     let mut code = ExitCode::Ok;
     for render in &renders {
         ka_core::names::check_name("host", &render.host)?;
         let shown = format!("fleet/{}.yaml", render.host);
         let target = HostManifest::load(&repo.join(&shown), &shown)?;
-        let _lock = HostLock::acquire(
-            &layout.locks().join(format!("build-{}.lock", render.host)),
-            &format!("ka-build {}", render.host),
-        )?;
+        let _lock = match scratch {
+            Some(_) => None,
+            None => Some(HostLock::acquire(
+                &layout.locks().join(format!("build-{}.lock", render.host)),
+                &format!("ka-build {}", render.host),
+            )?),
+        };
         let mut builder = build::Builder {
             remote: ssh::SshRemote,
             layout: &layout,
@@ -99,7 +112,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 ka_core::time::now_epoch()?,
                 &render.lock_b2sum,
             ),
-            dry_run: cli.dry_run,
+            dry_run: scratch.as_ref().map(|d| d.path().to_path_buf()),
         };
         let result = builder.build(render, &target)?;
         if matches!(
@@ -111,6 +124,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         results.push(result);
     }
     ka_core::stream::write_docs(&results).context("stdout")?;
-    ka_block::mirror::try_flush(&store.mirror, &layout.root, "ka-build");
+    if scratch.is_none() {
+        ka_block::mirror::try_flush(&store.mirror, &layout.root, "ka-build");
+    }
     Ok(code)
 }

@@ -84,8 +84,28 @@ pub fn run() -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-/// Check every plan; the result is in the order of `plans`.
+/// Check every plan; the result is in the order of `plans`, plans whose
+/// baseline is pending (dry run) last.
 pub fn check_plans(plans: Vec<Plan>, fuzz: u32) -> anyhow::Result<Vec<Check>> {
+    // A dry run's plan whose baseline is not imported yet cannot be checked:
+    // it passes through with no verdicts, and ka-concat --dry-run says what a
+    // real run would do first.
+    let (pending, plans): (Vec<Plan>, Vec<Plan>) = plans
+        .into_iter()
+        .partition(|p| p.baseline.pending.is_some() && p.baseline.commit.is_none());
+    let mut checks = check_pinned(plans, fuzz)?;
+    checks.extend(pending.into_iter().map(|plan| Check {
+        kind: CheckKind::Kind,
+        version: V1,
+        plan,
+        fuzz_allowed: fuzz,
+        patches: Vec::new(),
+        conflicts: Vec::new(),
+    }));
+    Ok(checks)
+}
+
+fn check_pinned(plans: Vec<Plan>, fuzz: u32) -> anyhow::Result<Vec<Check>> {
     for plan in &plans {
         if plan.baseline.git_dir.is_none() || plan.baseline.commit.is_none() {
             return Err(contract(format!(

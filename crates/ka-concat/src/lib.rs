@@ -78,6 +78,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let mut results = Vec::new();
     let mut code = ExitCode::Ok;
     for check in &checks {
+        if let Some(pending) = &check.plan.baseline.pending {
+            results.push(pending_result(check, pending, cli.dry_run)?);
+            continue;
+        }
         let built = Cumulative::build(check)?;
         let result = match &cli.out {
             Some(dir) => built.write_to(dir)?,
@@ -90,6 +94,35 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
     ka_core::stream::write_docs(&results).context("stdout")?;
     Ok(code)
+}
+
+/// A dry run whose baseline is not imported yet (`ka-baseline --dry-run`):
+/// nothing could be checked, so say what a real run would do first.
+fn pending_result(check: &Check, pending: &str, dry_run: bool) -> Result<VerbResult> {
+    let plan = &check.plan;
+    if !dry_run {
+        return Err(contract(format!(
+            "plan for {} has no pinned baseline (a dry run's plan: {pending}); pipe it through ka-baseline without --dry-run",
+            plan.host
+        )));
+    }
+    Ok(VerbResult {
+        kind: Default::default(),
+        version: V1,
+        verb: "promote".into(),
+        host: plan.host.clone(),
+        status: Status::DryRun,
+        message: format!(
+            "would {pending}, then check and promote {} (the patches are checked once the baseline is imported)",
+            count_patches(plan.patches.len())
+        ),
+        files: Vec::new(),
+        blocks: Vec::new(),
+        lock: None,
+        verdicts: Vec::new(),
+        job: None,
+        build_host: None,
+    })
 }
 
 /// The cumulative patch and lock of one host, in memory.

@@ -102,6 +102,12 @@ pub struct Baseline {
     pub git_dir: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// Set only by `ka-baseline --dry-run` for a baseline not imported yet:
+    /// what a real run would do first (import or fetch, with the size), e.g.
+    /// "import /usr/src/linux-source-6.1.tar.xz (148 MB) into …". Such a plan
+    /// has no commit, so its patches cannot be checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -114,6 +114,17 @@ impl Layout {
     pub fn new(root: PathBuf) -> Self {
         Layout { root }
     }
+    /// For read-only views: when the state folder does not exist yet, say so
+    /// on stderr, so empty output is not mistaken for an empty fleet state.
+    /// Only a real run of a verb creates it; dry runs and views never do.
+    pub fn note_if_missing(&self, prog: &str) {
+        if !self.root.exists() {
+            eprintln!(
+                "{prog}: no state at {} yet (a real run of ka-promote creates it)",
+                self.root.display()
+            );
+        }
+    }
     pub fn baselines(&self) -> PathBuf {
         self.root.join("baselines")
     }

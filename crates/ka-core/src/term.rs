@@ -98,3 +98,30 @@ mod tests {
         assert_eq!(said(2, false), "");
     }
 }
+
+/// A byte count as a person reads it: `517 MB`, `1.3 GB` (powers of 1000, as
+/// `ls -h --si` and apt print them).
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{bytes} bytes"),
+        _ if value < 10.0 => format!("{value:.1} {}", UNITS[unit]),
+        _ => format!("{value:.0} {}", UNITS[unit]),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn sizes_read_like_apt() {
+        assert_eq!(super::size(999), "999 bytes");
+        assert_eq!(super::size(1_300_000_000), "1.3 GB");
+        assert_eq!(super::size(517_000_000), "517 MB");
+    }
+}

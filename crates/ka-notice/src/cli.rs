@@ -149,6 +149,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             ka_core::stream::write_doc(&mut out, &notice).context("stdout")?;
         }
         Cmd::List { all, host } => {
+            layout.note_if_missing("ka-notice");
             let mut shown = 0;
             for n in store.all()? {
                 let wanted = (all || n.state == NoticeState::Open)

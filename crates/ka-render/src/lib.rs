@@ -143,6 +143,12 @@ pub struct Cli {
     /// Print the ka.render document (the default: ka-render is a stage).
     #[arg(long)]
     pub json: bool,
+    /// Render in memory and write nothing: no folder, no baseline tarball, no
+    /// release number. The document names the folder a real run would write;
+    /// a tarball not archived yet is left out of its files and said on stderr
+    /// with its size.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub fn command() -> clap::Command {
@@ -154,7 +160,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let layout = Layout::new(runtime_root(cli.root.as_deref())?);
     let input = Input::load(&cli, &layout)?;
     let repo = fleet_repo(cli.repo.as_deref())?;
-    let render = render(&layout, &repo, &input)?;
+    let render = if cli.dry_run {
+        render_dry(&layout, &repo, &input)?
+    } else {
+        render(&layout, &repo, &input)?
+    };
     ka_core::stream::write_docs(&[render]).context("stdout")?;
     Ok(ExitCode::Ok)
 }
@@ -517,7 +527,22 @@ pub fn load_manifest(repo: &Path, lock: &Lock) -> Result<HostManifest> {
 /// promotion on the same baseline gets the next number (pacman and apt see an
 /// upgrade) and rendering the same promotion again keeps its number.
 fn release_number(layout: &Layout, host: &str, pkgver: &str, id: &str) -> Result<u32> {
-    type Releases = std::collections::BTreeMap<String, std::collections::BTreeMap<String, u32>>;
+    let (n, releases, path) = next_release(layout, host, pkgver, id)?;
+    if let Some(releases) = releases {
+        atomic::write_json(&path, &releases)?;
+    }
+    Ok(n)
+}
+
+type Releases = std::collections::BTreeMap<String, std::collections::BTreeMap<String, u32>>;
+
+/// The release number of promotion `id`, and the table to write when it is new.
+fn next_release(
+    layout: &Layout,
+    host: &str,
+    pkgver: &str,
+    id: &str,
+) -> Result<(u32, Option<Releases>, PathBuf)> {
     let path = layout.host_dir(host).join("releases.json");
     let mut releases: Releases = match fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
@@ -531,15 +556,23 @@ fn release_number(layout: &Layout, host: &str, pkgver: &str, id: &str) -> Result
     };
     let numbers = releases.entry(pkgver.to_string()).or_default();
     if let Some(&n) = numbers.get(id) {
-        return Ok(n);
+        return Ok((n, None, path));
     }
     let n = numbers.values().max().copied().unwrap_or(0) + 1;
     numbers.insert(id.to_string(), n);
-    atomic::write_json(&path, &releases)?;
-    Ok(n)
+    Ok((n, Some(releases), path))
 }
 
-pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
+/// What a render needs besides the lock: read from the fleet repository and
+/// the pinned baseline, the same for a real and a dry run.
+struct Prepared {
+    target: Target,
+    config: Vec<u8>,
+    git_dir: PathBuf,
+    version: KernelVersion,
+}
+
+fn prepare(layout: &Layout, repo: &Path, input: &Input) -> Result<Prepared> {
     let lock = &input.lock;
     let manifest = load_manifest(repo, lock)?;
     let target = Target::from_manifest(&manifest, &lock.manifest)?;
@@ -570,7 +603,77 @@ pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
                 lock.baseline.spec.describe()
             ))
         })?;
+    Ok(Prepared {
+        target,
+        config,
+        git_dir,
+        version,
+    })
+}
 
+/// A render that writes nothing (`--dry-run`): the files are rendered in
+/// memory so the document lists them with their real sizes and b2sums.
+pub fn render_dry(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
+    let lock = &input.lock;
+    let Prepared {
+        target,
+        config,
+        git_dir,
+        version,
+    } = prepare(layout, repo, input)?;
+    let id = input.id();
+    let (pkgrel, _, _) = next_release(layout, &lock.host, &version.pkgver(), &id)?;
+    let commit = &lock.baseline.commit;
+    let mut files = Vec::new();
+    let tarball_sum = match tarball::lookup(layout, commit) {
+        Some((_, archive)) => {
+            files.push(Artifact {
+                file: TARBALL.into(),
+                size: archive.size,
+                b2sum: archive.b2sum.clone(),
+            });
+            archive.b2sum
+        }
+        None => {
+            let bytes = tarball::estimate(&git_dir, commit)?;
+            eprintln!(
+                "ka-render: dry run: a real run archives baseline {} once into {} (about {})",
+                &commit[..12.min(commit.len())],
+                layout.archives().display(),
+                ka_core::term::size(bytes)
+            );
+            String::new()
+        }
+    };
+    for f in render_files(&target, input, &config, &tarball_sum, &version, pkgrel)? {
+        files.push(Artifact {
+            size: f.bytes.len() as u64,
+            b2sum: b2sum(&f.bytes),
+            file: f.name,
+        });
+    }
+    files.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(Render {
+        kind: Default::default(),
+        version: V1,
+        host: lock.host.clone(),
+        pkgbase: target.pkgbase.clone(),
+        distro: target.distro,
+        lock_b2sum: b2sum(&input.lock_bytes),
+        dir: layout.host_dir(&lock.host).join("render").join(id),
+        files,
+    })
+}
+
+pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
+    let lock = &input.lock;
+    let Prepared {
+        target,
+        config,
+        git_dir,
+        version,
+    } = prepare(layout, repo, input)?;
+    let commit = &lock.baseline.commit;
     let id = input.id();
     let parent = layout.host_dir(&lock.host).join("render");
     let dir = parent.join(&id);

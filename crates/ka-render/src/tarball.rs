@@ -22,6 +22,44 @@ pub struct Archive {
     pub b2sum: String,
 }
 
+/// The cached tarball of `commit`, if it is there (read only: for dry runs).
+pub fn lookup(layout: &Layout, commit: &str) -> Option<(PathBuf, Archive)> {
+    let dir = layout.archives();
+    let tar = dir.join(format!("{commit}.tar"));
+    let meta = dir.join(format!("{commit}.json"));
+    let archive = serde_json::from_slice::<Archive>(&fs::read(&meta).ok()?).ok()?;
+    fs::metadata(&tar)
+        .is_ok_and(|m| m.is_file() && m.len() == archive.size)
+        .then_some((tar, archive))
+}
+
+/// The bytes of the files of `commit`: about the size its tarball would have.
+/// `git ls-tree -r -l` reads only trees, so this costs a second, not an archive.
+pub fn estimate(git_dir: &Path, commit: &str) -> Result<u64> {
+    let out = ka_core::git::command()
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["ls-tree", "-r", "-l", "-z", commit])
+        .output()
+        .map_err(|e| Error::io("git", e))?;
+    if !out.status.success() {
+        return Err(usage(format!(
+            "git ls-tree of {commit} in {} failed: {}",
+            git_dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    // "<mode> blob <id> <size>\t<path>\0"; submodules and trees show "-"
+    Ok(out
+        .stdout
+        .split(|&b| b == 0)
+        .filter_map(|entry| {
+            let meta = entry.split(|&b| b == b'\t').next()?;
+            std::str::from_utf8(meta).ok()?.split_whitespace().nth(3)?.parse::<u64>().ok()
+        })
+        .sum())
+}
+
 /// The cached tarball of `commit` and its size and b2sum, made on first use.
 /// A cache entry whose tarball is missing or has another size is made again.
 pub fn cached(layout: &Layout, git_dir: &Path, commit: &str) -> Result<(PathBuf, Archive)> {

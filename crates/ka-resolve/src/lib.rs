@@ -244,6 +244,7 @@ impl Tree {
                 spec: kernel.baseline.clone(),
                 git_dir: None,
                 commit: None,
+                pending: None,
             },
             patches,
         })

@@ -133,14 +133,28 @@ pub fn connect(target: &Target, opts: &Options) -> Result<Connection, ConnectErr
         ConnectError::Setup(usage_io(
             &t.identity,
             e,
-            "the identity (private key) for the build host",
+            &format!(
+                "the SSH identity (private key) kernel-agent logs in with; make one with \
+                 `ssh-keygen -t ed25519 -N '' -f {}`, add its .pub to {}'s authorized_keys on {}, \
+                 or point KA_SSH_IDENTITY at an existing key",
+                t.identity.display(),
+                t.user,
+                t.address
+            ),
         ))
     })?;
     let kh_text = std::fs::read_to_string(&t.known_hosts).map_err(|e| {
         ConnectError::Setup(usage_io(
             &t.known_hosts,
             e,
-            "the fleet known_hosts file with the build host's key",
+            &format!(
+                "the fleet's known_hosts with the key of {}; add it with \
+                 `ssh-keyscan -p {} {} >> {}` after checking the fingerprint",
+                t.label(),
+                t.port,
+                t.address,
+                t.known_hosts.display()
+            ),
         ))
     })?;
     let addrs: Vec<_> = (t.address.as_str(), t.port)
@@ -213,7 +227,7 @@ pub fn connect(target: &Target, opts: &Options) -> Result<Connection, ConnectErr
 
 fn usage_io(path: &Path, e: std::io::Error, what: &str) -> Error {
     ka_core::error::usage(format!(
-        "{}: {e}: it should be {what}; check the job document",
+        "{}: {e}: it should be {what}",
         path.display()
     ))
 }

@@ -335,6 +335,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         .into());
     }
     let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    layout.note_if_missing("ka-status");
     let repo = fleet_repo(cli.repo.as_deref())?;
     let now = match &cli.now {
         Some(t) => ka_core::time::parse_time(t)?,

@@ -4,10 +4,14 @@
 # Needs: $bench_res (a folder for result files) and $bench_log (a log file).
 # Every measurement leaves "$bench_res/<id>.txt" holding one line:
 #   mean stddev median min max runs        (seconds)
-# measured with hyperfine when it is installed, else with a bash loop over
+# measured with hyperfine when it is installed (and KA_BENCH_HYPERFINE is not 0), else with a bash loop over
 # EPOCHREALTIME (the same statistics, computed with awk).
 
 have() { command -v "$1" >/dev/null 2>&1; }
+
+# use_hyperfine: hyperfine is installed and not turned off with
+# KA_BENCH_HYPERFINE=0 (which runs the bash fallback, to check it still works)
+use_hyperfine() { [[ ${KA_BENCH_HYPERFINE:-1} != 0 ]] && have hyperfine; }
 
 bench_fail() {
 	printf 'bench: error: %s\n' "$*" >&2
@@ -52,7 +56,7 @@ loop_time() {
 measure() {
 	local id=$1 runs=$2 warmup=$3 prepare=$4 cmd=$5
 	printf '\n### %s: %s\n' "$id" "$cmd" >>"$bench_log"
-	if have hyperfine; then
+	if use_hyperfine; then
 		local args=(--shell=bash --style basic --runs "$runs" --warmup "$warmup"
 			--export-json "$bench_res/$id.json")
 		if [[ -n $prepare ]]; then
@@ -62,10 +66,10 @@ measure() {
 			bench_fail "$id failed: $cmd"
 		jq -r '.results[0].times[]' "$bench_res/$id.json" >"$bench_res/$id.times"
 	else
-		local i
-		for ((i = 0; i < warmup; i++)); do
-			bash -c "$cmd" >>"$bench_log" 2>&1 || bench_fail "$id failed: $cmd"
-		done
+		# warm-up runs get the prepare step too, as hyperfine gives them: a
+		# command that changes its input (applying patches) needs it every time
+		loop_time "$warmup" "$prepare" "set -o pipefail; $cmd" "$bench_res/$id.warmup" ||
+			bench_fail "$id failed: $cmd"
 		loop_time "$runs" "$prepare" "set -o pipefail; $cmd" "$bench_res/$id.times" ||
 			bench_fail "$id failed: $cmd"
 	fi
@@ -79,7 +83,7 @@ measure_each() {
 	local id=$1 runs=$2 warmup=$3 cmd=$4 name
 	shift 4
 	printf '\n### %s: %s for %s names\n' "$id" "$cmd" "$#" >>"$bench_log"
-	if have hyperfine; then
+	if use_hyperfine; then
 		local list
 		list=$(
 			IFS=,

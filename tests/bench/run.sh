@@ -60,10 +60,10 @@ fi
 for tool in "${tools[@]}"; do
 	have "$tool" || bench_fail "$tool is not on PATH (run: make bench, or PATH=\$PWD/target/release:\$PWD/bin-wrappers:\$PATH $0)"
 done
-if have hyperfine; then
+if use_hyperfine; then
 	timer="hyperfine $(hyperfine --version | awk '{ print $2 }')"
 else
-	timer="bash loop (hyperfine not installed)"
+	timer="bash loop (hyperfine not installed or KA_BENCH_HYPERFINE=0)"
 fi
 gnu_time=0
 if [[ -x /usr/bin/time ]] && /usr/bin/time -f %M true >/dev/null 2>&1; then

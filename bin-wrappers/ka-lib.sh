@@ -50,6 +50,9 @@ need_value() {
 # A failed audit is said on stderr and never hides the verb's own status: a
 # verb that succeeded but could not be audited exits 2.
 audit_verb() {
+	_ka_root=${KA_ROOT:-/srv/kernel-agent} # ka-core's paths::DEFAULT_ROOT
+	_ka_root_was_there=0
+	[[ ! -d $_ka_root ]] || _ka_root_was_there=1
 	_ka_audit_args=(--verb "$1")
 	shift
 	_ka_audit_args+=("$@")
@@ -62,6 +65,10 @@ _ka_audit_at_exit() {
 	if ! ka-audit record --exit-code "$status" "${_ka_audit_args[@]}"; then
 		printf '%s: error: auditing failed (see above); the verb itself exited %s\n' "$KA_PROG" "$status" >&2
 		((status != 0)) || status=2
+	fi
+	# the first real run creates the state folder: say so (a dry run never does)
+	if ((!_ka_root_was_there)) && [[ -d $_ka_root ]]; then
+		printf '%s: created the state folder %s (KA_ROOT)\n' "$KA_PROG" "$_ka_root" >&2
 	fi
 	exit "$status"
 }

@@ -129,3 +129,34 @@ promoted() {
 	done
 	[[ $stderr != *importing* ]]
 }
+
+# readme_blocks INFO: the shell lines of README.md's ```INFO blocks, one per
+# line as "LINE<TAB>COMMAND" (comments and blank lines dropped).
+readme_blocks() {
+	awk -v info="$1" '
+		/^```/ { if (inside) { inside = 0; next } inside = ($0 == "```" info); next }
+		inside { line = $0; sub(/[ \t]+#.*$/, "", line); if (line ~ /[^ \t]/) printf "%d\t%s\n", NR, line }
+	' "$REPO/README.md"
+}
+
+@test "README: every shell example is marked, and the plain ones run against the example fleet" {
+	# a block is `sh` (run here), `sh setup` (.ci/run runs it) or `sh illustration`
+	run awk '/^```sh/ && $0 != "```sh" && $0 != "```sh setup" && $0 != "```sh illustration" { print NR": "$0 }' "$REPO/README.md"
+	[ -z "$output" ] || { echo "README.md: unmarked shell block at $output"; false; }
+	[ "$(readme_blocks sh | wc -l)" -ge 5 ]
+	[ "$(readme_blocks 'sh setup' | grep -c 'make test')" -eq 1 ]
+	cd "$REPO"
+	while IFS=$'\t' read -r line cmd; do
+		# 0 done, 1 refused or declined (--confirm reads no answer here);
+		# 2 and 3 are usage and input errors: the example itself is wrong
+		status=0
+		bash -o pipefail -c "$cmd" </dev/null >"$T/readme.out" 2>&1 || status=$?
+		if ((status > 1)); then
+			echo "README.md:$line: '$cmd' exited $status:"
+			cat "$T/readme.out"
+			false
+		fi
+	done < <(readme_blocks sh)
+	# the one whose output the README shows names the promoted files
+	ka-promote --json fresnel | jq -r '.files[]' | grep -q 'hosts/fresnel/promoted/cumulative.patch$'
+}

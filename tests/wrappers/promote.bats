@@ -25,6 +25,7 @@ teardown() {
 @test "promote writes cumulative.patch and manifest.lock whose b2sum coreutils agrees with" {
 	run ka-promote fresnel
 	[ "$status" -eq 0 ]
+	[[ $output == *"ka-promote: created the state folder $KA_ROOT (KA_ROOT)"* ]]
 	[[ $output == *"promote fresnel: done"* ]]
 	p="$KA_ROOT/hosts/fresnel/promoted"
 	[ -f "$p/cumulative.patch" ] && [ -f "$p/manifest.lock" ]
@@ -83,6 +84,8 @@ teardown() {
 }
 
 @test "a dry run says what the real run would: would be unchanged, or would promote" {
+	# the baseline imported once, as a real run would (a dry run imports nothing)
+	ka-baseline --import "$T/linux-toy.tar.xz" >/dev/null
 	run --separate-stderr ka-promote --all --dry-run
 	[[ $output == *"promote fresnel: dry-run — would promote 3 patches"* ]]
 	[[ $output == *"promote ohm: dry-run — would promote 1 patch"* ]]
@@ -112,11 +115,25 @@ teardown() {
 }
 
 @test "--dry-run writes nothing and files no blocks" {
+	# no state yet: nothing is imported or created; it says what a real run imports
+	run --separate-stderr ka-promote --dry-run fresnel
+	[ "$status" -eq 0 ]
+	[[ $output == "promote fresnel: dry-run — would import $T/linux-toy.tar.xz ("*" bytes) into $KA_ROOT/baselines/linux-toy.git once, then check and promote 3 patches"* ]]
+	[ ! -e "$KA_ROOT" ]
+	run --separate-stderr ka-promote --all --dry-run --json
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .status <<<"$output" | sort -u)" = dry-run ]
+	[ ! -e "$KA_ROOT" ]
+	# with the baseline imported (a real promote of ohm), the dry run checks
+	ka-promote ohm >/dev/null
+	# the audit log is the one thing a dry run adds, to a state folder already there
+	find "$KA_ROOT" -path "$KA_ROOT/audit" -prune -o -print | sort >"$T/before"
 	change drivers/net/wifi.c 5 'no such line' 'x' >"$KA_REPO/patches/driver/wifi/lock/0002-broken.diff"
 	run ka-promote --dry-run fresnel
 	[ "$status" -eq 1 ]
-	[ ! -e "$KA_ROOT/hosts" ]
-	[ ! -e "$KA_ROOT/blocks" ] || [ -z "$(ls -A "$KA_ROOT/blocks")" ]
+	[ ! -e "$KA_ROOT/hosts/fresnel" ]
+	[ -z "$(ls -A "$KA_ROOT/blocks" 2>/dev/null)" ]
+	find "$KA_ROOT" -path "$KA_ROOT/audit" -prune -o -print | sort | diff "$T/before" -
 }
 
 @test "--confirm asks; no writes on no, writes on yes" {
@@ -281,6 +298,7 @@ YAML
 
 @test "--all --dry-run groups hosts whose plans are identical (fleet impact view)" {
 	host volta "driver/wifi"
+	ka-baseline --import "$T/linux-toy.tar.xz" >/dev/null
 	run --separate-stderr ka-promote --all --dry-run
 	[ "$status" -eq 0 ]
 	[[ $output == *"fleet impact: 3 hosts, 2 distinct plans"* ]]

@@ -435,9 +435,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
             all_targets,
             argv,
         } => {
-            // A dry run writes nothing: it is audited into a state folder
-            // that is already there, and never creates one.
-            if dry_run && !layout.root.is_dir() {
+            // A dry run writes nothing, and a usage or input error changed
+            // nothing: they are audited into a state folder that is already
+            // there, and never create one.
+            if (dry_run || exit_code >= 2) && !layout.root.is_dir() {
                 return Ok(ExitCode::Ok);
             }
             record(

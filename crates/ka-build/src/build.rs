@@ -92,7 +92,9 @@ impl<R: Remote> Builder<'_, R> {
             notes.push(format!("a real run files [ka:{}] {title}", kind.as_str()));
             return Ok(None);
         }
-        Ok(Some(self.store.file(kind, subject, title, detail)?.to_ref()))
+        Ok(Some(
+            self.store.file(kind, subject, title, detail)?.to_ref(),
+        ))
     }
 
     fn job(

@@ -77,7 +77,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
     // A dry run writes nothing under KA_ROOT: no mirror queue, no lock file,
     // logs in a scratch folder that goes away.
     let scratch = if cli.dry_run {
-        Some(tempfile::Builder::new().prefix("ka-build-dry-run.").tempdir().context("scratch folder")?)
+        Some(
+            tempfile::Builder::new()
+                .prefix("ka-build-dry-run.")
+                .tempdir()
+                .context("scratch folder")?,
+        )
     } else {
         None
     };

@@ -276,3 +276,18 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod default_root_tests {
+    /// The wrappers say when a real run creates the state folder; they must
+    /// name the same default as the stages.
+    #[test]
+    fn the_wrappers_know_the_same_default_root() {
+        let lib = include_str!("../../../bin-wrappers/ka-lib.sh");
+        assert!(
+            lib.contains(&format!("${{KA_ROOT:-{}}}", super::DEFAULT_ROOT)),
+            "bin-wrappers/ka-lib.sh must default KA_ROOT to {}",
+            super::DEFAULT_ROOT
+        );
+    }
+}

@@ -55,7 +55,12 @@ pub fn estimate(git_dir: &Path, commit: &str) -> Result<u64> {
         .split(|&b| b == 0)
         .filter_map(|entry| {
             let meta = entry.split(|&b| b == b'\t').next()?;
-            std::str::from_utf8(meta).ok()?.split_whitespace().nth(3)?.parse::<u64>().ok()
+            std::str::from_utf8(meta)
+                .ok()?
+                .split_whitespace()
+                .nth(3)?
+                .parse::<u64>()
+                .ok()
         })
         .sum())
 }

@@ -226,10 +226,7 @@ pub fn connect(target: &Target, opts: &Options) -> Result<Connection, ConnectErr
 }
 
 fn usage_io(path: &Path, e: std::io::Error, what: &str) -> Error {
-    ka_core::error::usage(format!(
-        "{}: {e}: it should be {what}",
-        path.display()
-    ))
+    ka_core::error::usage(format!("{}: {e}: it should be {what}", path.display()))
 }
 
 /// Key types of the plain (unhashed) known_hosts entries that name this target.

@@ -358,6 +358,17 @@ pub fn groups(results: &[VerbResult]) -> Vec<Group> {
 }
 
 pub fn render_groups(out: &mut impl Write, results: &[VerbResult]) -> std::io::Result<()> {
+    if !results.is_empty()
+        && results
+            .iter()
+            .all(|r| r.lock.is_none() && r.status == Status::DryRun)
+    {
+        // a dry run before the baseline is imported: nothing was checked yet
+        return writeln!(
+            out,
+            "fleet impact: not known until the baseline is imported (each host below says what a real run would import)\n"
+        );
+    }
     let groups = groups(results);
     let hosts: usize = groups.iter().map(|g| g.hosts.len()).sum();
     writeln!(

@@ -42,6 +42,27 @@ need_value() {
 	[[ $# -ge 2 && -n $2 && $2 != -* ]] || die "$1 needs a value (see $KA_PROG --help)"
 }
 
+# refuse_empty_env: a variable kernel-agent reads that is set but empty
+# (KA_ROOT= ka-build, KA_ROOT=$UNSET ka-build) is a mistake, never a request
+# for its default. Said once, naming the variable, before any stage runs
+# (each stage would say it again, in the same words: ka_core::paths::env_var).
+# Call it once the arguments are parsed (--root and --repo set KA_ROOT and
+# KA_REPO).
+refuse_empty_env() {
+	local v default names
+	for v in KA_ROOT KA_REPO KA_SSH_IDENTITY KA_CONFIG KA_NOW; do
+		[[ -v $v && -z ${!v} ]] || continue
+		case $v in
+		KA_ROOT) default="default /srv/kernel-agent" names="a folder" ;;
+		KA_REPO) default="default: the current directory" names="the fleet repository" ;;
+		KA_SSH_IDENTITY) default="default KA_ROOT/ssh/id_ed25519" names="the fleet's SSH private key" ;;
+		KA_CONFIG) default="default KA_ROOT/config.yaml" names="a config file" ;;
+		KA_NOW) default="default: the clock" names="a time, seconds since the epoch or YYYY-MM-DDTHH:MM:SSZ" ;;
+		esac
+		die "$v is set but empty; unset it ($default) or set it to $names"
+	done
+}
+
 # audit_verb VERB [ka-audit record options] -- ARG...: record this run in the
 # audit log (ka-audit(1)) when the wrapper exits, with its real exit status,
 # whether it succeeds, fails or dies. Call it once the arguments are parsed

@@ -101,5 +101,5 @@ teardown() {
 	[ "$status" -eq 2 ]
 	run ka-install nosuch
 	[ "$status" -eq 2 ]
-	[[ $output == *"no fleet/nosuch.yaml"* ]]
+	[[ $output == *"no host 'nosuch' in the fleet ($KA_REPO/fleet/); hosts: signer, tq"* ]]
 }

@@ -292,7 +292,7 @@ YAML
 @test "an unknown host: one clear error from the stage that knows, exit 2" {
 	run --separate-stderr ka-promote nosuchhost
 	[ "$status" -eq 2 ]
-	[ "$stderr" = "ka-resolve: error: fleet/nosuchhost.yaml: no such host manifest; the fleet has: fresnel, ohm" ]
+	[ "$stderr" = "ka-resolve: error: no host 'nosuchhost' in the fleet ($KA_REPO/fleet/); hosts: fresnel, ohm" ]
 	[ -z "$output" ]
 }
 

@@ -376,8 +376,8 @@ themselves, for scripts.\n\n\
 Exit status: 0 recorded (or listed), 2 the log or a record could not be written, 3 a corrupt log line."
 )]
 struct Cli {
-    /// Runtime state root (default /srv/kernel-agent).
-    #[arg(long, env = "KA_ROOT", value_name = "DIR", global = true)]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR", global = true)]
     root: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,

@@ -36,11 +36,14 @@ baseline.git_dir and baseline.commit filled in. A tarball baseline (e.g. Debian'
 with a fixed author and date, so the commit id is the same on every machine; a git \
 baseline is fetched into a bare mirror and its ref resolved to a commit.\n\n\
 With --import PATH, imports that tarball (or with --git URL --ref REF fetches that \
-ref) without a plan and prints the pinned baseline."
+ref) without a plan and prints the pinned baseline.\n\n\
+A missing tarball is refused (exit 1) with how to get it: for Debian's \
+/usr/src/linux-source-<version>.tar.xz, `apt-get install linux-source-<version>` for \
+the version the manifest asks for."
 )]
 pub struct Cli {
-    /// Runtime state root (default /srv/kernel-agent).
-    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Fetch git baselines again even when the ref was resolved before.
     #[arg(long)]
@@ -330,11 +333,32 @@ impl Baselines {
 fn tarball_metadata(tarball: &Path) -> Result<fs::Metadata> {
     fs::metadata(tarball).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => negative(format!(
-            "baseline tarball {} is missing; install it (e.g. apt-get install linux-source-6.1) or fix kernel.baseline",
-            tarball.display()
+            "baseline tarball {} is missing; {} or fix kernel.baseline",
+            tarball.display(),
+            missing_tarball_hint(tarball)
         )),
         _ => Error::io(tarball, e),
     })
+}
+
+/// How to get a missing baseline tarball, for the version it names: Debian's
+/// `/usr/src/linux-source-6.12.tar.xz` comes with `apt-get install
+/// linux-source-6.12`; any other tarball is the owner's to put there.
+fn missing_tarball_hint(tarball: &Path) -> String {
+    let name = tarball
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let version = name
+        .strip_prefix("linux-source-")
+        .and_then(|rest| rest.split_once(".tar"))
+        .map(|(version, _)| version);
+    match version {
+        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
+            format!("install it (apt-get install linux-source-{v})")
+        }
+        _ => "put the tarball there".to_string(),
+    }
 }
 
 /// A file-system safe name for a baseline: `linux-source-6.1.tar.xz` →
@@ -487,7 +511,8 @@ fn git(
 
 #[cfg(test)]
 mod tests {
-    use super::baseline_name;
+    use super::{baseline_name, missing_tarball_hint};
+    use std::path::Path;
 
     #[test]
     fn names() {
@@ -497,5 +522,23 @@ mod tests {
             "https___git.kernel.org_a_linux"
         );
         assert_eq!(baseline_name("../x"), "x");
+    }
+
+    #[test]
+    fn the_missing_tarball_hint_names_the_version_asked_for() {
+        let hint = |p: &str| missing_tarball_hint(Path::new(p));
+        assert_eq!(
+            hint("/usr/src/linux-source-6.12.tar.xz"),
+            "install it (apt-get install linux-source-6.12)"
+        );
+        assert_eq!(
+            hint("/usr/src/linux-source-6.1.tar.bz2"),
+            "install it (apt-get install linux-source-6.1)"
+        );
+        assert_eq!(hint("/srv/linux-6.12.3.tar.xz"), "put the tarball there");
+        assert_eq!(
+            hint("/x/linux-source-6.1;rm.tar.xz"),
+            "put the tarball there"
+        );
     }
 }

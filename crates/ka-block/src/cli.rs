@@ -15,8 +15,8 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 struct RootArg {
-    /// Runtime state root (default /srv/kernel-agent).
-    #[arg(long, env = "KA_ROOT", value_name = "DIR", global = true)]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR", global = true)]
     root: Option<PathBuf>,
 }
 

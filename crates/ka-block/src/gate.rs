@@ -55,6 +55,55 @@ pub fn blocking<'b>(blocks: &'b [Block], verb: Verb, req: &Request) -> Vec<&'b B
     blocks.iter().filter(|b| halts(b, verb, req)).collect()
 }
 
+/// The open blocks that halt `verb` on `host` before the verb's input exists
+/// (no promoted lock, no build, nothing published yet): they halt it whatever
+/// the earlier verbs make, so a verb says them rather than "run the previous
+/// verb first". A build is halted only when every build host it may be routed
+/// to (`build_hosts`, in routing order) is; with none known, by what halts
+/// every build.
+pub fn halted_before<'b>(
+    blocks: &'b [Block],
+    verb: Verb,
+    host: &str,
+    build_hosts: &[&str],
+) -> Vec<&'b Block> {
+    let req = |build_host| Request {
+        host,
+        build_host,
+        patches: &[],
+    };
+    if verb != Verb::Build || build_hosts.is_empty() {
+        return blocking(blocks, verb, &req(None));
+    }
+    let mut all: Vec<&Block> = Vec::new();
+    for b in build_hosts {
+        let in_way = blocking(blocks, verb, &req(Some(b)));
+        if in_way.is_empty() {
+            return Vec::new();
+        }
+        for x in in_way {
+            if !all.iter().any(|y| y.id == x.id) {
+                all.push(x);
+            }
+        }
+    }
+    all
+}
+
+/// The gate's refusal in words, as every verb says it:
+/// `refused by the gate: <id> [ka:<kind>] holds <what>`.
+pub fn refusal(in_way: &[&Block], what: &str) -> String {
+    format!(
+        "refused by the gate: {} hold{} {what}",
+        in_way
+            .iter()
+            .map(|b| format!("{} [ka:{}]", b.id, b.block.as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if in_way.len() == 1 { "s" } else { "" }
+    )
+}
+
 /// The subject shape each kind takes.
 pub fn subject_fits(kind: BlockKind, subject: &Subject) -> bool {
     matches!(

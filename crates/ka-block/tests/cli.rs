@@ -357,3 +357,34 @@ fn a_broken_config_stops_filing_with_file_and_line() {
     // Reading needs no config.
     e.cmd("ka-block").arg("list").assert().success();
 }
+
+#[test]
+fn an_empty_ka_root_is_named_not_taken_for_a_flag() {
+    let e = Env::new();
+    for args in [
+        &["list"][..],
+        &["file", "--kind", "signing-fail", "--title", "t"],
+    ] {
+        e.cmd("ka-block")
+            .env("KA_ROOT", "")
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(
+                "ka-block: error: KA_ROOT is set but empty; unset it (default /srv/kernel-agent) or set it to a folder\n",
+            );
+    }
+    e.cmd("ka-gate")
+        .env("KA_ROOT", "")
+        .args(["--verb", "install", "--host", "h"])
+        .assert()
+        .code(2)
+        .stderr(contains("KA_ROOT is set but empty"));
+    // an empty --root is the flag the user typed, and clap says so
+    e.cmd("ka-block")
+        .args(["list", "--root", ""])
+        .assert()
+        .code(2)
+        .stderr(contains("a value is required for '--root <DIR>'"));
+    assert_eq!(e.records(), 0);
+}

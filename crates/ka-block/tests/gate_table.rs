@@ -1,6 +1,6 @@
 //! DESIGN §7 row by row: each block halts its row, and nothing outside it.
 
-use ka_block::gate::{Request, blocking, halts, subject_fits};
+use ka_block::gate::{Request, blocking, halted_before, halts, refusal, subject_fits};
 use ka_core::docs::{Block, BlockKind, BlockState, Subject, V1, Verb};
 
 fn block(kind: BlockKind, subject: Subject) -> Block {
@@ -247,4 +247,59 @@ fn blocks_on_other_subjects_do_not_propagate() {
             "{verb:?} was halted"
         );
     }
+}
+
+#[test]
+fn before_its_input_exists_a_verb_is_halted_by_what_halts_it_whatever_comes() {
+    let signing = block(BlockKind::SigningFail, Subject::Global);
+    let boltzmann = block(
+        BlockKind::BuildFail,
+        Subject::BuildHost {
+            host: "boltzmann".into(),
+        },
+    );
+    let drift = block(
+        BlockKind::HostDrifted,
+        Subject::Host {
+            host: "fresnel".into(),
+        },
+    );
+    let open = vec![boltzmann.clone(), drift.clone()];
+    // a build with a fallback that is free is not halted
+    assert!(halted_before(&open, Verb::Build, "fresnel", &["boltzmann", "fermi"]).is_empty());
+    // every build host blocked: the build is
+    let ids: Vec<&str> = halted_before(&open, Verb::Build, "fresnel", &["boltzmann"])
+        .iter()
+        .map(|b| b.id.as_str())
+        .collect();
+    assert_eq!(ids, ["build-fail-test"]);
+    // no build host known: only what halts every build
+    assert!(halted_before(&open, Verb::Build, "fresnel", &[]).is_empty());
+    let with_signing = vec![boltzmann, signing, drift];
+    assert_eq!(
+        halted_before(&with_signing, Verb::Build, "fresnel", &[]).len(),
+        1
+    );
+    // both build hosts blocked, boltzmann twice: each block once
+    assert_eq!(
+        halted_before(
+            &with_signing,
+            Verb::Build,
+            "fresnel",
+            &["boltzmann", "fermi"]
+        )
+        .len(),
+        2
+    );
+    // installs and signing: the verb's own row
+    let held = halted_before(&with_signing, Verb::Install, "fresnel", &[]);
+    assert_eq!(
+        refusal(&held, "installs to fresnel"),
+        "refused by the gate: host-drifted-test [ka:host-drifted] holds installs to fresnel"
+    );
+    assert!(halted_before(&with_signing, Verb::Install, "ohm", &[]).is_empty());
+    assert_eq!(
+        halted_before(&with_signing, Verb::Sign, "ohm", &[]).len(),
+        1
+    );
 }

@@ -5,7 +5,6 @@
 
 use ka_core::docs::{Job, Transport, V1};
 use ka_core::error::Result;
-use ka_core::formats::HostManifest;
 use ka_core::paths::Layout;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -63,9 +62,7 @@ pub fn release_idle(layout: &Layout, repo: &Path) -> Result<Vec<String>> {
         if !rec.awake {
             continue;
         }
-        ka_core::names::check_name("host", &rec.host)?;
-        let shown = format!("fleet/{}.yaml", rec.host);
-        let m = HostManifest::load(&repo.join(&shown), &shown)?;
+        let (m, _) = ka_core::fleet::manifest(repo, &rec.host)?;
         let Some(spec) = m.build_host else { continue };
         let (Some(release), Some(idle)) = (spec.release, spec.idle_release) else {
             continue;

@@ -6,7 +6,6 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
 use ka_core::docs::{JobResult, Keep, V1};
 use ka_core::error::{ExitCode, Result, usage};
-use ka_core::formats::HostManifest;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,9 +27,11 @@ shell in the job's folder on its build host, checking the host key strictly agai
 fleet's known_hosts (ka-debug runs it)"
 )]
 pub struct Cli {
-    #[arg(long, env = "KA_ROOT", value_name = "DIR", global = true)]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR", global = true)]
     pub root: Option<PathBuf>,
-    #[arg(long, env = "KA_REPO", value_name = "DIR", global = true)]
+    /// The fleet repository (default: KA_REPO or the current directory).
+    #[arg(long, value_name = "DIR", global = true)]
     pub repo: Option<PathBuf>,
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -124,7 +125,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Cmd::SshArgv { id } => {
             let job = load(&layout, &id)?;
             let repo = fleet_repo(cli.repo.as_deref())?;
-            for arg in ssh_argv(&repo, &job)? {
+            for arg in ssh_argv(&repo, &layout, &job)? {
                 out.write_all(arg.as_bytes()).context("stdout")?;
                 out.write_all(b"\0").context("stdout")?;
             }
@@ -136,10 +137,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
 
 /// `ssh` with strict host key checking against the fleet's known_hosts, the
 /// fleet identity, and a remote command that changes into the job's folder.
-pub fn ssh_argv(repo: &Path, job: &JobResult) -> Result<Vec<String>> {
-    let path = repo.join("fleet").join(format!("{}.yaml", job.host));
-    let shown = format!("fleet/{}.yaml", job.host);
-    let m = HostManifest::load(&path, &shown)?;
+pub fn ssh_argv(repo: &Path, layout: &Layout, job: &JobResult) -> Result<Vec<String>> {
+    let (m, shown) = ka_core::fleet::manifest(repo, &job.host)?;
     let (Some(ssh), Some(spec)) = (&m.ssh, &m.build_host) else {
         return Err(usage(format!(
             "{shown}: not a build host with an ssh: target"
@@ -147,7 +146,7 @@ pub fn ssh_argv(repo: &Path, job: &JobResult) -> Result<Vec<String>> {
     };
     let dir = format!("{}/source/{}", spec.root.trim_end_matches('/'), job.id);
     let known_hosts = repo.join("fleet/known_hosts");
-    let identity = crate::identity(&Layout::new(runtime_root(None)?));
+    let identity = crate::identity(layout)?;
     Ok(vec![
         "ssh".into(),
         "-t".into(),

@@ -18,8 +18,9 @@ use ka_core::paths::Layout;
 use std::path::PathBuf;
 
 /// The SSH identity kernel-agent uses: `KA_SSH_IDENTITY`, else
-/// `KA_ROOT/ssh/id_ed25519` (runtime state; never `$HOME/.ssh`).
-pub fn identity(layout: &Layout) -> PathBuf {
+/// `KA_ROOT/ssh/id_ed25519` (runtime state; never `$HOME/.ssh`). A set but
+/// empty `KA_SSH_IDENTITY` is refused, naming it.
+pub fn identity(layout: &Layout) -> ka_core::Result<PathBuf> {
     layout.ssh_identity()
 }
 
@@ -28,7 +29,6 @@ use clap::{CommandFactory, Parser};
 use ka_block::store::Store;
 use ka_core::docs::Render;
 use ka_core::error::ExitCode;
-use ka_core::formats::HostManifest;
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{fleet_repo, runtime_root};
 
@@ -47,13 +47,16 @@ out/ to KA_ROOT/output/<job-id>/. A failed build files [ka:build-fail] for that 
 keeps the tree; a success lifts it. The log is kept under KA_ROOT/logs/<build-host>/<job-id>/.\n\n\
 SSH: host keys are checked strictly against <repo>/fleet/known_hosts; the identity is \
 KA_SSH_IDENTITY or KA_ROOT/ssh/id_ed25519.\n\n\
-Exit status: 0 built (or --dry-run found a build host), 1 blocked or failed, 2 usage or I/O, \
+Exit status: 0 built (or --dry-run found a build host), 1 blocked or failed (also: an infra \
+host without opt_in: true), 2 usage or I/O (also: a host the fleet does not have), \
 3 bad input."
 )]
 pub struct Cli {
-    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    #[arg(long, env = "KA_REPO", value_name = "DIR")]
+    /// The fleet repository (default: KA_REPO or the current directory).
+    #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
     /// Route and pre-flight only; stage and build nothing.
     #[arg(long)]
@@ -93,9 +96,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let mut results = Vec::new();
     let mut code = ExitCode::Ok;
     for render in &renders {
-        ka_core::names::check_name("host", &render.host)?;
-        let shown = format!("fleet/{}.yaml", render.host);
-        let target = HostManifest::load(&repo.join(&shown), &shown)?;
+        let (target, _) = ka_core::fleet::target(&repo, &render.host)?;
         let _lock = match scratch {
             Some(_) => None,
             None => Some(HostLock::acquire(
@@ -110,7 +111,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             repo: &repo,
             credentials: build::Credentials {
                 known_hosts: repo.join("fleet/known_hosts"),
-                identity: identity(&layout),
+                identity: identity(&layout)?,
             },
             job_id: job_id(
                 &render.host,

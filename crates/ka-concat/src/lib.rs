@@ -55,8 +55,8 @@ A host whose check did not pass, or whose patches an open [ka:patch-fail] or \
 (exit 1). Other hosts go on."
 )]
 pub struct Cli {
-    /// Runtime state root (default /srv/kernel-agent).
-    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Compute and report everything, write nothing.
     #[arg(long)]

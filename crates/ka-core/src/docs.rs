@@ -411,7 +411,7 @@ impl std::str::FromStr for BlockKind {
         BlockKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown block kind {s:?}"))
+            .ok_or_else(|| format!("unknown block kind {}", crate::error::quoted(s)))
     }
 }
 
@@ -511,7 +511,7 @@ impl std::str::FromStr for Verb {
         Verb::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown verb {s:?}"))
+            .ok_or_else(|| format!("unknown verb {}", crate::error::quoted(s)))
     }
 }
 
@@ -944,7 +944,7 @@ impl std::str::FromStr for NoticeKind {
         NoticeKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown notice kind {s:?}"))
+            .ok_or_else(|| format!("unknown notice kind {}", crate::error::quoted(s)))
     }
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 pub fn parse_duration(text: &str) -> Result<Duration> {
     let bad = || {
         usage(format!(
-            "duration {text:?}: write a number with a unit s, m, h or d (e.g. 90s, 5m, 4h, 1h30m)"
+            "duration {}: write a number with a unit s, m, h or d (e.g. 90s, 5m, 4h, 1h30m)",
+            crate::error::quoted(text)
         ))
     };
     let mut total: u64 = 0;

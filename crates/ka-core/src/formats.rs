@@ -2,7 +2,7 @@
 //! `fleet/<host>.yaml` ([`HostManifest`]) and `patches/<scope>/<series>/series.yaml`
 //! ([`SeriesMeta`]). Unknown keys are errors that name file, line and column.
 
-use crate::error::{Error, Result, contract};
+use crate::error::{Error, Result, contract, quoted};
 use crate::names::{check_name, check_scope};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -363,8 +363,8 @@ impl SignSpec {
         let key_ok = self.key.len() == 40 && self.key.bytes().all(|b| b.is_ascii_hexdigit());
         if !key_ok {
             return Err(contract(format!(
-                "sign.key {:?}: give the key's full fingerprint (40 hex digits, `gpg --list-secret-keys --with-colons` prints it on the fpr line)",
-                self.key
+                "sign.key {}: give the key's full fingerprint (40 hex digits, `gpg --list-secret-keys --with-colons` prints it on the fpr line)",
+                quoted(&self.key)
             )));
         }
         for (what, p) in [
@@ -412,12 +412,14 @@ fn check_sign_path(what: &str, p: &str) -> Result<()> {
         && !p.ends_with('/');
     if !plain {
         return Err(contract(format!(
-            "{what} {p:?}: give an absolute path of letters, digits and / . _ + - (no '..', no trailing /)"
+            "{what} {}: give an absolute path of letters, digits and / . _ + - (no '..', no trailing /)",
+            quoted(p)
         )));
     }
     if p == "/root" || p.starts_with("/root/") || p.starts_with("/home/") {
         return Err(contract(format!(
-            "{what} {p:?} is under a home folder; kernel-agent never reads or writes under $HOME: use e.g. /srv/kernel-agent/sign/..."
+            "{what} {} is under a home folder; kernel-agent never reads or writes under $HOME: use e.g. /srv/kernel-agent/sign/...",
+            quoted(p)
         )));
     }
     Ok(())
@@ -492,11 +494,14 @@ pub fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path, shown_as: &str) ->
     parse_yaml(text, shown_as)
 }
 
+/// Parse YAML text into `T`; errors read `file:line:col: what`, and quote at
+/// most [`crate::error::QUOTE_MAX`] characters of the input.
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, shown_as: &str) -> Result<T> {
     serde_yaml::from_str(text).map_err(|e| {
-        let msg = e.to_string();
+        let full = e.to_string();
+        let msg = crate::error::clip_quoted(&full);
         // yaml_serde appends " at line L column C"; we lead with it instead.
-        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg);
         match e.location() {
             Some(loc) => contract(format!("{shown_as}:{}:{}: {msg}", loc.line(), loc.column())),
             None => contract(format!("{shown_as}: {msg}")),
@@ -521,8 +526,9 @@ impl HostManifest {
             .unwrap_or_default();
         if stem != self.host {
             return Err(contract(format!(
-                "{shown_as}: host: {:?} does not match the file name; rename the file to fleet/{}.yaml or fix host:",
-                self.host, self.host
+                "{shown_as}: host: {} does not match the file name; rename the file to fleet/{}.yaml or fix host:",
+                quoted(&self.host),
+                self.host
             )));
         }
         for s in &self.scopes {
@@ -582,7 +588,8 @@ pub fn check_series_ref(r: &str) -> Result<()> {
             check_name("series", series)
         }
         None => Err(contract(format!(
-            "invalid series reference {r:?}: write <scope>/<series>, e.g. board/pinebook-pro/opp"
+            "invalid series reference {}: write <scope>/<series>, e.g. board/pinebook-pro/opp",
+            quoted(r)
         ))),
     }
 }
@@ -678,21 +685,23 @@ pub enum TokenSource {
 }
 
 impl RuntimeConfig {
-    /// The config file: `KA_CONFIG` if set, else `<root>/config.yaml`.
-    pub fn path(root: &Path) -> std::path::PathBuf {
-        match std::env::var_os("KA_CONFIG") {
-            Some(v) if !v.is_empty() => std::path::PathBuf::from(v),
-            _ => root.join("config.yaml"),
-        }
+    /// The config file: `KA_CONFIG` if set, else `<root>/config.yaml`; a set
+    /// but empty `KA_CONFIG` is refused, naming it.
+    pub fn path(root: &Path) -> Result<std::path::PathBuf> {
+        Ok(Self::explicit_path()?.unwrap_or_else(|| root.join("config.yaml")))
+    }
+
+    fn explicit_path() -> Result<Option<std::path::PathBuf>> {
+        Ok(crate::paths::env_var(crate::paths::KA_CONFIG)?.map(std::path::PathBuf::from))
     }
 
     /// Load and check the config of the runtime root `root`. A missing
     /// `<root>/config.yaml` is the default config; a missing file that
     /// `KA_CONFIG` names explicitly is an error.
     pub fn load(root: &Path) -> Result<RuntimeConfig> {
-        let path = Self::path(root);
+        let path = Self::path(root)?;
         crate::paths::refuse_home(&path, "the config file")?;
-        let explicit = std::env::var_os("KA_CONFIG").is_some_and(|v| !v.is_empty());
+        let explicit = Self::explicit_path()?.is_some();
         if !explicit && !path.exists() {
             return Ok(RuntimeConfig::default());
         }
@@ -729,7 +738,7 @@ impl GiteaConfig {
         {
             return Err(at(
                 "url",
-                format!("{:?} is not an http:// or https:// URL", self.url),
+                format!("{} is not an http:// or https:// URL", quoted(&self.url)),
             ));
         }
         check_name("owner", &self.owner).map_err(|e| at("owner", e.to_string()))?;
@@ -758,7 +767,8 @@ impl GiteaConfig {
                 let p = Path::new(f);
                 if !p.is_absolute() {
                     return Err(contract(format!(
-                        "issues.gitea.token_file {f:?} must be an absolute path"
+                        "issues.gitea.token_file {} must be an absolute path",
+                        quoted(f)
                     )));
                 }
                 crate::paths::refuse_home(p, "issues.gitea.token_file")?;
@@ -794,6 +804,33 @@ mod tests {
         .to_string();
         assert!(
             err.starts_with("patches/board/x/s/series.yaml:4:1: unknown field `flavour`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_huge_input_is_not_quoted_whole() {
+        // a manifest that is one 3 MB scalar, and one with a 3 MB scope
+        let blob = "x".repeat(3_000_000);
+        let err = parse_yaml::<HostManifest>(&blob, "fleet/big.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 400, "{}", err.len());
+        assert!(err.starts_with("fleet/big.yaml:1:1: invalid type: string \"xxx"));
+        assert!(err.contains("…\" (2999800 bytes more), expected"), "{err}");
+        let text = format!(
+            "host: big\nrole: dev\narch: aarch64\ndistro: arch\nscopes: [\"{}\"]\n",
+            "y".repeat(3_000_000)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.yaml");
+        std::fs::write(&path, text).unwrap();
+        let err = HostManifest::load(&path, "fleet/big.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 400, "{}", err.len());
+        assert!(
+            err.starts_with("fleet/big.yaml: invalid scope \"yyy"),
             "{err}"
         );
     }

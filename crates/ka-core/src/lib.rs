@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod docs;
 pub mod duration;
 pub mod error;
+pub mod fleet;
 pub mod formats;
 pub mod git;
 pub mod hash;

@@ -1,14 +1,15 @@
 //! Validation of names that end up in paths, shell commands or remote argv:
 //! hosts, series, campaigns, scopes.
 
-use crate::error::{Result, contract};
+use crate::error::{Result, contract, quoted};
 
 /// A host, series or campaign name: `[A-Za-z0-9][A-Za-z0-9._+-]*`, at most 64 bytes.
 /// No leading `-` (it would read as an option), no shell metacharacters, no `/`.
 pub fn check_name(what: &str, name: &str) -> Result<()> {
     check_token(name, 64).map_err(|()| {
         contract(format!(
-            "invalid {what} name {name:?}: use letters, digits, '.', '_', '+', '-', starting with a letter or digit"
+            "invalid {what} name {}: use letters, digits, '.', '_', '+', '-', starting with a letter or digit",
+            quoted(name)
         ))
     })
 }
@@ -29,7 +30,8 @@ fn check_token(name: &str, max: usize) -> std::result::Result<(), ()> {
 pub fn check_file_name(what: &str, name: &str) -> Result<()> {
     check_token(name, 255).map_err(|()| {
         contract(format!(
-            "invalid {what} {name:?}: use letters, digits, '.', '_', '+', '-', starting with a letter or digit"
+            "invalid {what} {}: use letters, digits, '.', '_', '+', '-', starting with a letter or digit",
+            quoted(name)
         ))
     })
 }
@@ -44,14 +46,16 @@ pub fn check_scope(scope: &str) -> Result<()> {
     let kind = parts.next().unwrap_or_default();
     if !SCOPE_KINDS.contains(&kind) {
         return Err(contract(format!(
-            "invalid scope {scope:?}: it must start with one of {}",
+            "invalid scope {}: it must start with one of {}",
+            quoted(scope),
             SCOPE_KINDS.join(", ")
         )));
     }
     let rest: Vec<&str> = parts.collect();
     if rest.is_empty() {
         return Err(contract(format!(
-            "invalid scope {scope:?}: name what it is, e.g. {kind}/<name>"
+            "invalid scope {}: name what it is, e.g. {kind}/<name>",
+            quoted(scope)
         )));
     }
     for part in rest {
@@ -82,7 +86,7 @@ pub fn check_job_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(contract(format!("invalid job id {id:?}")))
+        Err(contract(format!("invalid job id {}", quoted(id))))
     }
 }
 

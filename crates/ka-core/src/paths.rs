@@ -7,13 +7,14 @@ use std::path::{Component, Path, PathBuf};
 pub const DEFAULT_ROOT: &str = "/srv/kernel-agent";
 
 /// The runtime root: `--root`, else `KA_ROOT`, else `/srv/kernel-agent`.
-/// Refused when it lies inside `$HOME` (hard rule: never read or write under $HOME).
+/// Refused when it lies inside `$HOME` (hard rule: never read or write under $HOME),
+/// and when `KA_ROOT` is set but empty (see [`env_var`]).
 pub fn runtime_root(flag: Option<&Path>) -> Result<PathBuf> {
     let root = match flag {
         Some(p) => p.to_path_buf(),
-        None => match std::env::var_os("KA_ROOT") {
-            Some(v) if !v.is_empty() => PathBuf::from(v),
-            _ => PathBuf::from(DEFAULT_ROOT),
+        None => match env_var(KA_ROOT)? {
+            Some(v) => PathBuf::from(v),
+            None => PathBuf::from(DEFAULT_ROOT),
         },
     };
     let root = absolute(&root)?;
@@ -26,9 +27,9 @@ pub fn runtime_root(flag: Option<&Path>) -> Result<PathBuf> {
 pub fn fleet_repo(flag: Option<&Path>) -> Result<PathBuf> {
     let repo = match flag {
         Some(p) => p.to_path_buf(),
-        None => match std::env::var_os("KA_REPO") {
-            Some(v) if !v.is_empty() => PathBuf::from(v),
-            _ => PathBuf::from("."),
+        None => match env_var(KA_REPO)? {
+            Some(v) => PathBuf::from(v),
+            None => PathBuf::from("."),
         },
     };
     let repo = absolute(&repo)?;
@@ -39,6 +40,64 @@ pub fn fleet_repo(flag: Option<&Path>) -> Result<PathBuf> {
         )));
     }
     Ok(repo)
+}
+
+/// An environment variable kernel-agent reads, with what its default is and
+/// what it should name: the words of the error when it is set but empty.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvVar {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub names: &'static str,
+}
+
+pub const KA_ROOT: EnvVar = EnvVar {
+    name: "KA_ROOT",
+    default: "default /srv/kernel-agent",
+    names: "a folder",
+};
+pub const KA_REPO: EnvVar = EnvVar {
+    name: "KA_REPO",
+    default: "default: the current directory",
+    names: "the fleet repository",
+};
+pub const KA_SSH_IDENTITY: EnvVar = EnvVar {
+    name: "KA_SSH_IDENTITY",
+    default: "default KA_ROOT/ssh/id_ed25519",
+    names: "the fleet's SSH private key",
+};
+pub const KA_CONFIG: EnvVar = EnvVar {
+    name: "KA_CONFIG",
+    default: "default KA_ROOT/config.yaml",
+    names: "a config file",
+};
+pub const KA_NOW: EnvVar = EnvVar {
+    name: "KA_NOW",
+    default: "default: the clock",
+    names: "a time, seconds since the epoch or YYYY-MM-DDTHH:MM:SSZ",
+};
+
+/// The value of `var` in the environment: `None` when unset. Every variable
+/// kernel-agent reads is read here, and nowhere through clap, so the error
+/// names the variable the user set, not a flag they never typed.
+pub fn env_var(var: EnvVar) -> Result<Option<std::ffi::OsString>> {
+    env_value(var, std::env::var_os(var.name))
+}
+
+/// [`env_var`] for a value already read: set but empty is refused (usage,
+/// exit 2) naming the variable, as `KA_ROOT= ka-status` or
+/// `KA_ROOT=$UNSET ka-build` set it by mistake; it never means the default.
+pub fn env_value(
+    var: EnvVar,
+    value: Option<std::ffi::OsString>,
+) -> Result<Option<std::ffi::OsString>> {
+    match value {
+        Some(v) if v.is_empty() => Err(usage(format!(
+            "{} is set but empty; unset it ({}) or set it to {}",
+            var.name, var.default, var.names
+        ))),
+        v => Ok(v),
+    }
 }
 
 /// Refuse a path inside `$HOME`.
@@ -69,7 +128,8 @@ pub fn safe_relative<'a>(what: &str, p: &'a str) -> Result<&'a Path> {
         Ok(path)
     } else {
         Err(crate::error::contract(format!(
-            "{what} {p:?} escapes the repository; paths are relative, without '..'"
+            "{what} {} escapes the repository; paths are relative, without '..'",
+            crate::error::quoted(p)
         )))
     }
 }
@@ -174,12 +234,13 @@ impl Layout {
         self.verify_dir(host).join("burn-in.json")
     }
     /// The fleet's SSH identity (private key): `KA_SSH_IDENTITY`, else
-    /// `KA_ROOT/ssh/id_ed25519` (runtime state, never under $HOME).
-    pub fn ssh_identity(&self) -> PathBuf {
-        match std::env::var_os("KA_SSH_IDENTITY") {
-            Some(p) if !p.is_empty() => PathBuf::from(p),
-            _ => self.root.join("ssh/id_ed25519"),
-        }
+    /// `KA_ROOT/ssh/id_ed25519` (runtime state, never under $HOME). A set but
+    /// empty `KA_SSH_IDENTITY` is refused.
+    pub fn ssh_identity(&self) -> Result<PathBuf> {
+        Ok(match env_var(KA_SSH_IDENTITY)? {
+            Some(p) => PathBuf::from(p),
+            None => self.root.join("ssh/id_ed25519"),
+        })
     }
     /// `ka.notice` records (they halt nothing; see `ka-notice(1)`).
     pub fn notices(&self) -> PathBuf {
@@ -267,6 +328,26 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_variable_is_named_not_defaulted() {
+        let e = env_value(KA_ROOT, Some("".into())).unwrap_err();
+        assert_eq!(e.exit_code(), crate::ExitCode::Usage);
+        assert_eq!(
+            e.to_string(),
+            "KA_ROOT is set but empty; unset it (default /srv/kernel-agent) or set it to a folder"
+        );
+        let e = env_value(KA_REPO, Some("".into())).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("KA_REPO is set but empty; unset it")
+        );
+        assert_eq!(env_value(KA_ROOT, None).unwrap(), None);
+        assert_eq!(
+            env_value(KA_ROOT, Some("/x".into())).unwrap(),
+            Some("/x".into())
+        );
+    }
 
     #[test]
     fn normalize() {

@@ -20,8 +20,9 @@ pub fn read_docs<T: DeserializeOwned>(input: impl Read, source: &str) -> Result<
             Err(e) if e.is_io() => return Err(Error::io(source, std::io::Error::other(e))),
             Err(e) => {
                 return Err(contract(format!(
-                    "{source}: document {}: {e}{}",
+                    "{source}: document {}: {}{}",
                     i + 1,
+                    crate::error::clip_quoted(&e.to_string()),
                     if e.is_eof() {
                         " (truncated: did the stage before this one fail?)"
                     } else {

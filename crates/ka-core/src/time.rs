@@ -4,11 +4,12 @@
 use crate::error::{Result, usage};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Seconds since the epoch: `KA_NOW` if set, else the system clock.
+/// Seconds since the epoch: `KA_NOW` if set, else the system clock. A set
+/// but empty `KA_NOW` is refused, naming it.
 pub fn now_epoch() -> Result<i64> {
-    match std::env::var("KA_NOW") {
-        Ok(v) if !v.is_empty() => parse_time(&v),
-        _ => Ok(SystemTime::now()
+    match crate::paths::env_var(crate::paths::KA_NOW)? {
+        Some(v) => parse_time(&v.to_string_lossy()).map_err(|e| usage(format!("KA_NOW: {e}"))),
+        None => Ok(SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0)),
@@ -26,7 +27,8 @@ pub fn parse_time(text: &str) -> Result<i64> {
     }
     let bad = || {
         usage(format!(
-            "time {text:?}: write seconds since the epoch or YYYY-MM-DDTHH:MM:SSZ"
+            "time {}: write seconds since the epoch or YYYY-MM-DDTHH:MM:SSZ",
+            crate::error::quoted(text)
         ))
     };
     let b = text.as_bytes();

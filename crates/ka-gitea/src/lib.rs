@@ -38,8 +38,8 @@ Exit status: 0 ok, 2 Gitea unreachable or refusing, or a usage or I/O error, 3 a
 file, link or config (named in the message)."
 )]
 struct Cli {
-    /// Runtime state root (default /srv/kernel-agent).
-    #[arg(long, env = "KA_ROOT", value_name = "DIR", global = true)]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR", global = true)]
     root: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
@@ -111,7 +111,7 @@ fn open_mirror<'a>(
     layout: &'a Layout,
     config: &RuntimeConfig,
 ) -> anyhow::Result<Option<mirror::Mirror<'a>>> {
-    let shown = RuntimeConfig::path(&layout.root).display().to_string();
+    let shown = RuntimeConfig::path(&layout.root)?.display().to_string();
     match config.gitea() {
         Some(g) => Ok(Some(mirror::Mirror::new(
             layout,

@@ -28,7 +28,7 @@ use ka_core::docs::{
     Artifact, Backup, BlockKind, BlockRef, Install, InstallPhase, Installed, Publish,
     PublishedPackage, Status, Subject, Transport, V1, Verb,
 };
-use ka_core::error::{Error, ExitCode, Result, contract, usage};
+use ka_core::error::{Error, ExitCode, Result, contract, negative, usage};
 use ka_core::formats::{Bootloader, CopyFrom, CopyMode, Distro, HostManifest};
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
@@ -44,7 +44,8 @@ use std::time::{Duration, Instant};
     about = "Install HOST's last published kernel package: backup, install, extlinux, reboot, proof; prints ka.install",
     long_about = "Installs the kernel package of KA_ROOT/hosts/<host>/published.json (the last successful \
 ka-publish) on HOST, in phases that each have a time limit and are named when they fail:\n\n\
-gate: refused while [ka:host-drifted] or [ka:regression] holds HOST.\n\
+gate: refused while [ka:host-drifted] or [ka:regression] holds HOST (said before \
+\"nothing published\", as is an infra host without opt_in: true).\n\
 fetch: the package and its detached .sig from the sign host (a local copy with sign.local: \
 true, else SFTP); the b2sum must equal the published one.\n\
 signature: `gpgv --keyring <repo>/fleet/keyring.gpg` (the fleet's public key, made with \
@@ -83,9 +84,10 @@ b2sum (16 hex digits) of host, package b2sum and boot_change; with --plan HASH n
 unless the recomputed hash is HASH.\n\n\
 The document is printed on stdout and, when the install ran, written to \
 KA_ROOT/hosts/<host>/installs/<id>.json.\n\n\
-Exit status: 0 converged (or --dry-run); 1 blocked (gate, signature, plan hash), a phase \
-failed, or another install of HOST is running; 2 usage or I/O error (unknown host, nothing \
-published, no keyring); 3 bad input (a broken manifest or published.json)."
+Exit status: 0 converged (or --dry-run); 1 blocked (an infra host without opt_in: true, \
+gate, signature, plan hash), a phase failed, or another install of HOST is running; 2 usage \
+or I/O error (an unknown host, named with the fleet's hosts; nothing published; no keyring); \
+3 bad input (a broken manifest or published.json)."
 )]
 pub struct Cli {
     /// The host to install.
@@ -105,9 +107,11 @@ pub struct Cli {
     /// the manifest's verify.heartbeat).
     #[arg(long, value_name = "DURATION")]
     pub heartbeat: Option<String>,
-    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    #[arg(long, env = "KA_REPO", value_name = "DIR")]
+    /// The fleet repository (default: KA_REPO or the current directory).
+    #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
 }
 
@@ -165,16 +169,7 @@ pub fn plan_hash(host: &str, package_b2sum: &str, boot_change: &str) -> String {
 
 /// Read the manifest and published.json of `host` and work out the plan.
 pub fn plan(repo: &Path, layout: &Layout, host: &str) -> Result<Planned> {
-    ka_core::names::check_name("host", host)?;
-    let shown = format!("fleet/{host}.yaml");
-    let path = repo.join(&shown);
-    if !path.exists() {
-        return Err(usage(format!(
-            "{host}: no {shown} in {}: name a host of the fleet",
-            repo.display()
-        )));
-    }
-    let manifest = HostManifest::load(&path, &shown)?;
+    let (manifest, shown) = ka_core::fleet::target(repo, host)?;
     let kernel = manifest.kernel.as_ref().ok_or_else(|| {
         usage(format!(
             "{shown} has no kernel: section: kernel-agent installs no kernel on {host}"
@@ -200,6 +195,15 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str) -> Result<Planned> {
     }
     let published_path = layout.published(host);
     if !published_path.exists() {
+        // the gate's refusal comes before "run ka-publish first"
+        let open = Store::local(layout).open_blocks()?;
+        let in_way = ka_block::gate::halted_before(&open, Verb::Install, host, &[]);
+        if !in_way.is_empty() {
+            return Err(negative(format!(
+                "{}; nothing was changed",
+                ka_block::gate::refusal(&in_way, &format!("installs to {host}"))
+            )));
+        }
         return Err(usage(format!(
             "{host}: nothing published: {} does not exist; run `ka-publish {host}` first",
             published_path.display()
@@ -414,10 +418,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         host,
         ..Request::default()
     };
-    let in_way: Vec<BlockRef> = blocking(&open, Verb::Install, &req)
-        .into_iter()
-        .map(|b| b.to_ref())
-        .collect();
+    let halted = blocking(&open, Verb::Install, &req);
+    let in_way: Vec<BlockRef> = halted.iter().map(|b| b.to_ref()).collect();
     let gate_ok = in_way.is_empty();
     doc.phases.push(InstallPhase {
         phase: "gate".into(),
@@ -441,13 +443,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         doc.status = Status::Blocked;
         doc.failed_phase = Some("gate".into());
         doc.message = format!(
-            "refused by the gate: {} hold{} installs to {host}; nothing was changed",
-            in_way
-                .iter()
-                .map(|b| format!("{} [ka:{}]", b.id, b.block.as_str()))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if in_way.len() == 1 { "s" } else { "" }
+            "{}; nothing was changed",
+            ka_block::gate::refusal(&halted, &format!("installs to {host}"))
         );
         doc.blocks = in_way;
         return finish(&layout, &doc, false);
@@ -628,7 +625,7 @@ fn target_of(repo: &Path, layout: &Layout, m: &HostManifest) -> Result<ka_run_re
         port: ssh.port,
         user: ssh.user.clone(),
         known_hosts: repo.join("fleet/known_hosts"),
-        identity: layout.ssh_identity(),
+        identity: layout.ssh_identity()?,
     })?;
     Ok(t.expect("an ssh transport"))
 }

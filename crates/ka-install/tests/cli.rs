@@ -232,7 +232,10 @@ fn an_unknown_host_is_a_usage_error() {
     let c = Case::new();
     c.cmd(&["nosuch"])
         .code(2)
-        .stderr(predicates::str::contains("no fleet/nosuch.yaml"));
+        .stderr(predicates::str::contains(format!(
+            "ka-install-run: error: no host 'nosuch' in the fleet ({}/); hosts: ",
+            c.repo.join("fleet").display()
+        )));
     c.cmd(&["../tq"]).code(3);
     c.nothing_changed();
 }
@@ -245,6 +248,35 @@ fn nothing_published_is_a_usage_error() {
         predicates::str::contains("nothing published")
             .and(predicates::str::contains("ka-publish tq")),
     );
+    c.nothing_changed();
+}
+
+#[test]
+fn infra_and_the_gate_are_said_before_nothing_published() {
+    let c = Case::new();
+    fs::remove_file(c.root.join("hosts/tq/published.json")).unwrap();
+    // an infra host without opt_in: its refusal, not "nothing published"
+    let path = c.repo.join("fleet/tq.yaml");
+    let dev = fs::read_to_string(&path).unwrap();
+    fs::write(&path, dev.replace("role: dev", "role: infra")).unwrap();
+    c.cmd(&["tq"]).code(1).stderr(
+        "ka-install-run: error: fleet/tq.yaml: tq is an infra host; kernel-agent never targets infra hosts unless the manifest says opt_in: true\n",
+    );
+    fs::write(&path, &dev).unwrap();
+    // a held host: the gate's refusal, not "nothing published"
+    let store = ka_block::store::Store::local(&ka_core::paths::Layout::new(c.root.clone()));
+    let b = store
+        .file(
+            BlockKind::HostDrifted,
+            Subject::Host { host: "tq".into() },
+            "tq: drifted",
+            "by a test",
+        )
+        .unwrap();
+    c.cmd(&["tq"]).code(1).stderr(format!(
+        "ka-install-run: error: refused by the gate: {} [ka:host-drifted] holds installs to tq; nothing was changed\n",
+        b.id
+    ));
     c.nothing_changed();
 }
 

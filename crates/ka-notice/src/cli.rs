@@ -27,8 +27,8 @@ updates one record (its filings count goes up).\n\n\
 Exit status: 0 ok, 2 usage or I/O error (e.g. an unknown id), 3 a corrupt record or bad input."
 )]
 struct Cli {
-    /// Runtime state root (default /srv/kernel-agent).
-    #[arg(long, env = "KA_ROOT", value_name = "DIR", global = true)]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR", global = true)]
     root: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,

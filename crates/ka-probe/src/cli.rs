@@ -109,7 +109,9 @@ A failed run fails the burn-in at once (and files the blocks as above); when the
 over and every run passed, bar 5 passes. Once decided, further calls probe nothing until the \
 next install. verify.burn_in: 0h turns burn-in off. Meant for a cron line or a systemd timer.\n\n\
 Exit status: 0 every host passed (or its burn-in is off, running or passed); 1 a bar failed \
-(or the burn-in failed); 2 usage or I/O error (also: the host's verify lock is held); 3 bad input."
+(or the burn-in failed), or an infra host without opt_in: true (never probed); 2 usage or \
+I/O error (also: an unknown host, named with the fleet's hosts; the host's verify lock is \
+held); 3 bad input."
 )]
 pub struct VerifyCli {
     #[command(flatten)]
@@ -161,23 +163,36 @@ fn env(c: &Common) -> anyhow::Result<Env> {
 
 /// Report a per-host error on stderr and keep the worst exit status.
 fn host_error(prog: &str, host: &str, e: &Error, worst: &mut ExitCode) {
-    eprintln!("{prog}: error: {host}: {e}");
+    eprintln!(
+        "{prog}: error: {}: {}",
+        ka_core::error::clip(host),
+        ka_core::error::clip_quoted(&e.to_string())
+    );
     let code = e.exit_code();
     if code as i32 > *worst as i32 {
         *worst = code;
     }
 }
 
+/// The plan of each host; with `targets`, an infra host without opt_in is
+/// refused first (ka-verify acts on the hosts it verifies: it files blocks).
 fn plans(
     prog: &str,
     env: &Env,
     hosts: &[String],
     heartbeat: Option<&str>,
+    targets: bool,
     worst: &mut ExitCode,
 ) -> Vec<HostPlan> {
     let mut out = Vec::new();
     for h in hosts {
-        match plan(&env.repo, &env.layout, h, heartbeat) {
+        let planned = if targets {
+            ka_core::fleet::target(&env.repo, h).map(drop)
+        } else {
+            Ok(())
+        }
+        .and_then(|()| plan(&env.repo, &env.layout, h, heartbeat));
+        match planned {
             Ok(p) => out.push(p),
             Err(e) => host_error(prog, h, &e, worst),
         }
@@ -194,6 +209,7 @@ pub fn probe() -> anyhow::Result<ExitCode> {
         &env,
         &cli.hosts,
         cli.common.heartbeat.as_deref(),
+        false,
         &mut worst,
     );
     let reports = probe_all(&plans, &env.opts, &ka_core::time::rfc3339(env.now));
@@ -215,6 +231,7 @@ pub fn verify() -> anyhow::Result<ExitCode> {
         &env,
         &cli.hosts,
         cli.common.heartbeat.as_deref(),
+        true,
         &mut worst,
     );
     let mut results: Vec<VerbResult> = Vec::new();

@@ -48,15 +48,7 @@ pub struct HostPlan {
 /// Read and check everything about `host`. `heartbeat` overrides the
 /// manifest's `verify.heartbeat`.
 pub fn plan(repo: &Path, layout: &Layout, host: &str, heartbeat: Option<&str>) -> Result<HostPlan> {
-    check_name("host", host)?;
-    let shown = format!("fleet/{host}.yaml");
-    let manifest_path = repo.join(&shown);
-    if !manifest_path.exists() {
-        return Err(usage(format!(
-            "{host}: no {shown} in {}: name a host of the fleet",
-            repo.display()
-        )));
-    }
+    let (manifest_path, shown) = ka_core::fleet::manifest_path(repo, host)?;
     let manifest = HostManifest::load(&manifest_path, &shown)?;
     let manifest_text = std::fs::read_to_string(&manifest_path).unwrap_or_default();
     let ssh = manifest.ssh.as_ref().ok_or_else(|| {
@@ -91,7 +83,7 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str, heartbeat: Option<&str>) -
         port: ssh.port,
         user: ssh.user.clone(),
         known_hosts: repo.join("fleet/known_hosts"),
-        identity: layout.ssh_identity(),
+        identity: layout.ssh_identity()?,
     };
 
     let mut notes = Vec::new();

@@ -751,7 +751,7 @@ fn bad_hosts_are_named_and_the_others_still_probed() {
         .assert()
         .code(2)
         .stderr(contains("nossh: fleet/nossh.yaml: no ssh: section"))
-        .stderr(contains("nowhere: no fleet/nowhere.yaml"));
+        .stderr(contains("nowhere: no host 'nowhere' in the fleet ("));
     let rs = reports(&out.get_output().stdout);
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0]["host"], "ohm");

@@ -32,8 +32,8 @@ Exit status: 0 (whether or not anything was due), 2 usage or I/O error (e.g. --n
 the last reminder: the clock went backwards), 3 a corrupt record or state file."
 )]
 struct RemindCli {
-    /// Runtime state root (default /srv/kernel-agent).
-    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
     /// The time to remind at (RFC 3339 UTC or seconds since the epoch);
     /// default KA_NOW, else the clock.
@@ -68,8 +68,8 @@ struct SnoozeCli {
     /// How long, e.g. 30m, 4h, 1h30m, 7d.
     #[arg(long = "for", value_name = "DURATION")]
     snooze_for: Option<String>,
-    /// Runtime state root (default /srv/kernel-agent).
-    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
     /// The time to snooze from (RFC 3339 UTC or seconds since the epoch);
     /// default KA_NOW, else the clock.

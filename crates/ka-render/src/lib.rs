@@ -64,7 +64,7 @@
 use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
 use ka_core::atomic;
-use ka_core::docs::{Artifact, Lock, Render, V1};
+use ka_core::docs::{Artifact, Lock, Render, V1, Verb};
 use ka_core::error::{Error, ExitCode, Result, contract, negative, usage};
 use ka_core::formats::{Distro, HostManifest};
 use ka_core::hash::{B2Hasher, b2sum};
@@ -112,7 +112,10 @@ pub mod templates {
 its kernel config from the fleet repository, and the pinned baseline from \
 KA_ROOT/baselines/*.git. Refuses (exit 1) when the cumulative's b2sum differs from the lock's \
 (tampered promotion), when the manifest changed since the promote (promote again), or when the \
-manifest has no kernel section or no kernel.config.\n\n\
+manifest has no kernel section or no kernel.config. A HOST the fleet does not have is \
+named, with the fleet's hosts (exit 2); an infra host without opt_in: true, and a build the \
+gate halts on every build host HOST may be routed to (or on all, [ka:signing-fail]), are \
+refused (exit 1) before a missing promoted lock is.\n\n\
 Writes KA_ROOT/hosts/HOST/render/ID/ atomically, ID being the first 16 hex digits of the \
 lock's b2sum, and prints one ka.render document naming the folder and every file in it with \
 size and b2sum.\n\n\
@@ -134,11 +137,11 @@ pub struct Cli {
     /// The cumulative patch (default: next to the lock; with --lock -, the host's promoted one).
     #[arg(long, value_name = "FILE")]
     pub cumulative: Option<PathBuf>,
-    /// Fleet repository (default: the current directory).
-    #[arg(long, env = "KA_REPO", value_name = "DIR")]
+    /// The fleet repository (default: KA_REPO or the current directory).
+    #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
-    /// Runtime state root (default /srv/kernel-agent).
-    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Print the ka.render document (the default: ka-render is a stage).
     #[arg(long)]
@@ -158,8 +161,8 @@ pub fn command() -> clap::Command {
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let layout = Layout::new(runtime_root(cli.root.as_deref())?);
-    let input = Input::load(&cli, &layout)?;
     let repo = fleet_repo(cli.repo.as_deref())?;
+    let input = Input::load(&cli, &layout, &repo)?;
     let render = if cli.dry_run {
         render_dry(&layout, &repo, &input)?
     } else {
@@ -179,10 +182,13 @@ pub struct Input {
 }
 
 impl Input {
-    fn load(cli: &Cli, layout: &Layout) -> Result<Input> {
-        if let Some(h) = &cli.host {
-            check_name("host", h)?;
-        }
+    fn load(cli: &Cli, layout: &Layout, repo: &Path) -> Result<Input> {
+        // a host named on the command line is a fleet host kernel-agent may
+        // target, whatever the lock says
+        let manifest = match &cli.host {
+            Some(h) => Some(ka_core::fleet::target(repo, h)?.0),
+            None => None,
+        };
         let (lock, lock_dir): (Lock, Option<PathBuf>) = match (&cli.lock, &cli.host) {
             (Some(p), _) if p.as_os_str() == "-" => (
                 ka_core::stream::read_one(std::io::stdin().lock(), "stdin")?,
@@ -199,6 +205,7 @@ impl Input {
                 let dir = layout.promoted(host);
                 let path = dir.join(LOCK);
                 if !path.is_file() {
+                    refuse_by_gate(layout, manifest.as_ref().expect("the host's manifest"))?;
                     return Err(negative(format!(
                         "{}: {host} has no promoted lock; run ka-promote {host} first",
                         path.display()
@@ -263,6 +270,27 @@ impl Input {
     pub fn id(&self) -> String {
         b2sum(&self.lock_bytes)[..16].to_string()
     }
+}
+
+/// The gate's refusal of a build of `m`'s host, said before anything about
+/// what is missing for it: the open blocks that halt every build host it may
+/// be routed to, or every build.
+fn refuse_by_gate(layout: &Layout, m: &HostManifest) -> Result<()> {
+    let open = ka_block::Store::local(layout).open_blocks()?;
+    let routes: Vec<&str> = m
+        .build
+        .iter()
+        .flat_map(|b| std::iter::once(&b.host).chain(&b.fallback))
+        .map(String::as_str)
+        .collect();
+    let in_way = ka_block::gate::halted_before(&open, Verb::Build, &m.host, &routes);
+    if in_way.is_empty() {
+        return Ok(());
+    }
+    Err(negative(format!(
+        "{}; nothing rendered (ka-gate(1) says what lifts each block)",
+        ka_block::gate::refusal(&in_way, &format!("builds of {}", m.host))
+    )))
 }
 
 fn check_commit(c: &str) -> Result<()> {
@@ -512,6 +540,7 @@ pub fn load_manifest(repo: &Path, lock: &Lock) -> Result<HostManifest> {
         )));
     }
     let m = HostManifest::load(&path, &lock.manifest)?;
+    ka_core::fleet::refuse_infra(&m, &lock.manifest)?;
     if m.host != lock.host {
         return Err(contract(format!(
             "{}: host {:?} but the lock is for {:?}",

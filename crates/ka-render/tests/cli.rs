@@ -1003,6 +1003,10 @@ fn refuses_the_wrong_document_on_stdin() {
         .stderr(contains("stdin: empty"));
     // a lock for another host than the one named
     let lock = read(&c.promoted().join("manifest.lock"));
+    write(
+        &c.repo.join("fleet/fresnel.yaml"),
+        arm_manifest().replace("host: toy", "host: fresnel"),
+    );
     c.cmd()
         .args(["--lock", "-", "fresnel"])
         .write_stdin(lock)
@@ -1068,4 +1072,80 @@ fn usage_and_help() {
         .assert()
         .code(2)
         .stderr(contains("inside $HOME"));
+}
+
+#[test]
+fn an_unknown_host_is_named_with_the_fleet_before_any_missing_lock() {
+    let c = Case::new(&arm_manifest());
+    c.cmd().arg("toyy").assert().code(2).stderr(format!(
+        "ka-render: error: no host 'toyy' in the fleet ({}/); hosts: toy\n",
+        c.repo.join("fleet").display()
+    ));
+    c.nothing_written();
+}
+
+#[test]
+fn the_gate_and_infra_refusals_come_before_no_promoted_lock() {
+    let c = Case::new(&arm_manifest());
+    fs::remove_file(c.promoted()).unwrap();
+    c.cmd().arg(HOST).assert().code(1).stderr(contains(
+        "toy has no promoted lock; run ka-promote toy first",
+    ));
+    // an infra host without opt_in: refused as such, lock or not
+    let infra = arm_manifest().replace("role: dev", "role: infra");
+    write(&c.repo.join("fleet/toy.yaml"), &infra);
+    c.cmd().arg(HOST).assert().code(1).stderr(contains(
+        "fleet/toy.yaml: toy is an infra host; kernel-agent never targets infra hosts unless the manifest says opt_in: true",
+    ));
+    write(&c.repo.join("fleet/toy.yaml"), arm_manifest());
+    // [ka:signing-fail] halts every build: it is said, not the missing lock
+    let store = ka_block::store::Store::local(&ka_core::paths::Layout::new(c.root.clone()));
+    let b = store
+        .file(
+            ka_core::docs::BlockKind::SigningFail,
+            ka_core::docs::Subject::Global,
+            "key expired",
+            "by a test",
+        )
+        .unwrap();
+    let out = c.cmd().arg(HOST).assert().code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.starts_with(&format!(
+            "ka-render: error: refused by the gate: {} [ka:signing-fail] holds builds of toy;",
+            b.id
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("promoted lock"), "{err}");
+    c.nothing_written();
+
+    // a build is halted when every build host it may be routed to is
+    let c = Case::new(&format!(
+        "{}build: {{ host: bh, fallback: [bh2] }}\n",
+        arm_manifest()
+    ));
+    fs::remove_file(c.promoted()).unwrap();
+    let store = ka_block::store::Store::local(&ka_core::paths::Layout::new(c.root.clone()));
+    let fail = |host: &str| {
+        store
+            .file(
+                ka_core::docs::BlockKind::BuildFail,
+                ka_core::docs::Subject::BuildHost { host: host.into() },
+                "build failed",
+                "by a test",
+            )
+            .unwrap()
+    };
+    let b1 = fail("bh");
+    c.cmd()
+        .arg(HOST)
+        .assert()
+        .code(1)
+        .stderr(contains("run ka-promote toy first"));
+    let b2 = fail("bh2");
+    c.cmd().arg(HOST).assert().code(1).stderr(contains(format!(
+        "refused by the gate: {} [ka:build-fail], {} [ka:build-fail] hold builds of toy",
+        b1.id, b2.id
+    )));
 }

@@ -16,7 +16,7 @@ use ka_core::docs::{Baseline, Plan, PlannedPatch, Selection, V1};
 use ka_core::error::{Error, ExitCode, negative};
 use ka_core::formats::{HostManifest, Role, SeriesMeta, check_series_ref};
 use ka_core::hash::b2sum;
-use ka_core::names::{check_file_name, check_name, scope_rank};
+use ka_core::names::{check_file_name, scope_rank};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -36,8 +36,9 @@ the series its `after:` names. Patches of a series apply in file-name order.\n\n
 Refused (exit 1): an infra host without `opt_in: true`; a host without a kernel \
 section; an unknown scope, include or exclude; a patch outside any series or a series \
 without series.yaml (no scope tag); a series whose tag disagrees with its folder; the \
-same patch twice; an `after:` cycle. Malformed or unknown YAML keys exit 3 naming \
-file:line:column."
+same patch twice; an `after:` cycle. A host the fleet does not have exits 2, naming the \
+fleet's hosts. Malformed or unknown YAML keys exit 3 naming file:line:column (an error \
+quotes at most 200 characters of the input)."
 )]
 pub struct Cli {
     /// The host to resolve (fleet/<HOST>.yaml).
@@ -47,8 +48,8 @@ pub struct Cli {
     /// hosts without opt-in are skipped (with a note on stderr).
     #[arg(long)]
     pub all: bool,
-    /// The fleet repository (default: the current directory).
-    #[arg(long, env = "KA_REPO", value_name = "DIR")]
+    /// The fleet repository (default: KA_REPO or the current directory).
+    #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
 }
 
@@ -73,7 +74,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Ok(Some(plan)) => plans.push(plan),
             Ok(None) => {}
             Err(e) => {
-                eprintln!("ka-resolve: error: {e}");
+                eprintln!(
+                    "ka-resolve: error: {}",
+                    ka_core::error::clip_quoted(&e.to_string())
+                );
                 worst = worst.max(e.exit_code());
             }
         }
@@ -113,32 +117,12 @@ impl Tree {
 
     /// Every host with a manifest, in name order.
     pub fn hosts(&self) -> Result<Vec<String>, Error> {
-        let dir = self.repo.join("fleet");
-        let mut hosts = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(host) = name.strip_suffix(".yaml")
-                && entry.path().is_file()
-            {
-                hosts.push(host.to_string());
-            }
-        }
-        hosts.sort();
-        Ok(hosts)
+        ka_core::fleet::hosts(&self.repo)
     }
 
     fn load_manifest(&self, host: &str) -> Result<(HostManifest, String, String), Error> {
-        check_name("host", host)?;
-        let rel = format!("fleet/{host}.yaml");
-        let path = self.repo.join(&rel);
-        let bytes = fs::read(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Usage(format!(
-                "{rel}: no such host manifest; the fleet has: {}",
-                self.hosts().map(|h| h.join(", ")).unwrap_or_default()
-            )),
-            _ => Error::io(&path, e),
-        })?;
+        let (path, rel) = ka_core::fleet::manifest_path(&self.repo, host)?;
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let manifest = HostManifest::load(&path, &rel)?;
         Ok((manifest, rel, b2sum(&bytes)))
     }
@@ -160,11 +144,7 @@ impl Tree {
     /// Resolve one host into its plan.
     pub fn resolve(&self, host: &str) -> Result<Plan, Error> {
         let (m, rel, manifest_b2sum) = self.load_manifest(host)?;
-        if m.role == Role::Infra && !m.opt_in {
-            return Err(negative(format!(
-                "{rel}: {host} is an infra host; kernel-agent never targets infra hosts unless the manifest says opt_in: true"
-            )));
-        }
+        ka_core::fleet::refuse_infra(&m, &rel)?;
         let Some(kernel) = &m.kernel else {
             return Err(negative(format!(
                 "{rel}: {host} has no kernel: section, so there is nothing to promote"

@@ -231,8 +231,9 @@ fn unknown_keys_are_errors_with_location() {
 #[test]
 fn missing_manifest_lists_the_fleet() {
     let f = example();
-    f.resolve(&["ohm"]).code(2).stderr(contains(
-        "fleet/ohm.yaml: no such host manifest; the fleet has: fresnel",
+    f.resolve(&["ohm"]).code(2).stderr(format!(
+        "ka-resolve: error: no host 'ohm' in the fleet ({}/); hosts: fresnel\n",
+        f.path().join("fleet").display()
     ));
 }
 
@@ -397,4 +398,45 @@ fn host_without_kernel_has_nothing_to_promote() {
     f.resolve(&["boltzmann"])
         .code(1)
         .stderr(contains("no kernel: section"));
+}
+
+#[test]
+fn an_empty_ka_repo_is_named_not_taken_for_a_flag() {
+    let f = example();
+    Command::cargo_bin("ka-resolve")
+        .unwrap()
+        .arg("fresnel")
+        .env("HOME", f.home.path())
+        .env("KA_REPO", "")
+        .current_dir(f.path())
+        .assert()
+        .code(2)
+        .stderr(
+            "ka-resolve: error: KA_REPO is set but empty; unset it (default: the current directory) or set it to the fleet repository\n",
+        );
+    // unset, it is the current directory
+    Command::cargo_bin("ka-resolve")
+        .unwrap()
+        .arg("fresnel")
+        .env("HOME", f.home.path())
+        .env_remove("KA_REPO")
+        .current_dir(f.path())
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_huge_malformed_manifest_is_not_quoted_whole() {
+    let f = example();
+    f.write("fleet/ohm.yaml", &"x".repeat(6_000_000));
+    let out = f.resolve(&["ohm"]).code(3);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.len() < 500, "{} bytes on stderr", err.len());
+    assert!(
+        err.ends_with("x…\" (5999800 bytes more), expected struct HostManifest\n"),
+        "{err}"
+    );
+    // --all names it per host, as small
+    let out = f.resolve(&["--all"]).code(3);
+    assert!(out.get_output().stderr.len() < 1000);
 }

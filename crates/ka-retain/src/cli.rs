@@ -49,7 +49,8 @@ Exit status: 0 done; 1 paused; 2 usage, or an item could not be removed (the oth
 3 a record could not be read (its item was left alone)."
 )]
 pub struct PruneCli {
-    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Print what would go; change nothing.
     #[arg(long)]
@@ -78,7 +79,8 @@ Exit status: 0 restored; 1 refused (the output exists: nothing is overwritten); 
 that job, or I/O; 3 invalid job id or a damaged archive (nothing restored)."
 )]
 pub struct RestoreCli {
-    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Print one ka.result document.
     #[arg(long)]
@@ -96,7 +98,8 @@ exists ka-prune refuses, naming who paused and since when, and a running prune s
 next item. Pausing again keeps the first record. Exit status: 0 paused (or already paused)."
 )]
 pub struct PauseCli {
-    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Why, for whoever finds prune paused.
     #[arg(long, value_name = "TEXT")]
@@ -117,7 +120,8 @@ pub struct PauseCli {
 not paused changes nothing and says so. Exit status: 0."
 )]
 pub struct ResumeCli {
-    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Print one ka.result document.
     #[arg(long)]

@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use ka_block::store::Store;
 use ka_build::build::Credentials;
-use ka_core::docs::{JobResult, Status};
+use ka_core::docs::{JobResult, Status, Verb};
 use ka_core::error::{Error, ExitCode, Result, contract, negative, usage};
 use ka_core::formats::HostManifest;
 use ka_core::hostlock::HostLock;
@@ -51,9 +51,10 @@ SSH: host keys are checked strictly against <repo>/fleet/known_hosts; the identi
 KA_SSH_IDENTITY or KA_ROOT/ssh/id_ed25519. One publish at a time: KA_ROOT/locks/publish.lock \
 here, and a lock beside each repository on the sign host.\n\n\
 Exit status: 0 published (or unchanged, or --dry-run, or --check passed), 1 blocked by the \
-gate, signing or publishing failed, the job did not succeed, or a publish is already running; \
-2 usage or I/O error (unknown job, no packages, sign host unreachable); 3 bad input (a broken \
-manifest or job record)."
+gate or an infra HOST without opt_in: true (both said before a missing build job), signing \
+or publishing failed, the job did not succeed, or a publish is already running; 2 usage or \
+I/O error (an unknown host, named with the fleet's hosts; unknown job, no packages, sign host \
+unreachable); 3 bad input (a broken manifest or job record)."
 )]
 pub struct Cli {
     /// The target host whose packages to publish.
@@ -69,9 +70,11 @@ pub struct Cli {
     /// verifies. Lifts [ka:signing-fail] when it works; prints a ka.result.
     #[arg(long, conflicts_with_all = ["job", "dry_run"])]
     pub check: bool,
-    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    #[arg(long, env = "KA_REPO", value_name = "DIR")]
+    /// The fleet repository (default: KA_REPO or the current directory).
+    #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
 }
 
@@ -83,6 +86,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let layout = Layout::new(runtime_root(cli.root.as_deref())?);
     let repo = fleet_repo(cli.repo.as_deref())?;
+    // an unknown or infra target is said before anything about the sign host
+    let target = match cli.host.as_deref() {
+        Some(host) if !cli.check => Some(ka_core::fleet::target(&repo, host)?.0),
+        _ => None,
+    };
     let sign_host = sign_host(&repo)?;
     let store = Store::open(&layout)?;
     let notices = NoticeStore::open(&layout)?;
@@ -93,7 +101,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         notices: &notices,
         credentials: Credentials {
             known_hosts: repo.join("fleet/known_hosts"),
-            identity: ka_build::identity(&layout),
+            identity: ka_build::identity(&layout)?,
         },
         sign_host: &sign_host,
         dry_run: cli.dry_run,
@@ -105,12 +113,22 @@ pub fn run() -> anyhow::Result<ExitCode> {
         r.status == Status::Done
     } else {
         let host = cli.host.as_deref().expect("clap: host or --check");
-        ka_core::names::check_name("host", host)?;
-        let shown = format!("fleet/{host}.yaml");
-        let target = HostManifest::load(&repo.join(&shown), &shown)?;
+        let target = target.expect("loaded above");
         let job = match &cli.job {
-            Some(id) => named_job(&layout, host, id)?,
-            None => newest_job(&layout, host)?,
+            Some(id) => named_job(&layout, host, id),
+            None => newest_job(&layout, host),
+        };
+        // the gate's refusal comes before "run ka-build first"
+        let job = match job {
+            Ok(job) => job,
+            Err(e) => {
+                let open = store.open_blocks()?;
+                let halted = ka_block::gate::halted_before(&open, Verb::Sign, host, &[]);
+                if !halted.is_empty() {
+                    return Err(negative(publish::halted_message(&halted)).into());
+                }
+                return Err(e.into());
+            }
         };
         let _lock = (!cli.dry_run)
             .then(|| {

@@ -83,6 +83,18 @@ fn read_report(log: &Path) -> Result<ScriptReport> {
     Ok(r)
 }
 
+/// Why the gate refuses to sign: the blocks in the way and what lifts them.
+pub fn halted_message(in_the_way: &[&ka_core::docs::Block]) -> String {
+    format!(
+        "signing is halted by {}; once the key works again, `ka-publish --check` tests it and lifts the block",
+        in_the_way
+            .iter()
+            .map(|b| b.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// A compact UTC time (`20260518T120000Z`), from `KA_NOW` when set.
 fn stamp() -> Result<String> {
     Ok(ka_core::time::rfc3339(ka_core::time::now_epoch()?)
@@ -227,14 +239,7 @@ impl<R: Remote> Publisher<'_, R> {
         if !in_the_way.is_empty() {
             doc.status = Status::Blocked;
             doc.blocks = in_the_way.iter().map(|b| b.to_ref()).collect();
-            doc.message = format!(
-                "signing is halted by {}; once the key works again, `ka-publish --check` tests it and lifts the block",
-                in_the_way
-                    .iter()
-                    .map(|b| b.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            doc.message = halted_message(&in_the_way);
             return Ok(doc);
         }
         let to = match self.transport() {

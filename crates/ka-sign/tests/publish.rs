@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use ka_core::docs::{BlockKind, BlockState, Status, Verb};
+use ka_core::docs::{BlockKind, BlockState, Status, Subject, Verb};
 use ka_core::hostlock::HostLock;
 use predicates::str::contains;
 use std::fs;
@@ -593,4 +593,35 @@ fn the_sign_script_is_clean_posix_sh() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+#[test]
+fn unknown_and_infra_hosts_and_the_gate_come_before_no_build_job() {
+    let c = Case::new();
+    c.sign(&["tinyy"]).code(2).stderr(format!(
+        "ka-sign: error: no host 'tinyy' in the fleet ({}/); hosts: signer, tiny, tinydeb\n",
+        c.repo.join("fleet").display()
+    ));
+    // the sign host itself is infra without opt_in: never a target
+    c.sign(&["signer"]).code(1).stderr(contains(
+        "fleet/signer.yaml: signer is an infra host; kernel-agent never targets infra hosts unless the manifest says opt_in: true",
+    ));
+    // no build job, but signing is halted: the block is the answer
+    let store = ka_block::store::Store::local(&ka_core::paths::Layout::new(c.root.clone()));
+    let b = store
+        .file(
+            BlockKind::SigningFail,
+            Subject::Global,
+            "key gone",
+            "by a test",
+        )
+        .unwrap();
+    let out = c.sign(&["tiny"]).code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.starts_with(&format!("ka-sign: error: signing is halted by {}; ", b.id)),
+        "{err}"
+    );
+    assert!(!err.contains("ka-build tiny"), "{err}");
+    assert!(!c.root.join("publish").exists());
 }

@@ -54,9 +54,11 @@ struct Cli {
     /// default KA_NOW, else the clock.
     #[arg(long, value_name = "TIME")]
     now: Option<String>,
-    #[arg(long, env = "KA_ROOT", value_name = "DIR")]
+    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
+    #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
-    #[arg(long, env = "KA_REPO", value_name = "DIR")]
+    /// The fleet repository (default: KA_REPO or the current directory).
+    #[arg(long, value_name = "DIR")]
     repo: Option<PathBuf>,
 }
 

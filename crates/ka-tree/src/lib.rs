@@ -30,8 +30,8 @@ use std::path::PathBuf;
 /// Options every tree verb takes.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// The fleet repository (default: the current directory).
-    #[arg(long, env = "KA_REPO", value_name = "DIR")]
+    /// The fleet repository (default: KA_REPO or the current directory).
+    #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
     /// Print one ka.tree-change document on stdout instead of a summary.
     #[arg(long)]

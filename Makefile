@@ -43,7 +43,7 @@ kernel:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	shellcheck -x bin-wrappers/* scripts/* tests/bench/*.sh tests/sshd/start-sshd \
+	shellcheck -x bin-wrappers/* scripts/* .ci/run tests/bench/*.sh tests/sshd/start-sshd \
 		$(filter-out %.bats %.rs %.md,$(wildcard tests/qemu/*))
 	shellcheck -s bash -e SC2154 tests/*/*.bats  # SC2154: bats sets $$output, $$stderr
 

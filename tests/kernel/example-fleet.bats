@@ -52,7 +52,7 @@ promoted() {
 		status=$(jq -r --arg h "$host" 'select(.host == $h) | .status' "$T/results")
 		failing=$(jq -r '.patches[] | select(.verdict == "fails" or .verdict == "already-applied") | .path' "$T/$host.check")
 		if [ -z "$failing" ]; then
-			[ "$status" = done ] || { echo "$host: every patch applies but the promote is $status"; false; }
+			[ "$status" = "done" ] || { echo "$host: every patch applies but the promote is $status"; false; }
 		else
 			# the tree needs a refresh for this release: said by a block, not by this test
 			echo "# $host is blocked on this linux-source-6.1: $failing" >&3

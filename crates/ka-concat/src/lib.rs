@@ -176,8 +176,14 @@ impl Cumulative {
                 .iter()
                 .flat_map(|f| f.hunks.iter().map(|h| h.offset))
                 .collect();
-            let body = ka_apply::relocate_hunks(strip_signature(&bytes), &offsets)
-                .map_err(|e| contract(format!("{}: {e}; run ka-promote again", planned.path)))?;
+            // A patch that does not apply is never written (the host is
+            // blocked), and its check may place fewer hunks than it has.
+            let body = if checked.verdict.applies() {
+                ka_apply::relocate_hunks(strip_signature(&bytes), &offsets)
+                    .map_err(|e| contract(format!("{}: {e}; run ka-promote again", planned.path)))?
+            } else {
+                std::borrow::Cow::Borrowed(strip_signature(&bytes))
+            };
             cumulative.extend_from_slice(&body);
             if !body.is_empty() && !body.ends_with(b"\n") {
                 // Keep the next patch's first line a line of its own.

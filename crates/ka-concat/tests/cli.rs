@@ -36,12 +36,14 @@ impl Case {
     fn check(&self, verdict2: &str) -> String {
         let sum = |b: &[u8]| ka_core::hash::b2sum(b);
         format!(
-            r#"{{"kind":"ka.check","version":1,"plan":{{"kind":"ka.plan","version":1,"host":"fresnel","repo":"{repo}","manifest":"fleet/fresnel.yaml","manifest_b2sum":"m","baseline":{{"spec":{{"tarball":"/t.tar.xz"}},"git_dir":"/g","commit":"0123456789abcdef"}},"patches":[{{"path":"patches/board/b/s/0001-one.patch","scope":"board/b","series":"board/b/s","campaign":"c1","size":{s1},"selected_by":"scope"}},{{"path":"patches/board/b/s/0002-two.patch","scope":"board/b","series":"board/b/s","campaign":"c1","size":{s2},"selected_by":"scope"}}]}},"fuzz_allowed":0,"patches":[{{"path":"patches/board/b/s/0001-one.patch","series":"board/b/s","campaign":"c1","b2sum":"{h1}","size":{s1},"verdict":"clean","files":[]}},{{"path":"patches/board/b/s/0002-two.patch","series":"board/b/s","campaign":"c1","b2sum":"{h2}","size":{s2},"verdict":"{verdict2}","files":[]}}],"conflicts":[]}}"#,
+            r#"{{"kind":"ka.check","version":1,"plan":{{"kind":"ka.plan","version":1,"host":"fresnel","repo":"{repo}","manifest":"fleet/fresnel.yaml","manifest_b2sum":"m","baseline":{{"spec":{{"tarball":"/t.tar.xz"}},"git_dir":"/g","commit":"0123456789abcdef"}},"patches":[{{"path":"patches/board/b/s/0001-one.patch","scope":"board/b","series":"board/b/s","campaign":"c1","size":{s1},"selected_by":"scope"}},{{"path":"patches/board/b/s/0002-two.patch","scope":"board/b","series":"board/b/s","campaign":"c1","size":{s2},"selected_by":"scope"}}]}},"fuzz_allowed":0,"patches":[{{"path":"patches/board/b/s/0001-one.patch","series":"board/b/s","campaign":"c1","b2sum":"{h1}","size":{s1},"verdict":"clean","files":[{hunk_a}]}},{{"path":"patches/board/b/s/0002-two.patch","series":"board/b/s","campaign":"c1","b2sum":"{h2}","size":{s2},"verdict":"{verdict2}","files":[{hunk_b}]}}],"conflicts":[]}}"#,
             repo = self.repo.display(),
             s1 = P1.len(),
             s2 = P2.len(),
             h1 = sum(P1),
-            h2 = sum(P2)
+            h2 = sum(P2),
+            hunk_a = file_check("a", "clean"),
+            hunk_b = file_check("b", verdict2),
         )
     }
     fn concat(&self, args: &[&str], stdin: String) -> assert_cmd::assert::Assert {
@@ -57,6 +59,13 @@ impl Case {
     fn promoted(&self) -> PathBuf {
         self.root.join("hosts/fresnel/promoted")
     }
+}
+
+/// The check of a one-hunk file diff, the hunk where its header says.
+fn file_check(path: &str, verdict: &str) -> String {
+    format!(
+        r#"{{"path":"{path}","operation":"modify","verdict":"{verdict}","hunks":[{{"hunk":1,"verdict":"{verdict}","line":1,"offset":0,"fuzz":0}}]}}"#
+    )
 }
 
 fn coreutils_b2sum(path: &Path) -> String {

@@ -119,6 +119,16 @@ teardown_file() {
 	[ "$status" -eq 0 ]
 	[ "$(jq -r .build_host <<<"$output")" = buildbox ]
 	[[ $(jq -r .message <<<"$output") == *"starved: pre-flight: disk:"* ]]
+	[[ $(jq -r .message <<<"$output") == *"a real run files [ka:bootstrap-missing]"* ]]
+	# a dry run files nothing
+	run ka-block list
+	[[ $output != *'"block":"bootstrap-missing"'* ]]
+	# a real run with starved alone: the miss is filed, nothing is built
+	target fermat starved
+	ka-promote fermat >/dev/null
+	run --separate-stderr ka-build --json fermat
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .status <<<"$output")" = blocked ]
 	run ka-block list
 	[[ $output == *'"block":"bootstrap-missing"'* ]]
 	[[ $output == *'"host":"starved"'* ]]
@@ -159,6 +169,13 @@ teardown_file() {
 	cp "$KA_REPO/fleet/known_hosts" "$T/known_hosts.good"
 	printf '[127.0.0.1]:%s %s\n' "$SSHD_PORT" "$(cut -d' ' -f1,2 "$T/otherkey.pub")" >"$KA_REPO/fleet/known_hosts"
 	run --separate-stderr ka-build --dry-run --json gauss
+	[ "$status" -eq 1 ]
+	[[ $(jq -r .message <<<"$output") == *"host key"* ]]
+	[[ $(jq -r .message <<<"$output") == *"a real run files [ka:host-changed]"* ]]
+	run ka-block list
+	[[ $output != *'"block":"host-changed"'* ]]
+	# the real run refuses the same way, and files the block
+	run --separate-stderr ka-build --json gauss
 	cp "$T/known_hosts.good" "$KA_REPO/fleet/known_hosts"
 	[ "$status" -eq 1 ]
 	[[ $(jq -r .message <<<"$output") == *"host key"* ]]

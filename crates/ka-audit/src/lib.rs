@@ -435,10 +435,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
             all_targets,
             argv,
         } => {
-            // A dry run writes nothing, and a usage or input error changed
-            // nothing: they are audited into a state folder that is already
-            // there, and never create one.
-            if (dry_run || exit_code >= 2) && !layout.root.is_dir() {
+            // The audit never creates the state folder: a run that left none
+            // behind (a dry run, a refusal, a usage error) changed nothing.
+            if !layout.root.is_dir() {
                 return Ok(ExitCode::Ok);
             }
             record(

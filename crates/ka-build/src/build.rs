@@ -1,7 +1,7 @@
 //! One build: route to a build host, pre-flight it, stage the sources, run the
 //! package build there, fetch the packages, and file or lift blocks.
 
-use crate::preflight;
+use crate::preflight::{self, Toolchain};
 use crate::route::{Candidate, candidates};
 use crate::source_cache;
 use ka_block::gate::{Request, blocking};
@@ -11,7 +11,7 @@ use ka_core::docs::{
     VerbResult,
 };
 use ka_core::error::{Error, Result};
-use ka_core::formats::{Distro, HostManifest};
+use ka_core::formats::{Arch, Distro, HostManifest};
 use ka_core::paths::Layout;
 use ka_run_remote::Transfer;
 use std::path::{Path, PathBuf};
@@ -223,10 +223,14 @@ impl<R: Remote> Builder<'_, R> {
                 },
                 "pre-flight passes",
             )?;
-            chosen = Some(c);
+            // the script always prints its machine; without it, build natively
+            let toolchain = findings
+                .machine()
+                .map_or(Toolchain::Native, |m| Toolchain::for_target(m, target.arch));
+            chosen = Some((c, toolchain));
             break;
         }
-        let Some(c) = chosen else {
+        let Some((c, toolchain)) = chosen else {
             return Ok(self.result(
                 target,
                 Status::Blocked,
@@ -238,7 +242,11 @@ impl<R: Remote> Builder<'_, R> {
         };
 
         if self.dry_run.is_some() {
-            let mut message = format!("would build on {} (pre-flight passed)", c.name);
+            let mut message = format!(
+                "would build on {} (pre-flight passed; {})",
+                c.name,
+                toolchain.describe(target.arch)
+            );
             if !notes.is_empty() {
                 message.push_str(&format!("; passed over {}", notes.join(" | ")));
             }
@@ -272,7 +280,7 @@ impl<R: Remote> Builder<'_, R> {
         let build = target.build.as_ref().expect("candidates() checked build:");
         let job = self.job(
             &c,
-            build_argv(render.distro, &c.spec.root),
+            build_argv(render.distro, target.arch, &c.spec.root, &toolchain),
             Some(remote_dir.clone()),
             (&build.wall_clock, &build.stall),
             "build.log",
@@ -335,8 +343,9 @@ impl<R: Remote> Builder<'_, R> {
         )?;
         files.push(r.log.clone());
         let mut message = format!(
-            "built on {} ({} package file(s); sources: {})",
+            "built on {} ({}; {} package file(s); sources: {})",
             c.name,
+            toolchain.describe(target.arch),
             files.len() - 1,
             describe_transfer(&sent)
         );
@@ -389,21 +398,46 @@ impl<R: Remote> Builder<'_, R> {
 }
 
 /// The package build, run in the staged folder as the build user. The script
-/// is constant text; the ccache folder comes in as an argument. Packages land
-/// in `out/` (makepkg's PKGDEST; build.sh moves the .debs there).
-pub fn build_argv(distro: Distro, root: &str) -> Vec<String> {
+/// is constant text; the ccache folder and the cross compiler's prefix come in
+/// as arguments. Packages land in `out/` (makepkg's PKGDEST; build.sh moves
+/// the .debs there).
+///
+/// A cross build exports `CROSS_COMPILE` (kbuild reads it from the
+/// environment; the rendered files pass `ARCH` themselves) and, for makepkg,
+/// `CARCH` of the target (makepkg keeps an exported CARCH over its
+/// makepkg.conf), so the package is `*-aarch64.pkg.tar.*` with `arch =
+/// aarch64` in its .PKGINFO — not `--ignorearch`, which would label it with the
+/// build host's architecture.
+pub fn build_argv(distro: Distro, arch: Arch, root: &str, toolchain: &Toolchain) -> Vec<String> {
     // Every job builds in its own folder, so ccache must not hash the folder:
     // CCACHE_BASEDIR turns the job's absolute paths into relative ones and
     // NOHASHDIR keeps the working directory out of the hash. Measured on
     // linux-source-6.1 built in two folders: every kernel object hits; only
     // tools/objtool (built with absolute include paths) misses.
-    const SCRIPT: &str = "export CCACHE_DIR=\"$1/ccache\" CCACHE_BASEDIR=\"$PWD\" CCACHE_NOHASHDIR=1 PKGDEST=\"$PWD/out\" PATH=\"/usr/lib/ccache:$PATH\"; mkdir -p out \"$CCACHE_DIR\"; shift; exec \"$@\"";
+    const SCRIPT: &str = r#"export CCACHE_DIR="$1/ccache" CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1 PKGDEST="$PWD/out" PATH="/usr/lib/ccache:$PATH"
+mkdir -p out "$CCACHE_DIR"
+if [ -n "$2" ]; then export CROSS_COMPILE="$2"; fi
+if [ -n "$3" ]; then export CARCH="$3"; fi
+shift 3
+exec "$@""#;
+    let (prefix, carch) = match toolchain {
+        Toolchain::Native => (String::new(), String::new()),
+        Toolchain::Cross { prefix, .. } => (
+            prefix.clone(),
+            match distro {
+                Distro::Arch => preflight::arch_name(arch).to_string(),
+                Distro::Debian => String::new(),
+            },
+        ),
+    };
     let mut argv = vec![
         "sh".into(),
         "-c".into(),
         SCRIPT.into(),
         "ka-build".into(),
         root.trim_end_matches('/').into(),
+        prefix,
+        carch,
     ];
     match distro {
         Distro::Arch => {
@@ -440,5 +474,62 @@ fn describe_failure(r: &JobResult) -> String {
         (Some(sig), _) => format!("killed by SIG{sig}"),
         (None, Some(code)) => format!("exited {code}"),
         (None, None) => "ended without an exit status".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run the build script with `env` in place of makepkg/build.sh, in a
+    /// scratch folder: what the build would see.
+    fn environment_of(distro: Distro, toolchain: &Toolchain) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let mut argv = build_argv(
+            distro,
+            Arch::Aarch64,
+            dir.path().to_str().unwrap(),
+            toolchain,
+        );
+        argv.truncate(7);
+        argv.push("env".into());
+        let out = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .current_dir(dir.path())
+            .env_remove("CROSS_COMPILE")
+            .env_remove("CARCH")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn a_cross_build_exports_the_compiler_prefix_and_the_package_arch() {
+        let cross = Toolchain::for_target("x86_64", Arch::Aarch64);
+        let env = environment_of(Distro::Arch, &cross);
+        assert!(
+            env.lines().any(|l| l == "CROSS_COMPILE=aarch64-linux-gnu-"),
+            "{env}"
+        );
+        assert!(env.lines().any(|l| l == "CARCH=aarch64"), "{env}");
+        // Debian: bindeb-pkg takes the package architecture from ARCH itself
+        let env = environment_of(Distro::Debian, &cross);
+        assert!(
+            env.lines().any(|l| l == "CROSS_COMPILE=aarch64-linux-gnu-"),
+            "{env}"
+        );
+        assert!(!env.lines().any(|l| l.starts_with("CARCH=")), "{env}");
+    }
+
+    #[test]
+    fn a_native_build_sets_neither() {
+        let env = environment_of(Distro::Arch, &Toolchain::Native);
+        assert!(
+            !env.lines()
+                .any(|l| l.starts_with("CROSS_COMPILE=") || l.starts_with("CARCH=")),
+            "{env}"
+        );
+        assert!(env.lines().any(|l| l.starts_with("CCACHE_DIR=")), "{env}");
     }
 }

@@ -42,6 +42,48 @@ impl Findings {
     pub fn passed(&self) -> bool {
         self.missing.is_empty() && !self.ok.is_empty()
     }
+
+    /// The build host's architecture as `uname -m` printed it there.
+    pub fn machine(&self) -> Option<&str> {
+        self.ok.iter().find_map(|o| o.strip_prefix("machine "))
+    }
+}
+
+/// How a build host builds for a target: natively with its own gcc, or with
+/// the cross compiler `<arch>-linux-gnu-gcc` when its architecture differs
+/// (an x86_64 build host building the aarch64 boards' kernels).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Toolchain {
+    Native,
+    /// `CROSS_COMPILE` for the kernel, e.g. `aarch64-linux-gnu-`.
+    Cross {
+        prefix: String,
+        machine: String,
+    },
+}
+
+impl Toolchain {
+    pub fn for_target(machine: &str, target: Arch) -> Toolchain {
+        let arch = arch_name(target);
+        if machine == arch {
+            Toolchain::Native
+        } else {
+            Toolchain::Cross {
+                prefix: format!("{arch}-linux-gnu-"),
+                machine: machine.to_string(),
+            }
+        }
+    }
+
+    /// For messages: "native aarch64", "cross aarch64 on x86_64 (aarch64-linux-gnu-gcc)".
+    pub fn describe(&self, target: Arch) -> String {
+        match self {
+            Toolchain::Native => format!("native {}", arch_name(target)),
+            Toolchain::Cross { prefix, machine } => {
+                format!("cross {} on {machine} ({prefix}gcc)", arch_name(target))
+            }
+        }
+    }
 }
 
 /// Parse the script's output. Lines that are neither `ok` nor `missing` (a
@@ -131,12 +173,24 @@ mod tests {
                 .any(|o| o == "toolchain aarch64-linux-gnu-gcc (aarch64 on x86_64)"),
             "{f:?}"
         );
+        assert_eq!(f.machine(), Some("x86_64"));
+        assert_eq!(
+            Toolchain::for_target(f.machine().unwrap(), Arch::Aarch64),
+            Toolchain::Cross {
+                prefix: "aarch64-linux-gnu-".into(),
+                machine: "x86_64".into()
+            }
+        );
         // a native aarch64 build host builds natively with gcc
         let f = run_with(root, Arch::Aarch64, "aarch64", &["gcc"]);
         assert!(
             f.ok.iter()
                 .any(|o| o == "toolchain gcc (aarch64 on aarch64)"),
             "{f:?}"
+        );
+        assert_eq!(
+            Toolchain::for_target(f.machine().unwrap(), Arch::Aarch64),
+            Toolchain::Native
         );
         let f = run_with(root, Arch::Aarch64, "aarch64", &["aarch64-linux-gnu-gcc"]);
         assert!(

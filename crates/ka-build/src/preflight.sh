@@ -26,6 +26,9 @@ for sub in source ccache; do
 done
 
 native=$(uname -m)
+# the build host's own architecture: a fact, read here, that decides between
+# a native and a cross build
+ok "machine $native"
 if [ "$native" = "$arch" ]; then
 	cc=gcc
 else

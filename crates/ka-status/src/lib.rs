@@ -337,7 +337,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         .into());
     }
     let layout = Layout::new(runtime_root(cli.root.as_deref())?);
-    layout.note_if_missing("ka-status");
     let repo = fleet_repo(cli.repo.as_deref())?;
     let now = match &cli.now {
         Some(t) => ka_core::time::parse_time(t)?,
@@ -354,6 +353,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         hosts = vec![h.clone()];
     }
+    layout.note_if_missing("ka-status");
     // The stores are read once; a corrupt record is reported once and marks
     // the field on every host.
     let mut code = ExitCode::Ok;

@@ -8,7 +8,7 @@ bats_require_minimum_version 1.5.0
 
 REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 
-# build_host NAME [EXTRA]: a build host manifest on the test sshd
+# build_host NAME [PORT] [MIN_FREE_GIB] [ARCHES]: a build host manifest on the test sshd
 build_host() {
 	cat >"$KA_REPO/fleet/$1.yaml" <<YAML
 host: $1
@@ -16,7 +16,25 @@ role: dev
 arch: x86_64
 distro: debian
 ssh: { address: 127.0.0.1, port: ${2:-$SSHD_PORT}, user: kbuild }
-build_host: { user: kbuild, arches: [x86_64], root: $SSHD_REMOTE, min_free_gib: ${3:-1} }
+build_host: { user: kbuild, arches: [${4:-x86_64}], root: $SSHD_REMOTE, min_free_gib: ${3:-1} }
+YAML
+}
+
+# board NAME BUILD DISTRO: an aarch64 board's manifest, built on BUILD
+board() {
+	cat >"$KA_REPO/fleet/$1.yaml" <<YAML
+host: $1
+role: dev
+arch: aarch64
+distro: $3
+kernel:
+  pkgbase: linux-$1
+  suffix: $1
+  baseline: { tarball: /usr/src/linux-source-6.1.tar.xz }
+  config: fleet/config/qemu-arm64.config
+scopes: [arch/arm64]
+build: { host: $2, wall_clock: 45m, stall: 10m }
+install: { mode: alongside, bootloader: extlinux, initramfs: none }
 YAML
 }
 
@@ -49,7 +67,7 @@ setup_file() {
 	. "$T/sshd.env"
 	export SSHD_PID SSHD_PORT SSHD_REMOTE KA_SSH_IDENTITY="$SSHD_IDENTITY"
 	cp -r "$REPO/patches" "$KA_REPO/"
-	cp "$REPO/tests/fixtures/kernel/qemu-x86.config" "$KA_REPO/fleet/config/"
+	cp "$REPO/tests/fixtures/kernel/qemu-x86.config" "$REPO/tests/fixtures/kernel/qemu-arm64.config" "$KA_REPO/fleet/config/"
 	cp "$SSHD_KNOWN_HOSTS" "$KA_REPO/fleet/known_hosts"
 	build_host buildbox
 	target planck buildbox
@@ -229,4 +247,61 @@ teardown_file() {
 	[ "$status" -eq 0 ]
 	[[ $output == *"$SSHD_REMOTE/source/$job"* ]]
 	[[ $output == *PKGBUILD* ]]
+}
+
+@test "an aarch64 board is cross-built on the x86_64 build host: *-aarch64.pkg.tar.* with arch = aarch64, and an _arm64.deb" {
+	[ "$(uname -m)" = x86_64 ] || skip "the cross build is from x86_64"
+	build_host crossbox "$SSHD_PORT" 1 "x86_64, aarch64"
+	board fresnel-e2e crossbox arch
+	ka-promote fresnel-e2e >/dev/null
+	run --separate-stderr ka-build --dry-run --json fresnel-e2e
+	[ "$status" -eq 0 ]
+	[[ $(jq -r .message <<<"$output") == *"would build on crossbox (pre-flight passed; cross aarch64 on x86_64 (aarch64-linux-gnu-gcc))"* ]]
+	run --separate-stderr ka-build --json fresnel-e2e
+	[ "$status" -eq 0 ] || { echo "$output $stderr"; tail -40 "$KA_ROOT"/logs/crossbox/*/build.log; false; }
+	[[ $(jq -r .message <<<"$output") == *"cross aarch64 on x86_64"* ]]
+	out="$KA_ROOT/output/$(jq -r .job <<<"$output")"
+	pkg=$(ls "$out"/linux-fresnel-e2e-6.1.*-aarch64.pkg.tar.*)
+	# makepkg built for CARCH=aarch64, not with --ignorearch
+	bsdtar -xOf "$pkg" .PKGINFO | grep -qx 'arch = aarch64'
+	bsdtar -tf "$pkg" >"$T/arm64.list"
+	grep -qx 'boot/Image-fresnel-e2e' "$T/arm64.list"
+	run ! grep -q '^boot/vmlinuz' "$T/arm64.list"
+	grep -qx 'usr/share/libalpm/hooks/90-linux-fresnel-e2e.hook' "$T/arm64.list"
+	# an arm64 Image: "ARM\x64" at byte 56 of its header
+	[ "$(bsdtar -xOf "$pkg" boot/Image-fresnel-e2e | od -An -c -j56 -N4 | tr -d ' ')" = 'ARMd' ]
+	# the same board as a Debian host: make bindeb-pkg with ARCH=arm64 and the cross compiler
+	board ohm-e2e crossbox debian
+	ka-promote ohm-e2e >/dev/null
+	run --separate-stderr ka-build --json ohm-e2e
+	[ "$status" -eq 0 ] || { echo "$output $stderr"; tail -40 "$KA_ROOT"/logs/crossbox/*/build.log; false; }
+	out="$KA_ROOT/output/$(jq -r .job <<<"$output")"
+	deb=$(ls "$out"/linux-image-6.1.*-ohm-e2e_*_arm64.deb)
+	[ "$(dpkg-deb -f "$deb" Architecture)" = arm64 ]
+}
+
+@test "a build host without the cross compiler: [ka:bootstrap-missing] names the package to install" {
+	[ "$(uname -m)" = x86_64 ] || skip "the cross build is from x86_64"
+	build_host nocross "$SSHD_PORT" 1 "x86_64, aarch64"
+	board euclid-e2e nocross arch
+	ka-promote euclid-e2e >/dev/null
+	# a build host that lacks the cross compiler: a second key whose
+	# authorized_keys entry runs every command with a PATH where every tool
+	# but aarch64-linux-gnu-* is
+	bin="$T/nocross-bin"
+	mkdir -p "$bin"
+	chmod 755 "$bin"
+	for f in /usr/local/bin/* /usr/bin/* /bin/* /usr/sbin/* /sbin/*; do
+		case ${f##*/} in aarch64-linux-gnu-*) continue ;; esac
+		[ -e "$bin/${f##*/}" ] || ln -s "$f" "$bin/${f##*/}"
+	done
+	ssh-keygen -q -t ed25519 -N '' -f "$T/nocross-key"
+	printf 'command="PATH=%s; export PATH; eval \\"$SSH_ORIGINAL_COMMAND\\"" %s\n' "$bin" "$(cat "$T/nocross-key.pub")" >>"$T/sshd/authorized_keys"
+	run --separate-stderr env KA_SSH_IDENTITY="$T/nocross-key" ka-build --json euclid-e2e
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .status <<<"$output")" = blocked ]
+	run ka-block list
+	[[ $output == *'"block":"bootstrap-missing"'* ]]
+	[[ $output == *'"host":"nocross"'* ]]
+	[[ $output == *'gcc-aarch64-linux-gnu'* ]]
 }

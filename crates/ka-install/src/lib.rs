@@ -925,8 +925,16 @@ impl Job<'_> {
         self.doc.boot_id_before = Some(before.boot_id.clone());
         let size = planned.package.size;
         let lan = planned.lan.is_some();
+        // copy: lan with install.fdt: the package is listed on the host
+        let lister = match (lan, &planned.fdt, planned.manifest.distro) {
+            (true, Some(_), Distro::Arch) => Some("bsdtar"),
+            (true, Some(_), Distro::Debian) => Some("dpkg-deb"),
+            _ => None,
+        };
         if self
-            .phase("preflight", SHORT, |_, t| preflight(&remote, size, lan, t))
+            .phase("preflight", SHORT, |_, t| {
+                preflight(&remote, size, lan, lister, t)
+            })
             .is_none()
         {
             return false;
@@ -1254,6 +1262,7 @@ fn preflight(
     remote: &Remote,
     package_size: u64,
     lan: bool,
+    lister: Option<&str>,
     d: Deadline,
 ) -> std::result::Result<((), String), String> {
     remote.run_root(&["true"], d).map_err(|e| {
@@ -1261,14 +1270,21 @@ fn preflight(
     })?;
     if lan {
         let script = "for t do command -v \"$t\" >/dev/null || echo \"$t\"; done";
-        let out = remote.run(&["sh", "-c", script, "sh", "scp", "gpgv", "b2sum"], d)?;
+        let mut argv = vec!["sh", "-c", script, "sh", "scp", "gpgv", "b2sum"];
+        argv.extend(lister);
+        let out = remote.run(&argv, d)?;
         let missing = String::from_utf8_lossy(&out)
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(", ");
         if !missing.is_empty() {
             return Err(format!(
-                "install.copy: lan needs {missing} on the host (packages openssh-client, gpgv, coreutils); nothing was changed"
+                "install.copy: lan needs {missing} on the host (packages openssh-client, gpgv, coreutils{}); nothing was changed",
+                match lister {
+                    Some("bsdtar") => ", libarchive: it lists the package for install.fdt",
+                    Some(_) => ", dpkg: it lists the package for install.fdt",
+                    None => "",
+                }
             ));
         }
     }

@@ -103,3 +103,54 @@ teardown() {
 	[ "$status" -eq 2 ]
 	[[ $output == *"no host 'nosuch' in the fleet ($KA_REPO/fleet/); hosts: signer, tq"* ]]
 }
+
+# tq as an aarch64 Debian board with install.fdt; its package a real .deb
+# holding the device trees named as arguments
+board_with_fdt() {
+	sed -i -e 's/^arch: x86_64$/arch: aarch64/' \
+		-e 's/initramfs: none }/initramfs: none, fdt: rockchip\/rk3399-pinebook-pro.dtb }/' "$KA_REPO/fleet/tq.yaml"
+	local tree="$T/tree" dtb
+	mkdir -p "$tree/DEBIAN" "$tree/boot"
+	printf '%s\n' 'Package: linux-image-6.1.158-tq' 'Version: 6.1.158-1' 'Architecture: arm64' \
+		'Maintainer: t <t@kernel-agent.invalid>' 'Description: toy' >"$tree/DEBIAN/control"
+	echo kernel >"$tree/boot/vmlinuz-6.1.158-tq"
+	for dtb in "$@"; do
+		mkdir -p "$tree/usr/lib/linux-image-6.1.158-tq/${dtb%/*}"
+		echo dtb >"$tree/usr/lib/linux-image-6.1.158-tq/$dtb"
+	done
+	dpkg-deb --build --root-owner-group -Zgzip "$tree" "$PKG" >/dev/null
+	rm -f "$PKG.sig"
+	gpg --batch --detach-sign --no-armor -o "$PKG.sig" "$PKG"
+	local sum size
+	sum=$(b2sum "$PKG" | cut -d' ' -f1)
+	size=$(stat -c %s "$PKG")
+	jq -c --arg sum "$sum" --argjson size "$size" '.packages[0].b2sum = $sum | .packages[0].size = $size' \
+		"$KA_ROOT/hosts/tq/published.json" >"$T/published.json"
+	mv "$T/published.json" "$KA_ROOT/hosts/tq/published.json"
+}
+
+@test "install.fdt: a package without that device tree is refused before the host is contacted" {
+	board_with_fdt rockchip/rk3399-rockpro64.dtb
+	run --separate-stderr ka-install --json tq
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .status <<<"$output")" = blocked ]
+	[ "$(jq -r .failed_phase <<<"$output")" = package ]
+	[ "$(jq -r '[.phases[].phase] | join(" ")' <<<"$output")" = "gate fetch signature package" ]
+	[[ $stderr == *"the package $PKG does not contain usr/lib/linux-image-6.1.158-tq/rockchip/rk3399-pinebook-pro.dtb"* ]]
+	[[ $stderr == *"install.fdt: rockchip/rk3399-pinebook-pro.dtb in fleet/tq.yaml"* ]]
+	[[ $stderr == *"nothing was changed, the host's boot entry is as it was"* ]]
+	[ ! -e "$KA_ROOT/backups" ]
+}
+
+@test "install.fdt: --dry-run and --confirm show the FDT line" {
+	board_with_fdt rockchip/rk3399-pinebook-pro.dtb
+	run ka-install --dry-run --json tq
+	[ "$status" -eq 0 ]
+	[[ $(jq -r .message <<<"$output") == *"the entry will say FDT /boot/dtbs-6.1.158-tq/rockchip/rk3399-pinebook-pro.dtb"* ]]
+	run ka-install --confirm tq <<<"n"
+	[[ $output == *"boot     extlinux.conf: managed block linux-tq"*"FDT dtbs-6.1.158-tq/rockchip/rk3399-pinebook-pro.dtb copied from /usr/lib/linux-image-6.1.158-tq/"* ]]
+	# the package holds it: past the check, stopped where nothing answers
+	run ka-install tq
+	[ "$status" -eq 1 ]
+	[[ $output == *"phase connect failed"* ]]
+}

@@ -183,6 +183,14 @@ pub struct InstallSpec {
     /// at the sign host's own `ssh:` address and port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_from: Option<CopyFrom>,
+    /// aarch64 with `bootloader: extlinux`: the one device tree the board
+    /// boots, relative to the kernel's dtbs folder, e.g.
+    /// `rockchip/rk3399-pinebook-pro.dtb`. The managed extlinux entry then
+    /// says `FDT <that file>` instead of `FDTDIR` (which leaves the choice to
+    /// U-Boot's `fdtfile` variable), and ka-install refuses a package without
+    /// it. Not for x86_64 hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fdt: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -517,6 +525,11 @@ impl HostManifest {
         Ok(m)
     }
 
+    /// `install.fdt`, when the manifest sets it.
+    pub fn fdt(&self) -> Option<&str> {
+        self.install.as_ref().and_then(|i| i.fdt.as_deref())
+    }
+
     fn validate(&self, path: &Path, shown_as: &str) -> Result<()> {
         let at = |e: Error| contract(format!("{shown_as}: {e}"));
         check_name("host", &self.host).map_err(at)?;
@@ -556,6 +569,16 @@ impl HostManifest {
                 )));
             }
         }
+        if let Some(i) = &self.install
+            && let Some(fdt) = &i.fdt
+        {
+            let shown_at = match key_line(path, "fdt") {
+                Some(line) => format!("{shown_as}:{line}"),
+                None => shown_as.to_string(),
+            };
+            check_fdt(fdt, self.arch, i.bootloader)
+                .map_err(|e| contract(format!("{shown_at}: {e}")))?;
+        }
         if let Some(b) = &self.build {
             for h in std::iter::once(&b.host).chain(&b.fallback) {
                 check_name("build host", h).map_err(at)?;
@@ -578,6 +601,53 @@ impl HostManifest {
         }
         Ok(())
     }
+}
+
+/// `install.fdt`: a path below the kernel's dtbs folder (no `..`, not
+/// absolute) naming a `.dtb`, in characters that may reach a package script
+/// and an extlinux line as they are; only for aarch64 hosts booted by extlinux.
+pub fn check_fdt(fdt: &str, arch: Arch, bootloader: Bootloader) -> Result<()> {
+    if arch == Arch::X86_64 {
+        return Err(contract(format!(
+            "install.fdt {} is set on an x86_64 host, which boots no device tree; remove it (it names an aarch64 board's .dtb)",
+            quoted(fdt)
+        )));
+    }
+    if bootloader != Bootloader::Extlinux {
+        return Err(contract(format!(
+            "install.fdt {} is written into the extlinux entry, and this host boots with bootloader: grub; remove it or use bootloader: extlinux",
+            quoted(fdt)
+        )));
+    }
+    let chars_ok = fdt
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-' | b'/'));
+    if crate::paths::safe_relative("install.fdt", fdt).is_err()
+        || !chars_ok
+        || !fdt.ends_with(".dtb")
+        || fdt.ends_with("/.dtb")
+        || fdt == ".dtb"
+    {
+        return Err(contract(format!(
+            "install.fdt {} is not a device-tree file below the kernel's dtbs folder: write a relative path without '..' that ends in .dtb, in letters, digits and ._+-/, e.g. rockchip/rk3399-pinebook-pro.dtb",
+            quoted(fdt)
+        )));
+    }
+    Ok(())
+}
+
+/// The 1-based line of the first `key:` in the file at `path` (block or flow
+/// style), for errors found after parsing; None when it cannot be read.
+fn key_line(path: &Path, key: &str) -> Option<usize> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let want = format!("{key}:");
+    text.lines()
+        .position(|l| {
+            let l = l.split('#').next().unwrap_or_default();
+            l.match_indices(&want)
+                .any(|(i, _)| i == 0 || matches!(l.as_bytes()[i - 1], b' ' | b'\t' | b'{' | b','))
+        })
+        .map(|i| i + 1)
 }
 
 /// A series reference `<scope>/<series>`: a valid scope plus a series name.
@@ -832,6 +902,68 @@ mod tests {
         assert!(
             err.starts_with("fleet/big.yaml: invalid scope \"yyy"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn install_fdt_is_a_dtb_below_the_dtbs_folder_of_an_aarch64_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |arch: &str, install: &str| {
+            let path = dir.path().join("pbp.yaml");
+            std::fs::write(
+                &path,
+                format!(
+                    "host: pbp\nrole: dev\narch: {arch}\ndistro: arch\ninstall:\n  mode: alongside\n  bootloader: extlinux\n  initramfs: mkinitcpio\n{install}"
+                ),
+            )
+            .unwrap();
+            HostManifest::load(&path, "fleet/pbp.yaml").map_err(|e| e.to_string())
+        };
+        let m = load("aarch64", "  fdt: rockchip/rk3399-pinebook-pro.dtb\n").unwrap();
+        assert_eq!(m.fdt(), Some("rockchip/rk3399-pinebook-pro.dtb"));
+        assert_eq!(load("aarch64", "").unwrap().fdt(), None);
+        assert_eq!(load("x86_64", "").unwrap().fdt(), None);
+        // refused with the file and the line of fdt:
+        let err = load("x86_64", "  fdt: rockchip/rk3399-pinebook-pro.dtb\n").unwrap_err();
+        assert!(
+            err.starts_with("fleet/pbp.yaml:9: install.fdt \"rockchip/rk3399-pinebook-pro.dtb\" is set on an x86_64 host"),
+            "{err}"
+        );
+        for bad in [
+            "../rockchip/x.dtb",
+            "/boot/dtbs/rockchip/x.dtb",
+            "rockchip/../x.dtb",
+            "./x.dtb",
+            "rockchip/x.dts",
+            "rockchip/",
+            "rockchip/.dtb",
+            "rock chip/x.dtb",
+            "rockchip/x;reboot.dtb",
+            "''",
+        ] {
+            let err = load("aarch64", &format!("  fdt: {bad}\n")).unwrap_err();
+            assert!(
+                err.starts_with("fleet/pbp.yaml:9: install.fdt ")
+                    && err.contains("is not a device-tree file below the kernel's dtbs folder"),
+                "{bad}: {err}"
+            );
+        }
+        // flow style: the line of the install: mapping
+        let path = dir.path().join("pbp.yaml");
+        std::fs::write(
+            &path,
+            "host: pbp\nrole: dev\narch: x86_64\ndistro: arch\ninstall: { mode: alongside, bootloader: extlinux, initramfs: none, fdt: a/b.dtb }\n",
+        )
+        .unwrap();
+        let err = HostManifest::load(&path, "fleet/pbp.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("fleet/pbp.yaml:5: install.fdt"), "{err}");
+        assert!(
+            check_fdt("a/b.dtb", Arch::Aarch64, Bootloader::Grub)
+                .unwrap_err()
+                .to_string()
+                .contains("bootloader: grub")
         );
     }
 

@@ -8,7 +8,8 @@
 //!     MENU LABEL <label> (<release>)
 //!     LINUX <kernel>
 //!     INITRD <initrd>          (when there is one)
-//!     FDTDIR <fdtdir>          (when there is one)
+//!     FDT <fdt>                (install.fdt: the board's one device tree)
+//!     FDTDIR <fdtdir>          (else, when there is one)
 //!     APPEND <append>          (the DEFAULT entry's, before the switch)
 //! # <<< <label> (managed) <<<
 //! ```
@@ -24,6 +25,8 @@ pub struct Entry {
     pub kernel: String,
     pub initrd: Option<String>,
     pub fdtdir: Option<String>,
+    /// The one device tree U-Boot loads; when set, no FDTDIR is written.
+    pub fdt: Option<String>,
 }
 
 fn begin(label: &str) -> String {
@@ -113,7 +116,9 @@ pub fn block_lines(conf: &str, entry: &Entry) -> Result<Vec<String>, String> {
     if let Some(i) = &entry.initrd {
         b.push(format!("\tINITRD {i}"));
     }
-    if let Some(f) = &entry.fdtdir {
+    if let Some(f) = &entry.fdt {
+        b.push(format!("\tFDT {f}"));
+    } else if let Some(f) = &entry.fdtdir {
         b.push(format!("\tFDTDIR {f}"));
     }
     if let Some(a) = append {
@@ -228,7 +233,44 @@ mod tests {
             kernel: "/boot/vmlinuz-6.1.158-qemu".into(),
             initrd: None,
             fdtdir: None,
+            fdt: None,
         }
+    }
+
+    #[test]
+    fn fdt_names_the_one_device_tree_and_stays_idempotent() {
+        let mut e = entry();
+        e.fdtdir = Some("/boot/dtbs-6.1.158-qemu".into());
+        let dirs = update(IMAGE, "linux-qemu", Some(&e)).unwrap();
+        assert!(
+            dirs.contains("\tFDTDIR /boot/dtbs-6.1.158-qemu\n"),
+            "{dirs}"
+        );
+        e.fdt = Some("/boot/dtbs-6.1.158-qemu/rockchip/rk3399-pinebook-pro.dtb".into());
+        let once = update(&dirs, "linux-qemu", Some(&e)).unwrap();
+        assert!(once.contains(
+            "\tLINUX /boot/vmlinuz-6.1.158-qemu\n\tFDT /boot/dtbs-6.1.158-qemu/rockchip/rk3399-pinebook-pro.dtb\n\tAPPEND root=/dev/vda1"
+        ), "{once}");
+        assert!(!once.contains("FDTDIR"), "FDT replaces FDTDIR: {once}");
+        assert_eq!(once.matches("(managed) >>>").count(), 1);
+        assert_eq!(update(&once, "linux-qemu", Some(&e)).unwrap(), once);
+        assert_eq!(update(&once, "linux-qemu", None).unwrap(), once);
+        let files = named_files(&once, "linux-qemu").unwrap();
+        assert_eq!(
+            files,
+            vec![
+                ("LINUX".into(), "/boot/vmlinuz-6.1.158-qemu".into()),
+                (
+                    "FDT".into(),
+                    "/boot/dtbs-6.1.158-qemu/rockchip/rk3399-pinebook-pro.dtb".into()
+                )
+            ]
+        );
+        // on a separate /boot partition the path is relative to its root
+        assert_eq!(
+            on_host("/dtbs-x/rockchip/a.dtb"),
+            "/boot/dtbs-x/rockchip/a.dtb"
+        );
     }
 
     #[test]

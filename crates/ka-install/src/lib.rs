@@ -4,6 +4,7 @@
 //! Phases, each with a time limit, each named when it fails: gate → fetch (the
 //! package and its detached `.sig` from the sign host) → signature (gpgv
 //! against the fleet keyring `fleet/keyring.gpg`, a temporary GNUPGHOME) →
+//! package (with `install.fdt`: the package holds that device tree) →
 //! connect → preflight (root works, /boot writable with room, nothing changed
 //! yet) → backup (/boot as a tgz into `KA_ROOT/backups/<host>/<running
 //! kernel>/` with its `ka.backup` record, before any change) → copy → install
@@ -51,6 +52,10 @@ true, else SFTP); the b2sum must equal the published one.\n\
 signature: `gpgv --keyring <repo>/fleet/keyring.gpg` (the fleet's public key, made with \
 `gpg --export FPR > fleet/keyring.gpg`) in a temporary GNUPGHOME, never $HOME; the good \
 signature must be by the published key's fingerprint.\n\
+package: with install.fdt, the package must hold that device tree: arch \
+boot/dtbs-<suffix>/<fdt> (`bsdtar -tf`), debian ./usr/lib/linux-image-<release>/<fdt> \
+(`dpkg-deb -c`). A package without it is refused (exit 1), naming the package, the path and \
+the setting; nothing on HOST was changed and its boot entry stays as it was.\n\
 connect: SSH to HOST (strict fleet/known_hosts, the fleet identity); the running kernel and \
 boot_id are read. A host key other than the known one files [ka:host-changed] for HOST; a \
 strict connection lifts it again.\n\
@@ -62,12 +67,16 @@ record (filled under a dot-name, the record written last, renamed into place) BE
 copy: the package to /srv/kernel-agent/install/<id>/ on HOST, its b2sum checked there. With \
 install.copy: lan, fetch and signature are left out here: HOST copies package and .sig from \
 the sign host itself (scp, the sign host's key from fleet/known_hosts, strict), then a \
-signature phase runs gpgv on HOST against fleet/keyring.gpg (sent along).\n\
+signature phase runs gpgv on HOST against fleet/keyring.gpg (sent along), and the package \
+phase lists the package there.\n\
 install: `dpkg -i` (debian) or `pacman -U --noconfirm` (arch), as root (the ssh user, or \
 `sudo -n` when it is not root).\n\
 boot-config: debian: ka-install writes the managed block `# >>> <pkgbase> (managed) >>>` \
 (LINUX /boot/vmlinuz-<release>, INITRD when the package's hooks made /boot/initrd.img-<release>, \
-APPEND of the DEFAULT entry) itself; arch: the package's hook wrote it. Then DEFAULT <pkgbase>. \
+APPEND of the DEFAULT entry) itself, with install.fdt FDT <prefix>/dtbs-<release>/<fdt> after \
+copying the .dtb from /usr/lib/linux-image-<release>/ to /boot/dtbs-<release>/ (U-Boot reads \
+only the /boot partition when it is its own); arch: the package's hook wrote it (FDT \
+<prefix>/dtbs-<suffix>/<fdt> with install.fdt, else FDTDIR). Then DEFAULT <pkgbase>. \
 Written to a temp file, synced, renamed.\n\
 pre-reboot: every file the entry names exists; an initramfs is newer than the install; sync.\n\
 reboot, heartbeat: SSH must answer with a new boot_id within verify.heartbeat (default 10m, \
@@ -130,6 +139,9 @@ const COPY: Duration = Duration::from_secs(600);
 const INSTALL: Duration = Duration::from_secs(900);
 const SHORT: Duration = Duration::from_secs(60);
 const PRE_REBOOT: Duration = Duration::from_secs(120);
+const CONTENTS: Duration = Duration::from_secs(300);
+
+const EXTLINUX_CONF: &str = "/boot/extlinux/extlinux.conf";
 
 /// Everything known about the install before anything is touched.
 pub struct Planned {
@@ -144,6 +156,33 @@ pub struct Planned {
     pub plan_hash: String,
     /// `install.copy: lan`: where the host copies the package from.
     pub lan: Option<LanSource>,
+    /// `install.fdt`: the device tree the entry names.
+    pub fdt: Option<FdtPlan>,
+}
+
+/// `install.fdt` worked out for the package: what it must hold, what the
+/// managed entry says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FdtPlan {
+    /// As the manifest says it: relative to the kernel's dtbs folder.
+    pub fdt: String,
+    /// Where the manifest says it, e.g. `fleet/fresnel.yaml`.
+    pub manifest: String,
+    /// The package member that must exist (no leading `./`): arch
+    /// `boot/dtbs-<suffix>/<fdt>`, debian `usr/lib/linux-image-<release>/<fdt>`.
+    pub member: String,
+    /// The file under /boot the entry's `FDT` names, `dtbs-<suffix or
+    /// release>/<fdt>`, written `<prefix>/<boot_path>` (`/boot` prefix when
+    /// /boot is on the root partition, none when it is its own).
+    pub boot_path: String,
+}
+
+impl FdtPlan {
+    /// The `FDT` line of the entry, with the partition prefix of
+    /// [`extlinux::boot_prefix`].
+    pub fn line(&self, prefix: &str) -> String {
+        format!("FDT {prefix}/{}", self.boot_path)
+    }
 }
 
 /// The sign host's sshd as the target host reaches it (`install.copy: lan`).
@@ -226,6 +265,36 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str) -> Result<Planned> {
     ka_core::names::check_name("package", &package.package).map_err(|e| bad(e.to_string()))?;
     ka_notice::store::check_version(&package.version).map_err(|e| bad(e.to_string()))?;
     let label = kernel.pkgbase.clone();
+    let fdt = manifest.fdt().map(|fdt| {
+        let (member, boot_path) = match manifest.distro {
+            Distro::Arch => (
+                format!("boot/dtbs-{}/{fdt}", kernel.suffix),
+                format!("dtbs-{}/{fdt}", kernel.suffix),
+            ),
+            // bindeb-pkg installs the dtbs under /usr/lib/linux-image-<release>/;
+            // the release is checked below, before it is used
+            Distro::Debian => {
+                let release = package
+                    .package
+                    .strip_prefix("linux-image-")
+                    .unwrap_or_default();
+                (
+                    format!("usr/lib/linux-image-{release}/{fdt}"),
+                    format!("dtbs-{release}/{fdt}"),
+                )
+            }
+        };
+        FdtPlan {
+            fdt: fdt.to_string(),
+            manifest: shown.clone(),
+            member,
+            boot_path,
+        }
+    });
+    let fdt_change = |how: &str| match &fdt {
+        Some(f) => format!(", FDT {}{how}", f.boot_path),
+        None => String::new(),
+    };
     let (release, boot_change) = match manifest.distro {
         Distro::Debian => {
             let release = package
@@ -240,15 +309,22 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str) -> Result<Planned> {
                 })?
                 .to_string();
             let change = format!(
-                "extlinux.conf: managed block {label} (LINUX vmlinuz-{release}, INITRD initrd.img-{release} if the package makes one) written by ka-install; DEFAULT {label}"
+                "extlinux.conf: managed block {label} (LINUX vmlinuz-{release}, INITRD initrd.img-{release} if the package makes one{}) written by ka-install; DEFAULT {label}",
+                fdt_change(&format!(" copied from /usr/lib/linux-image-{release}/"))
             );
             (Some(release), change)
         }
         Distro::Arch => (
             None,
-            format!(
-                "extlinux.conf: managed block {label} written by the package's hook (ka-extlinux-{label}); DEFAULT {label}"
-            ),
+            match &fdt {
+                Some(f) => format!(
+                    "extlinux.conf: managed block {label} (FDT {}) written by the package's hook (ka-extlinux-{label}); DEFAULT {label}",
+                    f.boot_path
+                ),
+                None => format!(
+                    "extlinux.conf: managed block {label} written by the package's hook (ka-extlinux-{label}); DEFAULT {label}"
+                ),
+            },
         ),
     };
     let plan_hash = plan_hash(host, &package.b2sum, &boot_change);
@@ -269,6 +345,7 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str) -> Result<Planned> {
         boot_change,
         plan_hash,
         lan,
+        fdt,
     })
 }
 
@@ -463,10 +540,20 @@ pub fn run() -> anyhow::Result<ExitCode> {
     if cli.dry_run {
         // the backup folder is named after the running kernel: ask the host
         // if it answers quickly, but a dry run never needs it to
+        let mut fdt_prefix = None;
         match Remote::connect(&target, Duration::from_secs(10))
             .map_err(String::from)
-            .and_then(|r| r.facts(Deadline::after(SHORT)))
-        {
+            .and_then(|r| {
+                let facts = r.facts(Deadline::after(SHORT))?;
+                if planned.fdt.is_some() {
+                    // the partition prefix the entry will use, as boot-config finds it
+                    fdt_prefix = r
+                        .run(&["cat", "--", EXTLINUX_CONF], Deadline::after(SHORT))
+                        .ok()
+                        .map(|c| extlinux::boot_prefix(&String::from_utf8_lossy(&c)));
+                }
+                Ok(facts)
+            }) {
             Ok(f) => {
                 doc.backup = layout
                     .backups()
@@ -488,8 +575,20 @@ pub fn run() -> anyhow::Result<ExitCode> {
             ),
             None => String::new(),
         };
+        let fdt = match (&planned.fdt, fdt_prefix) {
+            (None, _) => String::new(),
+            (Some(f), Some(prefix)) => format!(
+                "; the entry will say {} (install.fdt, checked in the package before anything changes)",
+                f.line(prefix)
+            ),
+            (Some(f), None) => format!(
+                "; the entry will say {} ({} when /boot is its own partition; install.fdt, checked in the package before anything changes)",
+                f.line("/boot"),
+                f.line("")
+            ),
+        };
         doc.message.push_str(&format!(
-            "would install {} {} on {host}{copy}, back up /boot first, change the boot config and reboot; plan {}",
+            "would install {} {} on {host}{copy}, back up /boot first, change the boot config and reboot{fdt}; plan {}",
             doc.package, doc.package_version, doc.plan_hash
         ));
         return finish(&layout, &doc, false);
@@ -774,6 +873,21 @@ impl Job<'_> {
                 self.doc.status = Status::Blocked;
                 return false;
             }
+            if let Some(fdt) = &planned.fdt {
+                let distro = planned.manifest.distro;
+                let shown = planned.package.file.clone();
+                if self
+                    .phase("package", CONTENTS, |_, t| {
+                        let listing = list_local(distro, &local_pkg, t)?;
+                        fdt_in_package(distro, &listing, &shown, fdt).map(|d| ((), d))
+                    })
+                    .is_none()
+                {
+                    // a package that cannot boot the board is refused, as a bad signature
+                    self.doc.status = Status::Blocked;
+                    return false;
+                }
+            }
         } else {
             // copy: lan: the host fetches the package and checks its
             // signature itself; it gets the keyring and the sign host's keys
@@ -811,8 +925,16 @@ impl Job<'_> {
         self.doc.boot_id_before = Some(before.boot_id.clone());
         let size = planned.package.size;
         let lan = planned.lan.is_some();
+        // copy: lan with install.fdt: the package is listed on the host
+        let lister = match (lan, &planned.fdt, planned.manifest.distro) {
+            (true, Some(_), Distro::Arch) => Some("bsdtar"),
+            (true, Some(_), Distro::Debian) => Some("dpkg-deb"),
+            _ => None,
+        };
         if self
-            .phase("preflight", SHORT, |_, t| preflight(&remote, size, lan, t))
+            .phase("preflight", SHORT, |_, t| {
+                preflight(&remote, size, lan, lister, t)
+            })
             .is_none()
         {
             return false;
@@ -857,6 +979,25 @@ impl Job<'_> {
                 self.doc.status = Status::Blocked;
                 return false;
             }
+            if let Some(fdt) = &planned.fdt {
+                // the package is only on the host: list it there (bsdtar comes
+                // with pacman, dpkg-deb with dpkg)
+                let distro = planned.manifest.distro;
+                let shown = planned.package.file.clone();
+                if self
+                    .phase("package", CONTENTS, |_, t| {
+                        let listing = list_remote(&remote, distro, &remote_pkg, t)?;
+                        fdt_in_package(distro, &listing, &shown, fdt)
+                            .map(|d| ((), format!("{d} (listed on the host)")))
+                    })
+                    .is_none()
+                {
+                    let _ =
+                        remote.run_root(&["rm", "-rf", "--", &remote_dir], Deadline::after(SHORT));
+                    self.doc.status = Status::Blocked;
+                    return false;
+                }
+            }
         }
         self.touched = true;
         let distro = self.planned.manifest.distro;
@@ -872,7 +1013,7 @@ impl Job<'_> {
                 Some(r) => r.clone(),
                 None => remote.arch_release(&planned.package.package, t)?,
             };
-            let d = boot_config(&remote, distro, &label, &release, t)?;
+            let d = boot_config(&remote, distro, &label, &release, planned.fdt.as_ref(), t)?;
             Ok((release, d))
         }) else {
             return false;
@@ -1121,6 +1262,7 @@ fn preflight(
     remote: &Remote,
     package_size: u64,
     lan: bool,
+    lister: Option<&str>,
     d: Deadline,
 ) -> std::result::Result<((), String), String> {
     remote.run_root(&["true"], d).map_err(|e| {
@@ -1128,14 +1270,21 @@ fn preflight(
     })?;
     if lan {
         let script = "for t do command -v \"$t\" >/dev/null || echo \"$t\"; done";
-        let out = remote.run(&["sh", "-c", script, "sh", "scp", "gpgv", "b2sum"], d)?;
+        let mut argv = vec!["sh", "-c", script, "sh", "scp", "gpgv", "b2sum"];
+        argv.extend(lister);
+        let out = remote.run(&argv, d)?;
         let missing = String::from_utf8_lossy(&out)
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(", ");
         if !missing.is_empty() {
             return Err(format!(
-                "install.copy: lan needs {missing} on the host (packages openssh-client, gpgv, coreutils); nothing was changed"
+                "install.copy: lan needs {missing} on the host (packages openssh-client, gpgv, coreutils{}); nothing was changed",
+                match lister {
+                    Some("bsdtar") => ", libarchive: it lists the package for install.fdt",
+                    Some(_) => ", dpkg: it lists the package for install.fdt",
+                    None => "",
+                }
             ));
         }
     }
@@ -1295,9 +1444,10 @@ fn boot_config(
     distro: Distro,
     label: &str,
     release: &str,
+    fdt: Option<&FdtPlan>,
     d: Deadline,
 ) -> std::result::Result<String, String> {
-    let conf_path = "/boot/extlinux/extlinux.conf";
+    let conf_path = EXTLINUX_CONF;
     let conf = String::from_utf8(remote.run(&["cat", "--", conf_path], d)?)
         .map_err(|_| format!("{conf_path} is not UTF-8"))?;
     let entry = match distro {
@@ -1305,12 +1455,30 @@ fn boot_config(
             let prefix = extlinux::boot_prefix(&conf);
             let initrd = format!("/boot/initrd.img-{release}");
             let has_initrd = remote.exists(&initrd, d)?;
+            // install.fdt: bindeb-pkg puts the dtbs under
+            // /usr/lib/linux-image-<release>/, which U-Boot cannot read when
+            // /boot is its own partition. Always copying the one .dtb to
+            // /boot/dtbs-<release>/ is correct for both layouts, so there is
+            // one path shape (the Arch package's) and nothing to guess about
+            // the partitions; the copy is ka-install's, as the block is.
+            let fdt_path = match fdt {
+                Some(f) => {
+                    let from = format!("/{}", f.member);
+                    let to = format!("/boot/{}", f.boot_path);
+                    remote
+                        .run_root(&["install", "-D", "-m", "0644", "--", &from, &to], d)
+                        .map_err(|e| format!("copying the device tree {from} to {to}: {e}"))?;
+                    Some(format!("{prefix}/{}", f.boot_path))
+                }
+                None => None,
+            };
             Some(extlinux::Entry {
                 label: label.to_string(),
                 release: release.to_string(),
                 kernel: format!("{prefix}/vmlinuz-{release}"),
                 initrd: has_initrd.then(|| format!("{prefix}/initrd.img-{release}")),
                 fdtdir: None,
+                fdt: fdt_path,
             })
         }
         Distro::Arch => None,
@@ -1322,6 +1490,115 @@ fn boot_config(
     remote.write_file(conf_path, new.as_bytes(), d)?;
     Ok(format!(
         "{conf_path}: managed block {label}, DEFAULT {label}"
+    ))
+}
+
+/// List the members of the package file here: `bsdtar -tf` (arch) or
+/// `dpkg-deb -c` (debian), within the deadline.
+fn list_local(distro: Distro, pkg: &Path, d: Deadline) -> std::result::Result<String, String> {
+    use std::io::Read;
+    let (tool, flag, hint) = match distro {
+        Distro::Arch => ("bsdtar", "-tf", "libarchive-tools or libarchive"),
+        Distro::Debian => ("dpkg-deb", "-c", "dpkg"),
+    };
+    let mut child = std::process::Command::new(tool)
+        .arg(flag)
+        .arg(pkg)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{tool}: {e} (install {hint}): it lists the package to check install.fdt; nothing was changed"))?;
+    // read while waiting: a kernel package lists thousands of files
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        out
+    });
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if d.left().is_err() => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{tool} {flag} did not finish within {}s; nothing was changed",
+                    d.limit().as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("{tool}: {e}")),
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        return Err(format!(
+            "{tool} {flag} {} failed: {}; nothing was changed",
+            pkg.display(),
+            err.lines().last().unwrap_or("no message").trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// `copy: lan`: list the package where it is, on the host.
+fn list_remote(
+    remote: &Remote,
+    distro: Distro,
+    pkg: &str,
+    d: Deadline,
+) -> std::result::Result<String, String> {
+    let argv = match distro {
+        Distro::Arch => ["bsdtar", "-tf", pkg],
+        Distro::Debian => ["dpkg-deb", "-c", pkg],
+    };
+    remote
+        .run(&argv, d)
+        .map(|o| String::from_utf8_lossy(&o).into_owned())
+        .map_err(|e| {
+            format!(
+                "{} {} on the host: {e}; nothing was changed",
+                argv[0], argv[1]
+            )
+        })
+}
+
+/// The member paths of a listing: `bsdtar -tf` prints one per line,
+/// `dpkg-deb -c` an `ls -l`-like line ending in `./path` (`./a -> b` for a link).
+fn listed_paths(distro: Distro, listing: &str) -> impl Iterator<Item = &str> {
+    listing.lines().filter_map(move |l| {
+        let p = match distro {
+            Distro::Arch => l,
+            Distro::Debian => l.split_whitespace().nth(5)?,
+        };
+        Some(p.trim_start_matches("./").trim_start_matches('/'))
+    })
+}
+
+/// Whether the package (its `listing`) holds the device tree install.fdt
+/// names; the refusal names the package, the missing path and the setting.
+pub fn fdt_in_package(
+    distro: Distro,
+    listing: &str,
+    package_file: &str,
+    fdt: &FdtPlan,
+) -> std::result::Result<String, String> {
+    if listed_paths(distro, listing).any(|p| p == fdt.member) {
+        return Ok(format!(
+            "{} holds {} (install.fdt: {})",
+            file_name(package_file),
+            fdt.member,
+            fdt.fdt
+        ));
+    }
+    Err(format!(
+        "the package {package_file} does not contain {}, the device tree that install.fdt: {} in {} names; nothing was changed, the host's boot entry is as it was. Build a kernel whose config makes that .dtb (promote, build, publish again), or fix install.fdt",
+        fdt.member, fdt.fdt, fdt.manifest
     ))
 }
 

@@ -146,13 +146,19 @@ impl Case {
 
     fn publish(&self) {
         let bytes = fs::read(&self.pkg).unwrap();
+        // a .deb is linux-image-<release>; anything else is tq's pacman package
+        let (distro, package, arch) = if self.pkg.extension().is_some_and(|e| e == "deb") {
+            ("debian", PACKAGE, "amd64")
+        } else {
+            ("arch", "linux-tq", "aarch64")
+        };
         let doc = serde_json::json!({
             "kind": "ka.publish", "version": 1, "host": "tq", "job": "build-tq-1",
             "status": "done", "message": "published", "sign_host": "signer",
             "key": self.fleet_key.fpr,
-            "repo": { "distro": "debian", "arch": "x86_64", "path": "/nonexistent", "name": "ka" },
+            "repo": { "distro": distro, "arch": "x86_64", "path": "/nonexistent", "name": "ka" },
             "packages": [{
-                "package": PACKAGE, "version": "6.1.158-1", "arch": "amd64",
+                "package": package, "version": "6.1.158-1", "arch": arch,
                 "file": self.pkg, "signature": format!("{}.sig", self.pkg.display()),
                 "size": bytes.len(), "b2sum": ka_core::hash::b2sum(&bytes), "kernel": true
             }],
@@ -579,4 +585,215 @@ fn copy_lan_plans_and_skips_the_local_fetch() {
     let names: Vec<&str> = doc.phases.iter().map(|p| p.phase.as_str()).collect();
     assert_eq!(names, ["gate", "connect"]);
     c.nothing_changed();
+}
+
+// ---------------------------------------------------------------- install.fdt
+
+const DTB: &str = "rockchip/rk3399-pinebook-pro.dtb";
+
+impl Case {
+    /// tq becomes an aarch64 board of `distro` with install.fdt, and its
+    /// published package a real one holding `dtbs` (paths below the dtbs
+    /// folder), made by dpkg-deb or bsdtar and signed.
+    fn board(&mut self, distro: &str, dtbs: &[&str]) {
+        let path = self.repo.join("fleet/tq.yaml");
+        let m = fs::read_to_string(&path)
+            .unwrap()
+            .replace(
+                "arch: x86_64\ndistro: debian",
+                &format!("arch: aarch64\ndistro: {distro}"),
+            )
+            .replace(
+                "initramfs: none }",
+                &format!("initramfs: none, fdt: {DTB} }}"),
+            );
+        fs::write(&path, m).unwrap();
+        let tree = self.pkg.parent().unwrap().join("tree");
+        let _ = fs::remove_dir_all(&tree);
+        let dtb_dir = match distro {
+            "debian" => tree.join("usr/lib/linux-image-6.1.158-tq"),
+            _ => tree.join("boot/dtbs-tq"),
+        };
+        for d in dtbs {
+            let f = dtb_dir.join(d);
+            fs::create_dir_all(f.parent().unwrap()).unwrap();
+            fs::write(f, b"\xd0\x0d\xfe\xed").unwrap();
+        }
+        let _ = fs::remove_file(&self.pkg);
+        let _ = fs::remove_file(format!("{}.sig", self.pkg.display()));
+        if distro == "debian" {
+            fs::create_dir_all(tree.join("boot")).unwrap();
+            fs::write(tree.join("boot/vmlinuz-6.1.158-tq"), b"kernel").unwrap();
+            fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+            fs::write(
+                tree.join("DEBIAN/control"),
+                format!("Package: {PACKAGE}\nVersion: 6.1.158-1\nArchitecture: arm64\nMaintainer: t <t@ka.invalid>\nDescription: toy\n"),
+            )
+            .unwrap();
+            run(
+                Std::new("dpkg-deb")
+                    .args(["--build", "--root-owner-group", "-Zgzip"])
+                    .arg(&tree)
+                    .arg(&self.pkg),
+                "dpkg-deb --build",
+            );
+        } else {
+            self.pkg = self
+                .pkg
+                .with_file_name("linux-tq-6.1.158-1-aarch64.pkg.tar.zst");
+            fs::create_dir_all(tree.join("boot")).unwrap();
+            fs::write(tree.join("boot/Image-tq"), b"kernel").unwrap();
+            fs::write(
+                tree.join(".PKGINFO"),
+                "pkgname = linux-tq\npkgver = 6.1.158-1\n",
+            )
+            .unwrap();
+            run(
+                Std::new("bsdtar")
+                    .args(["--zstd", "-cf"])
+                    .arg(&self.pkg)
+                    .arg("-C")
+                    .arg(&tree)
+                    .args([".PKGINFO", "boot"]),
+                "bsdtar -c",
+            );
+        }
+        self.fleet_key.sign(&self.pkg);
+        self.publish();
+    }
+}
+
+#[test]
+fn a_package_without_the_install_fdt_device_tree_is_refused_before_the_host_is_contacted() {
+    for (distro, member) in [
+        ("debian", format!("usr/lib/linux-image-6.1.158-tq/{DTB}")),
+        ("arch", format!("boot/dtbs-tq/{DTB}")),
+    ] {
+        let mut c = Case::new();
+        c.board(distro, &["rockchip/rk3399-rockpro64.dtb"]);
+        let out = c.cmd(&["tq"]).code(1);
+        let doc = Case::doc(&out.get_output().stdout);
+        assert_eq!(doc.status, Status::Blocked, "{distro}");
+        assert_eq!(doc.failed_phase.as_deref(), Some("package"), "{distro}");
+        let names: Vec<&str> = doc.phases.iter().map(|p| p.phase.as_str()).collect();
+        assert_eq!(names, ["gate", "fetch", "signature", "package"], "{distro}");
+        for want in [
+            format!("the package {} does not contain {member}", c.pkg.display()),
+            format!("install.fdt: {DTB} in fleet/tq.yaml"),
+            "nothing was changed, the host's boot entry is as it was".to_string(),
+        ] {
+            assert!(
+                doc.message.contains(&want),
+                "{distro}: {want}: {}",
+                doc.message
+            );
+        }
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr);
+        assert!(stderr.contains(&member), "{distro}: {stderr}");
+        assert!(doc.blocks.is_empty());
+        c.nothing_changed();
+    }
+}
+
+#[test]
+fn a_package_with_the_install_fdt_device_tree_goes_on_to_the_host() {
+    for (distro, member) in [
+        ("debian", format!("usr/lib/linux-image-6.1.158-tq/{DTB}")),
+        ("arch", format!("boot/dtbs-tq/{DTB}")),
+    ] {
+        let mut c = Case::new();
+        c.board(distro, &["rockchip/rk3399-rockpro64.dtb", DTB]);
+        // tq does not answer (port 1): past the package check, stopped in connect
+        let out = c.cmd(&["tq"]).code(1);
+        let doc = Case::doc(&out.get_output().stdout);
+        assert_eq!(
+            doc.failed_phase.as_deref(),
+            Some("connect"),
+            "{distro}: {}",
+            doc.message
+        );
+        let package = doc.phases.iter().find(|p| p.phase == "package").unwrap();
+        assert!(package.ok);
+        assert!(package.detail.contains(&member), "{}", package.detail);
+        c.nothing_changed();
+    }
+}
+
+#[test]
+fn the_plan_and_the_dry_run_show_the_fdt_line() {
+    let mut c = Case::new();
+    let without = c.plan_hash();
+    c.board("debian", &[DTB]);
+    let out = c.cmd(&["--dry-run", "tq"]).success();
+    let doc = Case::doc(&out.get_output().stdout);
+    assert!(
+        doc.boot_change.contains(&format!(
+            "FDT dtbs-6.1.158-tq/{DTB} copied from /usr/lib/linux-image-6.1.158-tq/"
+        )),
+        "{}",
+        doc.boot_change
+    );
+    assert!(
+        doc.message.contains(&format!(
+            "the entry will say FDT /boot/dtbs-6.1.158-tq/{DTB} (FDT /dtbs-6.1.158-tq/{DTB} when /boot is its own partition"
+        )),
+        "{}",
+        doc.message
+    );
+    assert_ne!(doc.plan_hash, without, "the FDT line is in the plan");
+    let mut c = Case::new();
+    c.board("arch", &[DTB]);
+    let out = c.cmd(&["--dry-run", "tq"]).success();
+    let doc = Case::doc(&out.get_output().stdout);
+    assert!(
+        doc.boot_change.contains(&format!(
+            "managed block linux-tq (FDT dtbs-tq/{DTB}) written by the package's hook"
+        )),
+        "{}",
+        doc.boot_change
+    );
+    assert!(
+        doc.message.contains(&format!("FDT /boot/dtbs-tq/{DTB}")),
+        "{}",
+        doc.message
+    );
+    c.nothing_changed();
+}
+
+#[test]
+fn the_fdt_check_reads_dpkg_deb_and_bsdtar_listings() {
+    use ka_core::formats::Distro;
+    let plan = ka_install::FdtPlan {
+        fdt: DTB.into(),
+        manifest: "fleet/tq.yaml".into(),
+        member: format!("usr/lib/linux-image-6.1.158-tq/{DTB}"),
+        boot_path: format!("dtbs-6.1.158-tq/{DTB}"),
+    };
+    let deb = format!(
+        "drwxr-xr-x root/root         0 2025-01-01 00:00 ./usr/lib/linux-image-6.1.158-tq/rockchip/\n-rw-r--r-- root/root     91234 2025-01-01 00:00 ./usr/lib/linux-image-6.1.158-tq/{DTB}\n"
+    );
+    assert!(ka_install::fdt_in_package(Distro::Debian, &deb, "/srv/p.deb", &plan).is_ok());
+    let err = ka_install::fdt_in_package(Distro::Debian, "", "/srv/p.deb", &plan).unwrap_err();
+    assert!(
+        err.starts_with("the package /srv/p.deb does not contain usr/lib/"),
+        "{err}"
+    );
+    // a directory of the same name, or the path in a symlink's target, is not the file
+    let link = format!(
+        "lrwxrwxrwx root/root 0 2025-01-01 00:00 ./usr/lib/x.dtb -> /usr/lib/linux-image-6.1.158-tq/{DTB}\n"
+    );
+    assert!(ka_install::fdt_in_package(Distro::Debian, &link, "p", &plan).is_err());
+    let arch = ka_install::FdtPlan {
+        member: format!("boot/dtbs-tq/{DTB}"),
+        ..plan
+    };
+    let tar = format!(".PKGINFO\nboot/\nboot/dtbs-tq/\nboot/dtbs-tq/{DTB}\n");
+    assert!(ka_install::fdt_in_package(Distro::Arch, &tar, "p", &arch).is_ok());
+    let tar = format!("./boot/dtbs-tq/{DTB}\n");
+    assert!(ka_install::fdt_in_package(Distro::Arch, &tar, "p", &arch).is_ok());
+    assert!(ka_install::fdt_in_package(Distro::Arch, "boot/dtbs-tq/\n", "p", &arch).is_err());
+    assert_eq!(
+        arch.line("/boot"),
+        format!("FDT /boot/dtbs-6.1.158-tq/{DTB}")
+    );
 }

@@ -32,6 +32,9 @@ pub struct Target {
     /// For the extlinux script: empty when there is none.
     pub initrd_name: String,
     pub fdtdir: String,
+    /// `install.fdt`, relative to `fdtdir`: the extlinux entry says
+    /// `FDT <fdtdir>/<fdt>` instead of `FDTDIR <fdtdir>`; empty when unset.
+    pub fdt: String,
 }
 
 impl Target {
@@ -111,6 +114,16 @@ impl Target {
             ),
         };
         let dtbs = m.arch == Arch::Aarch64;
+        let fdt = m.fdt().unwrap_or_default();
+        if !fdt.is_empty() {
+            // checked when the manifest was loaded; again, as it reaches a script
+            let bootloader = m
+                .install
+                .as_ref()
+                .map_or(Bootloader::Extlinux, |i| i.bootloader);
+            ka_core::formats::check_fdt(fdt, m.arch, bootloader)
+                .map_err(|e| contract(format!("{shown_as}: {e}")))?;
+        }
         let initramfs_name = format!("initramfs-{}.img", k.suffix);
         Ok(Target {
             host: m.host.clone(),
@@ -136,6 +149,7 @@ impl Target {
             } else {
                 String::new()
             },
+            fdt: fdt.to_string(),
         })
     }
 }

@@ -863,6 +863,62 @@ fn extlinux_script_follows_the_file_and_refuses_broken_markers() {
     );
 }
 
+#[test]
+fn extlinux_script_writes_fdt_for_install_fdt_and_is_idempotent() {
+    let m = arm_manifest().replace(
+        "initramfs: mkinitcpio }",
+        "initramfs: mkinitcpio, fdt: rockchip/rk3399-pinebook-pro.dtb }",
+    );
+    let c = Case::new(&m);
+    let r = c.render();
+    let script = r.dir.join("ka-extlinux-linux-toy");
+    assert!(read(&script).contains("\nfdt='rockchip/rk3399-pinebook-pro.dtb'\n"));
+    shellcheck(&[], &script);
+    let conf = c.tmp.path().join("extlinux.conf");
+    fs::write(&conf, EXTLINUX).unwrap();
+    let block = BLOCK.replace(
+        "\tFDTDIR /boot/dtbs-toy-ka\n",
+        "\tFDT /boot/dtbs-toy-ka/rockchip/rk3399-pinebook-pro.dtb\n",
+    );
+    ok(&extlinux(&script, "install", &conf), "install");
+    assert_eq!(read(&conf), format!("{EXTLINUX}{block}"));
+    ok(&extlinux(&script, "install", &conf), "install again");
+    assert_eq!(read(&conf), format!("{EXTLINUX}{block}"));
+    // a block written before install.fdt was set (FDTDIR) is refreshed in place
+    fs::write(&conf, format!("{EXTLINUX}{BLOCK}")).unwrap();
+    ok(&extlinux(&script, "install", &conf), "refresh");
+    assert_eq!(read(&conf), format!("{EXTLINUX}{block}"));
+    // /boot as its own partition: the path without /boot
+    let own = "DEFAULT b\nLABEL b\n  LINUX /Image\n  APPEND root=/dev/mmcblk0p2\n";
+    fs::write(&conf, own).unwrap();
+    ok(&extlinux(&script, "install", &conf), "install");
+    assert!(
+        read(&conf).contains("\tFDT /dtbs-toy-ka/rockchip/rk3399-pinebook-pro.dtb\n\tAPPEND"),
+        "{}",
+        read(&conf)
+    );
+    ok(&extlinux(&script, "remove", &conf), "remove");
+    assert_eq!(read(&conf), own);
+}
+
+#[test]
+fn refuses_install_fdt_on_an_x86_host_naming_the_line() {
+    let m = manifest(
+        "x86_64",
+        "arch",
+        "  config: fleet/config/toy.config\ninstall:\n  mode: alongside\n  bootloader: extlinux\n  initramfs: mkinitcpio\n  fdt: rockchip/rk3399-pinebook-pro.dtb\n",
+    );
+    let c = Case::new(&m);
+    c.cmd()
+        .arg(HOST)
+        .assert()
+        .code(3)
+        .stderr(contains(
+            "fleet/toy.yaml:14: install.fdt \"rockchip/rk3399-pinebook-pro.dtb\" is set on an x86_64 host",
+        ));
+    c.nothing_written();
+}
+
 // ---------------------------------------------------------------- debian
 
 #[test]

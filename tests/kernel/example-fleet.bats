@@ -23,7 +23,7 @@ setup_file() {
 	export HOME="$T/home" KA_ROOT="$T/root" KA_REPO="$REPO"
 	mkdir -p "$HOME"
 	ka-promote --all --json >"$T/results" 2>"$T/stderr" || true
-	for host in ampere fresnel higgs ohm; do
+	for host in ampere curie fresnel higgs ohm; do
 		ka-resolve "$host" | ka-baseline | ka-check >"$T/$host.check"
 	done
 	# one checked-out tree of the pinned commit, reset between hosts
@@ -47,8 +47,8 @@ promoted() {
 
 @test "a kernel host promotes exactly when ka-check passes it; the infra host is skipped" {
 	hosts=$(jq -r '.host' "$T/results" | sort | tr '\n' ' ')
-	[ "$hosts" = "ampere fresnel higgs ohm " ]
-	for host in ampere fresnel higgs ohm; do
+	[ "$hosts" = "ampere curie fresnel higgs ohm " ]
+	for host in ampere curie fresnel higgs ohm; do
 		status=$(jq -r --arg h "$host" 'select(.host == $h) | .status' "$T/results")
 		failing=$(jq -r '.patches[] | select(.verdict == "fails" or .verdict == "already-applied") | .path' "$T/$host.check")
 		if [ -z "$failing" ]; then
@@ -92,7 +92,7 @@ promoted() {
 
 @test "ka-check agrees with sequential git apply on a checked-out tree, patch by patch" {
 	wt="$T/tree"
-	for host in ampere fresnel higgs ohm; do
+	for host in ampere curie fresnel higgs ohm; do
 		reset_tree
 		n=$(jq '.patches | length' "$T/$host.check")
 		for i in $(seq 0 $((n - 1))); do

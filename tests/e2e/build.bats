@@ -296,6 +296,7 @@ teardown_file() {
 		[ -e "$bin/${f##*/}" ] || ln -s "$f" "$bin/${f##*/}"
 	done
 	ssh-keygen -q -t ed25519 -N '' -f "$T/nocross-key"
+	# shellcheck disable=SC2016 # $SSH_ORIGINAL_COMMAND is for sshd's shell, not ours
 	printf 'command="PATH=%s; export PATH; eval \\"$SSH_ORIGINAL_COMMAND\\"" %s\n' "$bin" "$(cat "$T/nocross-key.pub")" >>"$T/sshd/authorized_keys"
 	run --separate-stderr env KA_SSH_IDENTITY="$T/nocross-key" ka-build --json euclid-e2e
 	[ "$status" -eq 1 ]

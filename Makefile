@@ -1,4 +1,4 @@
-# kernel-agent — see README.md. Targets: build test e2e qemu bench bench-build demo man schemas lint install.
+# kernel-agent — see README.md. Targets: build test e2e qemu bench bench-build demo demo-full man schemas lint install.
 CARGO      ?= cargo
 PREFIX     ?= /usr/local
 DEMO_ROOT  ?= /var/tmp/kernel-agent-demo
@@ -12,7 +12,7 @@ STAGES     := ka-resolve ka-baseline ka-check ka-concat ka-block ka-gate ka-show
               ka-prune ka-restore-archive ka-pause-prune ka-resume-prune \
               ka-sign ka-probe ka-verify-run ka-install-run
 
-.PHONY: all build deps test unit wrappers kernel lint e2e qemu bench bench-build demo man schemas install clean
+.PHONY: all build deps test unit wrappers kernel lint e2e qemu bench bench-build demo demo-full man schemas install clean
 
 all: build
 
@@ -74,6 +74,17 @@ demo: deps build
 		ka-promote --all; status=$$?; \
 		echo; echo "state: $(DEMO_ROOT)  (cumulative.patch + manifest.lock under hosts/<host>/promoted/)"; \
 		exit $$status
+
+# The whole loop on one machine (scripts/demo-full): the example x86_64 host
+# higgs as higgs-demo, promoted, built on a loopback sshd, published with a
+# throwaway key, installed on the qemu board and verified, each step's state
+# printed. Root, ~10 min with the qemu image cached (the first time adds its
+# build). Everything under DEMO_ROOT (here /var/tmp/kernel-agent-demo-full
+# unless DEMO_ROOT is given).
+demo-full: deps build
+	PATH="$(CURDIR)/$(RELEASE):$(CURDIR)/bin-wrappers:$$PATH" \
+		DEMO_ROOT="$(if $(filter command line environment,$(origin DEMO_ROOT)),$(DEMO_ROOT),/var/tmp/kernel-agent-demo-full)" \
+		scripts/demo-full
 
 man:
 	$(CARGO) run -q -p ka-man -- man

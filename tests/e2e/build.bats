@@ -20,7 +20,7 @@ build_host: { user: kbuild, arches: [${4:-x86_64}], root: $SSHD_REMOTE, min_free
 YAML
 }
 
-# board NAME BUILD DISTRO: an aarch64 board's manifest, built on BUILD
+# board NAME BUILD DISTRO [INITRAMFS]: an aarch64 board's manifest, built on BUILD
 board() {
 	cat >"$KA_REPO/fleet/$1.yaml" <<YAML
 host: $1
@@ -34,7 +34,7 @@ kernel:
   config: fleet/config/qemu-arm64.config
 scopes: [arch/arm64]
 build: { host: $2, wall_clock: 45m, stall: 10m }
-install: { mode: alongside, bootloader: extlinux, initramfs: none }
+install: { mode: alongside, bootloader: extlinux, initramfs: ${4:-none} }
 YAML
 }
 
@@ -252,7 +252,7 @@ teardown_file() {
 @test "an aarch64 board is cross-built on the x86_64 build host: *-aarch64.pkg.tar.* with arch = aarch64, and an _arm64.deb" {
 	[ "$(uname -m)" = x86_64 ] || skip "the cross build is from x86_64"
 	build_host crossbox "$SSHD_PORT" 1 "x86_64, aarch64"
-	board fresnel-e2e crossbox arch
+	board fresnel-e2e crossbox arch mkinitcpio
 	ka-promote fresnel-e2e >/dev/null
 	run --separate-stderr ka-build --dry-run --json fresnel-e2e
 	[ "$status" -eq 0 ]
@@ -267,7 +267,15 @@ teardown_file() {
 	bsdtar -tf "$pkg" >"$T/arm64.list"
 	grep -qx 'boot/Image-fresnel-e2e' "$T/arm64.list"
 	run ! grep -q '^boot/vmlinuz' "$T/arm64.list"
-	grep -qx 'usr/share/libalpm/hooks/90-linux-fresnel-e2e.hook' "$T/arm64.list"
+	# the owner's lessons: Image (not vmlinuz) triggers the alpm hook and the
+	# preset builds the suffixed initramfs; the extlinux hook and its script
+	# edit only the managed block; every path is the alongside one
+	[ "$(bsdtar -xOf "$pkg" usr/share/libalpm/hooks/90-linux-fresnel-e2e.hook | grep '^Target = boot/')" = 'Target = boot/Image-fresnel-e2e' ]
+	bsdtar -xOf "$pkg" etc/mkinitcpio.d/linux-fresnel-e2e.preset | grep -qx "ALL_kver='/boot/Image-fresnel-e2e'"
+	bsdtar -xOf "$pkg" etc/mkinitcpio.d/linux-fresnel-e2e.preset | grep -qx "default_image='/boot/initramfs-fresnel-e2e.img'"
+	grep -qx 'usr/share/libalpm/hooks/91-linux-fresnel-e2e-extlinux.hook' "$T/arm64.list"
+	grep -qx 'usr/bin/ka-extlinux-linux-fresnel-e2e' "$T/arm64.list"
+	run ! grep -E '^boot/(Image|vmlinuz|initramfs)($|[^-])' "$T/arm64.list"
 	# an arm64 Image: "ARM\x64" at byte 56 of its header
 	[ "$(bsdtar -xOf "$pkg" boot/Image-fresnel-e2e | od -An -c -j56 -N4 | tr -d ' ')" = 'ARMd' ]
 	# the same board as a Debian host: make bindeb-pkg with ARCH=arm64 and the cross compiler

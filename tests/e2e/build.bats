@@ -66,6 +66,12 @@ setup_file() {
 	# shellcheck disable=SC1091
 	. "$T/sshd.env"
 	export SSHD_PID SSHD_PORT SSHD_REMOTE KA_SSH_IDENTITY="$SSHD_IDENTITY"
+	# the build host's ccache is kept per machine, like the qemu images: a
+	# re-run of make e2e builds warm (CI on a fresh machine builds cold)
+	ccache_dir=${KA_TEST_CACHE:-/var/cache/kernel-agent-tests}/e2e-ccache
+	mkdir -p "$ccache_dir"
+	if ((EUID == 0)); then chown kbuild: "$ccache_dir"; fi
+	ln -s "$ccache_dir" "$SSHD_REMOTE/ccache"
 	cp -r "$REPO/patches" "$KA_REPO/"
 	cp "$REPO/tests/fixtures/kernel/qemu-x86.config" "$REPO/tests/fixtures/kernel/qemu-arm64.config" "$KA_REPO/fleet/config/"
 	cp "$SSHD_KNOWN_HOSTS" "$KA_REPO/fleet/known_hosts"

@@ -53,6 +53,12 @@ setup_file() {
 	# shellcheck disable=SC1091
 	. "$T/sshd.env"
 	export SSHD_PID SSHD_PORT SSHD_REMOTE
+	# the build host's ccache is kept per machine, like the qemu images: a
+	# re-run of make e2e builds warm (CI on a fresh machine builds cold)
+	ccache_dir=${KA_TEST_CACHE:-/var/cache/kernel-agent-tests}/e2e-ccache
+	mkdir -p "$ccache_dir"
+	if ((EUID == 0)); then chown kbuild: "$ccache_dir"; fi
+	ln -s "$ccache_dir" "$SSHD_REMOTE/ccache"
 	# the guest reaches the loopback sshd (the sign host's, for copy: lan) at 10.0.2.100:22
 	"$REPO/tests/qemu/start-guest" --host-service "10.0.2.100:22=$SSHD_PORT" "$T/g" "$IMAGE_DIR" >"$T/g.env"
 	# shellcheck disable=SC1091

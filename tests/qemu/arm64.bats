@@ -68,6 +68,8 @@ model_of() {
 	grep -q 'Retrieving file: /boot/extlinux/extlinux.conf' "$T/a.boot1"
 	grep -q 'Retrieving file: /boot/dtbs/qemu-virt.dtb' "$T/a.boot1"
 	grep -q "Linux version $IMAGE_KERNEL_RELEASE" "$T/a.boot1"
+	# the image's file system was left clean by its second stage
+	run ! grep -q 'orphan inodes deleted' "$T/a.boot1"
 	run on a uname -rm
 	[ "$status" -eq 0 ]
 	[ "$output" = "$IMAGE_KERNEL_RELEASE aarch64" ]

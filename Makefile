@@ -60,6 +60,13 @@ qemu: deps
 	bats tests/qemu
 	$(CARGO) test -p ka-core --test qemu_guest -- --ignored
 
+# The arm64 board (tests/qemu/README.md, "The arm64 board"): qemu virt booted
+# by U-Boot with our device tree. Not part of e2e/CI; root, TCG, the first run
+# cross-builds a kernel and runs debootstrap's second stage in the guest.
+.PHONY: qemu-arm64
+qemu-arm64: deps
+	KA_QEMU_ARM64=1 bats tests/qemu/arm64.bats
+
 bench: build
 	PATH="$(CURDIR)/$(RELEASE):$(CURDIR)/bin-wrappers:$$PATH" tests/bench/run.sh
 

@@ -1,5 +1,5 @@
 //! Apply patches in memory on top of a pinned git commit, without a worktree
-//! (DESIGN §8b).
+//! (ka-check(1)).
 //!
 //! - [`GitTree`] reads the blobs of one commit through a single long-running
 //!   `git cat-file --batch`; it never writes into the repository.

@@ -1,5 +1,5 @@
 //! Hunk placement, following GNU patch and `git apply` rather than diffy's
-//! own apply (DESIGN §8b):
+//! own apply:
 //!
 //! - hunks are applied in order to the file as the earlier hunks left it, so
 //!   the expected position is the header's *new* start (as git does);

@@ -1,4 +1,4 @@
-//! Blocks: what halts what (DESIGN §7). A local store of `ka.block` records under
+//! Blocks: what halts what (the table of ka-gate(1)). A local store of `ka.block` records under
 //! `KA_ROOT/blocks/`, and the one gate function every verb asks first.
 
 pub mod cli;

@@ -1,4 +1,4 @@
-//! DESIGN §7 row by row: each block halts its row, and nothing outside it.
+//! The table of ka-gate(1), row by row: each block halts its row, and nothing outside it.
 
 use ka_block::gate::{Request, blocking, halted_before, halts, refusal, subject_fits};
 use ka_core::docs::{Block, BlockKind, BlockState, Subject, V1, Verb};

@@ -362,7 +362,7 @@ pub struct BlockRef {
 
 // ---------------------------------------------------------------- blocks
 
-/// The kinds of block, and what each halts (DESIGN §7, `ka-gate(1)`).
+/// The kinds of block, and what each halts (`ka-gate(1)`).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]

@@ -1,4 +1,4 @@
-//! `ka-probe` and `ka-verify-run`: the verification bars of DESIGN §1.
+//! `ka-probe` and `ka-verify-run`: the verification bars (ka-verify(1)).
 //!
 //! - [`lang`]: the probe language of `man 5 ka-probe`, parsed into a typed AST.
 //! - [`plan`]: what to check on a host, from local files, every probe parsed.

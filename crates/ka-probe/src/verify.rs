@@ -5,7 +5,7 @@
 //! answered with another host key; a report whose heartbeat passed lifts
 //! `[ka:host-changed]` (the strict connection re-passed). A later passing
 //! report lifts neither regression nor drift: the owner triages a
-//! regression (DESIGN §7), and a drifted host converges by a later install.
+//! regression (ka-gate(1)), and a drifted host converges by a later install.
 //! Bar 5 (burn-in) keeps its count in `verify/burn-in.json`.
 
 use ka_block::store::Store;

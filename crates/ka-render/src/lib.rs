@@ -682,16 +682,22 @@ pub fn render_dry(layout: &Layout, repo: &Path, input: &Input) -> Result<Render>
         });
     }
     files.sort_by(|a, b| a.file.cmp(&b.file));
-    Ok(Render {
+    let dir = layout.host_dir(&lock.host).join("render").join(id);
+    Ok(document(input, &target, dir, files))
+}
+
+/// The `ka.render` document of a folder, written (or, dry, not).
+fn document(input: &Input, target: &Target, dir: PathBuf, files: Vec<Artifact>) -> Render {
+    Render {
         kind: Default::default(),
         version: V1,
-        host: lock.host.clone(),
+        host: input.lock.host.clone(),
         pkgbase: target.pkgbase.clone(),
         distro: target.distro,
         lock_b2sum: b2sum(&input.lock_bytes),
-        dir: layout.host_dir(&lock.host).join("render").join(id),
+        dir,
         files,
-    })
+    }
 }
 
 pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
@@ -752,16 +758,7 @@ pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
     } else {
         atomic::replace_dir(&tmp, &dir)?;
     }
-    Ok(Render {
-        kind: Default::default(),
-        version: V1,
-        host: lock.host.clone(),
-        pkgbase: target.pkgbase.clone(),
-        distro: target.distro,
-        lock_b2sum: b2sum(&input.lock_bytes),
-        dir,
-        files,
-    })
+    Ok(document(input, &target, dir, files))
 }
 
 /// Whether every file we would write is already in `dir` with the same content.

@@ -195,7 +195,7 @@ pub fn moved_ref(reference: &str, from: &str, to: &str) -> Option<String> {
     }
 }
 
-/// A unified diff of one file for previews (`similar`, DESIGN §9).
+/// A unified diff of one file for previews (`similar`).
 pub fn unified_diff(rel: &str, old: &str, new: &str) -> String {
     similar::TextDiff::from_lines(old, new)
         .unified_diff()

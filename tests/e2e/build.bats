@@ -7,6 +7,8 @@
 bats_require_minimum_version 1.5.0
 
 REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+# shellcheck source=tests/e2e/lib.bash
+. "$BATS_TEST_DIRNAME/lib.bash"
 
 # build_host NAME [PORT] [MIN_FREE_GIB] [ARCHES]: a build host manifest on the test sshd
 build_host() {
@@ -66,12 +68,7 @@ setup_file() {
 	# shellcheck disable=SC1091
 	. "$T/sshd.env"
 	export SSHD_PID SSHD_PORT SSHD_REMOTE KA_SSH_IDENTITY="$SSHD_IDENTITY"
-	# the build host's ccache is kept per machine, like the qemu images: a
-	# re-run of make e2e builds warm (CI on a fresh machine builds cold)
-	ccache_dir=${KA_TEST_CACHE:-/var/cache/kernel-agent-tests}/e2e-ccache
-	mkdir -p "$ccache_dir"
-	if ((EUID == 0)); then chown kbuild: "$ccache_dir"; fi
-	ln -s "$ccache_dir" "$SSHD_REMOTE/ccache"
+	e2e_ccache "$SSHD_REMOTE"
 	cp -r "$REPO/patches" "$KA_REPO/"
 	cp "$REPO/tests/fixtures/kernel/qemu-x86.config" "$REPO/tests/fixtures/kernel/qemu-arm64.config" "$KA_REPO/fleet/config/"
 	cp "$SSHD_KNOWN_HOSTS" "$KA_REPO/fleet/known_hosts"
@@ -253,37 +250,6 @@ teardown_file() {
 	[ "$status" -eq 0 ]
 	[[ $output == *"$SSHD_REMOTE/source/$job"* ]]
 	[[ $output == *PKGBUILD* ]]
-}
-
-@test "an aarch64 board is cross-built on the x86_64 build host: *-aarch64.pkg.tar.* with arch = aarch64" {
-	[ "$(uname -m)" = x86_64 ] || skip "the cross build is from x86_64"
-	build_host crossbox "$SSHD_PORT" 1 "x86_64, aarch64"
-	board fresnel-e2e crossbox arch mkinitcpio
-	ka-promote fresnel-e2e >/dev/null
-	run --separate-stderr ka-build --dry-run --json fresnel-e2e
-	[ "$status" -eq 0 ]
-	[[ $(jq -r .message <<<"$output") == *"would build on crossbox (pre-flight passed; cross aarch64 on x86_64 (aarch64-linux-gnu-gcc))"* ]]
-	run --separate-stderr ka-build --json fresnel-e2e
-	[ "$status" -eq 0 ] || { echo "$output $stderr"; tail -40 "$KA_ROOT"/logs/crossbox/*/build.log; false; }
-	[[ $(jq -r .message <<<"$output") == *"cross aarch64 on x86_64"* ]]
-	out="$KA_ROOT/output/$(jq -r .job <<<"$output")"
-	pkg=$(ls "$out"/linux-fresnel-e2e-6.1.*-aarch64.pkg.tar.*)
-	# makepkg built for CARCH=aarch64, not with --ignorearch
-	bsdtar -xOf "$pkg" .PKGINFO | grep -qx 'arch = aarch64'
-	bsdtar -tf "$pkg" >"$T/arm64.list"
-	grep -qx 'boot/Image-fresnel-e2e' "$T/arm64.list"
-	run ! grep -q '^boot/vmlinuz' "$T/arm64.list"
-	# the owner's lessons: Image (not vmlinuz) triggers the alpm hook and the
-	# preset builds the suffixed initramfs; the extlinux hook and its script
-	# edit only the managed block; every path is the alongside one
-	[ "$(bsdtar -xOf "$pkg" usr/share/libalpm/hooks/90-linux-fresnel-e2e.hook | grep '^Target = boot/')" = 'Target = boot/Image-fresnel-e2e' ]
-	bsdtar -xOf "$pkg" etc/mkinitcpio.d/linux-fresnel-e2e.preset | grep -qx "ALL_kver='/boot/Image-fresnel-e2e'"
-	bsdtar -xOf "$pkg" etc/mkinitcpio.d/linux-fresnel-e2e.preset | grep -qx "default_image='/boot/initramfs-fresnel-e2e.img'"
-	grep -qx 'usr/share/libalpm/hooks/91-linux-fresnel-e2e-extlinux.hook' "$T/arm64.list"
-	grep -qx 'usr/bin/ka-extlinux-linux-fresnel-e2e' "$T/arm64.list"
-	run ! grep -E '^boot/(Image|vmlinuz|initramfs)($|[^-])' "$T/arm64.list"
-	# an arm64 Image: "ARM\x64" at byte 56 of its header
-	[ "$(bsdtar -xOf "$pkg" boot/Image-fresnel-e2e | od -An -c -j56 -N4 | tr -d ' ')" = 'ARMd' ]
 }
 
 @test "a build host without the cross compiler: [ka:bootstrap-missing] names the package to install" {

@@ -16,6 +16,8 @@
 bats_require_minimum_version 1.5.0
 
 REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+# shellcheck source=tests/e2e/lib.bash
+. "$BATS_TEST_DIRNAME/lib.bash"
 
 # target NAME SUFFIX CONFIG [DISTRO]: a kernel host on the qemu guest
 target() {
@@ -53,12 +55,7 @@ setup_file() {
 	# shellcheck disable=SC1091
 	. "$T/sshd.env"
 	export SSHD_PID SSHD_PORT SSHD_REMOTE
-	# the build host's ccache is kept per machine, like the qemu images: a
-	# re-run of make e2e builds warm (CI on a fresh machine builds cold)
-	ccache_dir=${KA_TEST_CACHE:-/var/cache/kernel-agent-tests}/e2e-ccache
-	mkdir -p "$ccache_dir"
-	if ((EUID == 0)); then chown kbuild: "$ccache_dir"; fi
-	ln -s "$ccache_dir" "$SSHD_REMOTE/ccache"
+	e2e_ccache "$SSHD_REMOTE"
 	# the guest reaches the loopback sshd (the sign host's, for copy: lan) at 10.0.2.100:22
 	"$REPO/tests/qemu/start-guest" --host-service "10.0.2.100:22=$SSHD_PORT" "$T/g" "$IMAGE_DIR" >"$T/g.env"
 	# shellcheck disable=SC1091
@@ -80,14 +77,7 @@ distro: debian
 ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: kbuild }
 build_host: { user: kbuild, arches: [x86_64], root: $SSHD_REMOTE, min_free_gib: 1 }
 YAML
-	export GNUPGHOME="$T/gnupg"
-	mkdir -m 700 "$GNUPGHOME"
-	printf '%s\n' '%no-protection' 'Key-Type: eddsa' 'Key-Curve: ed25519' 'Key-Usage: sign' \
-		'Name-Real: ka e2e' 'Name-Email: e2e@kernel-agent.invalid' 'Expire-Date: 0' '%commit' >"$T/key-params"
-	gpg --batch --gen-key "$T/key-params" 2>/dev/null
-	export FPR
-	FPR=$(gpg --batch --list-secret-keys --with-colons | awk -F: '$1 == "fpr" { print $10; exit }')
-	gpg --batch --export "$FPR" >"$KA_REPO/fleet/keyring.gpg"
+	e2e_sign_key
 	cat >"$KA_REPO/fleet/signer.yaml" <<YAML
 host: signer
 role: infra
@@ -260,24 +250,7 @@ HOOK
 @test "an Arch kernel package (pacman -U, its own extlinux hook) is installed and verified (bar 2: pacman -Q)" {
 	[ "$(jq -r .status "$T/build-arch.json")" = "done" ] || { cat "$T/build-arch.json" "$T/build-arch.err"; false; }
 	ka-publish qarch >/dev/null
-	# The Debian guest plays an Arch host: pacman's local database, a base
-	# package providing what a kernel package depends on, and the fleet key
-	# trusted in pacman's keyring (as `pacman-key --add; --lsign-key` would).
-	mkdir -p "$T/base"
-	cat >"$T/base/PKGBUILD" <<'PKG'
-pkgname=ka-e2e-base
-pkgver=1
-pkgrel=1
-pkgdesc='the Debian guest as an Arch base'
-arch=(any)
-provides=(coreutils kmod bash)
-package() { :; }
-PKG
-	chown -R kbuild: "$T/base"
-	su kbuild -s /bin/sh -c "cd '$T/base' && makepkg --nodeps --noconfirm" >"$T/base/makepkg.log" 2>&1
-	base=$(find "$T/base" -maxdepth 1 -name 'ka-e2e-base-1-1-any.pkg.tar*' | head -n 1)
-	tests_guest "mkdir -p /var/lib/pacman/local /tmp/base && cat >/tmp/base/base.pkg.tar && pacman -U --noconfirm /tmp/base/base.pkg.tar >/dev/null" <"$base"
-	gpg --batch --export "$FPR" | tests_guest "install -d -m 700 /etc/pacman.d/gnupg && gpg --batch --homedir /etc/pacman.d/gnupg --import 2>/dev/null && echo '$FPR:6:' | gpg --batch --homedir /etc/pacman.d/gnupg --import-ownertrust 2>/dev/null"
+	e2e_as_arch_host "$T/g"
 	run --separate-stderr ka-install --json qarch
 	[ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; tail -30 "$T/g/console.log"; false; }
 	release=$(jq -r .kernel_release <<<"$output")

@@ -6,10 +6,11 @@
 # advance, `reboot` is a power cycle; and a U-Boot without fdt_addr_r (a vendor
 # U-Boot that ignores the fdt line) boots the kernel with qemu's own tree.
 #
-# Not part of `make qemu` / `make e2e` / CI (minutes of TCG, a cross-built
-# kernel and a second debootstrap stage in the guest the first time): run it
-# with `make qemu-arm64`, which sets KA_QEMU_ARM64=1; without it every test
-# here is skipped. Needs root (debootstrap) and scripts/debian-deps.
+# Part of `make qemu` (and so of make e2e and CI); KA_QEMU_ARM64=0 skips it.
+# The first run on a machine cross-builds the board's kernel and runs
+# debootstrap's second stage in the guest; both are cached per machine. The
+# image has the packages tests/e2e/arm64.bats needs (pacman, gnupg), so the
+# two share one image. Needs root (debootstrap) and scripts/debian-deps.
 
 bats_require_minimum_version 1.5.0
 
@@ -19,12 +20,12 @@ OUR_MODEL="kernel-agent qemu-virt board"
 QEMU_MODEL="linux,dummy-virt"
 
 setup_file() {
-	[[ ${KA_QEMU_ARM64:-} == 1 ]] || return 0 # setup skips each test
+	[[ ${KA_QEMU_ARM64:-1} != 0 ]] || return 0 # setup skips each test
 	export T
 	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ka-qemu-arm64.XXXXXX")
 	export HOME=$T/home
 	mkdir -p "$HOME"
-	"$Q/make-image" --arch arm64 >"$T/image.env"
+	"$Q/make-image" --arch arm64 --include pacman-package-manager,gnupg >"$T/image.env"
 	# shellcheck source=/dev/null
 	. "$T/image.env"
 	export IMAGE_DIR IMAGE_KERNEL_RELEASE
@@ -32,7 +33,7 @@ setup_file() {
 }
 
 setup() {
-	[[ ${KA_QEMU_ARM64:-} == 1 ]] || skip "the arm64 board runs with make qemu-arm64 (KA_QEMU_ARM64=1)"
+	[[ ${KA_QEMU_ARM64:-1} != 0 ]] || skip "KA_QEMU_ARM64=0: the arm64 board is switched off"
 }
 
 teardown_file() {

@@ -1,0 +1,58 @@
+# shellcheck shell=bash
+# lib.bash: what the end-to-end test files share (sourced, never run). Each
+# function works in $T, the test file's temp folder, and the fleet repository
+# $KA_REPO.
+
+# e2e_ccache REMOTE: the loopback build host's ccache (REMOTE/ccache) is the
+# machine's test ccache, the one tests/qemu/build-kernel fills when it builds
+# the test boards' kernels. ka-build's ccache settings (CCACHE_BASEDIR,
+# CCACHE_NOHASHDIR) make objects independent of the job folder, so the
+# board's kernel and the same config built by ka-build compile once per
+# machine, and a re-run of make e2e builds warm. root (build-kernel) and kbuild
+# (makepkg over the sshd) both write into it: ccache.conf sets umask 000.
+e2e_ccache() {
+	local dir=${KA_TEST_CACHE:-/var/cache/kernel-agent-tests}/ccache
+	mkdir -p "$dir"
+	if ((EUID == 0)); then
+		grep -qsx 'umask = 000' "$dir/ccache.conf" || echo 'umask = 000' >>"$dir/ccache.conf"
+		chmod -R a+rwX "$dir"
+	fi
+	ln -s "$dir" "$1/ccache"
+}
+
+# e2e_sign_key: a throwaway signing key in GNUPGHOME=$T/gnupg (exported, with
+# its fingerprint as FPR); its public half is the fleet keyring
+e2e_sign_key() {
+	export GNUPGHOME="$T/gnupg" FPR
+	mkdir -m 700 "$GNUPGHOME"
+	printf '%s\n' '%no-protection' 'Key-Type: eddsa' 'Key-Curve: ed25519' 'Key-Usage: sign' \
+		'Name-Real: ka e2e' 'Name-Email: e2e@kernel-agent.invalid' 'Expire-Date: 0' '%commit' >"$T/key-params"
+	gpg --batch --gen-key "$T/key-params" 2>/dev/null
+	FPR=$(gpg --batch --list-secret-keys --with-colons | awk -F: '$1 == "fpr" { print $10; exit }')
+	gpg --batch --export "$FPR" >"$KA_REPO/fleet/keyring.gpg"
+}
+
+# e2e_as_arch_host GUEST_DIR: the Debian guest plays an Arch host: pacman's
+# local database, a base package providing what a kernel package depends on,
+# and the fleet key trusted in pacman's keyring (as `pacman-key --add;
+# --lsign-key` would). Needs e2e_sign_key and an image with
+# pacman-package-manager and gnupg.
+e2e_as_arch_host() {
+	local g=$1 base
+	mkdir -p "$T/base"
+	cat >"$T/base/PKGBUILD" <<'PKG'
+pkgname=ka-e2e-base
+pkgver=1
+pkgrel=1
+pkgdesc='the Debian guest as an Arch base'
+arch=(any)
+provides=(coreutils kmod bash)
+package() { :; }
+PKG
+	chown -R kbuild: "$T/base"
+	[[ -n $(find "$T/base" -maxdepth 1 -name 'ka-e2e-base-1-1-any.pkg.tar*') ]] ||
+		su kbuild -s /bin/sh -c "cd '$T/base' && makepkg --nodeps --noconfirm" >"$T/base/makepkg.log" 2>&1
+	base=$(find "$T/base" -maxdepth 1 -name 'ka-e2e-base-1-1-any.pkg.tar*' | head -n 1)
+	"$REPO/tests/qemu/guest-ssh" "$g" "mkdir -p /var/lib/pacman/local /tmp/base && cat >/tmp/base/base.pkg.tar && pacman -U --noconfirm /tmp/base/base.pkg.tar >/dev/null" <"$base"
+	gpg --batch --export "$FPR" | "$REPO/tests/qemu/guest-ssh" "$g" "install -d -m 700 /etc/pacman.d/gnupg && gpg --batch --homedir /etc/pacman.d/gnupg --import 2>/dev/null && echo '$FPR:6:' | gpg --batch --homedir /etc/pacman.d/gnupg --import-ownertrust 2>/dev/null"
+}

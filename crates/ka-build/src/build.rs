@@ -14,33 +14,8 @@ use ka_core::error::{Error, Result};
 use ka_core::formats::{Arch, Distro, HostManifest};
 use ka_core::paths::Layout;
 use ka_run_remote::Transfer;
+use ka_run_remote::remote::{Credentials, Remote};
 use std::path::{Path, PathBuf};
-
-/// How jobs reach a build host. The real one is SSH (ka-run-remote); the
-/// trait keeps the routing and block logic readable on its own.
-pub trait Remote {
-    /// Run a job to its end; `Err` only for failures on our side.
-    fn run(&mut self, job: &Job) -> Result<JobResult>;
-    /// Copy a local folder to `remote` (created) on the job's host, leaving in
-    /// place the files named in `reuse` that are already there (same size).
-    fn upload(
-        &mut self,
-        to: &Transport,
-        local: &Path,
-        remote: &str,
-        reuse: &[&str],
-    ) -> Result<Transfer>;
-    /// Copy the files of `remote` into `local` (created); returns the local paths.
-    fn download(&mut self, from: &Transport, remote: &str, local: &Path) -> Result<Vec<PathBuf>>;
-}
-
-/// Where SSH credentials live: the fleet's known_hosts (in the repository, so a
-/// changed key is a reviewed change) and the identity (runtime state, never $HOME).
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub known_hosts: PathBuf,
-    pub identity: PathBuf,
-}
 
 pub struct Builder<'a, R: Remote> {
     pub remote: R,
@@ -62,14 +37,7 @@ fn skip(notes: &mut Vec<String>, host: &str, why: impl Into<String>) {
 
 impl<R: Remote> Builder<'_, R> {
     fn transport(&self, c: &Candidate) -> Transport {
-        Transport::Ssh {
-            host: c.name.clone(),
-            address: c.ssh.address.clone(),
-            port: c.ssh.port,
-            user: c.spec.user.clone(),
-            known_hosts: self.credentials.known_hosts.clone(),
-            identity: self.credentials.identity.clone(),
-        }
+        self.credentials.transport(&c.name, &c.ssh, &c.spec.user)
     }
 
     fn log_dir(&self, build_host: &str) -> PathBuf {
@@ -165,7 +133,7 @@ impl<R: Remote> Builder<'_, R> {
             let job = self.job(&c, argv, None, ("2m", "1m"), "preflight.log");
             let r = self.remote.run(&job)?;
             if let Some(err) = &r.transport_error {
-                if crate::ssh::host_key_refused(&r) {
+                if ka_run_remote::is_host_key_refusal(&r) {
                     let b = self.file(
                         &mut notes,
                         BlockKind::HostChanged,

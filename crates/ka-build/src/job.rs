@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use ka_core::docs::{JobResult, Keep, V1};
 use ka_core::error::{ExitCode, Result, usage};
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use ka_run_remote::remote::Credentials;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -145,8 +146,10 @@ pub fn ssh_argv(repo: &Path, layout: &Layout, job: &JobResult) -> Result<Vec<Str
         )));
     };
     let dir = format!("{}/source/{}", spec.root.trim_end_matches('/'), job.id);
-    let known_hosts = repo.join("fleet/known_hosts");
-    let identity = crate::identity(layout)?;
+    let Credentials {
+        known_hosts,
+        identity,
+    } = Credentials::of_fleet(repo, layout)?;
     Ok(vec![
         "ssh".into(),
         "-t".into(),

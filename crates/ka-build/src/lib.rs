@@ -12,17 +12,9 @@ pub mod job;
 pub mod preflight;
 pub mod route;
 pub mod source_cache;
-pub mod ssh;
 
-use ka_core::paths::Layout;
+use ka_run_remote::remote::{Credentials, SshRemote};
 use std::path::PathBuf;
-
-/// The SSH identity kernel-agent uses: `KA_SSH_IDENTITY`, else
-/// `KA_ROOT/ssh/id_ed25519` (runtime state; never `$HOME/.ssh`). A set but
-/// empty `KA_SSH_IDENTITY` is refused, naming it.
-pub fn identity(layout: &Layout) -> ka_core::Result<PathBuf> {
-    layout.ssh_identity()
-}
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
@@ -30,7 +22,7 @@ use ka_block::store::Store;
 use ka_core::docs::Render;
 use ka_core::error::ExitCode;
 use ka_core::hostlock::HostLock;
-use ka_core::paths::{fleet_repo, runtime_root};
+use ka_core::paths::{Layout, fleet_repo, runtime_root};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -105,14 +97,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
             )?),
         };
         let mut builder = build::Builder {
-            remote: ssh::SshRemote,
+            remote: SshRemote,
             layout: &layout,
             store: &store,
             repo: &repo,
-            credentials: build::Credentials {
-                known_hosts: repo.join("fleet/known_hosts"),
-                identity: identity(&layout)?,
-            },
+            credentials: Credentials::of_fleet(&repo, &layout)?,
             job_id: job_id(
                 &render.host,
                 ka_core::time::now_epoch()?,

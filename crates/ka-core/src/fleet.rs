@@ -3,7 +3,7 @@
 //! way everywhere, with the hosts the fleet has, before anything else is said
 //! about it.
 
-use crate::error::{Error, Result, negative, usage};
+use crate::error::{Error, Result, contract, negative, usage};
 use crate::formats::{HostManifest, Role};
 use crate::names::check_name;
 use std::path::{Path, PathBuf};
@@ -84,6 +84,37 @@ pub fn target(repo: &Path, host: &str) -> Result<(HostManifest, String)> {
     let (m, shown) = manifest(repo, host)?;
     refuse_infra(&m, &shown)?;
     Ok((m, shown))
+}
+
+/// The fleet's sign host: the one manifest with `sign:`.
+pub fn sign_host(repo: &Path) -> Result<HostManifest> {
+    let mut found = Vec::new();
+    for host in hosts(repo)? {
+        let (m, _) = manifest(repo, &host)?;
+        if m.sign.is_some() {
+            found.push(m);
+        }
+    }
+    match found.len() {
+        1 => Ok(found.pop().expect("one")),
+        0 => Err(usage(
+            "no host of the fleet has sign:; add sign: { key, gnupghome, pacman: {...} or apt: {...} } to the sign host's fleet/<host>.yaml (see ka-formats(5))",
+        )),
+        _ => Err(contract(format!(
+            "more than one sign host ({}): one key signs the fleet's packages; keep sign: in one manifest",
+            found
+                .iter()
+                .map(|m| format!("fleet/{}.yaml", m.host))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The fleet's known_hosts: every host key kernel-agent accepts, kept in the
+/// repository so that a changed key is a reviewed change.
+pub fn known_hosts(repo: &Path) -> PathBuf {
+    repo.join("fleet/known_hosts")
 }
 
 #[cfg(test)]

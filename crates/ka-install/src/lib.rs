@@ -27,13 +27,14 @@ use ka_block::gate::{Request, blocking};
 use ka_block::store::Store;
 use ka_core::docs::{
     Artifact, Backup, BlockKind, BlockRef, Install, InstallPhase, Installed, Publish,
-    PublishedPackage, Status, Subject, Transport, V1, Verb,
+    PublishedPackage, Status, Subject, V1, Verb,
 };
 use ka_core::error::{Error, ExitCode, Result, contract, negative, usage};
 use ka_core::formats::{Bootloader, CopyFrom, CopyMode, Distro, HostManifest};
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use ka_notice::NoticeStore;
+use ka_run_remote::remote::Credentials;
 use remote::{Deadline, Remote};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -360,14 +361,14 @@ fn lan_source(repo: &Path, shown: &str, from: Option<CopyFrom>) -> Result<LanSou
             keyring.display()
         )));
     }
-    let sign = ka_sign::sign_host(repo)?;
+    let sign = ka_core::fleet::sign_host(repo)?;
     let ssh = sign.ssh.as_ref().ok_or_else(|| {
         usage(format!(
             "{shown}: install.copy: lan needs the sign host's ssh: section (fleet/{}.yaml: {{ address, user }}), the account the host copies from",
             sign.host
         ))
     })?;
-    let known = repo.join("fleet/known_hosts");
+    let known = ka_core::fleet::known_hosts(repo);
     let pattern = if ssh.port == 22 {
         ssh.address.clone()
     } else {
@@ -695,7 +696,7 @@ fn file_host_changed(store: &Store, repo: &Path, doc: &Install, why: &str) -> Re
             "ka-install {host} ({}), phase {}: {why}\n\nCheck the new key on the host itself (its console: `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then replace its line in {}. The next strict connection (ka-install, ka-verify) lifts this block.",
             doc.id,
             doc.failed_phase.as_deref().unwrap_or("-"),
-            repo.join("fleet/known_hosts").display()
+            ka_core::fleet::known_hosts(repo).display()
         ),
     )?;
     Ok(b.to_ref())
@@ -718,14 +719,9 @@ fn lift_host_changed(store: &Store, doc: &mut Install) -> Result<()> {
 
 fn target_of(repo: &Path, layout: &Layout, m: &HostManifest) -> Result<ka_run_remote::Target> {
     let ssh = m.ssh.as_ref().expect("checked in plan");
-    let t = ka_run_remote::Target::from_transport(&Transport::Ssh {
-        host: m.host.clone(),
-        address: ssh.address.clone(),
-        port: ssh.port,
-        user: ssh.user.clone(),
-        known_hosts: repo.join("fleet/known_hosts"),
-        identity: layout.ssh_identity()?,
-    })?;
+    let t = ka_run_remote::Target::from_transport(
+        &Credentials::of_fleet(repo, layout)?.transport(&m.host, ssh, &ssh.user),
+    )?;
     Ok(t.expect("an ssh transport"))
 }
 
@@ -1084,7 +1080,7 @@ fn fetch(
     sig: &Path,
     d: Deadline,
 ) -> std::result::Result<((), String), String> {
-    let sign = ka_sign::sign_host(repo).map_err(|e| e.to_string())?;
+    let sign = ka_core::fleet::sign_host(repo).map_err(|e| e.to_string())?;
     let p = &planned.package;
     let local = sign.sign.as_ref().is_some_and(|s| s.local);
     if local {

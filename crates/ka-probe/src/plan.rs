@@ -10,6 +10,7 @@ use ka_core::error::{Error, Result, contract, usage};
 use ka_core::formats::{Distro, HostManifest, SeriesMeta, load_yaml};
 use ka_core::names::check_name;
 use ka_core::paths::Layout;
+use ka_run_remote::remote::Credentials;
 use std::path::Path;
 use std::time::Duration;
 
@@ -77,14 +78,7 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str, heartbeat: Option<&str>) -
             at_key(&shown, &manifest_text, "burn_in")
         ))
     })?;
-    let transport = Transport::Ssh {
-        host: host.to_string(),
-        address: ssh.address.clone(),
-        port: ssh.port,
-        user: ssh.user.clone(),
-        known_hosts: repo.join("fleet/known_hosts"),
-        identity: layout.ssh_identity()?,
-    };
+    let transport = Credentials::of_fleet(repo, layout)?.transport(host, ssh, &ssh.user);
 
     let mut notes = Vec::new();
     let mut errors = Vec::new();

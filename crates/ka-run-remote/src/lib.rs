@@ -12,11 +12,13 @@
 //!
 //! Library use (ka-build): [`run_job`] / [`run_job_with`], [`upload`] /
 //! [`download`] for staging folders over SFTP, [`is_host_key_refusal`] to
-//! tell a `[ka:host-changed]` from other failures.
+//! tell a `[ka:host-changed]` from other failures; [`remote`] for the
+//! fleet's credentials, the transport to a host and the `Remote` seam.
 
 pub mod local;
 pub mod log;
 pub mod quote;
+pub mod remote;
 pub mod ssh;
 
 use anyhow::Context;

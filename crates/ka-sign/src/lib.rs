@@ -11,14 +11,13 @@ pub mod publish;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use ka_block::store::Store;
-use ka_build::build::Credentials;
 use ka_core::docs::{JobResult, Status, Verb};
-use ka_core::error::{Error, ExitCode, Result, contract, negative, usage};
-use ka_core::formats::HostManifest;
+use ka_core::error::{Error, ExitCode, Result, negative, usage};
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use ka_notice::NoticeStore;
-use std::path::{Path, PathBuf};
+use ka_run_remote::remote::{Credentials, SshRemote};
+use std::path::PathBuf;
 
 /// The script run on the sign host (POSIX sh); see its header for the protocol.
 pub const SCRIPT: &str = include_str!("sign.sh");
@@ -91,18 +90,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Some(host) if !cli.check => Some(ka_core::fleet::target(&repo, host)?.0),
         _ => None,
     };
-    let sign_host = sign_host(&repo)?;
+    let sign_host = ka_core::fleet::sign_host(&repo)?;
     let store = Store::open(&layout)?;
     let notices = NoticeStore::open(&layout)?;
     let mut publisher = publish::Publisher {
-        remote: ka_build::ssh::SshRemote,
+        remote: SshRemote,
         layout: &layout,
         store: &store,
         notices: &notices,
-        credentials: Credentials {
-            known_hosts: repo.join("fleet/known_hosts"),
-            identity: ka_build::identity(&layout)?,
-        },
+        credentials: Credentials::of_fleet(&repo, &layout)?,
         sign_host: &sign_host,
         dry_run: cli.dry_run,
     };
@@ -148,42 +144,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
     ka_block::mirror::try_flush(&store.mirror, &layout.root, "ka-sign");
     ka_block::mirror::try_flush(&notices.mirror, &layout.root, "ka-sign");
     Ok(if ok { ExitCode::Ok } else { ExitCode::Negative })
-}
-
-/// The fleet's sign host: the one manifest with `sign:`.
-pub fn sign_host(repo: &Path) -> Result<HostManifest> {
-    let dir = repo.join("fleet");
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-        let entry = entry.map_err(|e| Error::io(&dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".yaml") && !name.starts_with('.') {
-            names.push(name);
-        }
-    }
-    names.sort();
-    let mut found: Vec<HostManifest> = Vec::new();
-    for name in names {
-        let shown = format!("fleet/{name}");
-        let m = HostManifest::load(&dir.join(&name), &shown)?;
-        if m.sign.is_some() {
-            found.push(m);
-        }
-    }
-    match found.len() {
-        1 => Ok(found.pop().expect("one")),
-        0 => Err(usage(
-            "no host of the fleet has sign:; add sign: { key, gnupghome, pacman: {...} or apt: {...} } to the sign host's fleet/<host>.yaml (see ka-formats(5))",
-        )),
-        _ => Err(contract(format!(
-            "more than one sign host ({}): one key signs the fleet's packages; keep sign: in one manifest",
-            found
-                .iter()
-                .map(|m| format!("fleet/{}.yaml", m.host))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
 }
 
 fn read_job(layout: &Layout, id: &str) -> Result<Option<JobResult>> {

@@ -5,7 +5,6 @@
 use crate::packages::{self, Package, arch_names};
 use ka_block::gate::{Request, blocking};
 use ka_block::store::Store;
-use ka_build::build::{Credentials, Remote};
 use ka_core::docs::{
     BlockKind, BlockRef, Job, JobResult, NoticeKind, NoticeSubject, Publish, PublishedPackage,
     PublishedRepo, Status, Subject, Transport, V1, Verb, VerbResult,
@@ -14,6 +13,7 @@ use ka_core::error::{Error, Result, usage};
 use ka_core::formats::{Distro, HostManifest, SignSpec};
 use ka_core::paths::Layout;
 use ka_notice::NoticeStore;
+use ka_run_remote::remote::{Credentials, Remote};
 use std::path::{Path, PathBuf};
 
 /// The sign script's exit statuses.
@@ -114,14 +114,7 @@ impl<R: Remote> Publisher<'_, R> {
     fn transport(&self) -> Transport {
         let h = self.sign_host;
         match (&h.ssh, self.spec().local) {
-            (Some(ssh), false) => Transport::Ssh {
-                host: h.host.clone(),
-                address: ssh.address.clone(),
-                port: ssh.port,
-                user: ssh.user.clone(),
-                known_hosts: self.credentials.known_hosts.clone(),
-                identity: self.credentials.identity.clone(),
-            },
+            (Some(ssh), false) => self.credentials.transport(&h.host, ssh, &ssh.user),
             // HostManifest::load refuses a sign host with neither.
             _ => Transport::Local,
         }

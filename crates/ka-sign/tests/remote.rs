@@ -8,11 +8,11 @@ mod sshd;
 mod common;
 
 use common::*;
-use ka_build::build::{Credentials, Remote};
 use ka_core::docs::{Job, JobResult, Status, Transport};
 use ka_core::formats::HostManifest;
 use ka_core::paths::Layout;
 use ka_run_remote::Transfer;
+use ka_run_remote::remote::{Credentials, Remote, SshRemote};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -92,7 +92,7 @@ fn sign_host_over_ssh_publishes_what_pacman_verifies() {
 
 /// The real transport, with one byte of the first package flipped once it
 /// has arrived: what a bad disk or a broken copy would do.
-struct Damaging(ka_build::ssh::SshRemote);
+struct Damaging(SshRemote);
 
 impl Remote for Damaging {
     fn run(&mut self, job: &Job) -> ka_core::Result<JobResult> {
@@ -132,11 +132,11 @@ fn a_package_damaged_in_transfer_is_not_signed_and_is_no_signing_failure() {
     let layout = Layout::new(c.root.clone());
     let store = ka_block::store::Store::open(&layout).unwrap();
     let notices = ka_notice::NoticeStore::open(&layout).unwrap();
-    let sign_host = ka_sign::sign_host(&c.repo).unwrap();
+    let sign_host = ka_core::fleet::sign_host(&c.repo).unwrap();
     let target = HostManifest::load(&c.repo.join("fleet/tiny.yaml"), "fleet/tiny.yaml").unwrap();
     let job = ka_sign::named_job(&layout, "tiny", "tiny-a").unwrap();
     let mut publisher = ka_sign::publish::Publisher {
-        remote: Damaging(ka_build::ssh::SshRemote),
+        remote: Damaging(SshRemote),
         layout: &layout,
         store: &store,
         notices: &notices,

@@ -178,7 +178,7 @@ SH
 	on_board "grep -qx '	INITRD /boot/initramfs-curie.img' /boot/extlinux/extlinux.conf"
 	# the managed block is idempotent: the hook's script again changes nothing
 	sum=$(on_board b2sum /boot/extlinux/extlinux.conf)
-	on_board /usr/bin/ka-extlinux-linux-curie
+	on_board /usr/bin/ka-extlinux-linux-curie install # as its alpm hook runs it
 	[ "$(on_board b2sum /boot/extlinux/extlinux.conf)" = "$sum" ]
 	run ka-verify curie
 	[ "$status" -eq 0 ] || { echo "$output"; false; }

@@ -8,7 +8,7 @@ WRAPPERS   := $(filter-out %.sh,$(wildcard bin-wrappers/ka-*))
 STAGES     := ka-resolve ka-baseline ka-check ka-concat ka-block ka-gate ka-show \
               ka-render ka-run-remote ka-build-run ka-job ka-rebase \
               ka-import ka-close ka-abandon ka-migrate-tree ka-tree-recover \
-              ka-notice ka-audit ka-remind ka-snooze ka-status ka-gitea \
+              ka-notice ka-audit ka-remind ka-snooze ka-status ka-site ka-gitea \
               ka-prune ka-restore-archive ka-pause-prune ka-resume-prune \
               ka-sign ka-probe ka-verify-run ka-install-run
 

@@ -23,14 +23,14 @@ use std::path::PathBuf;
     long_about = "Renders the local state under KA_ROOT and the fleet repository into a static \
 site at DIR: plain HTML with an inline style, no JavaScript, no network, readable from file:// \
 and from any static web server, on a phone too.\n\n\
-  index.html          a row per host: role, arch, installed / built / published versions, \
+index.html: a row per host: role, arch, installed / built / published versions, \
 pending install, drift, open blocks (kind, age, what to run), the last verify (each bar pass or \
-FAIL, when), burn-in; the fleet-wide blocks; the jobs\n\
-  hosts/<host>.html   install history, verify history (a strip of runs, the last pass and the \
-first failure), the series the host takes with their verdicts and probes, its blocks in detail\n\
-  jobs/<job>.html     build host, native or cross, duration, packages with their b2sums, the \
-lock's patches, each log's tail inline and the whole log beside it (jobs/<job>/<log>.txt)\n\
-  matrix.html         series × hosts: who carries what, with each verdict\n\n\
+FAIL, when), burn-in; the fleet-wide blocks; the jobs\n\n\
+hosts/<host>.html: install history, verify history (a strip of runs, the last pass and the \
+first failure), the series the host takes with their verdicts and probes, its blocks in detail\n\n\
+jobs/<job>.html: build host, native or cross, duration, packages with their b2sums, the \
+lock's patches, each log's tail inline and the whole log beside it (jobs/<job>/<log>.txt)\n\n\
+matrix.html: series × hosts: who carries what, with each verdict\n\n\
 The hosts are read the way ka-status reads them. A state file that cannot be read is an error \
 row naming it; the rest is still rendered, and the exit status says so. Host names and log \
 lines are escaped.\n\n\
@@ -42,12 +42,13 @@ new generation beside it, <parent>/.<name>.generations/<digest>/, and swaps DIR 
 rename, so a reader sees the old site or the new one, never a mix. The same content is the \
 same generation (nothing is written); the generation before the live one is kept for readers \
 still loading it. A first run may be given a missing or empty folder.\n\n\
-From cron, after ka-verify (every 15 minutes):\n\n\
-  */15 * * * *  KA_ROOT=/srv/kernel-agent KA_REPO=/srv/fleet ka-verify --json fresnel ohm \
->/dev/null; KA_ROOT=/srv/kernel-agent KA_REPO=/srv/fleet ka-site --out /srv/kernel-agent/site\n\n\
-Serving it (any static server; DIR is a symlink, so follow it):\n\n\
-  nginx:   location /fleet/ { alias /srv/kernel-agent/site/; index index.html; }\n\
-  python:  python3 -m http.server --directory /srv/kernel-agent/site 8080\n\n\
+From cron, after ka-verify (/etc/cron.d/kernel-agent-site, every 15 minutes):\n\n\
+KA_ROOT=/srv/kernel-agent\n\n\
+KA_REPO=/srv/fleet\n\n\
+*/15 * * * *  kernel-agent  ka-verify --json fresnel ohm >/dev/null; ka-site --out /srv/kernel-agent/site\n\n\
+Serving it with nginx (DIR is a symlink; nginx follows it):\n\n\
+location /fleet/ { alias /srv/kernel-agent/site/; index index.html; }\n\n\
+or for a look from another machine: python3 -m http.server --directory /srv/kernel-agent/site 8080\n\n\
 Exit status: 0 written (or unchanged), 2 usage or I/O error (nothing changed), 3 written, but \
 a state file could not be read (named on stderr and in an error row)."
 )]

@@ -99,17 +99,15 @@ pub fn publish(plan: &SitePlan, out: &Path) -> Result<Published> {
     let target = PathBuf::from(&base).join(&id);
     let live = fs::symlink_metadata(out);
     match &live {
-        Ok(m) if m.is_dir() => {
-            // A first run may be given an empty folder made for it.
-            if fs::remove_dir(out).is_err() {
-                return Err(usage(format!(
-                    "{} is a folder, not a symlink: ka-site swaps a symlink to the site's \
-                     current generation; move it away or choose another --out",
-                    out.display()
-                )));
-            }
+        // A first run may be given an empty folder made for it.
+        Ok(m) if m.is_dir() && fs::remove_dir(out).is_err() => {
+            return Err(usage(format!(
+                "{} is a folder, not a symlink: ka-site swaps a symlink to the site's \
+                 current generation; move it away or choose another --out",
+                out.display()
+            )));
         }
-        Ok(m) if !m.file_type().is_symlink() => {
+        Ok(m) if !m.is_dir() && !m.file_type().is_symlink() => {
             return Err(usage(format!(
                 "{} is a file; --out names the site's folder (a symlink ka-site manages)",
                 out.display()
@@ -189,7 +187,10 @@ mod tests {
         assert_eq!(again.generation, a.generation);
         publish(&plan("b"), &out).unwrap();
         publish(&plan("c"), &out).unwrap();
-        assert_eq!(fs::read_to_string(out.join("hosts/ohm.html")).unwrap(), "ohm");
+        assert_eq!(
+            fs::read_to_string(out.join("hosts/ohm.html")).unwrap(),
+            "ohm"
+        );
         let gens = generations_dir(&out).unwrap();
         let mut names: Vec<_> = fs::read_dir(&gens)
             .unwrap()

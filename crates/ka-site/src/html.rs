@@ -226,7 +226,13 @@ mod tests {
         assert_eq!(age(3 * 86_400), "3d ago");
         assert_eq!(age(-7200), "in 2h");
         assert!(verdict(false).contains("FAIL") && verdict(true).contains("pass"));
-        let w = when("2026-03-01T10:00:00Z", ka_core::time::parse_time("2026-03-02T10:00:00Z").unwrap());
-        assert!(w.contains("datetime=\"2026-03-01T10:00:00Z\"") && w.contains("(1d ago)"), "{w}");
+        let w = when(
+            "2026-03-01T10:00:00Z",
+            ka_core::time::parse_time("2026-03-02T10:00:00Z").unwrap(),
+        );
+        assert!(
+            w.contains("datetime=\"2026-03-01T10:00:00Z\"") && w.contains("(1d ago)"),
+            "{w}"
+        );
     }
 }

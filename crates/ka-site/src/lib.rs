@@ -78,8 +78,14 @@ pub fn site_plan(state: &FleetState) -> SitePlan {
     let mut add = |path: String, file: SiteFile| {
         plan.files.insert(path, file);
     };
-    add("index.html".into(), SiteFile::Page(pages::fleet_page(state)));
-    add("matrix.html".into(), SiteFile::Page(pages::matrix_page(state)));
+    add(
+        "index.html".into(),
+        SiteFile::Page(pages::fleet_page(state)),
+    );
+    add(
+        "matrix.html".into(),
+        SiteFile::Page(pages::matrix_page(state)),
+    );
     for h in state.hosts.iter().filter(|h| h.has_page()) {
         add(
             cells::host_href(&h.name),
@@ -87,7 +93,10 @@ pub fn site_plan(state: &FleetState) -> SitePlan {
         );
     }
     for j in &state.jobs {
-        add(cells::job_href(&j.id), SiteFile::Page(pages::job_page(state, j)));
+        add(
+            cells::job_href(&j.id),
+            SiteFile::Page(pages::job_page(state, j)),
+        );
         for log in &j.logs {
             add(
                 format!("jobs/{}/{}", j.id, pages::log_copy_name(&log.name)),
@@ -160,4 +169,108 @@ pub fn run() -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::Contract
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    /// A fleet of two hosts (one with markup in its name) and a state with
+    /// a corrupt installed.json and a failed build job whose log has markup.
+    fn fixture() -> (tempfile::TempDir, FleetState) {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        let root = tmp.path().join("root");
+        fs::create_dir_all(repo.join("fleet")).unwrap();
+        fs::create_dir_all(repo.join("patches")).unwrap();
+        let manifest = "role: infra\narch: x86_64\ndistro: debian\n";
+        fs::write(
+            repo.join("fleet/ohm.yaml"),
+            format!("host: ohm\n{manifest}"),
+        )
+        .unwrap();
+        fs::write(
+            repo.join("fleet/a<b>.yaml"),
+            format!("host: a<b>\n{manifest}"),
+        )
+        .unwrap();
+        let layout = Layout::new(root.clone());
+        fs::create_dir_all(layout.host_dir("ohm")).unwrap();
+        fs::write(layout.installed("ohm"), "{ nope").unwrap();
+        let job = "ohm-20260301T080000Z-0123abcd";
+        let log = layout.logs().join("ohm").join(job).join("build.log");
+        fs::create_dir_all(log.parent().unwrap()).unwrap();
+        fs::write(&log, "cc wifi.c\nerror: <script>x</script>\n").unwrap();
+        fs::create_dir_all(layout.jobs()).unwrap();
+        fs::write(
+            layout.job_record(job),
+            format!(
+                r#"{{"kind":"ka.job-result","version":1,"id":"{job}","host":"ohm","argv":[],"exit_code":2,"duration_ms":61000,"stalled":false,"capped":false,"log":"{}","finished_at":"2026-03-01T08:01:01Z"}}"#,
+                log.display()
+            ),
+        )
+        .unwrap();
+        let state = state::read(&ReadOptions {
+            layout: &layout,
+            repo: &repo,
+            now: None,
+            logs_kept: 365 * 86_400,
+        });
+        (tmp, state)
+    }
+
+    #[test]
+    fn the_fleet_page_shows_errors_as_rows_and_escapes_names() {
+        let (tmp, state) = fixture();
+        let index = pages::fleet_page(&state);
+        let installed = tmp.path().join("root/hosts/ohm/installed.json");
+        assert!(
+            index.contains("<strong>error:</strong> installed record is corrupt: ")
+                && index.contains(&installed.display().to_string()),
+            "{index}"
+        );
+        assert!(index.contains("a&lt;b&gt;") && !index.contains("a<b>"));
+        assert!(index.contains("✗ FAIL</span> (exit 2)"), "{index}");
+        // ages count to the newest time in the state: the job's end
+        assert!(index.contains("datetime=\"2026-03-01T08:01:01Z\""));
+    }
+
+    #[test]
+    fn the_job_page_escapes_the_log_and_links_the_whole_file() {
+        let (_tmp, state) = fixture();
+        let job = &state.jobs[0];
+        let page = pages::job_page(&state, job);
+        assert!(
+            page.contains("error: &lt;script&gt;x&lt;/script&gt;"),
+            "{page}"
+        );
+        assert!(!page.contains("<script>"));
+        assert!(page.contains(&format!("<a href=\"{}/build.log.txt\">", job.id)));
+        assert!(page.contains("1m 1s"));
+    }
+
+    #[test]
+    fn the_plan_has_a_page_per_host_with_a_name_and_the_logs_beside_jobs() {
+        let (_tmp, state) = fixture();
+        let plan = site_plan(&state);
+        let paths: Vec<&str> = plan.files.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            [
+                "hosts/ohm.html",
+                "index.html",
+                "jobs/ohm-20260301T080000Z-0123abcd.html",
+                "jobs/ohm-20260301T080000Z-0123abcd/build.log.txt",
+                "matrix.html"
+            ]
+        );
+        // the same state renders the same bytes
+        let again = site_plan(&state);
+        for (path, file) in &plan.files {
+            if let (SiteFile::Page(a), Some(SiteFile::Page(b))) = (file, again.files.get(path)) {
+                assert_eq!(a, b, "{path}");
+            }
+        }
+    }
 }

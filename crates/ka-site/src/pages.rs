@@ -53,7 +53,11 @@ pub fn fleet_page(state: &FleetState) -> String {
     Table {
         caption: "Unreadable state",
         head: &["Error"],
-        rows: state.errors.iter().map(|e| Row::Error(e.0.clone())).collect(),
+        rows: state
+            .errors
+            .iter()
+            .map(|e| Row::Error(e.0.clone()))
+            .collect(),
         empty: "Every state file outside the hosts' folders could be read.",
     }
     .render(&mut body);
@@ -134,7 +138,9 @@ fn jobs_table(state: &FleetState, jobs: &[&JobState], up: &str, body: &mut Strin
     for j in jobs {
         rows.push(Row::Cells(vec![
             job_link(state, &j.id, &j.id, up),
-            j.target.as_deref().map_or(NONE.into(), |t| esc(t).to_string()),
+            j.target
+                .as_deref()
+                .map_or(NONE.into(), |t| esc(t).to_string()),
             esc(&j.build_host).to_string(),
             job_result(j),
             j.finished
@@ -147,7 +153,14 @@ fn jobs_table(state: &FleetState, jobs: &[&JobState], up: &str, body: &mut Strin
     }
     Table {
         caption: "Jobs",
-        head: &["Job", "Target host", "Build host", "Result", "Finished", "Duration"],
+        head: &[
+            "Job",
+            "Target host",
+            "Build host",
+            "Result",
+            "Finished",
+            "Duration",
+        ],
         rows,
         empty: "No build jobs with logs within the retention period.",
     }
@@ -237,18 +250,20 @@ pub fn host_page(state: &FleetState, h: &HostState) -> String {
                 esc(&b.id).to_string(),
                 alert(b.block.as_str()),
                 when(&b.opened_at, state.as_of),
-                format!(
-                    "{}<br><code>{}</code>",
-                    esc(&b.title),
-                    esc(&cells::hint(b))
-                ),
+                format!("{}<br><code>{}</code>", esc(&b.title), esc(&cells::hint(b))),
                 format!("<pre>{}</pre>", esc(&b.detail)),
             ])
         })
         .collect();
     Table {
         caption: "Open blocks",
-        head: &["Block", "Kind", "Opened", "Title and what to run", "Details"],
+        head: &[
+            "Block",
+            "Kind",
+            "Opened",
+            "Title and what to run",
+            "Details",
+        ],
         rows: blocks,
         empty: "No open block is about this host.",
     }
@@ -272,12 +287,7 @@ fn verify_strip(state: &FleetState, h: &HostState, body: &mut String) {
         return;
     }
     let last_pass = h.verify_runs.iter().rev().find(|r| r.passed);
-    let first_fail = h
-        .verify_runs
-        .iter()
-        .rev()
-        .take_while(|r| !r.passed)
-        .last();
+    let first_fail = h.verify_runs.iter().rev().take_while(|r| !r.passed).last();
     let _ = writeln!(
         body,
         "<p>Last pass: {}. First failure of the current streak: {}.</p>",

@@ -161,7 +161,11 @@ pub fn read(opts: &ReadOptions) -> FleetState {
     for h in &hosts {
         for p in h.plan.iter().flat_map(|p| &p.patches) {
             series.entry(p.series.clone()).or_insert_with(|| {
-                let path = opts.repo.join("patches").join(&p.series).join("series.yaml");
+                let path = opts
+                    .repo
+                    .join("patches")
+                    .join(&p.series)
+                    .join("series.yaml");
                 let shown = format!("patches/{}/series.yaml", p.series);
                 match SeriesMeta::load(&path, &shown) {
                     Ok(m) => SeriesInfo { meta: Some(m) },
@@ -410,10 +414,7 @@ impl JobState {
         }
         let render = self.record.as_ref().and_then(|r| r.render.clone());
         if let Some(r) = render {
-            let path = layout
-                .promotions(&r.host)
-                .join(&r.id)
-                .join("manifest.lock");
+            let path = layout.promotions(&r.host).join(&r.id).join("manifest.lock");
             match optional::<Lock>(&path, "promoted manifest.lock") {
                 Ok(l) => self.lock = l,
                 Err(e) => errors.push(StateError::from(&e)),

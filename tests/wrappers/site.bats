@@ -130,10 +130,8 @@ Rows().feed(sys.stdin.read())'
 }
 
 @test "the demo fleet's site in Chromium: every example host, nothing promoted yet" {
-	export KA_REPO=$BATS_TEST_DIRNAME/../.. KA_ROOT=$T/demo-root
-	unset KA_NOW
-	mkdir -p "$KA_ROOT"
-	run --separate-stderr ka-site --out "$T/site"
+	mkdir -p "$T/demo-root"
+	run --separate-stderr env -u KA_NOW ka-site --repo "$BATS_TEST_DIRNAME/../.." --root "$T/demo-root" --out "$T/site"
 	[ "$status" -eq 0 ]
 	dom index.html | rows >"$T/demo.rows"
 	for h in ampere boltzmann curie fermi fresnel hertz higgs ohm; do

@@ -45,7 +45,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	shellcheck -x bin-wrappers/* scripts/* .ci/run tests/bench/*.sh tests/sshd/start-sshd tests/support/site-state \
 		$(filter-out %.bats %.rs %.md,$(wildcard tests/qemu/*))
-	shellcheck -s bash -e SC2154 tests/*/*.bats tests/e2e/lib.bash  # SC2154: bats sets $$output, $$stderr
+	shellcheck -x -s bash -e SC2154 tests/*/*.bats tests/e2e/lib.bash  # SC2154: bats sets $$output, $$stderr
 
 # The build pipeline with real parts: sshd on loopback as the build host,
 # Debian's makepkg as kbuild, a small kernel from linux-source-6.1.

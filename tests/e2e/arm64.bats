@@ -126,7 +126,8 @@ open_kinds() {
 	grep -qx 'boot/dtbs-curie/qemu/qemu-virt.dtb' "$T/pkg.list"
 	run ! grep -q '^boot/vmlinuz' "$T/pkg.list"
 	# an arm64 Image: "ARM\x64" at byte 56 of its header
-	[ "$(bsdtar -xOf "$pkg" boot/Image-curie | od -An -c -j56 -N4 | tr -d ' ')" = 'ARMd' ]
+	bsdtar -xOf "$pkg" boot/Image-curie >"$T/Image"
+	[ "$(od -An -c -j56 -N4 "$T/Image" | tr -d ' ')" = 'ARMd' ]
 	# Image (not vmlinuz) triggers the initramfs hook; the preset's paths are
 	# the suffixed ones; every path is the alongside one
 	[ "$(bsdtar -xOf "$pkg" usr/share/libalpm/hooks/90-linux-curie.hook | grep '^Target = boot/')" = 'Target = boot/Image-curie' ]
@@ -137,18 +138,23 @@ open_kinds() {
 	run ! grep -E '^boot/(Image|vmlinuz|initramfs|dtbs)($|[^-])' "$T/pkg.list"
 	ka-publish curie >/dev/null
 	e2e_as_arch_host "$T/g"
-	# mkinitcpio's stand-in (Debian has none): it records the hook's call and
-	# writes an empty initramfs (a newc archive with only its trailer) where
-	# the preset says
-	bsdtar -cf - --format newc -T /dev/null | gzip | on_board "cat >/root/empty-initramfs.img"
-	on_board "cat >/usr/bin/mkinitcpio && chmod 755 /usr/bin/mkinitcpio" <<'SH'
+	# mkinitcpio's stand-in (Debian has none), as a pacman package that
+	# provides mkinitcpio: it records the hook's call and writes an empty
+	# initramfs (a newc archive with only its trailer) where the preset says
+	mkdir -p "$T/ka-e2e-mkinitcpio"
+	cat >"$T/ka-e2e-mkinitcpio/mkinitcpio" <<'SH'
 #!/bin/bash
 set -eu
 [ "$1" = -p ]
 . "/etc/mkinitcpio.d/$2.preset"
 echo "mkinitcpio $*" >>/var/log/ka-e2e-mkinitcpio.log
-cp /root/empty-initramfs.img "$default_image"
+cp /usr/lib/ka-e2e/empty-initramfs.img "$default_image"
 SH
+	# shellcheck disable=SC2016 # $startdir, $pkgdir: makepkg's, in package()
+	standin=$(e2e_any_package ka-e2e-mkinitcpio mkinitcpio '	install -Dm755 "$startdir/mkinitcpio" "$pkgdir/usr/bin/mkinitcpio"
+	mkdir -p "$pkgdir/usr/lib/ka-e2e"
+	bsdtar -cf - --format newc -T /dev/null | gzip -n >"$pkgdir/usr/lib/ka-e2e/empty-initramfs.img"')
+	on_board "cat >/tmp/standin.pkg.tar && pacman -U --noconfirm /tmp/standin.pkg.tar >/dev/null" <"$standin"
 	before=$(on_board uname -r)
 	distro_files=$(on_board "ls /boot | grep -v -e '-curie' | sort | b2sum")
 	[ "$(model)" = "kernel-agent qemu-virt board" ] # the image's own tree

@@ -4,20 +4,17 @@
 # $KA_REPO.
 
 # e2e_ccache REMOTE: the loopback build host's ccache (REMOTE/ccache) is the
-# machine's test ccache, the one tests/qemu/build-kernel fills when it builds
-# the test boards' kernels. ka-build's ccache settings (CCACHE_BASEDIR,
-# CCACHE_NOHASHDIR) make objects independent of the job folder, so the
-# board's kernel and the same config built by ka-build compile once per
-# machine, and a re-run of make e2e builds warm. root (build-kernel) and kbuild
-# (makepkg over the sshd) both write into it: ccache.conf sets umask 000.
+# machine's test ccache (tests/qemu/lib.sh, test_ccache), the one
+# tests/qemu/build-kernel fills when it builds the test boards' kernels.
+# ka-build's ccache settings (CCACHE_BASEDIR, CCACHE_NOHASHDIR) make objects
+# independent of the job folder, so the board's kernel and the same config
+# built by ka-build compile once per machine, and a re-run of make e2e
+# builds warm.
 e2e_ccache() {
-	local dir=${KA_TEST_CACHE:-/var/cache/kernel-agent-tests}/ccache
-	mkdir -p "$dir"
-	if ((EUID == 0)); then
-		grep -qsx 'umask = 000' "$dir/ccache.conf" || echo 'umask = 000' >>"$dir/ccache.conf"
-		chmod -R a+rwX "$dir"
-	fi
-	ln -s "$dir" "$1/ccache"
+	local root
+	# shellcheck source=tests/qemu/lib.sh
+	root=$(. "$REPO/tests/qemu/lib.sh" && cache_root)
+	ln -s "$root/ccache" "$1/ccache"
 }
 
 # e2e_sign_key: a throwaway signing key in GNUPGHOME=$T/gnupg (exported, with
@@ -32,6 +29,34 @@ e2e_sign_key() {
 	gpg --batch --export "$FPR" >"$KA_REPO/fleet/keyring.gpg"
 }
 
+# e2e_any_package NAME PROVIDES [BODY]: an arch=any pacman package NAME,
+# version 1-1, providing PROVIDES (space-separated), with BODY as its
+# package() function's body (run with the files of $T/NAME/ in $startdir).
+# Built with makepkg as kbuild, once per test file; prints the package's path.
+e2e_any_package() {
+	local name=$1 provides=$2 body=${3:-:} dir=$T/$1 pkg
+	mkdir -p "$dir"
+	pkg=$(find "$dir" -maxdepth 1 -name "$name-1-1-any.pkg.tar*" | head -n 1)
+	if [[ -z $pkg ]]; then
+		cat >"$dir/PKGBUILD" <<PKG
+pkgname=$name
+pkgver=1
+pkgrel=1
+pkgdesc='kernel-agent e2e: $name'
+arch=(any)
+provides=($provides)
+package() {
+$body
+}
+PKG
+		chown -R kbuild: "$dir"
+		su kbuild -s /bin/sh -c "cd '$dir' && makepkg --nodeps --noconfirm" >"$dir/makepkg.log" 2>&1 ||
+			{ cat "$dir/makepkg.log" >&2; return 1; }
+		pkg=$(find "$dir" -maxdepth 1 -name "$name-1-1-any.pkg.tar*" | head -n 1)
+	fi
+	echo "$pkg"
+}
+
 # e2e_as_arch_host GUEST_DIR: the Debian guest plays an Arch host: pacman's
 # local database, a base package providing what a kernel package depends on,
 # and the fleet key trusted in pacman's keyring (as `pacman-key --add;
@@ -39,20 +64,7 @@ e2e_sign_key() {
 # pacman-package-manager and gnupg.
 e2e_as_arch_host() {
 	local g=$1 base
-	mkdir -p "$T/base"
-	cat >"$T/base/PKGBUILD" <<'PKG'
-pkgname=ka-e2e-base
-pkgver=1
-pkgrel=1
-pkgdesc='the Debian guest as an Arch base'
-arch=(any)
-provides=(coreutils kmod bash)
-package() { :; }
-PKG
-	chown -R kbuild: "$T/base"
-	[[ -n $(find "$T/base" -maxdepth 1 -name 'ka-e2e-base-1-1-any.pkg.tar*') ]] ||
-		su kbuild -s /bin/sh -c "cd '$T/base' && makepkg --nodeps --noconfirm" >"$T/base/makepkg.log" 2>&1
-	base=$(find "$T/base" -maxdepth 1 -name 'ka-e2e-base-1-1-any.pkg.tar*' | head -n 1)
+	base=$(e2e_any_package ka-e2e-base "coreutils kmod bash")
 	"$REPO/tests/qemu/guest-ssh" "$g" "mkdir -p /var/lib/pacman/local /tmp/base && cat >/tmp/base/base.pkg.tar && pacman -U --noconfirm /tmp/base/base.pkg.tar >/dev/null" <"$base"
 	gpg --batch --export "$FPR" | "$REPO/tests/qemu/guest-ssh" "$g" "install -d -m 700 /etc/pacman.d/gnupg && gpg --batch --homedir /etc/pacman.d/gnupg --import 2>/dev/null && echo '$FPR:6:' | gpg --batch --homedir /etc/pacman.d/gnupg --import-ownertrust 2>/dev/null"
 }

@@ -14,12 +14,32 @@ note() {
 }
 
 # cache_root: the machine-wide cache of built kernels and images (reading a
-# finished entry needs no write access; building one does)
+# finished entry needs no write access; building one does). Its ccache/ is
+# set up for sharing whenever we may write it (test_ccache).
 cache_root() {
 	local root=${KA_TEST_CACHE:-/var/cache/kernel-agent-tests}
 	mkdir -p "$root" 2>/dev/null ||
 		die "cannot create the test cache $root: run as root, or set KA_TEST_CACHE to a writable folder"
-	(cd "$root" && pwd)
+	root=$(cd "$root" && pwd)
+	if [[ -w $root ]]; then test_ccache "$root"; fi
+	echo "$root"
+}
+
+# test_ccache ROOT: ROOT/ccache, the machine's test ccache. build-kernel
+# fills it (as root) when it builds the test boards' kernels, and the e2e
+# build host (kbuild, makepkg over the loopback sshd; tests/e2e/lib.bash)
+# builds the same configs through it. For the two to hit each other's
+# objects: umask 000, so both may write, and sloppiness locale, because
+# ccache hashes LANG and the ssh session has none while a test's shell may
+# (seen: every object of curie's build missed the board kernel's entries,
+# whose only difference was LANG=C.UTF-8).
+test_ccache() {
+	local dir=$1/ccache
+	mkdir -p "$dir"
+	if ! grep -qsx 'sloppiness = locale' "$dir/ccache.conf"; then
+		printf 'umask = 000\nsloppiness = locale\n' >"$dir/ccache.conf"
+		chmod -R a+rwX "$dir"
+	fi
 }
 
 # with_cache_entry DIR BUILDER [ARGS...]: make DIR exactly once per machine.

@@ -1,4 +1,4 @@
-# kernel-agent — see README.md. Targets: build test e2e qemu bench bench-build demo demo-full man schemas lint install; e2e-arm64 qemu-arm64 (not in CI yet).
+# kernel-agent — see README.md. Targets: build test e2e qemu bench bench-build demo demo-full man schemas lint install; e2e-arm64 qemu-arm64 (parts of e2e and qemu, alone).
 CARGO      ?= cargo
 PREFIX     ?= /usr/local
 DEMO_ROOT  ?= /var/tmp/kernel-agent-demo

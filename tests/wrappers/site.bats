@@ -209,3 +209,24 @@ Rows().feed(sys.stdin.read())'
 	[[ $stderr == *"$T/www is a folder, not a symlink"* ]]
 	[ -f "$T/www/keep" ]
 }
+
+@test "KA_SITE: a verb's real run renders the site when it exits; a dry run does not; a site that cannot be written is a warning" {
+	export KA_SITE=$T/live
+	ka-promote --dry-run ohm >/dev/null
+	[ ! -e "$T/live" ]
+	ka-block file --kind host-changed --host ohm --title "ohm's host key changed" >/dev/null
+	run --separate-stderr ka-promote ohm
+	[ "$status" -eq 0 ]
+	[ -L "$T/live" ]
+	grep -q 'host-changed' "$T/live/index.html"
+	# a site that cannot be written: the verb's status is its own, the warning says why
+	mkdir "$T/www" && touch "$T/www/keep"
+	KA_SITE=$T/www run --separate-stderr ka-promote ohm
+	[ "$status" -eq 0 ]
+	[[ $stderr == *"ka-promote: warning: the site $T/www was not refreshed"*"the verb itself exited 0"* ]]
+	[ -f "$T/www/keep" ]
+	# set but empty is a mistake, said before anything runs
+	KA_SITE= run --separate-stderr ka-promote ohm
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"KA_SITE is set but empty"* ]]
+}

@@ -46,6 +46,9 @@ From cron, after ka-verify (/etc/cron.d/kernel-agent-site, every 15 minutes):\n\
 KA_ROOT=/srv/kernel-agent\n\n\
 KA_REPO=/srv/fleet\n\n\
 */15 * * * *  kernel-agent  ka-verify --json fresnel ohm >/dev/null; ka-site --out /srv/kernel-agent/site\n\n\
+Or after every real run of ka-promote, ka-build, ka-publish, ka-install and ka-verify: set \
+KA_SITE to DIR in their environment (a site that cannot be written is a warning there, never \
+the verb's failure).\n\n\
 Serving it with nginx (DIR is a symlink; nginx follows it):\n\n\
 location /fleet/ { alias /srv/kernel-agent/site/; index index.html; }\n\n\
 or for a look from another machine: python3 -m http.server --directory /srv/kernel-agent/site 8080\n\n\

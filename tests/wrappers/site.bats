@@ -226,7 +226,7 @@ Rows().feed(sys.stdin.read())'
 	[[ $stderr == *"ka-promote: warning: the site $T/www was not refreshed"*"the verb itself exited 0"* ]]
 	[ -f "$T/www/keep" ]
 	# set but empty is a mistake, said before anything runs
-	KA_SITE= run --separate-stderr ka-promote ohm
+	KA_SITE='' run --separate-stderr ka-promote ohm
 	[ "$status" -eq 2 ]
 	[[ $stderr == *"KA_SITE is set but empty"* ]]
 }

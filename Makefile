@@ -1,4 +1,4 @@
-# kernel-agent — see README.md. Targets: build test e2e qemu bench bench-build demo demo-full man schemas lint install; e2e-arm64 qemu-arm64 (not in CI yet).
+# kernel-agent — see README.md. Targets: build test e2e qemu bench bench-build demo demo-full man schemas lint install; e2e-arm64 qemu-arm64 (parts of e2e and qemu, alone).
 CARGO      ?= cargo
 PREFIX     ?= /usr/local
 DEMO_ROOT  ?= /var/tmp/kernel-agent-demo
@@ -8,7 +8,7 @@ WRAPPERS   := $(filter-out %.sh,$(wildcard bin-wrappers/ka-*))
 STAGES     := ka-resolve ka-baseline ka-check ka-concat ka-block ka-gate ka-show \
               ka-render ka-run-remote ka-build-run ka-job ka-rebase \
               ka-import ka-close ka-abandon ka-migrate-tree ka-tree-recover \
-              ka-notice ka-audit ka-remind ka-snooze ka-status ka-gitea \
+              ka-notice ka-audit ka-remind ka-snooze ka-status ka-site ka-gitea \
               ka-prune ka-restore-archive ka-pause-prune ka-resume-prune \
               ka-sign ka-probe ka-verify-run ka-install-run
 
@@ -43,7 +43,7 @@ kernel:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	shellcheck -x bin-wrappers/* scripts/* .ci/run tests/bench/*.sh tests/sshd/start-sshd \
+	shellcheck -x bin-wrappers/* scripts/* .ci/run tests/bench/*.sh tests/sshd/start-sshd tests/support/site-state \
 		$(filter-out %.bats %.rs %.md,$(wildcard tests/qemu/*))
 	shellcheck -x -s bash -e SC2154 tests/*/*.bats tests/e2e/lib.bash  # SC2154: bats sets $$output, $$stderr
 
@@ -81,12 +81,16 @@ bench: build
 bench-build: build deps
 	PATH="$(CURDIR)/$(RELEASE):$(CURDIR)/bin-wrappers:$$PATH" tests/bench/build.sh
 
-# Prepare the baseline and promote the example fleet into $(DEMO_ROOT).
+# Prepare the baseline and promote the example fleet into $(DEMO_ROOT), then
+# render its site (ka-site) into $(DEMO_ROOT)/site.
 demo: deps build
 	@mkdir -p "$(DEMO_ROOT)"
 	PATH="$(CURDIR)/$(RELEASE):$(CURDIR)/bin-wrappers:$$PATH" KA_ROOT="$(DEMO_ROOT)" KA_REPO="$(CURDIR)" \
 		ka-promote --all; status=$$?; \
+		PATH="$(CURDIR)/$(RELEASE):$$PATH" KA_ROOT="$(DEMO_ROOT)" KA_REPO="$(CURDIR)" \
+		ka-site --out "$(DEMO_ROOT)/site" || status=$$?; \
 		echo; echo "state: $(DEMO_ROOT)  (cumulative.patch + manifest.lock under hosts/<host>/promoted/)"; \
+		echo "site:  $(DEMO_ROOT)/site/index.html  (open it in a browser; ka-site(1))"; \
 		exit $$status
 
 # The whole loop on one machine (scripts/demo-full): the example x86_64 host

@@ -50,7 +50,7 @@ need_value() {
 # KA_REPO).
 refuse_empty_env() {
 	local v default names
-	for v in KA_ROOT KA_REPO KA_SSH_IDENTITY KA_CONFIG KA_NOW; do
+	for v in KA_ROOT KA_REPO KA_SSH_IDENTITY KA_CONFIG KA_NOW KA_SITE; do
 		[[ -v $v && -z ${!v} ]] || continue
 		case $v in
 		KA_ROOT) default="default /srv/kernel-agent" names="a folder" ;;
@@ -58,6 +58,7 @@ refuse_empty_env() {
 		KA_SSH_IDENTITY) default="default KA_ROOT/ssh/id_ed25519" names="the fleet's SSH private key" ;;
 		KA_CONFIG) default="default KA_ROOT/config.yaml" names="a config file" ;;
 		KA_NOW) default="default: the clock" names="a time, seconds since the epoch or YYYY-MM-DDTHH:MM:SSZ" ;;
+		KA_SITE) default="no site is written" names="the fleet site's folder (ka-site(1))" ;;
 		esac
 		die "$v is set but empty; unset it ($default) or set it to $names"
 	done
@@ -80,9 +81,21 @@ audit_verb() {
 	trap _ka_audit_at_exit EXIT
 }
 
+# site_at_exit: with KA_SITE set, render the fleet's site (ka-site(1)) again
+# when the wrapper exits, whatever the verb's result: a failed build is news
+# too. Call it after audit_verb, for real runs (a dry run changes no state to
+# show). A site that cannot be written is said on stderr and never changes
+# the verb's status: the site is a view of the state, not part of the work.
+site_at_exit() {
+	_ka_site=${KA_SITE:-}
+}
+
 _ka_audit_at_exit() {
 	local status=$?
 	trap - EXIT
+	if [[ -n ${_ka_site:-} ]] && ! ka-site --out "$_ka_site" >/dev/null; then
+		printf '%s: warning: the site %s was not refreshed (see above and ka-site(1)); the verb itself exited %s\n' "$KA_PROG" "$_ka_site" "$status" >&2
+	fi
 	if ! ka-audit record --exit-code "$status" "${_ka_audit_args[@]}"; then
 		printf '%s: error: auditing failed (see above); the verb itself exited %s\n' "$KA_PROG" "$status" >&2
 		((status != 0)) || status=2

@@ -12,6 +12,9 @@
 #     20 hosts take at most 2x the time of one. The servers run on the same
 #     cores as ka-probe, so their CPU is printed too, with the floor it puts
 #     under the fan-out (server CPU / cores).
+#  4. site: ka-site renders the example fleet's site (every host with the
+#     synthetic state of tests/support/site-state: blocks, drift, failed bars,
+#     two build jobs with logs); goal: at most 0.5 s for a fresh generation.
 #  2. scale: a generated fleet (10,000 patches in 500 series over 100 scopes,
 #     50 hosts sharing a core of scopes): ka-resolve per host (time, peak RSS),
 #     ka-resolve --all, and the fleet check in one pipeline versus one ka-check
@@ -25,7 +28,7 @@
 # HOME points into it; nothing is written under the caller's $HOME.
 #
 # Knobs (environment):
-#   KA_BENCH_PARTS      which parts to run (default "kernel scale probe")
+#   KA_BENCH_PARTS      which parts to run (default "kernel scale probe site")
 #   KA_BENCH_PROBE_HOSTS  hosts of part 3 (default 20)
 #   KA_BENCH_HOST       the example host for part 1 (default fresnel, else the
 #                       host with the most patches)
@@ -44,7 +47,7 @@ top=$(cd -- "$here/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
 
-parts=${KA_BENCH_PARTS:-kernel scale probe}
+parts=${KA_BENCH_PARTS:-kernel scale probe site}
 runs=${KA_BENCH_RUNS:-10}
 wt_runs=${KA_BENCH_WT_RUNS:-3}
 slow_runs=${KA_BENCH_SLOW_RUNS:-1}
@@ -56,6 +59,9 @@ if [[ " $parts " == *" kernel "* || " $parts " == *" scale "* ]]; then
 fi
 if [[ " $parts " == *" probe "* ]]; then
 	tools+=(ka-probe)
+fi
+if [[ " $parts " == *" site "* ]]; then
+	tools+=(ka-site ka-block ka-notice)
 fi
 for tool in "${tools[@]}"; do
 	have "$tool" || bench_fail "$tool is not on PATH (run: make bench, or PATH=\$PWD/target/release:\$PWD/bin-wrappers:\$PATH $0)"
@@ -495,12 +501,39 @@ SH
 	kill_probe_sshds
 }
 
+# ===========================================================================
+# 4. site: the example fleet's static site
+# ===========================================================================
+bench_site() {
+	export KA_ROOT=$tmp/site-root KA_REPO=$fleet_repo KA_NOW=2026-03-01T10:00:00Z
+	mkdir -p "$KA_ROOT"
+	local hosts=() h
+	mapfile -t hosts < <(find "$KA_REPO/fleet" -maxdepth 1 -name '*.yaml' -printf '%f\n' | sed 's/\.yaml$//' | sort)
+	for h in "${hosts[@]}"; do
+		"$top/tests/support/site-state" "$h" boltzmann >>"$bench_log" 2>&1 ||
+			bench_fail "tests/support/site-state $h failed"
+	done
+	local site=$tmp/site
+	# a fresh generation each run: the old one is removed untimed
+	measure site "$runs" 1 "rm -rf -- $(q "$site") $(q "$tmp/.site.generations")" \
+		"ka-site --out $(q "$site") >/dev/null"
+	local t pages
+	t=$(mean site)
+	pages=$(find -L "$site" -name '*.html' | wc -l)
+	printf '\n== 4. site: ka-site --out for the example fleet (%s hosts, %s pages, %s jobs with logs)\n' \
+		"${#hosts[@]}" "$pages" "$(find "$KA_ROOT/jobs" -name '*.json' | wc -l)"
+	printf 'ka-site (fresh generation): %s  [goal <= 0.5 s: %s]\n' "$(describe site)" "$(at_most "$t" 0.5)"
+	row "4. ka-site, example fleet (${#hosts[@]} hosts)" "$(fmt_s "$t")" "" "" "<= 0.5 s" "$(at_most "$t" 0.5)"
+	unset KA_NOW
+}
+
 for part in $parts; do
 	case $part in
 	kernel) bench_kernel ;;
 	scale) bench_scale ;;
 	probe) bench_probe ;;
-	*) bench_fail "unknown part $part in KA_BENCH_PARTS (kernel, scale, probe)" ;;
+	site) bench_site ;;
+	*) bench_fail "unknown part $part in KA_BENCH_PARTS (kernel, scale, probe, site)" ;;
 	esac
 done
 

@@ -21,6 +21,25 @@ impl B2Hasher {
     }
 }
 
+/// Size and b2sum of a file, read in pieces (kernel packages are large).
+pub fn file_digest(path: &std::path::Path) -> crate::Result<(u64, String)> {
+    use std::io::Read;
+    let io = |e| crate::Error::io(path, e);
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut h = B2Hasher::default();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((size, h.finish()))
+}
+
 fn to_hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -217,6 +217,10 @@ impl Layout {
     pub fn installed(&self, host: &str) -> PathBuf {
         self.host_dir(host).join("installed.json")
     }
+    /// `installs/<id>.json`: the `ka.install` of every install that ran.
+    pub fn installs(&self, host: &str) -> PathBuf {
+        self.host_dir(host).join("installs")
+    }
     /// `ka.probe-report` of the host's last verification.
     pub fn last_verify(&self, host: &str) -> PathBuf {
         self.verify_dir(host).join("last.json")

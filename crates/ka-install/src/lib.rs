@@ -667,10 +667,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
 fn finish(layout: &Layout, doc: &Install, ran: bool) -> anyhow::Result<ExitCode> {
     let mut doc = doc.clone();
     if ran {
-        let path = layout
-            .host_dir(&doc.host)
-            .join("installs")
-            .join(format!("{}.json", doc.id));
+        let path = layout.installs(&doc.host).join(format!("{}.json", doc.id));
         doc.files.push(path.clone());
         ka_core::atomic::write_json(&path, &doc)?;
     }

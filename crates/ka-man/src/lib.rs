@@ -31,6 +31,7 @@ pub fn commands() -> Vec<clap::Command> {
         ka_remind::cli::remind_command(),
         ka_remind::cli::snooze_command(),
         ka_status::command(),
+        ka_site::command(),
         ka_gitea::command(),
         ka_sign::command(),
         ka_install::command(),

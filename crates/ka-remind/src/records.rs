@@ -55,7 +55,8 @@ pub fn open_records(layout: &Layout) -> Result<Vec<OpenRecord>> {
     Ok(out)
 }
 
-fn block_hint(kind: BlockKind, host: Option<&str>, id: &str) -> String {
+/// What the owner can run or do about an open block of `kind`.
+pub fn block_hint(kind: BlockKind, host: Option<&str>, id: &str) -> String {
     let host = host.unwrap_or("?");
     match kind {
         BlockKind::PatchFail | BlockKind::CampaignConflict => {

@@ -5,8 +5,6 @@
 
 use ka_core::error::{Error, Result, contract, usage};
 use ka_core::formats::{Arch, Distro, HostManifest};
-use ka_core::hash::B2Hasher;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// One package file of a job's output.
@@ -116,7 +114,7 @@ pub fn select(dir: &Path, target: &HostManifest, job: &str) -> Result<Vec<Packag
             Distro::Debian => package.starts_with("linux-image-") && !package.ends_with("-dbg"),
         };
         let path = entry.path();
-        let (size, b2sum) = digest(&path)?;
+        let (size, b2sum) = ka_core::hash::file_digest(&path)?;
         out.push(Package {
             file_name: name,
             path,
@@ -156,23 +154,6 @@ pub fn select(dir: &Path, target: &HostManifest, job: &str) -> Result<Vec<Packag
         )));
     }
     Ok(out)
-}
-
-/// Size and b2sum of a file, read in pieces (kernel packages are large).
-pub fn digest(path: &Path) -> Result<(u64, String)> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut h = B2Hasher::default();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        h.update(&buf[..n]);
-    }
-    Ok((size, h.finish()))
 }
 
 #[cfg(test)]

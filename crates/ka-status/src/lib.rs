@@ -85,7 +85,7 @@ fn fleet_hosts(repo: &Path) -> Result<Vec<String>> {
 
 /// A JSON state file, or `None` when it does not exist. A file that does not
 /// parse is an error naming it.
-fn optional<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>> {
+pub fn optional<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>> {
     if !path.exists() {
         return Ok(None);
     }
@@ -132,10 +132,26 @@ fn host_mismatch(path: &Path, found: &str, host: &str) -> Error {
     ))
 }
 
-/// Everything the stores say, read once for all hosts.
-struct Shared {
-    blocks: std::result::Result<Vec<Block>, String>,
-    notices: std::result::Result<Vec<Notice>, String>,
+/// Everything the stores say, read once for all hosts. A store that cannot
+/// be read is its error, as text: every host shows it, and it is reported once.
+pub struct Shared {
+    pub blocks: std::result::Result<Vec<Block>, String>,
+    pub notices: std::result::Result<Vec<Notice>, String>,
+}
+
+impl Shared {
+    /// Read both stores; `report` sees each error once.
+    pub fn read(layout: &Layout, mut report: impl FnMut(&Error)) -> Shared {
+        let blocks = Store::local(layout).all().map_err(|e| {
+            report(&e);
+            e.to_string()
+        });
+        let notices = NoticeStore::local(layout).all().map_err(|e| {
+            report(&e);
+            e.to_string()
+        });
+        Shared { blocks, notices }
+    }
 }
 
 /// One host's status, and the errors met while reading it.
@@ -144,12 +160,16 @@ pub struct Gathered {
     pub manifest: Option<HostManifest>,
     /// The promoted manifest.lock, when there is one.
     pub lock: Option<Lock>,
+    /// The last verification whole (`status.verify` is its summary).
+    pub verify_report: Option<ProbeReport>,
     pub errors: Vec<Error>,
     /// Fields whose source could not be read (shown as `?`).
     pub unreadable: BTreeSet<Field>,
 }
 
-fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered {
+/// One host's line, each field read from its own source; a source that
+/// cannot be read is kept as an error and the other fields are still read.
+pub fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered {
     let mut unread = Unread::default();
     let mut st = HostStatus {
         kind: Default::default(),
@@ -173,6 +193,7 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
             status: st,
             manifest: None,
             lock: None,
+            verify_report: None,
             errors: vec![e],
             unreadable: BTreeSet::new(),
         };
@@ -223,6 +244,7 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
     );
 
     let path = layout.last_verify(host);
+    let mut verify_report = None;
     keep(
         optional::<ProbeReport>(&path, "verify report").and_then(|r| {
             match r {
@@ -230,9 +252,10 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
                 Some(r) => {
                     st.verify = Some(VerifySummary {
                         passed: r.passed,
-                        at: r.at,
+                        at: r.at.clone(),
                         failed_bars: r.bars.iter().filter(|b| !b.passed).map(|b| b.bar).collect(),
-                    })
+                    });
+                    verify_report = Some(r);
                 }
                 None => {}
             }
@@ -301,6 +324,7 @@ fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered
         status: st,
         manifest,
         lock: promoted_lock,
+        verify_report,
         errors: unread.errors,
         unreadable: unread.fields,
     }
@@ -363,15 +387,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             *code = e.exit_code();
         }
     };
-    let blocks = Store::local(&layout).all().map_err(|e| {
-        report(&e, &mut code);
-        e.to_string()
-    });
-    let notices = NoticeStore::local(&layout).all().map_err(|e| {
-        report(&e, &mut code);
-        e.to_string()
-    });
-    let shared = Shared { blocks, notices };
+    let shared = Shared::read(&layout, |e| report(e, &mut code));
 
     let gathered: Vec<Gathered> = hosts
         .iter()

@@ -151,7 +151,12 @@ fn agree(name: &str, extra: &[(&str, &[u8])], patches: &[(&str, Vec<u8>)]) {
     paths.sort();
     paths.dedup();
     for path in paths {
-        let on_disk = std::fs::read(repo.work.join(&path)).ok();
+        // A link's content is its target, as in git.
+        let file = repo.work.join(&path);
+        let on_disk = match std::fs::read_link(&file) {
+            Ok(target) => Some(target.into_os_string().into_encoded_bytes()),
+            Err(_) => std::fs::read(&file).ok(),
+        };
         let in_memory = overlay.read(&path).unwrap();
         assert!(
             on_disk == in_memory,
@@ -247,6 +252,146 @@ fn own_tricky_cases() {
             rename,
             create,
             near_end,
+        ],
+    );
+}
+
+// ---------------------------------------------------------- hostile symlinks
+
+const HOSTILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/hostile-symlinks"
+);
+
+fn hostile_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(HOSTILE).join(name)).unwrap()
+}
+
+/// On the zoo's base tree, apply `earlier` (both we and git apply them),
+/// then check `patch`: we refuse it with `reason` at line `line` of the
+/// patch file, and `git apply --check` refuses it when `git_refuses`.
+fn refused(earlier: &[&str], patch: &[u8], git_refuses: bool, line: usize, reason: &str) {
+    let repo = Repo::new(&[]);
+    let head = String::from_utf8(repo.git(&["rev-parse", "HEAD"]).stdout).unwrap();
+    let mut tree = GitTree::open(&repo.work.join(".git"), head.trim()).unwrap();
+    let mut overlay = Overlay::new(&mut tree);
+    let opts = ApplyOptions::default();
+    for name in earlier {
+        let bytes = hostile_fixture(name);
+        let ours = apply_patch(&mut overlay, &bytes, &opts).unwrap();
+        assert_eq!(ours.verdict, Verdict::Clean, "{name}: {ours:?}");
+        repo.git(&["apply", &format!("{HOSTILE}/{name}")]);
+    }
+    let file = repo.home.join("hostile.patch");
+    std::fs::write(&file, patch).unwrap();
+    let ours = apply_patch(&mut overlay, patch, &opts).unwrap();
+    assert_eq!(ours.verdict, Verdict::Fails, "{ours:?}");
+    let why = ours.reason.unwrap();
+    assert!(why.starts_with(&format!("line {line}: ")), "{why}");
+    assert!(why.contains(reason), "{why}");
+    let git = repo.try_git(&["apply", "--check", file.to_str().unwrap()]);
+    assert_eq!(!git.status.success(), git_refuses, "git apply: {git:?}");
+    if git_refuses {
+        let stderr = String::from_utf8_lossy(&git.stderr);
+        assert!(stderr.contains("beyond a symbolic link"), "{stderr}");
+    }
+    // Nothing of the refused patch is in the overlay.
+    assert!(
+        overlay.changes().keys().all(|p| !p.ends_with("evil.sh")),
+        "{:?}",
+        overlay.changes().keys()
+    );
+}
+
+// git apply accepts a link whatever its target: to git a link is a name it
+// stores. The build host applies the series with `patch -p1` into a real
+// tree, where GNU patch makes the link and a later patch (or the build)
+// follows it out of the tree; so we refuse what git accepts here.
+
+#[test]
+fn a_link_to_an_absolute_target_is_refused() {
+    let patch = hostile_fixture("link-absolute.patch");
+    refused(
+        &[],
+        &patch,
+        false,
+        11,
+        "creates the symbolic link drivers/bes2600/firmware -> /lib/firmware: an absolute target",
+    );
+}
+
+#[test]
+fn a_link_climbing_out_of_the_tree_is_refused() {
+    let patch = hostile_fixture("link-climbs-out.patch");
+    refused(
+        &[],
+        &patch,
+        false,
+        11,
+        "drivers/bes2600/config -> ../../../etc: its `..` climb out of the tree",
+    );
+}
+
+#[test]
+fn renaming_or_retargeting_a_link_out_of_the_tree_is_refused() {
+    let patch = hostile_fixture("link-renamed-out.patch");
+    refused(
+        &["link-inside.patch"],
+        &patch,
+        false,
+        11,
+        "renames a symbolic link to tools-link -> ../../scripts",
+    );
+    let patch = hostile_fixture("link-retargeted-out.patch");
+    refused(
+        &["link-inside.patch"],
+        &patch,
+        false,
+        10,
+        "changes the symbolic link drivers/bes2600/tools -> /usr/src: an absolute target",
+    );
+}
+
+#[test]
+fn writing_through_a_link_an_earlier_patch_made_is_refused_as_git_does() {
+    let patch = hostile_fixture("write-through-link.patch");
+    refused(
+        &["link-inside.patch"],
+        &patch,
+        true,
+        12,
+        "drivers/bes2600/tools/evil.sh is beyond the symbolic link drivers/bes2600/tools",
+    );
+    // The link and the write in one patch: refused too (git as well).
+    let mut both = hostile_fixture("link-inside.patch");
+    let at = both.windows(5).position(|w| w == b"-- \n2").unwrap();
+    both.truncate(at);
+    let through = hostile_fixture("write-through-link.patch");
+    let diff = through
+        .windows(11)
+        .position(|w| w == b"diff --git ")
+        .unwrap();
+    both.extend_from_slice(&through[diff..]);
+    refused(
+        &[],
+        &both,
+        true,
+        19,
+        "is beyond the symbolic link drivers/bes2600/tools",
+    );
+}
+
+#[test]
+fn a_link_inside_the_tree_applies_and_the_patches_after_it_too() {
+    agree(
+        "link inside the tree",
+        &[],
+        &[
+            ("link-inside", hostile_fixture("link-inside.patch")),
+            own(
+                "change run.sh where it is",
+                "--- a/scripts/run.sh\n+++ b/scripts/run.sh\n@@ -1,2 +1,3 @@\n #!/bin/sh\n echo hi\n+echo ok\n",
+            ),
         ],
     );
 }

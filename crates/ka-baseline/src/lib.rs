@@ -163,6 +163,11 @@ struct ImportRecord {
     commit: String,
 }
 
+/// How long a run waits for another run's import or fetch of the same
+/// baseline (a kernel tarball imports in about a minute; a fetch can take
+/// longer): promotes of different hosts on one baseline run in parallel.
+const IMPORT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 pub struct Baselines {
     dir: PathBuf,
     locks: PathBuf,
@@ -247,9 +252,10 @@ impl Baselines {
         let md = tarball_metadata(tarball)?;
         let (git_dir, record_path) = self.tarball_paths(tarball);
         let name = baseline_name(&tarball.file_name().unwrap_or_default().to_string_lossy());
-        let _lock = HostLock::acquire(
+        let _lock = HostLock::acquire_waiting(
             &self.locks.join(format!("baseline-{name}.lock")),
             "baseline import",
+            IMPORT_PATIENCE,
         )?;
         let source = tarball.display().to_string();
         if let Some(r) = read_record(&record_path)?
@@ -286,9 +292,10 @@ impl Baselines {
         }
         let name = baseline_name(url.trim_end_matches('/').trim_end_matches(".git"));
         let (git_dir, record_path) = self.git_paths(url, git_ref);
-        let _lock = HostLock::acquire(
+        let _lock = HostLock::acquire_waiting(
             &self.locks.join(format!("baseline-{name}.lock")),
             "baseline fetch",
+            IMPORT_PATIENCE,
         )?;
         if !self.refresh
             && let Some(r) = read_record(&record_path)?

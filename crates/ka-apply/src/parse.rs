@@ -95,7 +95,8 @@ pub(crate) fn parse_patch(bytes: &[u8]) -> Result<Vec<FileDiff<'_>>, String> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err("not a diff: the patch is empty".into());
     }
-    let body = strip_signature(strip_mail(bytes));
+    let diff_part = strip_mail(bytes);
+    let body = strip_signature(diff_part);
     let git = has_line_starting(body, b"diff --git ");
     let opts = if git {
         ParseOptions::gitdiff()
@@ -132,7 +133,7 @@ pub(crate) fn parse_patch(bytes: &[u8]) -> Result<Vec<FileDiff<'_>>, String> {
     }
 
     // Lines of the patch file before the diff (the mail around it).
-    let body_line = 1 + bytes[..bytes.len() - body.len()]
+    let body_line = 1 + bytes[..bytes.len() - diff_part.len()]
         .iter()
         .filter(|&&b| b == b'\n')
         .count();

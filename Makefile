@@ -31,12 +31,13 @@ unit:
 
 # The property tests (every `fuzz_*` test: the patch parser and engine, the
 # mbox splitter, the probe language, the YAML loaders, the stage JSON
-# readers, Gitea's answers) with many more generated cases than the 256 of
-# `make test` (~15 minutes on 2 cores at 20000). A failure prints the
+# readers, Gitea's answers: tests/fuzz.rs of each crate in FUZZED) with many
+# more generated cases than the 256 of `make test`. A failure prints the
 # minimized input: make it a named #[test] beside the property, then fix.
 FUZZ_CASES ?= 20000
+FUZZED     := ka-apply ka-core ka-gitea ka-probe ka-tree
 fuzz:
-	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release --workspace --tests fuzz_
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release $(addprefix -p ,$(FUZZED)) --test fuzz
 
 # Wrapper tests: real binaries, real git, a small synthetic fleet.
 wrappers:

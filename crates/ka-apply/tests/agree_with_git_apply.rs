@@ -395,3 +395,39 @@ fn a_link_inside_the_tree_applies_and_the_patches_after_it_too() {
         ],
     );
 }
+
+#[test]
+fn renaming_a_link_of_the_base_tree_out_of_it_is_refused() {
+    // The base has drivers/bes2600/tools -> ../../scripts (in the tree); a
+    // 100% rename shows no mode, so the base tree says it is a link.
+    let repo = Repo::new(&[]);
+    std::os::unix::fs::symlink("../../scripts", repo.work.join("drivers/bes2600/tools")).unwrap();
+    repo.git(&["add", "-A"]);
+    repo.git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-qm",
+        "link",
+    ]);
+    let head = String::from_utf8(repo.git(&["rev-parse", "HEAD"]).stdout).unwrap();
+    let mut tree = GitTree::open(&repo.work.join(".git"), head.trim()).unwrap();
+    let mut overlay = Overlay::new(&mut tree);
+    let patch = hostile_fixture("link-renamed-out.patch");
+    let ours = apply_patch(&mut overlay, &patch, &ApplyOptions::default()).unwrap();
+    assert_eq!(ours.verdict, Verdict::Fails, "{ours:?}");
+    let why = ours.reason.unwrap();
+    assert!(
+        why.starts_with("line 11: renames a symbolic link to tools-link -> ../../scripts"),
+        "{why}"
+    );
+    // git apply accepts it (a link is a name to git); see above.
+    let check = repo.try_git(&[
+        "apply",
+        "--check",
+        &format!("{HOSTILE}/link-renamed-out.patch"),
+    ]);
+    assert!(check.status.success(), "{check:?}");
+}

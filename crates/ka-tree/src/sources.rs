@@ -495,6 +495,18 @@ mod tests {
         assert_eq!(joined, mbox);
     }
 
+    /// Found by fuzz_mbox_shaped_text_splits_or_refuses: blank lines before
+    /// the first mail are not part of it (its patch file starts at `From `).
+    #[test]
+    fn blank_lines_before_the_first_mail_are_dropped() {
+        let mbox = b"\n\r\nFrom 0123456789abcdef0123456789abcdef01234567 Mon Sep 17 00:00:00 2001\nFrom: A <a@example.org>\n";
+        let mut v = Vec::new();
+        split_into(mbox, "m", "m", &mut v).unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].bytes, &mbox[3..]);
+        assert_eq!(v[0].line, 3);
+    }
+
     #[test]
     fn mboxrd_envelope_lines_split() {
         let mbox = b"From a@b Thu Jan  4 10:00:00 2024\nSubject: x\n\nbody\n\nFrom b@c Fri Jan  5 10:00:00 2024\nSubject: y\n\nbody\n";

@@ -37,17 +37,21 @@ impl Repo {
             std::fs::write(p, content).unwrap();
         }
         repo.git(&["init", "-q", "."]);
-        repo.git(&["add", "-A"]);
-        repo.git(&[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "base",
-        ]);
+        repo.commit("base");
         repo
+    }
+
+    /// Commit the whole worktree.
+    fn commit(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        let identity = ["-c", "user.name=t", "-c", "user.email=t@t"];
+        self.git(&[&identity[..], &["commit", "-qm", message]].concat());
+    }
+
+    /// The checked-out commit, read through one `git cat-file --batch`.
+    fn head_tree(&self) -> GitTree {
+        let head = String::from_utf8(self.git(&["rev-parse", "HEAD"]).stdout).unwrap();
+        GitTree::open(&self.work.join(".git"), head.trim()).unwrap()
     }
 
     fn cmd(&self, program: &str, args: &[&str]) -> Command {
@@ -98,8 +102,7 @@ fn git_offsets(stderr: &[u8]) -> Vec<(String, usize, i64)> {
 /// Apply `patches` in order both ways and compare each step and the end tree.
 fn agree(name: &str, extra: &[(&str, &[u8])], patches: &[(&str, Vec<u8>)]) {
     let repo = Repo::new(extra);
-    let head = String::from_utf8(repo.git(&["rev-parse", "HEAD"]).stdout).unwrap();
-    let mut tree = GitTree::open(&repo.work.join(".git"), head.trim()).unwrap();
+    let mut tree = repo.head_tree();
     let mut overlay = Overlay::new(&mut tree);
     let patch_dir = repo.home.join("patches");
     std::fs::create_dir_all(&patch_dir).unwrap();
@@ -272,8 +275,7 @@ fn hostile_fixture(name: &str) -> Vec<u8> {
 /// patch file, and `git apply --check` refuses it when `git_refuses`.
 fn refused(earlier: &[&str], patch: &[u8], git_refuses: bool, line: usize, reason: &str) {
     let repo = Repo::new(&[]);
-    let head = String::from_utf8(repo.git(&["rev-parse", "HEAD"]).stdout).unwrap();
-    let mut tree = GitTree::open(&repo.work.join(".git"), head.trim()).unwrap();
+    let mut tree = repo.head_tree();
     let mut overlay = Overlay::new(&mut tree);
     let opts = ApplyOptions::default();
     for name in earlier {
@@ -402,18 +404,8 @@ fn renaming_a_link_of_the_base_tree_out_of_it_is_refused() {
     // 100% rename shows no mode, so the base tree says it is a link.
     let repo = Repo::new(&[]);
     std::os::unix::fs::symlink("../../scripts", repo.work.join("drivers/bes2600/tools")).unwrap();
-    repo.git(&["add", "-A"]);
-    repo.git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-qm",
-        "link",
-    ]);
-    let head = String::from_utf8(repo.git(&["rev-parse", "HEAD"]).stdout).unwrap();
-    let mut tree = GitTree::open(&repo.work.join(".git"), head.trim()).unwrap();
+    repo.commit("link");
+    let mut tree = repo.head_tree();
     let mut overlay = Overlay::new(&mut tree);
     let patch = hostile_fixture("link-renamed-out.patch");
     let ours = apply_patch(&mut overlay, &patch, &ApplyOptions::default()).unwrap();

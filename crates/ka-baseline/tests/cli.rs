@@ -222,20 +222,16 @@ fn a_refused_fetch_or_import_leaves_no_repository_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
-    // No network: a local URL that does not exist.
-    cmd(&root, home.path())
-        .args(["--git", "file:///nonexistent/linux.git", "--ref", "v6.1"])
-        .assert()
-        .code(1)
-        .stderr(contains("cannot be fetched"));
-    assert_eq!(baselines(&root), Vec::<String>::new());
-    // A second try is refused the same way, not "pinned" from an empty cache.
-    cmd(&root, home.path())
-        .args(["--git", "file:///nonexistent/linux.git", "--ref", "v6.1"])
-        .assert()
-        .code(1)
-        .stderr(contains("cannot be fetched"));
-    assert_eq!(baselines(&root), Vec::<String>::new());
+    // No network: a local URL that does not exist. A second try is refused
+    // the same way, not "pinned" from an empty cache.
+    for _try in 1..=2 {
+        cmd(&root, home.path())
+            .args(["--git", "file:///nonexistent/linux.git", "--ref", "v6.1"])
+            .assert()
+            .code(1)
+            .stderr(contains("cannot be fetched"));
+        assert_eq!(baselines(&root), Vec::<String>::new());
+    }
     // A tarball tar cannot unpack: no repository either.
     let bad = tmp.path().join("linux-broken.tar.xz");
     fs::write(&bad, b"not a tarball").unwrap();

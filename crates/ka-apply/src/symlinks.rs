@@ -34,8 +34,8 @@ pub(crate) trait Links {
     /// Whether an earlier patch made `path` a link (cheap: asked for every
     /// folder above every path a patch touches).
     fn made_link(&self, path: &str) -> bool;
-    /// Whether `path` is a link now, the base tree included (asked only for
-    /// the source of a rename or copy).
+    /// Whether `path` is a link now, the base tree included (may be slow:
+    /// asked only for the source of a rename or copy).
     fn is_link(&mut self, path: &str) -> Result<bool, ApplyError>;
     /// The content of `path` now (a link's content is its target).
     fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, ApplyError>;
@@ -123,10 +123,16 @@ pub(crate) fn judge(
                 ));
             }
         }
+        // A git diff shows a link's mode on its header or `index` line; only
+        // a rename or copy may not, and only then is the base tree asked
+        // (one git process each: never for every modified file).
         let was_link = diff.old_mode == Some(FileMode::Symlink)
-            || match source {
-                Some(from) => staged.is_link(from)?,
-                None => false,
+            || match (&diff.target, source) {
+                (Target::Rename { .. } | Target::Copy { .. }, Some(from)) => {
+                    staged.is_link(from)?
+                }
+                (_, Some(from)) => staged.made_link(from),
+                (_, None) => false,
             };
         let is_link = match (&diff.target, diff.new_mode) {
             (Target::Delete(_), _) => false,

@@ -167,8 +167,8 @@ pub(crate) fn judge(
             Target::Modify { .. } | Target::Delete(_) => "changes the symbolic link",
         };
         let Some(target) = target else {
-            // A base-tree link renamed with its content unknown (ka-import
-            // has no base tree): ka-check judges it on the baseline.
+            // A link renamed or copied from a path that does not exist
+            // here: applying the patch refuses it ("file does not exist").
             if matches!(diff.target, Target::Create(_)) || matches!(diff.body, Body::Binary(_)) {
                 return refuse(format!(
                     "{what} {dest} without showing its target as text; refusing a link the \

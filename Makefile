@@ -1,4 +1,4 @@
-# kernel-agent — see README.md. Targets: build test e2e qemu bench bench-build demo demo-full man schemas lint install; e2e-arm64 qemu-arm64 (parts of e2e and qemu, alone).
+# kernel-agent — see README.md. Targets: build test fuzz e2e qemu bench bench-build demo demo-full man schemas lint install; e2e-arm64 qemu-arm64 (parts of e2e and qemu, alone).
 CARGO      ?= cargo
 PREFIX     ?= /usr/local
 DEMO_ROOT  ?= /var/tmp/kernel-agent-demo
@@ -12,7 +12,7 @@ STAGES     := ka-resolve ka-baseline ka-check ka-concat ka-block ka-gate ka-show
               ka-prune ka-restore-archive ka-pause-prune ka-resume-prune \
               ka-sign ka-probe ka-verify-run ka-install-run
 
-.PHONY: all build deps test unit wrappers kernel lint e2e qemu bench bench-build demo demo-full man schemas install clean
+.PHONY: all build deps test unit fuzz wrappers kernel lint e2e qemu bench bench-build demo demo-full man schemas install clean
 
 all: build
 
@@ -28,6 +28,16 @@ test: deps lint unit wrappers kernel
 unit:
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
+
+# The property tests (every `fuzz_*` test: the patch parser and engine, the
+# mbox splitter, the probe language, the YAML loaders, the stage JSON
+# readers, Gitea's answers: tests/fuzz.rs of each crate in FUZZED) with many
+# more generated cases than the 256 of `make test`. A failure prints the
+# minimized input: make it a named #[test] beside the property, then fix.
+FUZZ_CASES ?= 20000
+FUZZED     := ka-apply ka-core ka-gitea ka-probe ka-tree
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release $(addprefix -p ,$(FUZZED)) --test fuzz
 
 # Wrapper tests: real binaries, real git, a small synthetic fleet.
 wrappers:

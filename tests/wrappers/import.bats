@@ -72,3 +72,31 @@ mail() {
 	[ ! -e patches/driver/wifi/lost ]
 	[ "$(files)" = "$before" ]
 }
+
+@test "a b4 mbox with a cover letter: the cover letter is said and skipped, the patches imported" {
+	{
+		printf 'From git@z Thu Jan  1 00:00:00 1970\nFrom: Example <example@kernel-agent.invalid>\n'
+		printf 'Subject: [PATCH v2 0/2] wifi: two lines\n\nWhy these two.\n\n'
+		mail 'From git@z Thu Jan  1 00:00:00 1970' 3
+		mail 'From git@z Thu Jan  1 00:00:00 1970' 6
+	} >"$T/b4.mbox"
+	run --separate-stderr ka-import wifi "$T/b4.mbox" --to driver/wifi
+	[ "$status" -eq 0 ]
+	[[ $stderr == *"$T/b4.mbox (mail 1 of 3), line 1: skipping the cover letter \"wifi: two lines\" (it holds no diff)"* ]]
+	[[ $output == *"imported 2 patches as patches/driver/wifi/wifi"* ]]
+	[ -f patches/driver/wifi/wifi/0001-change-line-3.patch ] && [ -f patches/driver/wifi/wifi/0002-change-line-6.patch ]
+}
+
+@test "a symbolic link out of the tree is refused with file and line, nothing imported" {
+	fixtures=$BATS_TEST_DIRNAME/../fixtures/hostile-symlinks
+	files() { find . -path ./.ka-journal -prune -o -type f -print | sort | xargs b2sum; }
+	before=$(files)
+	run --separate-stderr ka-import links "$fixtures/link-absolute.patch" --to driver/wifi
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"link-absolute.patch, line 11: creates the symbolic link drivers/bes2600/firmware -> /lib/firmware: an absolute target"* ]]
+	run --separate-stderr ka-import links "$fixtures/link-inside.patch" "$fixtures/write-through-link.patch" --to driver/wifi
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"write-through-link.patch, line 12: drivers/bes2600/tools/evil.sh is beyond the symbolic link drivers/bes2600/tools"* ]]
+	[[ $stderr == *"nothing was imported"* ]]
+	[ "$(files)" = "$before" ]
+}

@@ -234,6 +234,23 @@ YAML
 	[ "$(jq -r '.patches[1].b2sum' "$p/manifest.lock")" = "$(b2sum "$KA_REPO/patches/driver/wifi/lock/0002-latin1.diff" | cut -d' ' -f1)" ]
 }
 
+@test "a symbolic link out of the tree fails the promote naming file and line; a write through a link too" {
+	printf 'diff --git a/drivers/net/fw b/drivers/net/fw\nnew file mode 120000\nindex 0000000..1111111\n--- /dev/null\n+++ b/drivers/net/fw\n@@ -0,0 +1 @@\n+/lib/firmware\n\\ No newline at end of file\n' \
+		>"$KA_REPO/patches/driver/wifi/lock/0002-fw-link.diff"
+	run --separate-stderr ka-promote ohm
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"patches/driver/wifi/lock/0002-fw-link.diff: line 1: creates the symbolic link drivers/net/fw -> /lib/firmware: an absolute target"* ]]
+	[ ! -e "$KA_ROOT/hosts/ohm/promoted" ]
+	# a link inside the tree is fine; a later patch writing through it is not
+	printf 'diff --git a/drivers/wl b/drivers/wl\nnew file mode 120000\nindex 0000000..1111111\n--- /dev/null\n+++ b/drivers/wl\n@@ -0,0 +1 @@\n+net\n\\ No newline at end of file\n' \
+		>"$KA_REPO/patches/driver/wifi/lock/0002-fw-link.diff"
+	change drivers/wl/wifi.c 5 'line 5' 'line 5 through' >"$KA_REPO/patches/driver/wifi/lock/0003-through.diff"
+	run --separate-stderr ka-promote ohm
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"0003-through.diff: line 1: drivers/wl/wifi.c is beyond the symbolic link drivers/wl, made earlier in the series"* ]]
+	[ ! -e "$KA_ROOT/hosts/ohm/promoted" ]
+}
+
 @test "usage errors exit 2" {
 	run ka-promote
 	[ "$status" -eq 2 ]

@@ -7,6 +7,7 @@ use crate::overlay::Overlay;
 use crate::parse::{Body, FileDiff, Target, parse_patch};
 use crate::place::{Placed, apply_hunks};
 use crate::regions::Change;
+use crate::symlinks;
 use diffy::binary::BinaryPatch;
 use ka_core::docs::{FileCheck, FileOperation, HunkCheck, Verdict};
 use std::collections::BTreeMap;
@@ -66,11 +67,26 @@ pub fn apply_patch(
             });
         }
     };
+    // A hostile patch is refused whatever the tree holds: no reverse test.
+    let links = match symlinks::judge(&diffs, overlay)? {
+        Ok(links) => links,
+        Err(hostile) => {
+            return Ok(PatchOutcome {
+                verdict: Verdict::Fails,
+                reason: Some(hostile.to_string()),
+                files: Vec::new(),
+                changes: Vec::new(),
+            });
+        }
+    };
     let forward = attempt(overlay, &diffs, opts.fuzz)?;
     if forward.applies {
         let verdict = worst(forward.files.iter().map(|f| f.verdict));
         for (path, content) in forward.writes {
             overlay.write(&path, content);
+        }
+        for (path, target) in links {
+            overlay.set_link(&path, target.is_some());
         }
         return Ok(PatchOutcome {
             verdict,

@@ -8,6 +8,8 @@
 //! - [`apply_patch`] parses one patch file with diffy, places every hunk with
 //!   our own routine (GNU patch / `git apply` rules, see [`place`]), and
 //!   applies it all-or-nothing.
+//! - `symlinks` refuses a patch that makes a symbolic link pointing out of
+//!   the tree, or writes through a link an earlier patch made.
 //! - [`Regions`] tracks which lines earlier patches changed, for conflict
 //!   detection between campaigns.
 
@@ -19,6 +21,7 @@ mod parse;
 mod place;
 mod regions;
 mod relocate;
+mod symlinks;
 mod tree;
 
 pub use apply::{ApplyOptions, FileChanges, PatchOutcome, apply_patch};
@@ -26,6 +29,7 @@ pub use blob_id::git_blob_id;
 pub use overlay::{Checkpoint, Overlay};
 pub use regions::{Change, LineSpan, Overlap, Regions, RegionsCheckpoint};
 pub use relocate::relocate_hunks;
+pub use symlinks::{Hostile, SeriesLinks};
 pub use tree::{BaseTree, GitTree, MemTree};
 
 /// Whether `bytes` hold a usable patch, judged by the same parser

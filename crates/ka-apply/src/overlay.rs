@@ -3,6 +3,7 @@
 //! rename or edit a file an earlier patch created.
 
 use crate::ApplyError;
+use crate::symlinks::Links;
 use crate::tree::BaseTree;
 use std::collections::BTreeMap;
 
@@ -11,14 +12,19 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpoint(usize);
 
-/// One undo step: the path and what the change map held for it before
-/// (`None` = no entry, the base tree showed through).
-type UndoStep = (String, Option<Option<Vec<u8>>>);
+/// One undo step: the path and what the change map (or the link map) held
+/// for it before (`None` = no entry, the base tree showed through).
+enum UndoStep {
+    Content(String, Option<Option<Vec<u8>>>),
+    Link(String, Option<bool>),
+}
 
 pub struct Overlay<'t> {
     base: &'t mut dyn BaseTree,
     /// path → new content, `None` = deleted.
     changes: BTreeMap<String, Option<Vec<u8>>>,
+    /// path → whether a patch left it a symbolic link.
+    links: BTreeMap<String, bool>,
     undo: Vec<UndoStep>,
 }
 
@@ -27,6 +33,7 @@ impl<'t> Overlay<'t> {
         Overlay {
             base,
             changes: BTreeMap::new(),
+            links: BTreeMap::new(),
             undo: Vec::new(),
         }
     }
@@ -42,7 +49,14 @@ impl<'t> Overlay<'t> {
     /// Set a file's content (`None` deletes it).
     pub fn write(&mut self, path: &str, content: Option<Vec<u8>>) {
         let before = self.changes.insert(path.to_string(), content);
-        self.undo.push((path.to_string(), before));
+        self.undo.push(UndoStep::Content(path.to_string(), before));
+    }
+
+    /// Record that a patch made `path` a symbolic link, or made it something
+    /// else (a file, or nothing).
+    pub(crate) fn set_link(&mut self, path: &str, link: bool) {
+        let before = self.links.insert(path.to_string(), link);
+        self.undo.push(UndoStep::Link(path.to_string(), before));
     }
 
     /// The changes made so far, path → content (`None` = deleted).
@@ -57,16 +71,39 @@ impl<'t> Overlay<'t> {
     /// Undo every write made since `checkpoint`.
     pub fn rollback(&mut self, checkpoint: Checkpoint) {
         while self.undo.len() > checkpoint.0 {
-            let (path, before) = self.undo.pop().expect("undo step");
-            match before {
-                Some(content) => {
+            match self.undo.pop().expect("undo step") {
+                UndoStep::Content(path, Some(content)) => {
                     self.changes.insert(path, content);
                 }
-                None => {
+                UndoStep::Content(path, None) => {
                     self.changes.remove(&path);
+                }
+                UndoStep::Link(path, Some(link)) => {
+                    self.links.insert(path, link);
+                }
+                UndoStep::Link(path, None) => {
+                    self.links.remove(&path);
                 }
             }
         }
+    }
+}
+
+impl Links for Overlay<'_> {
+    fn made_link(&self, path: &str) -> bool {
+        self.links.get(path) == Some(&true)
+    }
+
+    fn is_link(&mut self, path: &str) -> Result<bool, ApplyError> {
+        match self.links.get(path) {
+            Some(&link) => Ok(link),
+            None if self.changes.contains_key(path) => Ok(false),
+            None => self.base.is_link(path),
+        }
+    }
+
+    fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, ApplyError> {
+        Overlay::read(self, path)
     }
 }
 

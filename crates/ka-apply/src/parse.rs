@@ -3,7 +3,7 @@
 
 use crate::hunk::Hunk;
 use diffy::binary::BinaryPatch;
-use diffy::patch_set::{FileOperation, ParseOptions, PatchKind, PatchSet};
+use diffy::patch_set::{FileMode, FileOperation, ParseOptions, PatchKind, PatchSet};
 
 /// What a file diff does, with paths relative to the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,14 @@ pub(crate) struct FileDiff<'a> {
     pub new_id: Option<String>,
     /// Applying the reverse (already-applied test).
     pub reversed: bool,
+    /// The modes before and after (git diffs only): from `old mode`/`new
+    /// mode`, `new file mode`/`deleted file mode`, or the mode that ends an
+    /// `index <old>..<new> <mode>` line when it does not change.
+    pub old_mode: Option<FileMode>,
+    pub new_mode: Option<FileMode>,
+    /// The 1-based line of the patch file where this file diff starts (its
+    /// `diff --git` line, or the `--- ` line of a plain diff).
+    pub line: usize,
 }
 
 impl FileDiff<'_> {
@@ -75,6 +83,9 @@ impl FileDiff<'_> {
             old_id: self.new_id.clone(),
             new_id: self.old_id.clone(),
             reversed: !self.reversed,
+            old_mode: self.new_mode,
+            new_mode: self.old_mode,
+            line: self.line,
         }
     }
 }
@@ -84,7 +95,8 @@ pub(crate) fn parse_patch(bytes: &[u8]) -> Result<Vec<FileDiff<'_>>, String> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err("not a diff: the patch is empty".into());
     }
-    let body = strip_mail(bytes);
+    let diff_part = strip_mail(bytes);
+    let body = strip_signature(diff_part);
     let git = has_line_starting(body, b"diff --git ");
     let opts = if git {
         ParseOptions::gitdiff()
@@ -107,7 +119,8 @@ pub(crate) fn parse_patch(bytes: &[u8]) -> Result<Vec<FileDiff<'_>>, String> {
 
     // Every `---`/`+++`/`@@` header must have become a file diff with hunks:
     // the git parser skips plain diffs mixed into git output.
-    let headers = count_file_headers(body);
+    let header_lines = file_header_lines(body);
+    let headers = header_lines.len();
     let with_hunks = files
         .iter()
         .filter(|f| matches!(f.patch(), PatchKind::Text(p) if !p.hunks().is_empty()))
@@ -119,15 +132,23 @@ pub(crate) fn parse_patch(bytes: &[u8]) -> Result<Vec<FileDiff<'_>>, String> {
         ));
     }
 
-    let ids = if git {
-        git_index_lines(body)
-    } else {
-        Vec::new()
-    };
+    // Lines of the patch file before the diff (the mail around it).
+    let body_line = 1 + bytes[..bytes.len() - diff_part.len()]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
+    let git_headers = if git { git_headers(body) } else { Vec::new() };
     let mut diffs = Vec::with_capacity(files.len());
     for (i, file) in files.into_iter().enumerate() {
-        let (old_id, new_id) = ids.get(i).cloned().unwrap_or_default();
+        let header = git_headers.get(i).cloned().unwrap_or_default();
+        let line = if git {
+            header.line
+        } else {
+            header_lines.get(i).copied().unwrap_or(0)
+        };
         let target = target_of(file.operation(), git)?;
+        let old_mode = file.old_mode().copied().or(header.mode);
+        let new_mode = file.new_mode().copied().or(header.mode);
         let body = match file.into_patch() {
             PatchKind::Text(p) => Body::Text(p.hunks().iter().map(Hunk::from_diffy).collect()),
             PatchKind::Binary(BinaryPatch::Marker) => Body::BinaryWithoutData,
@@ -137,9 +158,12 @@ pub(crate) fn parse_patch(bytes: &[u8]) -> Result<Vec<FileDiff<'_>>, String> {
             target,
             body,
             traditional: !git,
-            old_id,
-            new_id,
+            old_id: header.old_id,
+            new_id: header.new_id,
             reversed: false,
+            old_mode,
+            new_mode,
+            line: body_line + line,
         });
     }
     Ok(diffs)
@@ -217,6 +241,32 @@ fn strip_mail(bytes: &[u8]) -> &[u8] {
     bytes
 }
 
+/// Cut the `-- \n<version>` signature `git format-patch` ends a mail with,
+/// when it follows a `\ No newline at end of file` line: diffy then takes
+/// the `-- ` line for a deleted line that cannot come after the marker and
+/// refuses the patch, though git applies it (a link's target, one line
+/// without a newline, always ends so). Elsewhere diffy skips the signature
+/// as text after the last hunk.
+fn strip_signature(body: &[u8]) -> &[u8] {
+    let all: Vec<&[u8]> = lines(body).collect();
+    let Some(at) = all
+        .iter()
+        .rposition(|l| matches!(*l, b"-- \n" | b"-- \r\n" | b"-- "))
+    else {
+        return body;
+    };
+    let after_marker = at > 0 && all[at - 1].starts_with(b"\\ ");
+    let only_text_after = all[at + 1..]
+        .iter()
+        .all(|l| !l.starts_with(b"@@") && !l.starts_with(b"diff ") && !l.starts_with(b"--- "));
+    if after_marker && only_text_after {
+        let cut: usize = all[..at].iter().map(|l| l.len()).sum();
+        &body[..cut]
+    } else {
+        body
+    }
+}
+
 /// `Name: value` with an RFC 5322 field name; quilt's `Index: path` is not mail.
 fn is_mail_header(line: &[u8]) -> bool {
     let Some(colon) = line.iter().position(|&b| b == b':') else {
@@ -231,30 +281,51 @@ fn is_mail_header(line: &[u8]) -> bool {
 }
 
 /// File headers of text diffs: a `--- ` line, a `+++ ` line, then a hunk.
-fn count_file_headers(bytes: &[u8]) -> usize {
+/// Their 0-based line numbers in `bytes`.
+fn file_header_lines(bytes: &[u8]) -> Vec<usize> {
     let all: Vec<&[u8]> = lines(bytes).collect();
     all.windows(3)
-        .filter(|w| {
+        .enumerate()
+        .filter(|(_, w)| {
             w[0].starts_with(b"--- ") && w[1].starts_with(b"+++ ") && w[2].starts_with(b"@@ ")
         })
-        .count()
+        .map(|(i, _)| i)
+        .collect()
 }
 
-/// For each `diff --git` block in order, the ids of its `index` line.
-fn git_index_lines(bytes: &[u8]) -> Vec<(Option<String>, Option<String>)> {
-    let mut blocks = Vec::new();
+/// What one `diff --git` header says beyond what diffy returns.
+#[derive(Debug, Clone, Default)]
+struct GitHeader {
+    /// 0-based line of the `diff --git` line.
+    line: usize,
+    /// The blob ids of the `index <old>..<new>` line.
+    old_id: Option<String>,
+    new_id: Option<String>,
+    /// The unchanged mode that may end the `index` line (`... 120000`).
+    mode: Option<FileMode>,
+}
+
+/// For each `diff --git` block in order, its line and its `index` line.
+fn git_headers(bytes: &[u8]) -> Vec<GitHeader> {
+    let mut blocks: Vec<GitHeader> = Vec::new();
     let mut in_header = false;
-    for line in lines(bytes) {
+    for (n, line) in lines(bytes).enumerate() {
         if line.starts_with(b"diff --git ") {
-            blocks.push((None, None));
+            blocks.push(GitHeader {
+                line: n,
+                ..GitHeader::default()
+            });
             in_header = true;
         } else if in_header && line.starts_with(b"index ") {
             let text = String::from_utf8_lossy(&line[6..]);
-            let ids = text.split_whitespace().next().unwrap_or("");
+            let mut words = text.split_whitespace();
+            let ids = words.next().unwrap_or("");
+            let last = blocks.last_mut().expect("inside a block");
             if let Some((old, new)) = ids.split_once("..") {
-                let last = blocks.last_mut().expect("inside a block");
-                *last = (Some(old.to_string()), Some(new.to_string()));
+                last.old_id = Some(old.to_string());
+                last.new_id = Some(new.to_string());
             }
+            last.mode = words.next().and_then(|m| m.parse().ok());
         } else if line.starts_with(b"--- ")
             || line.starts_with(b"@@ ")
             || line.starts_with(b"GIT binary patch")
@@ -312,6 +383,14 @@ mod tests {
                 .unwrap_err()
                 .contains("not a diff")
         );
+    }
+
+    #[test]
+    fn a_signature_after_a_no_newline_marker_is_not_a_deleted_line() {
+        let p = b"diff --git a/l b/l\nindex c5efc95..6149f7d 120000\n--- a/l\n+++ b/l\n@@ -1 +1 @@\n-../x\n\\ No newline at end of file\n+y\n\\ No newline at end of file\n-- \n2.47.3\n\n";
+        let diffs = parse_patch(p).unwrap();
+        assert_eq!(diffs.len(), 1);
+        assert_eq!(diffs[0].new_mode, Some(FileMode::Symlink));
     }
 
     #[test]

@@ -11,6 +11,12 @@ use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 /// not exist in the tree.
 pub trait BaseTree {
     fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, ApplyError>;
+
+    /// Whether `path` is a symbolic link in the tree. Asked only for the
+    /// source of a rename or copy, whose diff may not show the mode.
+    fn is_link(&mut self, _path: &str) -> Result<bool, ApplyError> {
+        Ok(false)
+    }
 }
 
 /// A tree held in memory (tests, and callers that already have the files).
@@ -143,6 +149,36 @@ impl BaseTree for GitTree {
             Some((_, kind, content)) if kind == "blob" => Ok(Some(content)),
             _ => Ok(None),
         }
+    }
+
+    fn is_link(&mut self, path: &str) -> Result<bool, ApplyError> {
+        Ok(self.ls_tree_mode(path)?.as_deref() == Some("120000"))
+    }
+}
+
+impl GitTree {
+    /// `git ls-tree` of one path: one process per call, fine for the few
+    /// renames and copies of a series.
+    fn ls_tree_mode(&self, path: &str) -> Result<Option<String>, ApplyError> {
+        let out = ka_core::git::command()
+            .arg(format!("--git-dir={}", self.git_dir.display()))
+            .args(["ls-tree", "-z", &self.commit, "--", path])
+            .output()
+            .map_err(|e| ApplyError::io("cannot run git (is it installed?)", e))?;
+        if !out.status.success() {
+            return Err(ApplyError::Git(format!(
+                "git ls-tree {} -- {path} in {}: {}",
+                self.commit,
+                self.git_dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let entry = String::from_utf8_lossy(&out.stdout);
+        Ok(entry
+            .split(' ')
+            .next()
+            .filter(|m| !m.is_empty())
+            .map(str::to_string))
     }
 }
 

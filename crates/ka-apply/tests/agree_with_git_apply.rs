@@ -37,17 +37,21 @@ impl Repo {
             std::fs::write(p, content).unwrap();
         }
         repo.git(&["init", "-q", "."]);
-        repo.git(&["add", "-A"]);
-        repo.git(&[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "base",
-        ]);
+        repo.commit("base");
         repo
+    }
+
+    /// Commit the whole worktree.
+    fn commit(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        let identity = ["-c", "user.name=t", "-c", "user.email=t@t"];
+        self.git(&[&identity[..], &["commit", "-qm", message]].concat());
+    }
+
+    /// The checked-out commit, read through one `git cat-file --batch`.
+    fn head_tree(&self) -> GitTree {
+        let head = String::from_utf8(self.git(&["rev-parse", "HEAD"]).stdout).unwrap();
+        GitTree::open(&self.work.join(".git"), head.trim()).unwrap()
     }
 
     fn cmd(&self, program: &str, args: &[&str]) -> Command {
@@ -98,8 +102,7 @@ fn git_offsets(stderr: &[u8]) -> Vec<(String, usize, i64)> {
 /// Apply `patches` in order both ways and compare each step and the end tree.
 fn agree(name: &str, extra: &[(&str, &[u8])], patches: &[(&str, Vec<u8>)]) {
     let repo = Repo::new(extra);
-    let head = String::from_utf8(repo.git(&["rev-parse", "HEAD"]).stdout).unwrap();
-    let mut tree = GitTree::open(&repo.work.join(".git"), head.trim()).unwrap();
+    let mut tree = repo.head_tree();
     let mut overlay = Overlay::new(&mut tree);
     let patch_dir = repo.home.join("patches");
     std::fs::create_dir_all(&patch_dir).unwrap();
@@ -151,7 +154,12 @@ fn agree(name: &str, extra: &[(&str, &[u8])], patches: &[(&str, Vec<u8>)]) {
     paths.sort();
     paths.dedup();
     for path in paths {
-        let on_disk = std::fs::read(repo.work.join(&path)).ok();
+        // A link's content is its target, as in git.
+        let file = repo.work.join(&path);
+        let on_disk = match std::fs::read_link(&file) {
+            Ok(target) => Some(target.into_os_string().into_encoded_bytes()),
+            Err(_) => std::fs::read(&file).ok(),
+        };
         let in_memory = overlay.read(&path).unwrap();
         assert!(
             on_disk == in_memory,
@@ -249,4 +257,169 @@ fn own_tricky_cases() {
             near_end,
         ],
     );
+}
+
+// ---------------------------------------------------------- hostile symlinks
+
+const HOSTILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/hostile-symlinks"
+);
+
+fn hostile_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(HOSTILE).join(name)).unwrap()
+}
+
+/// On the zoo's base tree, apply `earlier` (both we and git apply them),
+/// then check `patch`: we refuse it with `reason` at line `line` of the
+/// patch file, and `git apply --check` refuses it when `git_refuses`.
+fn refused(earlier: &[&str], patch: &[u8], git_refuses: bool, line: usize, reason: &str) {
+    let repo = Repo::new(&[]);
+    let mut tree = repo.head_tree();
+    let mut overlay = Overlay::new(&mut tree);
+    let opts = ApplyOptions::default();
+    for name in earlier {
+        let bytes = hostile_fixture(name);
+        let ours = apply_patch(&mut overlay, &bytes, &opts).unwrap();
+        assert_eq!(ours.verdict, Verdict::Clean, "{name}: {ours:?}");
+        repo.git(&["apply", &format!("{HOSTILE}/{name}")]);
+    }
+    let file = repo.home.join("hostile.patch");
+    std::fs::write(&file, patch).unwrap();
+    let ours = apply_patch(&mut overlay, patch, &opts).unwrap();
+    assert_eq!(ours.verdict, Verdict::Fails, "{ours:?}");
+    let why = ours.reason.unwrap();
+    assert!(why.starts_with(&format!("line {line}: ")), "{why}");
+    assert!(why.contains(reason), "{why}");
+    let git = repo.try_git(&["apply", "--check", file.to_str().unwrap()]);
+    assert_eq!(!git.status.success(), git_refuses, "git apply: {git:?}");
+    if git_refuses {
+        let stderr = String::from_utf8_lossy(&git.stderr);
+        assert!(stderr.contains("beyond a symbolic link"), "{stderr}");
+    }
+    // Nothing of the refused patch is in the overlay.
+    assert!(
+        overlay.changes().keys().all(|p| !p.ends_with("evil.sh")),
+        "{:?}",
+        overlay.changes().keys()
+    );
+}
+
+// git apply accepts a link whatever its target: to git a link is a name it
+// stores. The build host applies the series with `patch -p1` into a real
+// tree, where GNU patch makes the link and a later patch (or the build)
+// follows it out of the tree; so we refuse what git accepts here.
+
+#[test]
+fn a_link_to_an_absolute_target_is_refused() {
+    let patch = hostile_fixture("link-absolute.patch");
+    refused(
+        &[],
+        &patch,
+        false,
+        11,
+        "creates the symbolic link drivers/bes2600/firmware -> /lib/firmware: an absolute target",
+    );
+}
+
+#[test]
+fn a_link_climbing_out_of_the_tree_is_refused() {
+    let patch = hostile_fixture("link-climbs-out.patch");
+    refused(
+        &[],
+        &patch,
+        false,
+        11,
+        "drivers/bes2600/config -> ../../../etc: its `..` climb out of the tree",
+    );
+}
+
+#[test]
+fn renaming_or_retargeting_a_link_out_of_the_tree_is_refused() {
+    let patch = hostile_fixture("link-renamed-out.patch");
+    refused(
+        &["link-inside.patch"],
+        &patch,
+        false,
+        11,
+        "renames a symbolic link to tools-link -> ../../scripts",
+    );
+    let patch = hostile_fixture("link-retargeted-out.patch");
+    refused(
+        &["link-inside.patch"],
+        &patch,
+        false,
+        10,
+        "changes the symbolic link drivers/bes2600/tools -> /usr/src: an absolute target",
+    );
+}
+
+#[test]
+fn writing_through_a_link_an_earlier_patch_made_is_refused_as_git_does() {
+    let patch = hostile_fixture("write-through-link.patch");
+    refused(
+        &["link-inside.patch"],
+        &patch,
+        true,
+        12,
+        "drivers/bes2600/tools/evil.sh is beyond the symbolic link drivers/bes2600/tools",
+    );
+    // The link and the write in one patch: refused too (git as well).
+    let mut both = hostile_fixture("link-inside.patch");
+    let at = both.windows(5).position(|w| w == b"-- \n2").unwrap();
+    both.truncate(at);
+    let through = hostile_fixture("write-through-link.patch");
+    let diff = through
+        .windows(11)
+        .position(|w| w == b"diff --git ")
+        .unwrap();
+    both.extend_from_slice(&through[diff..]);
+    refused(
+        &[],
+        &both,
+        true,
+        19,
+        "is beyond the symbolic link drivers/bes2600/tools",
+    );
+}
+
+#[test]
+fn a_link_inside_the_tree_applies_and_the_patches_after_it_too() {
+    agree(
+        "link inside the tree",
+        &[],
+        &[
+            ("link-inside", hostile_fixture("link-inside.patch")),
+            own(
+                "change run.sh where it is",
+                "--- a/scripts/run.sh\n+++ b/scripts/run.sh\n@@ -1,2 +1,3 @@\n #!/bin/sh\n echo hi\n+echo ok\n",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn renaming_a_link_of_the_base_tree_out_of_it_is_refused() {
+    // The base has drivers/bes2600/tools -> ../../scripts (in the tree); a
+    // 100% rename shows no mode, so the base tree says it is a link.
+    let repo = Repo::new(&[]);
+    std::os::unix::fs::symlink("../../scripts", repo.work.join("drivers/bes2600/tools")).unwrap();
+    repo.commit("link");
+    let mut tree = repo.head_tree();
+    let mut overlay = Overlay::new(&mut tree);
+    let patch = hostile_fixture("link-renamed-out.patch");
+    let ours = apply_patch(&mut overlay, &patch, &ApplyOptions::default()).unwrap();
+    assert_eq!(ours.verdict, Verdict::Fails, "{ours:?}");
+    let why = ours.reason.unwrap();
+    assert!(
+        why.starts_with("line 11: renames a symbolic link to tools-link -> ../../scripts"),
+        "{why}"
+    );
+    // git apply accepts it (a link is a name to git); see above.
+    let check = repo.try_git(&[
+        "apply",
+        "--check",
+        &format!("{HOSTILE}/link-renamed-out.patch"),
+    ]);
+    assert!(check.status.success(), "{check:?}");
 }

@@ -39,7 +39,10 @@ With --import PATH, imports that tarball (or with --git URL --ref REF fetches th
 ref) without a plan and prints the pinned baseline.\n\n\
 A missing tarball is refused (exit 1) with how to get it: for Debian's \
 /usr/src/linux-source-<version>.tar.xz, `apt-get install linux-source-<version>` for \
-the version the manifest asks for."
+the version the manifest asks for. A fetch or import that fails (a URL or ref that \
+cannot be fetched, a tarball tar cannot unpack) is refused (exit 1) and leaves no \
+repository under KA_ROOT/baselines/: a new repository is built beside and renamed \
+into place only when complete."
 )]
 pub struct Cli {
     /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
@@ -160,6 +163,11 @@ struct ImportRecord {
     commit: String,
 }
 
+/// How long a run waits for another run's import or fetch of the same
+/// baseline (a kernel tarball imports in about a minute; a fetch can take
+/// longer): promotes of different hosts on one baseline run in parallel.
+const IMPORT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 pub struct Baselines {
     dir: PathBuf,
     locks: PathBuf,
@@ -244,9 +252,10 @@ impl Baselines {
         let md = tarball_metadata(tarball)?;
         let (git_dir, record_path) = self.tarball_paths(tarball);
         let name = baseline_name(&tarball.file_name().unwrap_or_default().to_string_lossy());
-        let _lock = HostLock::acquire(
+        let _lock = HostLock::acquire_waiting(
             &self.locks.join(format!("baseline-{name}.lock")),
             "baseline import",
+            IMPORT_PATIENCE,
         )?;
         let source = tarball.display().to_string();
         if let Some(r) = read_record(&record_path)?
@@ -261,7 +270,7 @@ impl Baselines {
             "ka-baseline: importing {source} into {} (once)",
             git_dir.display()
         );
-        let commit = import_tarball(tarball, &git_dir, &self.dir)?;
+        let commit = in_repository(&git_dir, |repo| import_tarball(tarball, repo, &self.dir))?;
         ka_core::atomic::write_json(
             &record_path,
             &ImportRecord {
@@ -283,9 +292,10 @@ impl Baselines {
         }
         let name = baseline_name(url.trim_end_matches('/').trim_end_matches(".git"));
         let (git_dir, record_path) = self.git_paths(url, git_ref);
-        let _lock = HostLock::acquire(
+        let _lock = HostLock::acquire_waiting(
             &self.locks.join(format!("baseline-{name}.lock")),
             "baseline fetch",
+            IMPORT_PATIENCE,
         )?;
         if !self.refresh
             && let Some(r) = read_record(&record_path)?
@@ -295,27 +305,26 @@ impl Baselines {
         {
             return Ok((git_dir, r.commit));
         }
-        if !git_dir.exists() {
-            fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-            git(&["init", "-q", "--bare"], Some(&git_dir), None)?;
-        }
         eprintln!("ka-baseline: fetching {git_ref} from {url}");
-        let fetched = git(
-            &["fetch", "-q", "--no-tags", "--", url, git_ref],
-            Some(&git_dir),
-            None,
-        );
-        if let Err(e) = fetched {
-            return Err(negative(format!(
-                "baseline {git_ref} of {url} cannot be fetched: {e}; check the URL and ref in kernel.baseline"
-            )));
-        }
-        let commit = git(&["rev-parse", "FETCH_HEAD^{commit}"], Some(&git_dir), None)?;
-        git(
-            &["update-ref", &format!("refs/ka/pinned/{commit}"), &commit],
-            Some(&git_dir),
-            None,
-        )?;
+        let commit = in_repository(&git_dir, |repo| {
+            let fetched = git(
+                &["fetch", "-q", "--no-tags", "--", url, git_ref],
+                Some(repo),
+                None,
+            );
+            if let Err(e) = fetched {
+                return Err(negative(format!(
+                    "baseline {git_ref} of {url} cannot be fetched: {e}; check the URL and ref in kernel.baseline"
+                )));
+            }
+            let commit = git(&["rev-parse", "FETCH_HEAD^{commit}"], Some(repo), None)?;
+            git(
+                &["update-ref", &format!("refs/ka/pinned/{commit}"), &commit],
+                Some(repo),
+                None,
+            )?;
+            Ok(commit)
+        })?;
         ka_core::atomic::write_json(
             &record_path,
             &ImportRecord {
@@ -405,6 +414,41 @@ fn read_record(path: &Path) -> Result<Option<ImportRecord>> {
     }
 }
 
+/// Run `fill` on the bare repository `git_dir`. When it does not exist yet,
+/// it is made beside (`.<name>.new-<pid>`) and renamed into place only once
+/// `fill` succeeded: a refused fetch or import leaves no empty repository
+/// that a later run would take for a cache. Leftovers of a killed run are
+/// removed first (the caller holds the baseline's lock).
+fn in_repository<T>(git_dir: &Path, fill: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    if git_dir.exists() {
+        return fill(git_dir);
+    }
+    let dir = git_dir
+        .parent()
+        .expect("a baseline repository has a folder");
+    let name = git_dir.file_name().unwrap_or_default().to_string_lossy();
+    let prefix = format!(".{name}.new-");
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+    let building = dir.join(format!("{prefix}{}", std::process::id()));
+    let result =
+        git(&["init", "-q", "--bare"], Some(&building), None).and_then(|_| fill(&building));
+    match result {
+        Ok(value) => {
+            fs::rename(&building, git_dir).map_err(|e| Error::io(git_dir, e))?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&building);
+            Err(e)
+        }
+    }
+}
+
 /// Unpack `tarball` into a scratch folder next to the repositories, commit its
 /// single top-level folder (or its root) with a fixed identity and date, and
 /// remove the scratch folder.
@@ -436,9 +480,6 @@ fn import_tarball(tarball: &Path, git_dir: &Path, dir: &Path) -> Result<String> 
         } else {
             scratch.clone()
         };
-        if !git_dir.exists() {
-            git(&["init", "-q", "--bare"], Some(git_dir), None)?;
-        }
         let index = scratch.join(".ka-index");
         let env = [
             ("GIT_WORK_TREE", work.as_os_str()),

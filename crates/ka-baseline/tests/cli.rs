@@ -202,3 +202,53 @@ fn git_baseline_resolves_a_tag_and_refuses_an_unknown_ref() {
         .code(1)
         .stderr(contains("cannot be fetched"));
 }
+
+/// The folders and files under `root/baselines` (none when it is absent).
+fn baselines(root: &Path) -> Vec<String> {
+    match fs::read_dir(root.join("baselines")) {
+        Ok(entries) => {
+            let mut names: Vec<String> = entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn a_refused_fetch_or_import_leaves_no_repository_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    // No network: a local URL that does not exist. A second try is refused
+    // the same way, not "pinned" from an empty cache.
+    for _try in 1..=2 {
+        cmd(&root, home.path())
+            .args(["--git", "file:///nonexistent/linux.git", "--ref", "v6.1"])
+            .assert()
+            .code(1)
+            .stderr(contains("cannot be fetched"));
+        assert_eq!(baselines(&root), Vec::<String>::new());
+    }
+    // A tarball tar cannot unpack: no repository either.
+    let bad = tmp.path().join("linux-broken.tar.xz");
+    fs::write(&bad, b"not a tarball").unwrap();
+    cmd(&root, home.path())
+        .arg("--import")
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stderr(contains("could not unpack"));
+    assert_eq!(baselines(&root), Vec::<String>::new());
+    // A leftover of a killed fetch is cleared by the next one, which works.
+    let t = tarball(tmp.path());
+    fs::create_dir_all(root.join("baselines/.linux-toy.git.new-1")).unwrap();
+    cmd(&root, home.path())
+        .arg("--import")
+        .arg(&t)
+        .assert()
+        .success();
+    assert_eq!(baselines(&root), ["linux-toy.git", "linux-toy.json"]);
+}

@@ -10,7 +10,7 @@ use crate::records::RecordDir;
 use ka_core::docs::{Block, BlockKind, BlockState, IssueChange, Subject, V1};
 use ka_core::error::{Result, usage};
 use ka_core::hash::b2sum;
-use ka_core::hostlock::HostLock;
+use ka_core::hostlock::{HostLock, STORE_PATIENCE};
 use ka_core::paths::Layout;
 use std::path::PathBuf;
 
@@ -87,7 +87,8 @@ impl Store {
                 serde_json::to_string(&subject).unwrap_or_default()
             )));
         }
-        let _guard = HostLock::acquire(&self.lock_path, "block store update")?;
+        let _guard =
+            HostLock::acquire_waiting(&self.lock_path, "block store update", STORE_PATIENCE)?;
         let now = ka_core::time::now_rfc3339()?;
         let id = block_id(kind, &subject);
         let title = format!("[ka:{}] {title}", kind.as_str());
@@ -142,7 +143,8 @@ impl Store {
 
     /// Lift an open block. Lifting a lifted block is a no-op.
     pub fn lift(&self, id: &str, reason: &str) -> Result<Block> {
-        let _guard = HostLock::acquire(&self.lock_path, "block store update")?;
+        let _guard =
+            HostLock::acquire_waiting(&self.lock_path, "block store update", STORE_PATIENCE)?;
         let mut b = self.get(id)?;
         if b.state == BlockState::Open {
             let now = ka_core::time::now_rfc3339()?;
@@ -178,7 +180,8 @@ impl Store {
     /// Open a lifted block again because its mirror says so (an issue reopened
     /// in Gitea). Not mirrored back. Opening an open block is a no-op.
     pub fn reopen(&self, id: &str) -> Result<Block> {
-        let _guard = HostLock::acquire(&self.lock_path, "block store update")?;
+        let _guard =
+            HostLock::acquire_waiting(&self.lock_path, "block store update", STORE_PATIENCE)?;
         let mut b = self.get(id)?;
         if b.state == BlockState::Lifted {
             let now = ka_core::time::now_rfc3339()?;

@@ -28,6 +28,12 @@ says, else the nearest position where the context matches byte for byte
 given. A patch applies all or nothing; one that does not apply but whose
 reverse does is reported as already-applied.
 
+A patch that makes a symbolic link (new, renamed, copied or retargeted) whose
+target is absolute or climbs out of the tree with `..`, or that touches a path
+beyond a link made earlier in the plan, fails, naming the line of the patch
+file: `git apply` refuses the latter (\"beyond a symbolic link\"), and
+`patch -p1` on the build host would follow either out of the tree.
+
 Writes one `ka.check` document per plan, one per line, on stdout. When two
 series of different campaigns change overlapping lines of one file, the check
 lists the conflict.

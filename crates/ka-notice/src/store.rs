@@ -9,7 +9,7 @@ use ka_core::docs::{
 };
 use ka_core::error::{Result, contract, usage};
 use ka_core::hash::b2sum;
-use ka_core::hostlock::HostLock;
+use ka_core::hostlock::{HostLock, STORE_PATIENCE};
 use ka_core::names::check_name;
 use ka_core::paths::Layout;
 use std::path::PathBuf;
@@ -163,7 +163,8 @@ impl NoticeStore {
         detail: &str,
     ) -> Result<(Notice, Vec<Notice>)> {
         check_subject(&subject)?;
-        let _guard = HostLock::acquire(&self.lock_path, "notice store update")?;
+        let _guard =
+            HostLock::acquire_waiting(&self.lock_path, "notice store update", STORE_PATIENCE)?;
         let now = ka_core::time::now_rfc3339()?;
         let id = notice_id(kind, &subject);
         let mut change = IssueChange::Filed;
@@ -251,7 +252,8 @@ impl NoticeStore {
 
     /// Close an open notice. Closing a closed notice is a no-op.
     pub fn close(&self, id: &str, reason: &str) -> Result<Notice> {
-        let _guard = HostLock::acquire(&self.lock_path, "notice store update")?;
+        let _guard =
+            HostLock::acquire_waiting(&self.lock_path, "notice store update", STORE_PATIENCE)?;
         let mut n = self.get(id)?;
         if n.state == NoticeState::Open {
             let now = ka_core::time::now_rfc3339()?;
@@ -272,7 +274,8 @@ impl NoticeStore {
     /// Open a closed notice again because its mirror says so (an issue
     /// reopened in Gitea). Not mirrored back.
     pub fn reopen(&self, id: &str) -> Result<Notice> {
-        let _guard = HostLock::acquire(&self.lock_path, "notice store update")?;
+        let _guard =
+            HostLock::acquire_waiting(&self.lock_path, "notice store update", STORE_PATIENCE)?;
         let mut n = self.get(id)?;
         if n.state == NoticeState::Closed {
             let now = ka_core::time::now_rfc3339()?;

@@ -37,8 +37,13 @@ blank line) means a separator was missed: refused, naming the file, the line and
 number. In-body headers as `git am` reads them (the body's first paragraph, or after a
 `-- >8 --` line) are allowed.
 
-Every patch must hold a diff that the checker can parse; every patch's patch-id (`git
-patch-id --stable`) must be new to the tree and to the import. Otherwise nothing is
+Every patch must hold a diff that the checker can parse, but a cover letter (a mail whose
+subject is numbered 0, `[PATCH 0/N]`, `[PATCH v2 00/12]`) is skipped and said so on stderr;
+every patch's patch-id (`git patch-id --stable`) must be new to the tree and to the import.
+A patch that makes a symbolic link (new, renamed, copied or retargeted) whose target is
+absolute or climbs out of the tree with `..`, or that touches a path beyond a link an
+earlier patch of the series made (`git apply`: \"beyond a symbolic link\"), is refused:
+`patch -p1` on the build host would write through it. Otherwise nothing is
 written and the error names the file (and mail number), the line, and where the
 duplicate lives. The series is written in one atomic step (a journal under .ka-journal/).
 
@@ -49,8 +54,9 @@ the exit status is 1, but the import stays: fix the series (or retire it with ka
 
 Refused: no --to (exit 2); an unknown scope kind or invalid name (exit 2); an existing
 series without --append, or --append to a series of another campaign (exit 1); a
-\"patch\" without a diff, a broken mail in an mbox, a mail header block inside a patch, a
-duplicate (exit 1).";
+\"patch\" without a diff (unless a cover letter), a broken mail in an mbox, a mail header
+block inside a patch, a symbolic link out of the tree or a write through one, a duplicate
+(exit 1).";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -122,11 +128,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     if incoming.is_empty() {
         return Err(usage("no patches given").into());
     }
-    for p in &incoming {
-        if let Err(reason) = ka_apply::parse_check(&p.bytes) {
-            return Err(negative(format!("{}: {reason}; nothing was imported", place(p))).into());
-        }
-    }
+    let incoming = without_cover_letters(verb, incoming)?;
 
     // 2. the destination
     refuse_inside_series(&repo, &cli.to)?;
@@ -164,6 +166,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
         let p = repo.path(rel);
         tree_bytes.push(std::fs::read(&p).map_err(|e| Error::io(&p, e))?);
     }
+    // 3a. symbolic links, after the patches already in the series (--append)
+    let earlier = tree_patches
+        .iter()
+        .zip(&tree_bytes)
+        .filter(|(rel, _)| rel.starts_with(&format!("{dir}/")))
+        .map(|(_, bytes)| bytes.as_slice());
+    refuse_hostile_links(earlier, &incoming)?;
+
+    // 3b. patch-ids
     let mut all: Vec<&[u8]> = tree_bytes.iter().map(Vec::as_slice).collect();
     all.extend(incoming.iter().map(|p| p.bytes.as_slice()));
     let ids = crate::patchid::patch_ids(&all)?;
@@ -300,6 +311,60 @@ pub fn run() -> anyhow::Result<ExitCode> {
         )
     };
     emit(&c, cli.common.json)
+}
+
+/// Keep the patches; say so and drop a cover letter (a `[PATCH 0/N]` mail,
+/// which holds no diff); refuse anything else that holds no diff.
+fn without_cover_letters(verb: &str, incoming: Vec<Incoming>) -> Result<Vec<Incoming>> {
+    let mut patches = Vec::with_capacity(incoming.len());
+    for p in incoming {
+        match ka_apply::parse_check(&p.bytes) {
+            Ok(_) => patches.push(p),
+            Err(_) if p.is_cover_letter() => eprintln!(
+                "{verb}: {}: skipping the cover letter \"{}\" (it holds no diff)",
+                place(&p),
+                p.subject().unwrap_or_default()
+            ),
+            Err(reason) => {
+                return Err(negative(format!(
+                    "{}: {reason}; only a cover letter (`[PATCH 0/N]`) may come without a diff; nothing was imported",
+                    place(&p)
+                )));
+            }
+        }
+    }
+    if patches.is_empty() {
+        return Err(negative(
+            "only cover letters were given, no patches; nothing was imported",
+        ));
+    }
+    Ok(patches)
+}
+
+/// Refuse a symbolic link out of the tree, or a write through a link made
+/// earlier in the series (`earlier`: the series' patches already in the
+/// tree, in order).
+fn refuse_hostile_links<'a>(
+    earlier: impl Iterator<Item = &'a [u8]>,
+    incoming: &[Incoming],
+) -> Result<()> {
+    let mut links = ka_apply::SeriesLinks::new();
+    // A patch already in the tree was judged when it came; ka-check judges
+    // the whole plan again on the baseline.
+    for bytes in earlier {
+        let _ = links.add(bytes);
+    }
+    for p in incoming {
+        links.add(&p.bytes).map_err(|h| {
+            negative(format!(
+                "{}, line {}: {}; nothing was imported",
+                p.source,
+                p.line + h.line - 1,
+                h.message
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// A series folder cannot live inside another series.

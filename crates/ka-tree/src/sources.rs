@@ -67,6 +67,37 @@ impl Incoming {
     /// The subject (mail `Subject:`, DEP-3 `Subject:`/`Description:`),
     /// without `[PATCH ...]` prefixes.
     pub fn subject(&self) -> Option<String> {
+        let mut s = self.full_subject()?;
+        while s.starts_with('[') {
+            match s.find(']') {
+                Some(end) => s = s[end + 1..].trim_start().to_string(),
+                None => break,
+            }
+        }
+        (!s.is_empty()).then_some(s)
+    }
+
+    /// A cover letter: its subject's `[...]` prefix numbers it 0 of N
+    /// (`[PATCH 0/3]`, `[PATCH v2 00/12]`, `[RFC PATCH net-next 0/2]`).
+    pub fn is_cover_letter(&self) -> bool {
+        let Some(s) = self.full_subject() else {
+            return false;
+        };
+        let Some(prefix) = s.strip_prefix('[').and_then(|r| r.split_once(']')) else {
+            return false;
+        };
+        prefix.0.split_whitespace().any(|word| {
+            word.split_once('/').is_some_and(|(n, of)| {
+                !n.is_empty()
+                    && n.bytes().all(|b| b == b'0')
+                    && !of.is_empty()
+                    && of.bytes().all(|b| b.is_ascii_digit())
+            })
+        })
+    }
+
+    /// The subject as written, `[PATCH ...]` prefixes included.
+    fn full_subject(&self) -> Option<String> {
         let text = String::from_utf8_lossy(&self.bytes);
         let mut lines = text.lines().peekable();
         if lines.peek().is_some_and(|l| l.starts_with("From ")) {
@@ -94,14 +125,7 @@ impl Incoming {
                 description.get_or_insert_with(|| s.trim().to_string());
             }
         }
-        let mut s = found.or(description)?;
-        while s.starts_with('[') {
-            match s.find(']') {
-                Some(end) => s = s[end + 1..].trim_start().to_string(),
-                None => break,
-            }
-        }
-        (!s.is_empty()).then_some(s)
+        found.or(description)
     }
 
     /// A file-name slug as `git format-patch` makes one: runs of other
@@ -471,6 +495,18 @@ mod tests {
         assert_eq!(joined, mbox);
     }
 
+    /// Found by fuzz_mbox_shaped_text_splits_or_refuses: blank lines before
+    /// the first mail are not part of it (its patch file starts at `From `).
+    #[test]
+    fn blank_lines_before_the_first_mail_are_dropped() {
+        let mbox = b"\n\r\nFrom 0123456789abcdef0123456789abcdef01234567 Mon Sep 17 00:00:00 2001\nFrom: A <a@example.org>\n";
+        let mut v = Vec::new();
+        split_into(mbox, "m", "m", &mut v).unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].bytes, &mbox[3..]);
+        assert_eq!(v[0].line, 3);
+    }
+
     #[test]
     fn mboxrd_envelope_lines_split() {
         let mbox = b"From a@b Thu Jan  4 10:00:00 2024\nSubject: x\n\nbody\n\nFrom b@c Fri Jan  5 10:00:00 2024\nSubject: y\n\nbody\n";
@@ -644,6 +680,32 @@ mod tests {
             "{SHA}\nFrom: A <a@example.org>\nSubject: [PATCH] mbox fixture\n\n---\n--- /dev/null\n+++ b/t.mbox\n@@ -0,0 +1,6 @@\n+{SHA}\n+From: B <b@example.org>\n+Subject: fixture\n+\n+>From the text\n+\n"
         );
         assert_mails(&mbox, &[1]);
+    }
+
+    #[test]
+    fn cover_letters_are_numbered_zero() {
+        let mail = |subject: &str| Incoming {
+            source: "s".into(),
+            line: 1,
+            bytes: format!("From x Mon Sep 17 00:00:00 2001\nSubject: {subject}\n\ntext\n")
+                .into_bytes(),
+            stem: "x".into(),
+        };
+        for cover in [
+            "[PATCH 0/3] wifi: fixes",
+            "[PATCH v2 00/12] arm64: dts",
+            "[RFC PATCH net-next 0/2] x",
+        ] {
+            assert!(mail(cover).is_cover_letter(), "{cover}");
+        }
+        for patch in [
+            "[PATCH 1/3] wifi",
+            "[PATCH] 0/3 of the work",
+            "no prefix 0/3",
+            "[PATCH 0/] x",
+        ] {
+            assert!(!mail(patch).is_cover_letter(), "{patch}");
+        }
     }
 
     #[test]

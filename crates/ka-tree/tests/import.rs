@@ -451,3 +451,152 @@ fn a_git_range() {
             .starts_with("From ")
     );
 }
+
+const HOSTILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/hostile-symlinks"
+);
+
+fn hostile(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{HOSTILE}/{name}")).unwrap()
+}
+
+#[test]
+fn symlinks_out_of_the_tree_and_writes_through_them_are_refused_with_file_and_line() {
+    let f = Fleet::new();
+    let before = f.snapshot();
+    // (source files, the refused one, its line, what is said)
+    let cases: [(&[&str], &str, usize, &str); 5] = [
+        (
+            &[],
+            "link-absolute.patch",
+            11,
+            "creates the symbolic link drivers/bes2600/firmware -> /lib/firmware: an absolute target",
+        ),
+        (
+            &[],
+            "link-climbs-out.patch",
+            11,
+            "creates the symbolic link drivers/bes2600/config -> ../../../etc: its `..` climb out of the tree",
+        ),
+        (
+            &["link-inside.patch"],
+            "link-renamed-out.patch",
+            11,
+            "renames a symbolic link to tools-link -> ../../scripts",
+        ),
+        (
+            &["link-inside.patch"],
+            "link-retargeted-out.patch",
+            10,
+            "changes the symbolic link drivers/bes2600/tools -> /usr/src",
+        ),
+        (
+            &["link-inside.patch"],
+            "write-through-link.patch",
+            12,
+            "drivers/bes2600/tools/evil.sh is beyond the symbolic link drivers/bes2600/tools",
+        ),
+    ];
+    for (earlier, refused, line, said) in cases {
+        let mut args: Vec<std::path::PathBuf> =
+            earlier.iter().map(|n| f.outside(n, &hostile(n))).collect();
+        let bad = f.outside(refused, &hostile(refused));
+        args.push(bad.clone());
+        f.cmd("ka-import")
+            .args(["links", "--to", "driver/wifi"])
+            .args(&args)
+            .assert()
+            .code(1)
+            .stderr(contains(format!("{}, line {line}: {said}", bad.display())))
+            .stderr(contains("nothing was imported"));
+        assert_eq!(f.snapshot(), before, "{refused}");
+    }
+    // In an mbox, the line counts from the top of the file.
+    let mbox = [
+        hostile("link-inside.patch"),
+        hostile("write-through-link.patch"),
+    ]
+    .concat();
+    let first = hostile("link-inside.patch").split(|&b| b == b'\n').count() - 1;
+    let src = f.outside("links.mbox", &mbox);
+    f.cmd("ka-import")
+        .args(["links", "--to", "driver/wifi"])
+        .arg(&src)
+        .assert()
+        .code(1)
+        .stderr(contains(format!(
+            "{} (mail 2 of 2), line {}: drivers/bes2600/tools/evil.sh is beyond",
+            src.display(),
+            first + 12
+        )));
+    assert_eq!(f.snapshot(), before);
+    // A link inside the tree is imported.
+    let inside = f.outside("link-inside.patch", &hostile("link-inside.patch"));
+    f.cmd("ka-import")
+        .args(["links", "--to", "driver/wifi", "--no-check"])
+        .arg(&inside)
+        .assert()
+        .success();
+    // ... and a write through it in a later --append is refused.
+    let through = f.outside(
+        "write-through-link.patch",
+        &hostile("write-through-link.patch"),
+    );
+    let after_first = f.snapshot();
+    f.cmd("ka-import")
+        .args(["links", "--to", "driver/wifi", "--append", "--no-check"])
+        .arg(&through)
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "is beyond the symbolic link drivers/bes2600/tools",
+        ));
+    assert_eq!(f.snapshot(), after_first);
+}
+
+#[test]
+fn a_cover_letter_is_said_and_skipped_any_other_mail_without_a_diff_refused() {
+    let f = Fleet::new();
+    let cover = "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\nFrom: Example <example@kernel-agent.invalid>\nSubject: [PATCH v2 0/2] wifi: two fixes\n\nThe cover letter.\n\nExample (2):\n  one\n  two\n\n drivers/net/wifi.c | 4 ++--\n\n-- \n2.39.5\n\n";
+    let m1 = mail("drivers/net/wifi.c", 3, "3", "one", "");
+    let m2 = mail("drivers/net/wifi.c", 26, "26", "two", "");
+    let src = f.outside("b4.mbox", format!("{cover}{m1}{m2}").as_bytes());
+    f.cmd("ka-import")
+        .args(["wifi2", "--to", "driver/wifi", "--no-check"])
+        .arg(&src)
+        .assert()
+        .success()
+        .stdout(contains("imported 2 patches as patches/driver/wifi/wifi2"))
+        .stderr(contains(format!(
+            "ka-import: {} (mail 1 of 3), line 1: skipping the cover letter \"wifi: two fixes\" (it holds no diff)",
+            src.display()
+        )));
+    assert_eq!(
+        f.read("patches/driver/wifi/wifi2/0001-one.patch"),
+        m1,
+        "the first patch is the first mail after the cover letter"
+    );
+    // A cover letter alone is no import.
+    let before = f.snapshot();
+    let alone = f.outside("cover.mbox", cover.as_bytes());
+    f.cmd("ka-import")
+        .args(["wifi3", "--to", "driver/wifi"])
+        .arg(&alone)
+        .assert()
+        .code(1)
+        .stderr(contains("only cover letters were given, no patches"));
+    // A [PATCH 1/2] without a diff is refused, not skipped.
+    let lost = cover.replace("[PATCH v2 0/2]", "[PATCH v2 1/2]");
+    let src = f.outside("lost.mbox", format!("{lost}{m2}").as_bytes());
+    f.cmd("ka-import")
+        .args(["wifi3", "--to", "driver/wifi"])
+        .arg(&src)
+        .assert()
+        .code(1)
+        .stderr(contains("(mail 1 of 2), line 1: not a diff"))
+        .stderr(contains(
+            "only a cover letter (`[PATCH 0/N]`) may come without a diff",
+        ));
+    assert_eq!(f.snapshot(), before);
+}

@@ -4,13 +4,10 @@ PREFIX     ?= /usr/local
 DEMO_ROOT  ?= /var/tmp/kernel-agent-demo
 RELEASE    := target/release
 DEBUG      := target/debug
-WRAPPERS   := $(filter-out %.sh,$(wildcard bin-wrappers/ka-*))
-STAGES     := ka-resolve ka-baseline ka-check ka-concat ka-block ka-gate ka-show \
-              ka-render ka-run-remote ka-build-run ka-job ka-rebase \
-              ka-import ka-close ka-abandon ka-migrate-tree ka-tree-recover \
-              ka-notice ka-audit ka-remind ka-snooze ka-status ka-site ka-gitea \
-              ka-prune ka-restore-archive ka-pause-prune ka-resume-prune \
-              ka-sign ka-probe ka-verify-run ka-install-run
+# The commands come from commands.txt, the one list (crates/ka-man/tests/registry.rs
+# holds the binaries, scripts and man pages to it).
+WRAPPERS   := $(addprefix bin-wrappers/,$(shell awk '$$2 == "verb" { print $$1 }' commands.txt))
+STAGES     := $(shell awk '$$2 == "stage" { print $$1 }' commands.txt)
 
 .PHONY: all build deps test unit fuzz wrappers kernel lint e2e qemu bench bench-build demo demo-full man schemas install clean
 

@@ -66,23 +66,6 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
-/// The fleet's host names: `fleet/*.yaml`, sorted.
-fn fleet_hosts(repo: &Path) -> Result<Vec<String>> {
-    let dir = repo.join("fleet");
-    let mut hosts = Vec::new();
-    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-        let entry = entry.map_err(|e| Error::io(&dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(host) = name.strip_suffix(".yaml")
-            && !host.starts_with('.')
-        {
-            hosts.push(host.to_string());
-        }
-    }
-    hosts.sort();
-    Ok(hosts)
-}
-
 /// A JSON state file, or `None` when it does not exist. A file that does not
 /// parse is an error naming it.
 pub fn optional<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>> {
@@ -366,7 +349,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Some(t) => ka_core::time::parse_time(t)?,
         None => ka_core::time::now_epoch()?,
     };
-    let mut hosts = fleet_hosts(&repo)?;
+    let mut hosts = ka_core::fleet::hosts(&repo)?;
     if let Some(h) = &cli.host {
         if !hosts.contains(h) {
             return Err(usage(format!(

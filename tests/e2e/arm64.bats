@@ -55,14 +55,7 @@ setup_file() {
 	cat "$SSHD_KNOWN_HOSTS" "$GUEST_KNOWN_HOSTS" >"$KA_REPO/fleet/known_hosts"
 	cp -r "$REPO/patches" "$KA_REPO/"
 	cp "$REPO/fleet/config/curie.config" "$KA_REPO/fleet/config/"
-	cat >"$KA_REPO/fleet/buildbox.yaml" <<YAML
-host: buildbox
-role: dev
-arch: x86_64
-distro: debian
-ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: kbuild }
-build_host: { user: kbuild, arches: [x86_64, aarch64], root: $SSHD_REMOTE, min_free_gib: 1 }
-YAML
+	e2e_build_host buildbox "$SSHD_PORT" 1 "x86_64, aarch64"
 	# curie as the example fleet has it, on the board and the loopback build host
 	sed -e "s|^ssh: .*|ssh: { address: 127.0.0.1, port: $GUEST_PORT, user: root }|" \
 		-e 's|^host: curie$|host: curie|' \
@@ -72,19 +65,7 @@ YAML
 	grep -q "port: $GUEST_PORT" "$KA_REPO/fleet/curie.yaml"
 	grep -q "initramfs: mkinitcpio" "$KA_REPO/fleet/curie.yaml"
 	e2e_sign_key
-	cat >"$KA_REPO/fleet/signer.yaml" <<YAML
-host: signer
-role: infra
-arch: x86_64
-distro: debian
-ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: kbuild }
-sign:
-  local: true
-  key: $FPR
-  gnupghome: $GNUPGHOME
-  staging: $T/srv/staging
-  pacman: { name: ka, root: $T/srv/arch }
-YAML
+	e2e_signer pacman
 	ka-promote curie >"$T/promote.out"
 	ka-build --json curie >"$T/build.json" 2>"$T/build.err" || true
 }

@@ -10,18 +10,6 @@ REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 # shellcheck source=tests/e2e/lib.bash
 . "$BATS_TEST_DIRNAME/lib.bash"
 
-# build_host NAME [PORT] [MIN_FREE_GIB] [ARCHES]: a build host manifest on the test sshd
-build_host() {
-	cat >"$KA_REPO/fleet/$1.yaml" <<YAML
-host: $1
-role: dev
-arch: x86_64
-distro: debian
-ssh: { address: 127.0.0.1, port: ${2:-$SSHD_PORT}, user: kbuild }
-build_host: { user: kbuild, arches: [${4:-x86_64}], root: $SSHD_REMOTE, min_free_gib: ${3:-1} }
-YAML
-}
-
 # board NAME BUILD DISTRO [INITRAMFS]: an aarch64 board's manifest, built on BUILD
 board() {
 	cat >"$KA_REPO/fleet/$1.yaml" <<YAML
@@ -72,7 +60,7 @@ setup_file() {
 	cp -r "$REPO/patches" "$KA_REPO/"
 	cp "$REPO/tests/fixtures/kernel/qemu-x86.config" "$REPO/tests/fixtures/kernel/qemu-arm64.config" "$KA_REPO/fleet/config/"
 	cp "$SSHD_KNOWN_HOSTS" "$KA_REPO/fleet/known_hosts"
-	build_host buildbox
+	e2e_build_host buildbox
 	target planck buildbox
 	ka-promote planck >"$T/promote.out"
 	# the real build, once; the tests below read its result
@@ -133,7 +121,7 @@ teardown_file() {
 }
 
 @test "a pre-flight miss files [ka:bootstrap-missing] naming what is missing; the fallback builds" {
-	build_host starved "$SSHD_PORT" 100000
+	e2e_build_host starved "$SSHD_PORT" 100000
 	target fermat starved buildbox
 	ka-promote fermat >/dev/null
 	run --separate-stderr ka-build --dry-run --json fermat
@@ -155,7 +143,7 @@ teardown_file() {
 	[[ $output == *'"host":"starved"'* ]]
 	[[ $output == *'a build needs 100000G'* ]]
 	# fixed: the next pre-flight lifts it
-	build_host starved "$SSHD_PORT" 1
+	e2e_build_host starved "$SSHD_PORT" 1
 	target fermat starved
 	ka-promote fermat >/dev/null # the manifest changed: promote again
 	run ka-gate --verb build --host fermat --build-host starved
@@ -168,7 +156,7 @@ teardown_file() {
 
 @test "an unreachable primary falls back; with no fallback the build is blocked" {
 	port=$((SSHD_PORT + 1))
-	build_host gone "$port"
+	e2e_build_host gone "$port"
 	target euler gone buildbox
 	ka-promote euler >/dev/null
 	run --separate-stderr ka-build --dry-run --json euler
@@ -184,7 +172,7 @@ teardown_file() {
 
 @test "a changed host key is a refusal and files [ka:host-changed]" {
 	ssh-keygen -q -t ed25519 -N '' -f "$T/otherkey"
-	build_host imposter
+	e2e_build_host imposter
 	target gauss imposter
 	ka-promote gauss >/dev/null
 	cp "$KA_REPO/fleet/known_hosts" "$T/known_hosts.good"
@@ -213,7 +201,7 @@ teardown_file() {
 }
 
 @test "a build over its wall clock fails, files [ka:build-fail], keeps the tree and the log" {
-	build_host slowbox
+	e2e_build_host slowbox
 	target hilbert slowbox "" 20s
 	ka-promote hilbert >/dev/null
 	run --separate-stderr ka-build --json hilbert
@@ -254,7 +242,7 @@ teardown_file() {
 
 @test "a build host without the cross compiler: [ka:bootstrap-missing] names the package to install" {
 	[ "$(uname -m)" = x86_64 ] || skip "the cross build is from x86_64"
-	build_host nocross "$SSHD_PORT" 1 "x86_64, aarch64"
+	e2e_build_host nocross "$SSHD_PORT" 1 "x86_64, aarch64"
 	board euclid-e2e nocross arch
 	ka-promote euclid-e2e >/dev/null
 	# a build host that lacks the cross compiler: a second key whose

@@ -69,29 +69,9 @@ setup_file() {
 	cp "$REPO/tests/fixtures/kernel/qemu-x86.config" "$KA_REPO/fleet/config/"
 	grep -v '^CONFIG_VIRTIO_BLK=' "$REPO/tests/fixtures/kernel/qemu-x86.config" >"$KA_REPO/fleet/config/no-virtio-blk.config"
 	echo '# CONFIG_VIRTIO_BLK is not set' >>"$KA_REPO/fleet/config/no-virtio-blk.config"
-	cat >"$KA_REPO/fleet/buildbox.yaml" <<YAML
-host: buildbox
-role: dev
-arch: x86_64
-distro: debian
-ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: kbuild }
-build_host: { user: kbuild, arches: [x86_64], root: $SSHD_REMOTE, min_free_gib: 1 }
-YAML
+	e2e_build_host buildbox
 	e2e_sign_key
-	cat >"$KA_REPO/fleet/signer.yaml" <<YAML
-host: signer
-role: infra
-arch: x86_64
-distro: debian
-ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: kbuild }
-sign:
-  local: true
-  key: $FPR
-  gnupghome: $GNUPGHOME
-  staging: $T/srv/staging
-  apt: { root: $T/srv/debian, suite: ka }
-  pacman: { name: ka, root: $T/srv/arch }
-YAML
+	e2e_signer "apt pacman"
 	target qhost qemu qemu-x86.config
 	target qbroken broken no-virtio-blk.config
 	target qarch arch qemu-x86.config arch

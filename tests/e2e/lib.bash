@@ -17,6 +17,41 @@ e2e_ccache() {
 	ln -s "$root/ccache" "$1/ccache"
 }
 
+# e2e_build_host NAME [PORT] [MIN_FREE_GIB] [ARCHES]: a build host manifest
+# on the test sshd (user kbuild, its root the sshd's remote folder)
+e2e_build_host() {
+	cat >"$KA_REPO/fleet/$1.yaml" <<YAML
+host: $1
+role: dev
+arch: x86_64
+distro: debian
+ssh: { address: 127.0.0.1, port: ${2:-$SSHD_PORT}, user: kbuild }
+build_host: { user: kbuild, arches: [${4:-x86_64}], root: $SSHD_REMOTE, min_free_gib: ${3:-1} }
+YAML
+}
+
+# e2e_signer REPOS: the fleet's sign host, local, with the key of
+# e2e_sign_key; REPOS is "pacman" (its repository under $T/srv/arch) or
+# "apt pacman" (and an apt repository under $T/srv/debian)
+e2e_signer() {
+	local apt=''
+	[[ " $1 " != *" apt "* ]] || apt="  apt: { root: $T/srv/debian, suite: ka }"
+	cat >"$KA_REPO/fleet/signer.yaml" <<YAML
+host: signer
+role: infra
+arch: x86_64
+distro: debian
+ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: kbuild }
+sign:
+  local: true
+  key: $FPR
+  gnupghome: $GNUPGHOME
+  staging: $T/srv/staging
+${apt:+$apt
+}  pacman: { name: ka, root: $T/srv/arch }
+YAML
+}
+
 # e2e_sign_key: a throwaway signing key in GNUPGHOME=$T/gnupg (exported, with
 # its fingerprint as FPR); its public half is the fleet keyring
 e2e_sign_key() {

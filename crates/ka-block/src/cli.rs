@@ -72,6 +72,9 @@ struct FileArgs {
     /// The build host a build-fail or bootstrap-missing block is about.
     #[arg(long)]
     build_host: Option<String>,
+    /// The option (`CONFIG_<NAME>`) a config-drop block is about (with --host).
+    #[arg(long, value_name = "CONFIG_NAME")]
+    option: Option<String>,
     /// Title after the [ka:<kind>] prefix.
     #[arg(long)]
     title: String,
@@ -177,6 +180,12 @@ fn subject_of(kind: BlockKind, a: &FileArgs) -> anyhow::Result<Subject> {
             Subject::BuildHost { host }
         }
         BlockKind::SigningFail => Subject::Global,
+        BlockKind::ConfigDrop => {
+            let host = a.host.clone().ok_or_else(|| need("--host and --option"))?;
+            check_name("host", &host)?;
+            let option = a.option.clone().ok_or_else(|| need("--host and --option"))?;
+            Subject::Config { host, option }
+        }
     })
 }
 
@@ -195,7 +204,8 @@ What halts what (no block halts anything outside its row):\n\
   bootstrap-missing  builds routed to that build host\n\
   host-changed       builds routed to that host\n\
   signing-fail       build and sign, everywhere\n\
-  regression         install to that host\n\n\
+  regression         install to that host\n\
+  config-drop        promote of that host\n\n\
 Exit status: 0 allowed, 1 blocked, 2 usage or I/O error, 3 corrupt store."
 )]
 struct GateCli {

@@ -12,6 +12,7 @@
 //! | host-changed | build, when routed to that host (B) |
 //! | signing-fail | build and sign, everywhere |
 //! | regression | install to H |
+//! | config-drop | promote of H (the option's host) |
 
 use ka_core::docs::{Block, BlockKind, BlockState, Subject, Verb};
 
@@ -44,6 +45,9 @@ pub fn halts(block: &Block, verb: Verb, req: &Request) -> bool {
             verb == Verb::Build && req.build_host == Some(host.as_str())
         }
         (BlockKind::SigningFail, Subject::Global) => matches!(verb, Verb::Build | Verb::Sign),
+        (BlockKind::ConfigDrop, Subject::Config { host, .. }) => {
+            verb == Verb::Promote && host == req.host
+        }
         // A block whose subject does not fit its kind is refused when filed;
         // should one exist anyway it halts nothing rather than everything.
         _ => false,
@@ -119,5 +123,6 @@ pub fn subject_fits(kind: BlockKind, subject: &Subject) -> bool {
                 Subject::BuildHost { .. }
             )
             | (BlockKind::SigningFail, Subject::Global)
+            | (BlockKind::ConfigDrop, Subject::Config { .. })
     )
 }

@@ -97,6 +97,7 @@ pub fn block_item(b: &Block) -> IssueItem {
         Subject::Host { host } => format!("host `{host}`"),
         Subject::BuildHost { host } => format!("build host `{host}`"),
         Subject::Global => "everything (global)".to_string(),
+        Subject::Config { host, option } => format!("`{option}` of host `{host}`"),
     };
     let body = format!(
         "{detail}\n\n---\nBlock `{id}` on {about}, opened {opened}. It halts what `man ka-gate` lists for {kind}; \

@@ -1,8 +1,10 @@
 //! Turn a check report into blocks: a patch that does not apply files
-//! `[ka:patch-fail]`; two campaigns changing the same lines file
-//! `[ka:campaign-conflict]`. Blocks on this plan's patches that the report shows
-//! resolved are lifted. Blocks on patches outside the plan are left alone: this
-//! report says nothing about them.
+//! `[ka:patch-fail]`; two campaigns changing the same lines (or asking for
+//! different values of one config option) file `[ka:campaign-conflict]`; a
+//! config value the tree asks for that does not stick files
+//! `[ka:config-drop]`. Blocks on this plan's patches and this host's config
+//! that the report shows resolved are lifted. Blocks on patches outside the
+//! plan are left alone: this report says nothing about them.
 
 use crate::store::{Store, block_id};
 use ka_core::docs::{Block, BlockKind, BlockState, Check, Subject, Verdict};
@@ -92,8 +94,66 @@ pub fn sync_check(store: &Store, check: &Check) -> Result<SyncOutcome> {
             .push(store.file(BlockKind::CampaignConflict, subject, &title, &detail)?);
     }
 
+    let host = &check.plan.host;
+    if let Some(config) = &check.config {
+        for c in &config.conflicts {
+            let mut patches = vec![c.first.file.clone(), c.second.file.clone()];
+            patches.sort();
+            let subject = Subject::Patches { patches };
+            wanted.insert(block_id(BlockKind::CampaignConflict, &subject));
+            let title = format!(
+                "{} vs {} on {}",
+                c.first.campaign.as_deref().unwrap_or("?"),
+                c.second.campaign.as_deref().unwrap_or("?"),
+                c.option
+            );
+            let detail = format!(
+                "{} asks {}={} (campaign {}) and {} asks {}={} (campaign {}); agree on one value, or keep the option in one fragment",
+                c.first,
+                c.option,
+                c.first_value,
+                c.first.campaign.as_deref().unwrap_or("?"),
+                c.second,
+                c.option,
+                c.second_value,
+                c.second.campaign.as_deref().unwrap_or("?"),
+            );
+            out.filed
+                .push(store.file(BlockKind::CampaignConflict, subject, &title, &detail)?);
+        }
+        for d in config.drops.iter().filter(|d| d.halts) {
+            let subject = Subject::Config {
+                host: host.clone(),
+                option: d.option.clone(),
+            };
+            wanted.insert(block_id(BlockKind::ConfigDrop, &subject));
+            let title = format!(
+                "{}={} asked by {} is {} on {host}",
+                d.option,
+                d.requested,
+                d.at.series.as_deref().unwrap_or(&d.at.file),
+                d.actual
+            );
+            let mut detail = format!(
+                "{} asks {}={}; the final config of {host} (baseline {base}, ARCH={}) has {}: {}",
+                d.at, d.option, d.requested, config.arch, d.actual, d.reason
+            );
+            if let Some(c) = &d.condition {
+                detail.push_str(&format!("\n  condition: {c}"));
+            }
+            if !d.blocking.is_empty() {
+                detail.push_str(&format!("\n  because: {}", d.blocking.join(", ")));
+            }
+            out.filed
+                .push(store.file(BlockKind::ConfigDrop, subject, &title, &detail)?);
+        }
+    }
+
     // Lift what this report proves resolved.
-    let in_plan: HashSet<&str> = check.plan.patches.iter().map(|p| p.path.as_str()).collect();
+    let mut in_plan: HashSet<&str> = check.plan.patches.iter().map(|p| p.path.as_str()).collect();
+    if let Some(config) = &check.plan.config {
+        in_plan.extend(config.fragments.iter().map(|f| f.path.as_str()));
+    }
     for b in store.open_blocks()? {
         if wanted.contains(&b.id) || b.state != BlockState::Open {
             continue;
@@ -103,13 +163,19 @@ pub fn sync_check(store: &Store, check: &Check) -> Result<SyncOutcome> {
             (BlockKind::CampaignConflict, Subject::Patches { patches }) => {
                 patches.iter().all(|p| in_plan.contains(p.as_str()))
             }
+            // this host's config was checked (or it has none any more)
+            (BlockKind::ConfigDrop, Subject::Config { host: h, .. }) => {
+                h == host && (check.config.is_some() || check.plan.config.is_none())
+            }
             _ => false,
         };
         if resolved {
-            let reason = format!(
-                "applies cleanly again in the plan of {} on baseline {base}",
-                check.plan.host
-            );
+            let reason = match b.block {
+                BlockKind::ConfigDrop => format!(
+                    "the value sticks, or is no longer asked for, in the config of {host} on baseline {base}"
+                ),
+                _ => format!("applies cleanly again in the plan of {host} on baseline {base}"),
+            };
             out.lifted.push(store.lift(&b.id, &reason)?);
         }
     }

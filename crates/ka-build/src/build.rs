@@ -361,6 +361,7 @@ impl<R: Remote> Builder<'_, R> {
             verdicts: Vec::new(),
             job: Some(self.job_id.clone()),
             build_host: build_host.map(str::to_string),
+            config: None,
         }
     }
 }

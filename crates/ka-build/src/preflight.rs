@@ -25,10 +25,7 @@ pub fn argv(root: &str, arch: Arch, distro: Distro, min_free_gib: u32) -> Vec<St
 }
 
 pub fn arch_name(arch: Arch) -> &'static str {
-    match arch {
-        Arch::Aarch64 => "aarch64",
-        Arch::X86_64 => "x86_64",
-    }
+    arch.name()
 }
 
 /// What the pre-flight found.

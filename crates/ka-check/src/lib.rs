@@ -107,6 +107,7 @@ pub fn check_plans(plans: Vec<Plan>, fuzz: u32) -> anyhow::Result<Vec<Check>> {
         fuzz_allowed: fuzz,
         patches: Vec::new(),
         conflicts: Vec::new(),
+        config: None,
     }));
     Ok(checks)
 }
@@ -133,6 +134,7 @@ fn check_pinned(plans: Vec<Plan>, fuzz: u32) -> anyhow::Result<Vec<Check>> {
             fuzz_allowed: fuzz,
             patches,
             conflicts,
+            config: None,
         })
         .collect())
 }

@@ -19,7 +19,7 @@ use ka_block::gate::{Request, blocking};
 use ka_block::store::Store;
 use ka_core::atomic;
 use ka_core::docs::{
-    Artifact, BlockRef, Check, Lock, LockedBaseline, LockedPatch, Status, V1, Verb, VerbResult,
+    Artifact, BlockRef, Check, ConfigCheck, Lock, LockedBaseline, LockedPatch, Status, V1, Verb, VerbResult,
     VerdictLine,
 };
 use ka_core::error::{Error, ExitCode, Result, contract};
@@ -32,6 +32,8 @@ use std::path::{Path, PathBuf};
 
 pub const CUMULATIVE: &str = "cumulative.patch";
 pub const LOCK: &str = "manifest.lock";
+/// The checked kernel config beside the lock (`ka-kconfig`'s final `.config`).
+pub const CONFIG: &str = "config";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -122,6 +124,7 @@ fn pending_result(check: &Check, pending: &str, dry_run: bool) -> Result<VerbRes
         verdicts: Vec::new(),
         job: None,
         build_host: None,
+        config: None,
     })
 }
 
@@ -132,6 +135,10 @@ pub struct Cumulative {
     pub lock: Lock,
     pub lock_bytes: Vec<u8>,
     pub verdicts: Vec<VerdictLine>,
+    /// The final `.config`, when the host has a checked config (absent in a
+    /// dry run, which keeps none: the lock still names its b2sum).
+    pub config: Option<Vec<u8>>,
+    pub config_check: Option<ConfigCheck>,
 }
 
 impl Cumulative {
@@ -198,6 +205,7 @@ impl Cumulative {
                 b2sum: sum,
             });
         }
+        let (config, config_artifact) = checked_config(check)?;
         let lock = Lock {
             kind: Default::default(),
             version: V1,
@@ -214,6 +222,7 @@ impl Cumulative {
                 size: cumulative.len() as u64,
                 b2sum: b2sum(&cumulative),
             },
+            config: config_artifact,
         };
         let mut lock_bytes = serde_json::to_vec_pretty(&lock).expect("locks serialize");
         lock_bytes.push(b'\n');
@@ -232,6 +241,8 @@ impl Cumulative {
             lock,
             lock_bytes,
             verdicts,
+            config,
+            config_check: check.config.clone(),
         })
     }
 
@@ -254,6 +265,7 @@ impl Cumulative {
             verdicts: self.verdicts.clone(),
             job: None,
             build_host: None,
+            config: self.config_check.clone(),
         }
     }
 
@@ -265,7 +277,12 @@ impl Cumulative {
         check: &Check,
         dry_run: bool,
     ) -> Result<VerbResult> {
-        let patches: Vec<String> = self.lock.patches.iter().map(|p| p.path.clone()).collect();
+        // the fragments are inputs like the patches: a conflict between two
+        // fragments halts the promote of a plan that has both
+        let mut patches: Vec<String> = self.lock.patches.iter().map(|p| p.path.clone()).collect();
+        if let Some(c) = &check.plan.config {
+            patches.extend(c.fragments.iter().map(|f| f.path.clone()));
+        }
         let open = store.open_blocks()?;
         let req = Request {
             host: &self.host,
@@ -289,6 +306,15 @@ impl Cumulative {
             if !check.conflicts.is_empty() {
                 why.push(format!("{} campaign conflict(s)", check.conflicts.len()));
             }
+            if let Some(c) = &check.config {
+                let drops = c.drops.iter().filter(|d| d.halts).count();
+                if drops > 0 {
+                    why.push(format!("{drops} config value(s) do not stick"));
+                }
+                if !c.conflicts.is_empty() {
+                    why.push(format!("{} config conflict(s)", c.conflicts.len()));
+                }
+            }
             if !in_the_way.is_empty() {
                 why.push(format!("{} open block(s)", in_the_way.len()));
             }
@@ -302,7 +328,11 @@ impl Cumulative {
         }
         let dir = layout.promotions(&self.host).join(self.id());
         let link = layout.promoted(&self.host);
-        let files = vec![dir.join(CUMULATIVE), dir.join(LOCK), link.clone()];
+        let mut files = vec![dir.join(CUMULATIVE), dir.join(LOCK)];
+        if self.config.is_some() {
+            files.push(dir.join(CONFIG));
+        }
+        files.push(link.clone());
         let patches = count_patches(self.lock.patches.len());
         // A dry run says what the real run would say: the same check, read only.
         if dry_run {
@@ -320,10 +350,14 @@ impl Cumulative {
         if self.is_promoted(&link, &dir) {
             // Nothing written; `files` names the promoted pair in place, so
             // `.files[]` lists them whether or not this run wrote them.
+            let mut files = vec![link.join(CUMULATIVE), link.join(LOCK)];
+            if self.config.is_some() {
+                files.push(link.join(CONFIG));
+            }
             return Ok(self.result(
                 Status::Unchanged,
                 format!("already promoted ({patches})"),
-                vec![link.join(CUMULATIVE), link.join(LOCK)],
+                files,
             ));
         }
         if !self.matches_on_disk(&dir) {
@@ -347,6 +381,9 @@ impl Cumulative {
     fn matches_on_disk(&self, dir: &Path) -> bool {
         fs::read(dir.join(LOCK)).is_ok_and(|b| b == self.lock_bytes)
             && fs::read(dir.join(CUMULATIVE)).is_ok_and(|b| b2sum(&b) == self.lock.cumulative.b2sum)
+            && self.lock.config.as_ref().is_none_or(|c| {
+                fs::read(dir.join(CONFIG)).is_ok_and(|b| b2sum(&b) == c.b2sum)
+            })
     }
 
     /// Write both files into a temp folder beside `dir`, then rename it into place.
@@ -357,6 +394,9 @@ impl Cumulative {
         fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         atomic::create_synced(&tmp.join(CUMULATIVE), &self.patch)?;
         atomic::create_synced(&tmp.join(LOCK), &self.lock_bytes)?;
+        if let Some(config) = &self.config {
+            atomic::create_synced(&tmp.join(CONFIG), config)?;
+        }
         atomic::sync_dir(&tmp)?;
         // A stale or damaged folder for the same id is replaced whole.
         atomic::replace_dir(&tmp, dir)
@@ -364,15 +404,53 @@ impl Cumulative {
 
     /// `--out DIR`: write the two files (atomically each) into DIR.
     fn write_to(&self, dir: &Path) -> Result<VerbResult> {
-        let files = vec![dir.join(CUMULATIVE), dir.join(LOCK)];
+        let mut files = vec![dir.join(CUMULATIVE), dir.join(LOCK)];
         atomic::write(&files[0], &self.patch)?;
         atomic::write(&files[1], &self.lock_bytes)?;
+        if let Some(config) = &self.config {
+            files.push(dir.join(CONFIG));
+            atomic::write(&files[2], config)?;
+        }
         Ok(self.result(
             Status::Done,
             format!("wrote {}", count_patches(self.lock.patches.len())),
             files,
         ))
     }
+}
+
+/// The checked config of a check: its bytes (read back from ka-kconfig's
+/// cache and compared with the b2sum it reported) and its lock entry. A plan
+/// with config inputs whose check has no config section did not go through
+/// ka-kconfig.
+fn checked_config(check: &Check) -> Result<(Option<Vec<u8>>, Option<Artifact>)> {
+    let plan = &check.plan;
+    let Some(c) = &check.config else {
+        if plan.config.is_some() {
+            return Err(contract(format!(
+                "plan of {} has config inputs but its check has no config section; pipe it through ka-kconfig",
+                plan.host
+            )));
+        }
+        return Ok((None, None));
+    };
+    let artifact = Artifact {
+        file: CONFIG.into(),
+        size: c.size,
+        b2sum: c.b2sum.clone(),
+    };
+    let Some(kept) = &c.kept else {
+        return Ok((None, Some(artifact)));
+    };
+    let bytes = fs::read(kept).map_err(|e| Error::io(kept, e))?;
+    if b2sum(&bytes) != c.b2sum {
+        return Err(contract(format!(
+            "{}: the checked config of {} changed since ka-kconfig wrote it; run ka-promote again",
+            kept.display(),
+            plan.host
+        )));
+    }
+    Ok((Some(bytes), Some(artifact)))
 }
 
 fn count_patches(n: usize) -> String {

@@ -90,6 +90,41 @@ pub struct Plan {
     pub manifest_b2sum: String,
     pub baseline: Baseline,
     pub patches: Vec<PlannedPatch>,
+    /// The kernel config inputs, when the manifest names a base config or
+    /// the tree has fragments for the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<PlanConfig>,
+}
+
+/// The inputs of a host's kernel config, in merge order: the manifest's base
+/// config, then the `fragment.config` of each scope the manifest lists (in
+/// scope order), then that of each series (in plan order). A later value of an
+/// option wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanConfig {
+    /// The host's architecture (the manifest's `arch`).
+    pub arch: crate::formats::Arch,
+    /// `kernel.config` of the manifest, relative to the repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    pub fragments: Vec<PlannedFragment>,
+}
+
+/// A `fragment.config` of the tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedFragment {
+    /// Relative to the repository, e.g. `patches/driver/cw1200/fix/fragment.config`.
+    pub path: String,
+    pub scope: String,
+    /// The series `<scope>/<series>`, for a series' fragment; absent for a scope's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    /// The series' campaign, for a series' fragment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    pub b2sum: String,
 }
 
 /// The baseline: the manifest's spec, and once `ka-baseline` has run, the git
@@ -147,13 +182,127 @@ pub struct Check {
     pub patches: Vec<PatchCheck>,
     /// Series of different campaigns that change overlapping lines of one file.
     pub conflicts: Vec<Conflict>,
+    /// The kernel config check (`ka-kconfig`), for a plan with config inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigCheck>,
 }
 
 impl Check {
-    /// True when every patch applies and no campaigns conflict.
+    /// True when every patch applies, no campaigns conflict, and every value
+    /// the tree asks of the kernel config sticks.
     pub fn passes(&self) -> bool {
-        self.conflicts.is_empty() && self.patches.iter().all(|p| p.verdict.applies())
+        self.conflicts.is_empty()
+            && self.patches.iter().all(|p| p.verdict.applies())
+            && self.config.as_ref().is_none_or(ConfigCheck::passes)
     }
+}
+
+// ---------------------------------------------------------------- config check
+
+/// What `ka-kconfig` made of a plan's config inputs: the merged request, the
+/// final `.config` the pinned baseline's own kconfig (`make olddefconfig`)
+/// made of it, and every requested value that did not stick, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigCheck {
+    /// The kernel's `ARCH`, e.g. `arm64`.
+    pub arch: String,
+    /// The C compiler kconfig's toolchain tests ran with (`$CC --version`'s first line).
+    pub toolchain: String,
+    /// How many options the inputs set.
+    pub requested: u32,
+    /// The final `.config`'s size and b2sum.
+    pub size: u64,
+    pub b2sum: String,
+    /// Where the final `.config` is kept (in the kconfig cache under
+    /// `KA_ROOT/baselines/kconfig/`); absent in a dry run, which keeps nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<PathBuf>,
+    /// A later input changed a value an earlier one set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<ConfigOverride>,
+    /// Two campaigns ask for different values of one option.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<ConfigConflict>,
+    /// Requested values that differ in the final `.config`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drops: Vec<ConfigDrop>,
+    /// Whether the result came from the cache (same baseline, inputs and toolchain).
+    pub cached: bool,
+}
+
+impl ConfigCheck {
+    /// No conflict, and no value asked by the tree (a scope or a series) dropped.
+    pub fn passes(&self) -> bool {
+        self.conflicts.is_empty() && self.drops.iter().all(|d| !d.halts)
+    }
+}
+
+/// Where a value was asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigOrigin {
+    /// Relative to the repository.
+    pub file: String,
+    pub line: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+}
+
+impl std::fmt::Display for ConfigOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigOverride {
+    /// `CONFIG_<NAME>`.
+    pub option: String,
+    pub value: String,
+    pub at: ConfigOrigin,
+    /// The later value that won, and where.
+    pub by_value: String,
+    pub by: ConfigOrigin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigConflict {
+    pub option: String,
+    pub first_value: String,
+    pub first: ConfigOrigin,
+    pub second_value: String,
+    pub second: ConfigOrigin,
+}
+
+/// A requested value that is not the final one, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigDrop {
+    /// `CONFIG_<NAME>`.
+    pub option: String,
+    /// As requested: `y`, `m`, `n`, a number or a quoted string.
+    pub requested: String,
+    /// In the final `.config` (`n` when it is not set there).
+    pub actual: String,
+    pub at: ConfigOrigin,
+    /// One sentence: the `depends on`, prompt, choice or `select` that decided,
+    /// or "unknown symbol".
+    pub reason: String,
+    /// The condition with each symbol's value, e.g. `MMC [=n] && CFG80211 [=m]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// The symbols that make the condition false (or the selectors that force
+    /// the value up), e.g. `MMC=n`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocking: Vec<String>,
+    /// Whether it halts the promote: a value asked by a scope or series does
+    /// (`[ka:config-drop]`); a value of the base config only warns.
+    pub halts: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -269,6 +418,10 @@ pub struct Lock {
     pub baseline: LockedBaseline,
     pub patches: Vec<LockedPatch>,
     pub cumulative: Artifact,
+    /// The checked kernel config (`config` beside the lock), when the host has
+    /// one: the `.config` ka-render packages and the build uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Artifact>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -326,6 +479,9 @@ pub struct VerbResult {
     /// The build host a build ran on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_host: Option<String>,
+    /// The kernel config check, when the verb checked the config (promote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigCheck>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -376,10 +532,11 @@ pub enum BlockKind {
     HostChanged,
     SigningFail,
     Regression,
+    ConfigDrop,
 }
 
 impl BlockKind {
-    pub const ALL: [BlockKind; 8] = [
+    pub const ALL: [BlockKind; 9] = [
         BlockKind::PatchFail,
         BlockKind::CampaignConflict,
         BlockKind::HostDrifted,
@@ -388,6 +545,7 @@ impl BlockKind {
         BlockKind::HostChanged,
         BlockKind::SigningFail,
         BlockKind::Regression,
+        BlockKind::ConfigDrop,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -400,6 +558,7 @@ impl BlockKind {
             BlockKind::HostChanged => "host-changed",
             BlockKind::SigningFail => "signing-fail",
             BlockKind::Regression => "regression",
+            BlockKind::ConfigDrop => "config-drop",
         }
     }
 }
@@ -427,6 +586,8 @@ pub enum Subject {
     Host { host: String },
     /// A build host.
     BuildHost { host: String },
+    /// One option of one host's kernel config.
+    Config { host: String, option: String },
     /// Everything.
     Global,
 }

@@ -68,6 +68,24 @@ pub enum Arch {
     X86_64,
 }
 
+impl Arch {
+    /// The machine name, as `uname -m` and Arch Linux's `CARCH` say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Aarch64 => "aarch64",
+            Arch::X86_64 => "x86_64",
+        }
+    }
+
+    /// The kernel's `ARCH=` (its `arch/<ARCH>/` folder).
+    pub fn kernel_arch(self) -> &'static str {
+        match self {
+            Arch::Aarch64 => "arm64",
+            Arch::X86_64 => "x86",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Distro {

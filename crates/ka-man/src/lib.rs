@@ -12,6 +12,7 @@ pub fn commands() -> Vec<clap::Command> {
         ka_resolve::command(),
         ka_baseline::command(),
         ka_check::command(),
+        ka_kconfig::command(),
         ka_concat::command(),
         ka_block::cli::block_command(),
         ka_block::cli::gate_command(),

@@ -297,6 +297,7 @@ pub fn verify() -> anyhow::Result<ExitCode> {
                     verdicts: vec![],
                     job: None,
                     build_host: None,
+                    config: None,
                 });
             }
             Err(e) => host_error(prog, &p.host, &e, &mut worst),
@@ -351,6 +352,7 @@ pub fn verify() -> anyhow::Result<ExitCode> {
             verdicts: vec![],
             job: None,
             build_host: None,
+            config: None,
         });
     }
     // Results in argument order.

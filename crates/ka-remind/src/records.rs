@@ -25,7 +25,9 @@ pub fn open_records(layout: &Layout) -> Result<Vec<OpenRecord>> {
     let mut out = Vec::new();
     for b in Store::local(layout).open_blocks()? {
         let host = match &b.subject {
-            Subject::Host { host } | Subject::BuildHost { host } => Some(host.clone()),
+            Subject::Host { host }
+            | Subject::BuildHost { host }
+            | Subject::Config { host, .. } => Some(host.clone()),
             _ => None,
         };
         out.push(OpenRecord {
@@ -70,5 +72,8 @@ pub fn block_hint(kind: BlockKind, host: Option<&str>, id: &str) -> String {
         }
         BlockKind::SigningFail => "fix signing; the next publish lifts it".into(),
         BlockKind::Regression => format!("triage, then ka-block lift {id} --reason ..."),
+        BlockKind::ConfigDrop => {
+            format!("meet the option's dependencies or drop it, then ka-promote {host}")
+        }
     }
 }

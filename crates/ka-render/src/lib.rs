@@ -11,7 +11,10 @@
 //! - the host manifest `lock.manifest` in the fleet repository; its b2sum must
 //!   equal `lock.manifest_b2sum`, else it changed since the promote (exit 1:
 //!   promote again);
-//! - the kernel config `kernel.config` of the manifest (required);
+//! - the checked kernel config `config` next to the lock (or `--config FILE`),
+//!   written by ka-promote after the baseline's own kconfig made it; its b2sum
+//!   must equal the lock's `config` entry (a lock without one is refused:
+//!   promote again with `kernel.config`);
 //! - the baseline: the bare repository under `KA_ROOT/baselines/*.git` that
 //!   holds `refs/ka/pinned/<lock.baseline.commit>`. Its `Makefile`
 //!   (`VERSION`, `PATCHLEVEL`, `SUBLEVEL`, `EXTRAVERSION`) gives the package
@@ -22,7 +25,7 @@
 //! PKGBUILD                 pkgbase from the manifest; split packages <pkgbase>, <pkgbase>-headers
 //! linux.tar                git archive --prefix=linux/ of the pinned commit
 //! cumulative.patch         applied in prepare() with patch -Np1 -F0 (sequential, not git apply)
-//! config                   the manifest's kernel.config; make olddefconfig in prepare()
+//! config                   the lock's checked config; make olddefconfig in prepare() (kbuild's own sync)
 //! manifest.lock            the lock; the package installs it under /usr/share/kernel-agent/<pkgbase>/
 //! <pkgbase>.preset         mkinitcpio preset (initramfs: mkinitcpio)
 //! 90-<pkgbase>.hook        runs mkinitcpio -p <pkgbase> on Target = boot/<image>
@@ -108,11 +111,13 @@ pub mod templates {
     version,
     about = "Promoted lock + host manifest to a package source folder; prints ka.render",
     long_about = "Reads the promoted lock of HOST (KA_ROOT/hosts/HOST/promoted/manifest.lock, or \
---lock FILE, or --lock - for stdin), the cumulative patch next to it, the host manifest and \
-its kernel config from the fleet repository, and the pinned baseline from \
-KA_ROOT/baselines/*.git. Refuses (exit 1) when the cumulative's b2sum differs from the lock's \
-(tampered promotion), when the manifest changed since the promote (promote again), or when the \
-manifest has no kernel section or no kernel.config. A HOST the fleet does not have is \
+--lock FILE, or --lock - for stdin), the cumulative patch and the checked kernel config \
+next to it (ka-promote writes the config the baseline's own kconfig made), the host manifest \
+from the fleet repository, and the pinned baseline from KA_ROOT/baselines/*.git. Refuses \
+(exit 1) when the cumulative's or the config's b2sum differs from the lock's (tampered \
+promotion), when the manifest changed since the promote (promote again), when the manifest \
+has no kernel section, or when the lock has no checked config (promoted without \
+kernel.config). A HOST the fleet does not have is \
 named, with the fleet's hosts (exit 2); an infra host without opt_in: true, and a build the \
 gate halts on every build host HOST may be routed to (or on all, [ka:signing-fail]), are \
 refused (exit 1) before a missing promoted lock is.\n\n\
@@ -137,6 +142,9 @@ pub struct Cli {
     /// The cumulative patch (default: next to the lock; with --lock -, the host's promoted one).
     #[arg(long, value_name = "FILE")]
     pub cumulative: Option<PathBuf>,
+    /// The checked kernel config (default: next to the lock; with --lock -, the host's promoted one).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The fleet repository (default: KA_REPO or the current directory).
     #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
@@ -179,6 +187,8 @@ pub struct Input {
     /// The lock as `ka-concat` writes it (pretty JSON and a newline).
     pub lock_bytes: Vec<u8>,
     pub cumulative: Vec<u8>,
+    /// The checked kernel config of the lock (`config` beside it).
+    pub config: Vec<u8>,
 }
 
 impl Input {
@@ -231,10 +241,10 @@ impl Input {
         check_file_name("cumulative file", &lock.cumulative.file)
             .map_err(|e| contract(format!("lock: {e}")))?;
         check_commit(&lock.baseline.commit)?;
-        let cumulative_path = match (&cli.cumulative, lock_dir) {
-            (Some(p), _) => p.clone(),
-            (None, Some(dir)) => dir.join(&lock.cumulative.file),
-            (None, None) => layout.promoted(&lock.host).join(&lock.cumulative.file),
+        let dir = lock_dir.unwrap_or_else(|| layout.promoted(&lock.host));
+        let cumulative_path = match &cli.cumulative {
+            Some(p) => p.clone(),
+            None => dir.join(&lock.cumulative.file),
         };
         let cumulative = fs::read(&cumulative_path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => negative(format!(
@@ -257,12 +267,14 @@ impl Input {
                 lock.host
             )));
         }
+        let config = checked_config(cli, &lock, &dir)?;
         let mut lock_bytes = serde_json::to_vec_pretty(&lock).expect("locks serialize");
         lock_bytes.push(b'\n');
         Ok(Input {
             lock,
             lock_bytes,
             cumulative,
+            config,
         })
     }
 
@@ -270,6 +282,36 @@ impl Input {
     pub fn id(&self) -> String {
         b2sum(&self.lock_bytes)[..16].to_string()
     }
+}
+
+/// The lock's checked kernel config (ka-promote checks it against the
+/// baseline's own Kconfig and writes it beside the lock): the build uses
+/// exactly these bytes, so they must match the lock.
+fn checked_config(cli: &Cli, lock: &Lock, dir: &Path) -> Result<Vec<u8>> {
+    let Some(artifact) = &lock.config else {
+        return Err(negative(format!(
+            "the lock of {} has no checked kernel config (it was promoted without one); add kernel.config to fleet/{}.yaml and run ka-promote {} again",
+            lock.host, lock.host, lock.host
+        )));
+    };
+    check_file_name("config file", &artifact.file).map_err(|e| contract(format!("lock: {e}")))?;
+    let path = cli.config.clone().unwrap_or_else(|| dir.join(&artifact.file));
+    let bytes = fs::read(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => negative(format!(
+            "{}: the checked config of the lock is missing; run ka-promote {} again",
+            path.display(),
+            lock.host
+        )),
+        _ => Error::io(&path, e),
+    })?;
+    if b2sum(&bytes) != artifact.b2sum {
+        return Err(negative(format!(
+            "{}: b2sum differs from the lock's (the promotion was changed after ka-promote); run ka-promote {} again",
+            path.display(),
+            lock.host
+        )));
+    }
+    Ok(bytes)
 }
 
 /// The gate's refusal of a build of `m`'s host, said before anything about
@@ -605,22 +647,7 @@ fn prepare(layout: &Layout, repo: &Path, input: &Input) -> Result<Prepared> {
     let lock = &input.lock;
     let manifest = load_manifest(repo, lock)?;
     let target = Target::from_manifest(&manifest, &lock.manifest)?;
-    let kernel = manifest.kernel.as_ref().expect("checked by Target");
-    let config_rel = kernel.config.as_deref().ok_or_else(|| {
-        negative(format!(
-            "{}: kernel.config is missing; a kernel config is required to render (add kernel.config: fleet/config/{}.config)",
-            lock.manifest, lock.host
-        ))
-    })?;
-    let config_path = repo.join(ka_core::paths::safe_relative("kernel.config", config_rel)?);
-    let config = fs::read(&config_path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => negative(format!(
-            "{}: the kernel config named by kernel.config in {} does not exist; add it to the fleet repository",
-            config_path.display(),
-            lock.manifest
-        )),
-        _ => Error::io(&config_path, e),
-    })?;
+    let config = input.config.clone();
     let commit = &lock.baseline.commit;
     let git_dir = find_baseline(layout, commit)?;
     let version = baseline_makefile(&git_dir, commit)

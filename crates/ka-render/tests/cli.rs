@@ -215,7 +215,18 @@ impl Case {
                 size: cumulative.len() as u64,
                 b2sum: b2sum(cumulative),
             },
+            config: self.config().map(|c| Artifact {
+                file: "config".into(),
+                size: c.len() as u64,
+                b2sum: b2sum(&c),
+            }),
         }
+    }
+
+    /// The checked config ka-promote would write beside the lock: here the
+    /// manifest's config as it is (the kconfig check has its own tests).
+    fn config(&self) -> Option<Vec<u8>> {
+        fs::read(self.repo.join("fleet/config/toy.config")).ok()
     }
 
     /// Write a promotion as ka-concat does and point `promoted` at it.
@@ -226,6 +237,9 @@ impl Case {
         let dir = host.join("promotions").join(&id);
         write(&dir.join("manifest.lock"), &bytes);
         write(&dir.join("cumulative.patch"), cumulative);
+        if let Some(config) = self.config() {
+            fs::write(dir.join("config"), config).unwrap();
+        }
         let link = host.join("promoted");
         let _ = fs::remove_file(&link);
         std::os::unix::fs::symlink(format!("promotions/{id}"), &link).unwrap();
@@ -443,18 +457,15 @@ fn rendering_again_is_unchanged_and_stdin_gives_the_same_folder() {
         .success();
     assert_eq!(parse_render(&out.get_output().stdout), first);
 
-    // a changed config (not in the lock) replaces the folder whole
-    write(
-        &c.repo.join("fleet/config/toy.config"),
-        "CONFIG_MODULES=y\nCONFIG_X=y\n",
-    );
-    let third = c.render();
-    assert_eq!(third.dir, first.dir);
-    assert_ne!(third.files, first.files);
-    assert_eq!(
-        read(&third.dir.join("config")),
-        "CONFIG_MODULES=y\nCONFIG_X=y\n"
-    );
+    // the config is the lock's: a promoted config changed after the
+    // promote is refused, and the rendered folder stays
+    fs::write(c.promoted().join("config"), "CONFIG_MODULES=y\nCONFIG_X=y\n").unwrap();
+    c.cmd()
+        .arg(HOST)
+        .assert()
+        .code(1)
+        .stderr(contains("config: b2sum differs from the lock's"));
+    assert_eq!(read(&first.dir.join("config")), "CONFIG_MODULES=y\n");
     assert_eq!(fs::read_dir(c.render_root()).unwrap().count(), 1);
 }
 
@@ -1029,15 +1040,17 @@ fn refuses_a_missing_config() {
         "arch",
         "install: { mode: alongside, bootloader: extlinux, initramfs: mkinitcpio }\n",
     ));
+    fs::remove_file(c.repo.join("fleet/config/toy.config")).unwrap();
+    c.promote(CUMULATIVE.as_bytes());
     c.cmd().arg(HOST).assert().code(1).stderr(contains(
-        "kernel.config is missing; a kernel config is required",
+        "the lock of toy has no checked kernel config (it was promoted without one)",
     ));
     c.nothing_written();
-    // the manifest names a config that is not there
+    // the lock names a checked config that is not beside it
     let c = Case::new(&arm_manifest());
-    fs::remove_file(c.repo.join("fleet/config/toy.config")).unwrap();
+    fs::remove_file(c.promoted().join("config")).unwrap();
     c.cmd().arg(HOST).assert().code(1).stderr(contains(
-        "fleet/config/toy.config: the kernel config named by kernel.config",
+        "config: the checked config of the lock is missing; run ka-promote toy again",
     ));
     c.nothing_written();
 }

@@ -12,7 +12,7 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use ka_core::docs::{Baseline, Plan, PlannedPatch, Selection, V1};
+use ka_core::docs::{Baseline, Plan, PlanConfig, PlannedFragment, PlannedPatch, Selection, V1};
 use ka_core::error::{Error, ExitCode, negative};
 use ka_core::formats::{HostManifest, Role, SeriesMeta, check_series_ref};
 use ka_core::hash::b2sum;
@@ -20,6 +20,9 @@ use ka_core::names::{check_file_name, scope_rank};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// The file name of a config fragment in a scope or series folder.
+pub const FRAGMENT: &str = "fragment.config";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -212,6 +215,7 @@ impl Tree {
             }
         }
         self.refuse_duplicate_content(&patches, &rel)?;
+        let config = self.config_inputs(&m, kernel.config.as_deref(), &ordered)?;
 
         Ok(Plan {
             kind: Default::default(),
@@ -227,7 +231,71 @@ impl Tree {
                 pending: None,
             },
             patches,
+            config,
         })
+    }
+
+    /// The config inputs in merge order: the manifest's base config, the
+    /// `fragment.config` of each listed scope (in scope order), then that of
+    /// each series (in plan order). `None` when there are none.
+    fn config_inputs(
+        &self,
+        m: &HostManifest,
+        base: Option<&str>,
+        ordered: &[(Series, Selection)],
+    ) -> Result<Option<PlanConfig>, Error> {
+        let mut fragments = Vec::new();
+        let mut scopes: Vec<&String> = m.scopes.iter().collect();
+        scopes.sort_by(|a, b| scope_rank(a).cmp(&scope_rank(b)).then(a.cmp(b)));
+        for scope in scopes {
+            let rel = format!("patches/{scope}/{FRAGMENT}");
+            if let Some(sum) = self.fragment_sum(&rel)? {
+                fragments.push(PlannedFragment {
+                    path: rel,
+                    scope: scope.clone(),
+                    series: None,
+                    campaign: None,
+                    b2sum: sum,
+                });
+            }
+        }
+        for (s, _) in ordered {
+            let rel = format!("patches/{}/{FRAGMENT}", s.reference);
+            if let Some(sum) = self.fragment_sum(&rel)? {
+                fragments.push(PlannedFragment {
+                    path: rel,
+                    scope: s.meta.scope.clone(),
+                    series: Some(s.reference.clone()),
+                    campaign: Some(s.meta.campaign.clone()),
+                    b2sum: sum,
+                });
+            }
+        }
+        if base.is_none() && fragments.is_empty() {
+            return Ok(None);
+        }
+        if let Some(base) = base {
+            ka_core::paths::safe_relative("kernel.config", base)?;
+        }
+        Ok(Some(PlanConfig {
+            arch: m.arch,
+            base: base.map(str::to_string),
+            fragments,
+        }))
+    }
+
+    /// The b2sum of a fragment file, if the tree has it.
+    fn fragment_sum(&self, rel: &str) -> Result<Option<String>, Error> {
+        let path = self.repo.join(rel);
+        if !path.exists() {
+            return Ok(None);
+        }
+        self.refuse_escape(&path, rel)?;
+        if !path.is_file() {
+            return Err(negative(format!("{rel}: not a regular file")));
+        }
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(Some(b2sum(&bytes)))
     }
 
     /// Every series directly under `patches/<scope>/`, in name order. Anything

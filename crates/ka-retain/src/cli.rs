@@ -253,6 +253,7 @@ fn result(
         verdicts: Vec::new(),
         job,
         build_host: None,
+        config: None,
     }
 }
 

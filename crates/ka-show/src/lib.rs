@@ -417,6 +417,7 @@ mod tests {
             verdicts: Vec::new(),
             job: None,
             build_host: None,
+            config: None,
         }
     }
 

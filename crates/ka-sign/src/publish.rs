@@ -400,6 +400,7 @@ impl<R: Remote> Publisher<'_, R> {
             verdicts: Vec::new(),
             job: None,
             build_host: None,
+            config: None,
         };
         if r.ok() {
             let lifted = self.lift_signing_fail("ka-publish --check: signing works again")?;

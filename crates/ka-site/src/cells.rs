@@ -172,9 +172,9 @@ pub fn block_summary(b: &Block, as_of: i64) -> String {
 /// What the owner can do about a block (ka-remind's words).
 pub fn hint(b: &Block) -> String {
     let host = match &b.subject {
-        ka_core::docs::Subject::Host { host } | ka_core::docs::Subject::BuildHost { host } => {
-            Some(host.as_str())
-        }
+        ka_core::docs::Subject::Host { host }
+        | ka_core::docs::Subject::BuildHost { host }
+        | ka_core::docs::Subject::Config { host, .. } => Some(host.as_str()),
         _ => None,
     };
     ka_remind::records::block_hint(b.block, host, &b.id)

@@ -70,7 +70,12 @@ fn fleet_blocks(state: &FleetState, body: &mut String) {
         .blocks
         .iter()
         .filter(|b| b.state == BlockState::Open)
-        .filter(|b| !matches!(b.subject, Subject::Host { .. } | Subject::BuildHost { .. }))
+        .filter(|b| {
+            !matches!(
+                b.subject,
+                Subject::Host { .. } | Subject::BuildHost { .. } | Subject::Config { .. }
+            )
+        })
         .map(|b| {
             let subject = match &b.subject {
                 Subject::Patch { patch } => format!("<code>{}</code>", esc(patch)),

@@ -252,7 +252,9 @@ pub fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gath
         Ok(blocks) => {
             for b in blocks.iter().filter(|b| b.state == BlockState::Open) {
                 let about_host = match &b.subject {
-                    Subject::Host { host: h } | Subject::BuildHost { host: h } => h == host,
+                    Subject::Host { host: h }
+                    | Subject::BuildHost { host: h }
+                    | Subject::Config { host: h, .. } => h == host,
                     Subject::Global => true,
                     Subject::Patch { .. } | Subject::Patches { .. } => false,
                 };

@@ -1,0 +1,3 @@
+fn main() {
+    ka_core::error::main_with("ka-kconfig", ka_kconfig::run)
+}

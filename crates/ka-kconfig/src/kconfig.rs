@@ -63,9 +63,16 @@ pub struct Def {
 }
 
 impl Def {
-    /// All of `deps` as one conjunction (`y` when there are none).
+    /// All of `deps` as one conjunction (`y` when there are none); a
+    /// condition written twice (`if CW1200` around `depends on CW1200`) once.
     pub fn dep_expr(&self) -> Expr {
-        let mut it = self.deps.iter().cloned();
+        let mut unique: Vec<&Expr> = Vec::new();
+        for d in &self.deps {
+            if !unique.contains(&d) {
+                unique.push(d);
+            }
+        }
+        let mut it = unique.into_iter().cloned();
         match it.next() {
             None => Expr::Sym("y".into()),
             Some(first) => it.fold(first, Expr::and),

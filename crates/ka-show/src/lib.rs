@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use ka_core::docs::{Install, Publish, Status, VerbResult, Verdict};
+use ka_core::docs::{ConfigCheck, Install, Publish, Status, VerbResult, Verdict};
 use ka_core::error::ExitCode;
 use std::io::Write;
 
@@ -15,6 +15,9 @@ use std::io::Write;
     about = "Print ka.result and ka.publish documents (stdin) as a short human summary",
     long_about = "Reads ka.result documents on stdin and prints, per host: what the verb did, \
 the per-patch verdicts when there are any, the cumulative patch's size and b2sum, the \
+kernel config check (what was checked; every value that did not stick, as config-drop when \
+it halts the promote or warning for the base config's, with the reason, the condition and \
+the symbols that decide it; conflicts; overrides with --verbose), the \
 blocks in the way, and the files written (for an unchanged result, which writes nothing, the \
 files in place). ka.publish documents (ka-sign) print the packages, \
 the repository and what was written on the sign host. Exit status 1 when any result is \
@@ -222,10 +225,65 @@ pub fn render(
     if quiet > 0 {
         writeln!(out, "  {quiet} clean (-v lists them)")?;
     }
+    if let Some(c) = &r.config {
+        render_config(out, c, verbose)?;
+    }
     for b in &r.blocks {
         writeln!(out, "  blocked by {} {}", b.id, b.title)?;
     }
     files(out, r.status, &r.files)
+}
+
+/// The config check: one line of what was checked, then every value that did
+/// not stick (a halting drop as `config-drop`, a base config's as `warning`)
+/// with its reason, then conflicts; overrides with --verbose.
+fn render_config(out: &mut impl Write, c: &ConfigCheck, verbose: bool) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "  config: {} options asked, ARCH={}, {}; final .config b2sum {}{}",
+        c.requested,
+        c.arch,
+        c.toolchain,
+        &c.b2sum[..c.b2sum.len().min(32)],
+        if c.cached { " (cached)" } else { "" }
+    )?;
+    for d in &c.drops {
+        let word = if d.halts { "config-drop" } else { "warning" };
+        writeln!(
+            out,
+            "  {word} {}={} ({}) is {}: {}",
+            d.option, d.requested, d.at, d.actual, d.reason
+        )?;
+        if let Some(cond) = &d.condition {
+            writeln!(out, "      {cond}")?;
+        }
+        if !d.blocking.is_empty() {
+            writeln!(out, "      because {}", d.blocking.join(", "))?;
+        }
+    }
+    for x in &c.conflicts {
+        writeln!(
+            out,
+            "  conflict {}: {} ({}) vs {} ({})",
+            x.option, x.first_value, x.first, x.second_value, x.second
+        )?;
+    }
+    if verbose {
+        for o in &c.overrides {
+            writeln!(
+                out,
+                "  override {}: {} ({}) → {} ({})",
+                o.option, o.value, o.at, o.by_value, o.by
+            )?;
+        }
+    } else if !c.overrides.is_empty() {
+        writeln!(
+            out,
+            "  {} config override(s) (-v lists them)",
+            c.overrides.len()
+        )?;
+    }
+    Ok(())
 }
 
 pub fn render_publish(out: &mut impl Write, p: &Publish, plan: bool) -> std::io::Result<()> {

@@ -183,7 +183,10 @@ fn subject_of(kind: BlockKind, a: &FileArgs) -> anyhow::Result<Subject> {
         BlockKind::ConfigDrop => {
             let host = a.host.clone().ok_or_else(|| need("--host and --option"))?;
             check_name("host", &host)?;
-            let option = a.option.clone().ok_or_else(|| need("--host and --option"))?;
+            let option = a
+                .option
+                .clone()
+                .ok_or_else(|| need("--host and --option"))?;
             Subject::Config { host, option }
         }
     })

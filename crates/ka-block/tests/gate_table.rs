@@ -172,6 +172,22 @@ fn signing_fail_is_global_for_build_and_sign_and_nothing_else() {
 }
 
 #[test]
+fn config_drop_halts_only_the_promote_of_its_host() {
+    let b = block(
+        BlockKind::ConfigDrop,
+        Subject::Config {
+            host: "ohm".into(),
+            option: "CONFIG_CW1200".into(),
+        },
+    );
+    let h = halted(&b);
+    assert!(!h.is_empty());
+    for (verb, host, _, _) in &h {
+        assert_eq!((*verb, *host), (Verb::Promote, "ohm"));
+    }
+}
+
+#[test]
 fn lifted_blocks_halt_nothing() {
     for kind in BlockKind::ALL {
         let subject = match kind {
@@ -190,6 +206,10 @@ fn lifted_blocks_halt_nothing() {
             BlockKind::SigningFail => Subject::Global,
             BlockKind::HostChanged => Subject::Host {
                 host: "boltzmann".into(),
+            },
+            BlockKind::ConfigDrop => Subject::Config {
+                host: "fresnel".into(),
+                option: "CONFIG_WIFI".into(),
             },
             _ => Subject::Host {
                 host: "fresnel".into(),

@@ -19,8 +19,8 @@ use ka_block::gate::{Request, blocking};
 use ka_block::store::Store;
 use ka_core::atomic;
 use ka_core::docs::{
-    Artifact, BlockRef, Check, ConfigCheck, Lock, LockedBaseline, LockedPatch, Status, V1, Verb, VerbResult,
-    VerdictLine,
+    Artifact, BlockRef, Check, ConfigCheck, Lock, LockedBaseline, LockedPatch, Status, V1, Verb,
+    VerbResult, VerdictLine,
 };
 use ka_core::error::{Error, ExitCode, Result, contract};
 use ka_core::hash::b2sum;
@@ -381,9 +381,11 @@ impl Cumulative {
     fn matches_on_disk(&self, dir: &Path) -> bool {
         fs::read(dir.join(LOCK)).is_ok_and(|b| b == self.lock_bytes)
             && fs::read(dir.join(CUMULATIVE)).is_ok_and(|b| b2sum(&b) == self.lock.cumulative.b2sum)
-            && self.lock.config.as_ref().is_none_or(|c| {
-                fs::read(dir.join(CONFIG)).is_ok_and(|b| b2sum(&b) == c.b2sum)
-            })
+            && self
+                .lock
+                .config
+                .as_ref()
+                .is_none_or(|c| fs::read(dir.join(CONFIG)).is_ok_and(|b| b2sum(&b) == c.b2sum))
     }
 
     /// Write both files into a temp folder beside `dir`, then rename it into place.

@@ -24,7 +24,12 @@ use std::time::Duration;
 const RESULT_FORMAT: &str = "ka-kconfig 1";
 
 /// What kconfig reads of a tree; `git archive` takes them as pathspecs.
-const KCONFIG_FILES: &[&str] = &["Makefile", "scripts", "arch/*/Makefile*", ":(glob)**/Kconfig*"];
+const KCONFIG_FILES: &[&str] = &[
+    "Makefile",
+    "scripts",
+    "arch/*/Makefile*",
+    ":(glob)**/Kconfig*",
+];
 
 /// The Kconfig tree of one baseline commit, ready to run.
 pub struct Baseline {
@@ -192,7 +197,10 @@ impl Baseline {
             )
             .as_bytes(),
         );
-        let kept = self.home.join("results").join(format!("{}.config", &key[..32]));
+        let kept = self
+            .home
+            .join("results")
+            .join(format!("{}.config", &key[..32]));
         if let Ok(config) = fs::read_to_string(&kept) {
             return Ok(Outcome {
                 config,
@@ -291,7 +299,9 @@ fn extract(git_dir: &Path, commit: &str, dest: &Path, shown: &str) -> Result<()>
         .stderr(Stdio::piped())
         .output()
         .map_err(|e| usage(format!("tar: {e}")))?;
-    let git = archive.wait_with_output().map_err(|e| usage(format!("git: {e}")))?;
+    let git = archive
+        .wait_with_output()
+        .map_err(|e| usage(format!("git: {e}")))?;
     if !git.status.success() || !untar.status.success() {
         // git archive refuses pathspecs that match nothing (a tree without
         // scripts/ or a Makefile): that is the refusal below
@@ -325,7 +335,11 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         .status()
         .map_err(|e| usage(format!("cp: {e}")))?;
     if !status.success() {
-        return Err(usage(format!("cp -a {} {} failed", from.display(), to.display())));
+        return Err(usage(format!(
+            "cp -a {} {} failed",
+            from.display(),
+            to.display()
+        )));
     }
     Ok(())
 }

@@ -23,7 +23,10 @@ pub fn check_types(k: &Kconfig, requests: &BTreeMap<String, Request>) -> Result<
             Type::Tristate => matches!(v, "y" | "m" | "n"),
             Type::Int => v == "n" || v.parse::<i64>().is_ok(),
             Type::Hex => {
-                let digits = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")).unwrap_or(v);
+                let digits = v
+                    .strip_prefix("0x")
+                    .or_else(|| v.strip_prefix("0X"))
+                    .unwrap_or(v);
                 v == "n" || (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_hexdigit()))
             }
             Type::String => true,
@@ -40,7 +43,8 @@ pub fn check_types(k: &Kconfig, requests: &BTreeMap<String, Request>) -> Result<
                 "{}: CONFIG_{name} is a {} (defined at {}): {v} is not a value it takes; use {takes}",
                 r.origin,
                 ty.as_str(),
-                k.get(name).map_or("?", |s| s.defs.first().map_or("?", |d| d.at.as_str()))
+                k.get(name)
+                    .map_or("?", |s| s.defs.first().map_or("?", |d| d.at.as_str()))
             )));
         }
     }
@@ -239,7 +243,9 @@ fn explain(k: &Kconfig, fin: &Values, name: &str, requested: &str, actual: Optio
         // the final value is higher than asked: something forces it up
         let mut forcing = Vec::new();
         for (by, cond) in &sym.selected_by {
-            let on = fin.tri(by).min(cond.as_ref().map_or(Tri::Y, |c| c.eval(fin)));
+            let on = fin
+                .tri(by)
+                .min(cond.as_ref().map_or(Tri::Y, |c| c.eval(fin)));
             if on > want.unwrap_or(Tri::N) {
                 forcing.push(format!("{by}={}", fin.tri(by).as_str()));
             }
@@ -249,7 +255,11 @@ fn explain(k: &Kconfig, fin: &Values, name: &str, requested: &str, actual: Optio
                 reason: format!(
                     "it is selected by {}, which {} it to {}",
                     forcing.join(", "),
-                    if forcing.len() == 1 { "forces" } else { "force" },
+                    if forcing.len() == 1 {
+                        "forces"
+                    } else {
+                        "force"
+                    },
                     have.as_str()
                 ),
                 blocking: forcing,
@@ -327,7 +337,13 @@ mod tests {
                     series: Some("driver/x/s".into()),
                     campaign: Some("c".into()),
                 };
-                (n.to_string(), Request { value: v.to_string(), origin })
+                (
+                    n.to_string(),
+                    Request {
+                        value: v.to_string(),
+                        origin,
+                    },
+                )
             })
             .collect()
     }
@@ -343,14 +359,21 @@ mod tests {
     fn unmet_dependencies_name_the_symbols() {
         let d = one("CONFIG_MODULES=y\nCONFIG_NET=y\n", "WIFI", "m");
         assert_eq!(d.reason, "its dependencies are not met");
-        assert_eq!(d.condition.as_deref(), Some("depends on NET [=y] && MMC [=n]"));
+        assert_eq!(
+            d.condition.as_deref(),
+            Some("depends on NET [=y] && MMC [=n]")
+        );
         assert_eq!(d.blocking, ["MMC=n"]);
         assert_eq!((d.option.as_str(), d.actual.as_str()), ("CONFIG_WIFI", "n"));
     }
 
     #[test]
     fn a_module_dependency_caps_at_m() {
-        let d = one("CONFIG_MODULES=y\nCONFIG_NET=y\nCONFIG_MMC=m\nCONFIG_WIFI=m\n", "WIFI", "y");
+        let d = one(
+            "CONFIG_MODULES=y\nCONFIG_NET=y\nCONFIG_MMC=m\nCONFIG_WIFI=m\n",
+            "WIFI",
+            "y",
+        );
         assert!(d.reason.contains("caps it at m"), "{}", d.reason);
         assert_eq!(d.blocking, ["MMC=m"]);
     }
@@ -359,7 +382,11 @@ mod tests {
     fn unknown_symbols_suggest_a_spelling() {
         let d = one("", "WIFII", "y");
         assert!(d.reason.starts_with("unknown symbol"));
-        assert!(d.reason.ends_with("did you mean CONFIG_WIFI?"), "{}", d.reason);
+        assert!(
+            d.reason.ends_with("did you mean CONFIG_WIFI?"),
+            "{}",
+            d.reason
+        );
     }
 
     #[test]
@@ -382,7 +409,11 @@ mod tests {
         let d = one("CONFIG_A=y\n", "B", "y");
         assert!(d.reason.contains("CONFIG_A is chosen"), "{}", d.reason);
         let d = one("CONFIG_HZ=250\n", "HZ", "5000");
-        assert!(d.reason.contains("outside its range 100 1000"), "{}", d.reason);
+        assert!(
+            d.reason.contains("outside its range 100 1000"),
+            "{}",
+            d.reason
+        );
         let d = one("CONFIG_MMC=y\n", "MMC", "m");
         assert_eq!(d.blocking, ["MODULES=n"]);
     }

@@ -111,9 +111,11 @@ impl Merged {
                     let both_campaigns =
                         old.origin.campaign.is_some() && new.origin.campaign.is_some();
                     if both_campaigns && old.origin.campaign != new.origin.campaign {
-                        self.conflicts.push((s.name.clone(), old.clone(), new.clone()));
+                        self.conflicts
+                            .push((s.name.clone(), old.clone(), new.clone()));
                     } else {
-                        self.overrides.push((s.name.clone(), old.clone(), new.clone()));
+                        self.overrides
+                            .push((s.name.clone(), old.clone(), new.clone()));
                     }
                 }
                 _ => {}
@@ -157,7 +159,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.len(), 3);
-        assert_eq!((s[1].name.as_str(), s[1].value.as_str(), s[1].line), ("B", "n", 4));
+        assert_eq!(
+            (s[1].name.as_str(), s[1].value.as_str(), s[1].line),
+            ("B", "n", 4)
+        );
     }
 
     #[test]
@@ -169,7 +174,10 @@ mod tests {
             ("# CONFIG_A is off\n", "f:1: not a setting"),
             ("CONFIG_A-B=y\n", "f:1: not an option name"),
             ("CONFIG_S=\"x\n", "f:1: a string value is not closed"),
-            ("CONFIG_A=y\nCONFIG_A=m\n", "f:2: CONFIG_A is set again (first at line 1)"),
+            (
+                "CONFIG_A=y\nCONFIG_A=m\n",
+                "f:2: CONFIG_A is set again (first at line 1)",
+            ),
         ] {
             let e = parse("f", text).unwrap_err().to_string();
             assert!(e.starts_with(why), "{text:?}: {e}");
@@ -179,9 +187,18 @@ mod tests {
     #[test]
     fn later_wins_and_campaigns_conflict() {
         let mut m = Merged::default();
-        m.add(&origin("base", None), parse("base", "CONFIG_A=y\nCONFIG_B=y\n").unwrap());
-        m.add(&origin("one", Some("one")), parse("one", "CONFIG_A=m\nCONFIG_C=y\n").unwrap());
-        m.add(&origin("two", Some("two")), parse("two", "# CONFIG_C is not set\n").unwrap());
+        m.add(
+            &origin("base", None),
+            parse("base", "CONFIG_A=y\nCONFIG_B=y\n").unwrap(),
+        );
+        m.add(
+            &origin("one", Some("one")),
+            parse("one", "CONFIG_A=m\nCONFIG_C=y\n").unwrap(),
+        );
+        m.add(
+            &origin("two", Some("two")),
+            parse("two", "# CONFIG_C is not set\n").unwrap(),
+        );
         assert_eq!(m.requests["A"].value, "m");
         assert_eq!(m.overrides.len(), 1);
         assert_eq!(m.conflicts.len(), 1);

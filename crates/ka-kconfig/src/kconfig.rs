@@ -236,7 +236,8 @@ impl Reader<'_> {
                     help_indent = Some(None);
                 }
                 "config" | "menuconfig" => {
-                    let name = word_at(&toks, 1).ok_or_else(|| format!("{}: {word} without a name", at()))?;
+                    let name = word_at(&toks, 1)
+                        .ok_or_else(|| format!("{}: {word} without a name", at()))?;
                     self.start_config(name, at());
                 }
                 "choice" => {
@@ -327,7 +328,10 @@ impl Reader<'_> {
     }
 
     fn outer_deps(&self) -> Vec<Expr> {
-        self.frames.iter().flat_map(|f| f.deps.iter().cloned()).collect()
+        self.frames
+            .iter()
+            .flat_map(|f| f.deps.iter().cloned())
+            .collect()
     }
 
     fn end(&mut self, kind: &str, at: &str) -> Result<(), String> {
@@ -370,7 +374,11 @@ impl Reader<'_> {
         if self.entry != Entry::Config {
             return Ok(()); // a choice's or menu's prompt, type, visible if, …
         }
-        let name = self.current.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
+        let name = self
+            .current
+            .as_ref()
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default();
         if let Some(ty) = Type::parse(word) {
             let sym = self.k.symbols.get_mut(&name).expect("current symbol");
             sym.ty.get_or_insert(ty);
@@ -402,7 +410,8 @@ impl Reader<'_> {
                 }
             }
             "select" | "imply" => {
-                let target = word_at(toks, 1).ok_or_else(|| err(format!("{word} without a symbol")))?;
+                let target =
+                    word_at(toks, 1).ok_or_else(|| err(format!("{word} without a symbol")))?;
                 let cond = parse_if(toks, 2).map_err(err)?;
                 let sym = self.k.symbols.entry(target.to_string()).or_default();
                 let list = if word == "select" {
@@ -459,7 +468,9 @@ fn is_assignment(line: &str) -> bool {
         return false;
     }
     let rest = t[name_end..].trim_start();
-    [":=", "+=", "?=", "="].iter().any(|op| rest.starts_with(op))
+    [":=", "+=", "?=", "="]
+        .iter()
+        .any(|op| rest.starts_with(op))
 }
 
 fn word_at(toks: &[Token], i: usize) -> Option<&str> {
@@ -543,19 +554,28 @@ mod tests {
                  endmenu\n\
                  if ARM64\nchoice\n\tprompt \"hz\"\nconfig HZ_100\n\tbool \"100\"\nconfig HZ_250\n\tbool \"250\"\nendchoice\nendif\n",
             ),
-            ("arch/arm64/Kconfig", "config ARM64\n\tdef_bool y\n\tselect NET\n"),
+            (
+                "arch/arm64/Kconfig",
+                "config ARM64\n\tdef_bool y\n\tselect NET\n",
+            ),
         ]);
         assert!(k.get("NOT_A_SYMBOL").is_none());
         let wifi = k.get("WIFI").unwrap();
         assert_eq!(wifi.ty, Some(Type::Tristate));
         assert_eq!(wifi.defs[0].at, "Kconfig:5");
         assert_eq!(wifi.defs[0].dep_expr().to_string(), "NET && MMC");
-        assert_eq!(wifi.defs[0].prompts[0].as_ref().unwrap().to_string(), "EXPERT");
+        assert_eq!(
+            wifi.defs[0].prompts[0].as_ref().unwrap().to_string(),
+            "EXPERT"
+        );
         assert_eq!(k.get("CRC").unwrap().selected_by[0].0, "WIFI");
         assert_eq!(k.get("NET").unwrap().selected_by[0].0, "ARM64");
         assert_eq!(k.get("HZ_250").unwrap().defs[0].choice, Some(0));
         assert_eq!(k.choices[0].members, ["HZ_100", "HZ_250"]);
-        assert_eq!(k.get("HZ_100").unwrap().defs[0].dep_expr().to_string(), "ARM64");
+        assert_eq!(
+            k.get("HZ_100").unwrap().defs[0].dep_expr().to_string(),
+            "ARM64"
+        );
         assert!(!k.get("ARM64").unwrap().has_prompt());
         assert_eq!(k.nearest("WIFII"), Some("WIFI"));
     }

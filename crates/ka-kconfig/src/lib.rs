@@ -17,9 +17,7 @@ pub mod values;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use ka_core::docs::{
-    Check, ConfigCheck, ConfigConflict, ConfigOrigin, ConfigOverride, PlanConfig,
-};
+use ka_core::docs::{Check, ConfigCheck, ConfigConflict, ConfigOrigin, ConfigOverride, PlanConfig};
 use ka_core::error::{Error, ExitCode, Result, contract};
 use ka_core::hash::b2sum;
 use ka_core::paths::{Layout, runtime_root};

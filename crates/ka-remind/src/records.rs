@@ -25,9 +25,9 @@ pub fn open_records(layout: &Layout) -> Result<Vec<OpenRecord>> {
     let mut out = Vec::new();
     for b in Store::local(layout).open_blocks()? {
         let host = match &b.subject {
-            Subject::Host { host }
-            | Subject::BuildHost { host }
-            | Subject::Config { host, .. } => Some(host.clone()),
+            Subject::Host { host } | Subject::BuildHost { host } | Subject::Config { host, .. } => {
+                Some(host.clone())
+            }
             _ => None,
         };
         out.push(OpenRecord {

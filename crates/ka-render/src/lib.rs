@@ -295,7 +295,10 @@ fn checked_config(cli: &Cli, lock: &Lock, dir: &Path) -> Result<Vec<u8>> {
         )));
     };
     check_file_name("config file", &artifact.file).map_err(|e| contract(format!("lock: {e}")))?;
-    let path = cli.config.clone().unwrap_or_else(|| dir.join(&artifact.file));
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| dir.join(&artifact.file));
     let bytes = fs::read(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => negative(format!(
             "{}: the checked config of the lock is missing; run ka-promote {} again",

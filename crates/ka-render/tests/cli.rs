@@ -459,7 +459,11 @@ fn rendering_again_is_unchanged_and_stdin_gives_the_same_folder() {
 
     // the config is the lock's: a promoted config changed after the
     // promote is refused, and the rendered folder stays
-    fs::write(c.promoted().join("config"), "CONFIG_MODULES=y\nCONFIG_X=y\n").unwrap();
+    fs::write(
+        c.promoted().join("config"),
+        "CONFIG_MODULES=y\nCONFIG_X=y\n",
+    )
+    .unwrap();
     c.cmd()
         .arg(HOST)
         .assert()

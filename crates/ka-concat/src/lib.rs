@@ -265,7 +265,7 @@ impl Cumulative {
             verdicts: self.verdicts.clone(),
             job: None,
             build_host: None,
-            config: self.config_check.clone(),
+            config: self.config_check.clone().map(Box::new),
         }
     }
 

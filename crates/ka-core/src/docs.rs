@@ -481,7 +481,7 @@ pub struct VerbResult {
     pub build_host: Option<String>,
     /// The kernel config check, when the verb checked the config (promote).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<ConfigCheck>,
+    pub config: Option<Box<ConfigCheck>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

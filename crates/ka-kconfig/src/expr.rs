@@ -222,7 +222,7 @@ impl Expr {
             Expr::Sym(s) => v.tri(s),
             Expr::Str(s) => Tri::parse(s).unwrap_or(Tri::N),
             Expr::Macro(_) => Tri::Y,
-            Expr::Not(a) => a.eval(v).not(),
+            Expr::Not(a) => !a.eval(v),
             Expr::And(a, b) => a.eval(v).min(b.eval(v)),
             Expr::Or(a, b) => a.eval(v).max(b.eval(v)),
             Expr::Cmp(op, a, b) => {
@@ -263,7 +263,7 @@ impl Expr {
                 a.blame_low(need, v, out);
                 b.blame_low(need, v, out);
             }
-            Expr::Not(a) => a.blame_high(need.not(), v, out),
+            Expr::Not(a) => a.blame_high(!need, v, out),
             leaf => push_unique(out, leaf.leaf_text(v)),
         }
     }
@@ -278,7 +278,7 @@ impl Expr {
                 a.blame_high(max, v, out);
                 b.blame_high(max, v, out);
             }
-            Expr::Not(a) => a.blame_low(max.not(), v, out),
+            Expr::Not(a) => a.blame_low(!max, v, out),
             leaf => push_unique(out, leaf.leaf_text(v)),
         }
     }

@@ -27,9 +27,12 @@ impl Tri {
             Tri::N => "n",
         }
     }
+}
 
-    /// kconfig's `!`: y ↔ n, m stays m.
-    pub fn not(self) -> Tri {
+/// kconfig's `!`: y ↔ n, m stays m.
+impl std::ops::Not for Tri {
+    type Output = Tri;
+    fn not(self) -> Tri {
         match self {
             Tri::Y => Tri::N,
             Tri::M => Tri::M,

@@ -35,6 +35,10 @@ pub enum Probe {
     /// `cmd WORD... exit N` / `cmd WORD... output TEST`: runs a command; only
     /// where the manifest sets `verify.allow_cmd_probes: true`.
     Cmd { argv: Vec<String>, check: CmdCheck },
+    /// `config CONFIG_X=y|m|n`: the running kernel's own config has this
+    /// value (`/proc/config.gz`, else `/boot/config-$(uname -r)`); n is also
+    /// an option that is not set.
+    Config { name: String, value: String },
 }
 
 /// Which file system a value probe reads, and so which roots its path may use.
@@ -176,7 +180,15 @@ pub enum Read {
     Exists(String),
     /// The probe's own argv (a `cmd` probe).
     Cmd(Vec<String>),
+    /// The running kernel's config: [`KERNEL_CONFIG_READER`].
+    KernelConfig,
 }
+
+/// The one fixed script that prints the running kernel's config: the
+/// kernel's own copy when it was built with IKCONFIG_PROC, else the one its
+/// package installed beside it. Fixed text; no probe data goes into it.
+pub const KERNEL_CONFIG_READER: &str = "if [ -r /proc/config.gz ]; then gzip -dc /proc/config.gz; \
+else cat -- \"/boot/config-$(uname -r)\"; fi";
 
 impl Read {
     /// The argv run on the host; every word is quoted by ka-run-remote.
@@ -187,6 +199,7 @@ impl Read {
             Read::Dmesg => v(&["dmesg"]),
             Read::Exists(p) => v(&["test", "-e", p]),
             Read::Cmd(argv) => argv.clone(),
+            Read::KernelConfig => v(&["sh", "-c", KERNEL_CONFIG_READER]),
         }
     }
 }
@@ -200,6 +213,7 @@ impl Probe {
             Probe::Module { .. } => Read::Cat("/proc/modules".into()),
             Probe::File { path, .. } => Read::Exists(path.clone()),
             Probe::Cmd { argv, .. } => Read::Cmd(argv.clone()),
+            Probe::Config { .. } => Read::KernelConfig,
         }
     }
 
@@ -231,6 +245,7 @@ impl Probe {
                 check: CmdCheck::Output(t),
                 ..
             } => format!("output {}", t.describe()),
+            Probe::Config { name, value } => format!("CONFIG_{name}={value}"),
         }
     }
 }
@@ -327,7 +342,7 @@ pub fn words(line: &str) -> Result<Vec<String>, String> {
 }
 
 const FORMS: &str = "a probe is one of: sysfs|procfs|dt PATH TEST; dmesg must-match|must-not-match REGEX; \
-module loaded|not-loaded NAME; file exists|missing PATH; cmd WORD... exit N; cmd WORD... output TEST \
+module loaded|not-loaded NAME; file exists|missing PATH; config CONFIG_NAME=y|m|n; cmd WORD... exit N; cmd WORD... output TEST \
 (TEST: == VALUE, != VALUE, ~ REGEX, !~ REGEX, < <= > >= NUMBER, contains WORD); see man 5 ka-probe";
 
 /// Parse one probe line. The error says what is wrong (the caller adds
@@ -418,6 +433,30 @@ pub fn parse(line: &str) -> Result<Probe, String> {
             Ok(Probe::File {
                 path: path.clone(),
                 exists,
+            })
+        }
+        "config" => {
+            let [setting] = rest else {
+                return Err(
+                    "config takes one CONFIG_NAME=y|m|n, e.g. `config CONFIG_CW1200=m`".into(),
+                );
+            };
+            let parsed = setting
+                .strip_prefix("CONFIG_")
+                .and_then(|s| s.split_once('='))
+                .filter(|(name, value)| {
+                    !name.is_empty()
+                        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                        && matches!(*value, "y" | "m" | "n")
+                });
+            let Some((name, value)) = parsed else {
+                return Err(format!(
+                    "config {setting}: write CONFIG_NAME=y, =m or =n (the running kernel's config is checked for exactly that)"
+                ));
+            };
+            Ok(Probe::Config {
+                name: name.to_string(),
+                value: value.to_string(),
             })
         }
         "cmd" => {

@@ -497,6 +497,24 @@ pub fn evaluate(probe: &Probe, r: &ReadResult) -> Check {
             }
             r => Check::Unreadable(describe_failure(r)),
         },
+        Probe::Config { name, value } => match r {
+            Ok(c) if ok(c) => {
+                let text = String::from_utf8_lossy(&c.stdout);
+                let set = format!("CONFIG_{name}=");
+                let actual = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix(set.as_str()))
+                    .unwrap_or("n");
+                Check::Value {
+                    passed: actual == value,
+                    actual: format!("CONFIG_{name}={actual}"),
+                }
+            }
+            r => Check::Unreadable(format!(
+                "{} (the running kernel's config is in /proc/config.gz with CONFIG_IKCONFIG_PROC=y, or in /boot/config-<release>)",
+                describe_failure(r)
+            )),
+        },
         Probe::File { exists, .. } => match r {
             Ok(c) if c.exit_code == Some(0) || c.exit_code == Some(1) => {
                 let is = c.exit_code == Some(0);
@@ -712,6 +730,49 @@ mod tests {
             evaluate(&p, &Err("timed out".into())),
             Check::Unreadable(_)
         ));
+    }
+
+    #[test]
+    fn config_probes_read_the_running_kernels_config() {
+        let p = parse("config CONFIG_CW1200=m").unwrap();
+        assert_eq!(p.read().argv()[..2], ["sh", "-c"]);
+        let config = b"CONFIG_CW1200=m\n# CONFIG_MMC_DW is not set\nCONFIG_MMC=y\n";
+        assert_eq!(
+            evaluate(&p, &out(0, config, b"")),
+            Check::Value {
+                passed: true,
+                actual: "CONFIG_CW1200=m".into()
+            }
+        );
+        let p = parse("config CONFIG_MMC_DW=y").unwrap();
+        assert_eq!(
+            evaluate(&p, &out(0, config, b"")),
+            Check::Value {
+                passed: false,
+                actual: "CONFIG_MMC_DW=n".into()
+            }
+        );
+        // not set, or not there at all, is n
+        for name in ["MMC_DW", "GONE"] {
+            let p = parse(&format!("config CONFIG_{name}=n")).unwrap();
+            assert!(matches!(
+                evaluate(&p, &out(0, config, b"")),
+                Check::Value { passed: true, .. }
+            ));
+        }
+        // no /proc/config.gz and no /boot/config-<release>
+        assert!(matches!(
+            evaluate(&p, &out(1, b"", b"cat: /boot/config-6.1.0: No such file or directory\n")),
+            Check::Unreadable(e) if e.contains("IKCONFIG_PROC")
+        ));
+        for bad in [
+            "config MMC=y",
+            "config CONFIG_MMC=2",
+            "config CONFIG_MMC",
+            "config CONFIG_A=y CONFIG_B=y",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     const B: &str = "0a1b2c3d-0000-4000-8000-00000000abcd\n";

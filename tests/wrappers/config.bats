@@ -111,7 +111,7 @@ state() {
 	run --separate-stderr ka-promote --json ohm
 	[ "$status" -eq 0 ]
 	[[ $stderr == *"lifted config-drop-"* ]]
-	[ "$(jq -r .status <<<"$output")" = done ]
+	[ "$(jq -r .status <<<"$output")" = "done" ]
 	p="$KA_ROOT/hosts/ohm/promoted"
 	grep -qx 'CONFIG_WIFI=m' "$p/config"
 	grep -qx 'CONFIG_ARM64=y' "$p/config"
@@ -201,4 +201,23 @@ state() {
 	[ "$(jq -r '.config.drops | length' <<<"$output")" = 0 ]
 	[ "$(jq -r '.config.kept' <<<"$output")" = null ]
 	[ "$(state)" = "$before" ]
+}
+
+@test "ka-rebase-check: options the new baseline drops or renames, values that no longer stick, new symbols with their value" {
+	printf 'CONFIG_MODULES=y\nCONFIG_NET=y\nCONFIG_MMC=y\nCONFIG_HZ=300\n' >"$KA_REPO/fleet/config/ohm.config"
+	ka-promote ohm >/dev/null
+	# the next release renames WIFI, lowers HZ's range and adds a symbol
+	cp -a "$T/src/linux-toy" "$T/src/next" && rm -rf "$T/src/linux-toy"
+	mv "$T/src/next" "$T/src/linux-toy"
+	sed -i -e 's/^config WIFI$/config WIFI_DRV/' -e 's/range 100 1000/range 100 250/' "$T/src/linux-toy/Kconfig"
+	printf 'config CRC_FAST\n\tdef_bool y\n' >>"$T/src/linux-toy/Kconfig"
+	tar -cJf "$T/linux-next.tar.xz" -C "$T/src" linux-toy
+	run --separate-stderr ka-rebase-check --tarball "$T/linux-next.tar.xz" ohm
+	[ "$status" -eq 1 ]
+	[[ $output == *"gone     CONFIG_WIFI=m (patches/driver/wifi/lock/fragment.config:1): the new baseline does not define it; renamed to CONFIG_WIFI_DRV?"* ]]
+	[[ $output == *"new      CONFIG_CRC_FAST=y"* ]]
+	[[ $output == *"dropped  CONFIG_HZ=300 (fleet/config/ohm.config:4) would be 250: 300 is outside its range 100 250"* ]]
+	[[ $output == *"config: 1 gone, 1 no longer stick, 2 new symbols"* ]]
+	run --separate-stderr ka-rebase-check --json --tarball "$T/linux-next.tar.xz" ohm
+	[ "$(jq -r '.config.new_symbols | map(.option) | join(" ")' <<<"$output")" = "CONFIG_CRC_FAST CONFIG_WIFI_DRV" ]
 }

@@ -931,13 +931,55 @@ pub struct RebaseReport {
     pub from: LockedBaseline,
     pub to: LockedBaseline,
     pub patches: Vec<RebasePatch>,
+    /// How the host's kernel config fares on the new baseline, for a host with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<RebaseConfig>,
 }
 
 impl RebaseReport {
-    /// Whether every patch can stay as it is on the new baseline.
+    /// Whether every patch can stay as it is on the new baseline, and every
+    /// requested config value still sticks there.
     pub fn carries_over(&self) -> bool {
         self.patches.iter().all(|p| p.proposal == Proposal::Keep)
+            && self
+                .config
+                .as_ref()
+                .is_none_or(|c| c.gone.is_empty() && c.dropped.is_empty())
     }
+}
+
+/// The kernel config on the new baseline, against the current one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RebaseConfig {
+    /// Requested options the current baseline defines and the new one does
+    /// not: dropped, or renamed (`renamed_to`: the nearest spelling there).
+    pub gone: Vec<GoneOption>,
+    /// Requested values that stick on the current baseline and not on the
+    /// new one, with the new baseline's reason.
+    pub dropped: Vec<ConfigDrop>,
+    /// Symbols the new baseline adds, with the value the host's config takes.
+    pub new_symbols: Vec<NewSymbol>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoneOption {
+    /// `CONFIG_<NAME>`.
+    pub option: String,
+    pub requested: String,
+    pub at: ConfigOrigin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renamed_to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSymbol {
+    /// `CONFIG_<NAME>`.
+    pub option: String,
+    /// As the final `.config` on the new baseline has it.
+    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -17,7 +17,9 @@ pub mod values;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use ka_core::docs::{Check, ConfigCheck, ConfigConflict, ConfigOrigin, ConfigOverride, PlanConfig};
+use ka_core::docs::{
+    Check, ConfigCheck, ConfigConflict, ConfigOrigin, ConfigOverride, Plan, PlanConfig,
+};
 use ka_core::error::{Error, ExitCode, Result, contract};
 use ka_core::hash::b2sum;
 use ka_core::paths::{Layout, runtime_root};
@@ -74,109 +76,141 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let mut checks: Vec<Check> = ka_core::stream::read_docs(std::io::stdin().lock(), "stdin")?;
     let layout = Layout::new(runtime_root(cli.root.as_deref())?);
-    let mut trees = Trees::default();
+    let mut checker = Checker::new(layout, cli.dry_run);
     for check in &mut checks {
-        if let (Some(config), Some(commit)) = (&check.plan.config, &check.plan.baseline.commit) {
-            let report = check_config(&layout, &mut trees, check, config, commit, cli.dry_run)?;
-            check.config = Some(report);
+        if let Some(checked) = checker.check(&check.plan)? {
+            check.config = Some(checked.report);
         }
     }
     ka_core::stream::write_docs(&checks).context("stdout")?;
     Ok(ExitCode::Ok)
 }
 
-/// Kconfig trees and their parsed symbols, opened once per run.
-#[derive(Default)]
-struct Trees {
+/// A plan's config, checked.
+pub struct Checked {
+    pub report: ConfigCheck,
+    /// The final `.config`.
+    pub final_config: String,
+    /// Every requested option (without `CONFIG_`), merged: its value and where.
+    pub requested: std::collections::BTreeMap<String, fragment::Request>,
+}
+
+/// Checks plans' configs, opening each baseline's Kconfig tree once and
+/// reading its Kconfig files once per architecture.
+pub struct Checker {
+    layout: Layout,
+    dry_run: bool,
     open: HashMap<String, conf::Baseline>,
     parsed: HashMap<(String, &'static str), kconfig::Kconfig>,
 }
 
-fn check_config(
-    layout: &Layout,
-    trees: &mut Trees,
-    check: &Check,
-    config: &PlanConfig,
-    commit: &str,
-    dry_run: bool,
-) -> Result<ConfigCheck> {
-    let plan = &check.plan;
-    let merged = merge_inputs(plan.repo.as_path(), config)?;
-    if config.base.is_none() && !config.fragments.is_empty() {
-        return Err(contract(format!(
-            "{}: the tree has config fragments for {} ({}) but the manifest names no kernel.config to add them to; add kernel.config",
-            plan.manifest, plan.host, config.fragments[0].path
-        )));
+impl Checker {
+    pub fn new(layout: Layout, dry_run: bool) -> Checker {
+        Checker {
+            layout,
+            dry_run,
+            open: HashMap::new(),
+            parsed: HashMap::new(),
+        }
     }
-    let git_dir = plan.baseline.git_dir.as_ref().ok_or_else(|| {
-        contract(format!(
-            "plan of {} has a commit but no baseline.git_dir; pipe it through ka-baseline",
-            plan.host
-        ))
-    })?;
-    if !trees.open.contains_key(commit) {
-        let shown = plan.baseline.spec.describe();
-        let b = conf::Baseline::open(layout, git_dir, commit, &shown, dry_run)?;
-        trees.open.insert(commit.to_string(), b);
+
+    /// The config check of `plan`: `None` when it has no config inputs or
+    /// no pinned commit (a dry run's plan whose baseline is not imported).
+    pub fn check(&mut self, plan: &Plan) -> Result<Option<Checked>> {
+        match (&plan.config, &plan.baseline.commit) {
+            (Some(config), Some(commit)) => self.check_config(plan, config, commit).map(Some),
+            _ => Ok(None),
+        }
     }
-    let baseline = &trees.open[commit];
-    let arch = config.arch;
-    let karch = arch.kernel_arch();
-    let key = (commit.to_string(), karch);
-    if !trees.parsed.contains_key(&key) {
-        let vars = HashMap::from([
-            ("SRCARCH".to_string(), karch.to_string()),
-            ("ARCH".to_string(), karch.to_string()),
-            ("srctree".to_string(), baseline.tree.display().to_string()),
-        ]);
-        let k = kconfig::Kconfig::read(&baseline.tree, &vars).map_err(|e| {
+
+    /// The symbols of `commit`'s Kconfig for `arch` (after a [`check`](Self::check) of a plan on it).
+    pub fn symbols(&self, commit: &str, arch: ka_core::formats::Arch) -> Option<&kconfig::Kconfig> {
+        self.parsed.get(&(commit.to_string(), arch.kernel_arch()))
+    }
+
+    fn check_config(&mut self, plan: &Plan, config: &PlanConfig, commit: &str) -> Result<Checked> {
+        let merged = merge_inputs(plan.repo.as_path(), config)?;
+        if config.base.is_none() && !config.fragments.is_empty() {
+            return Err(contract(format!(
+                "{}: the tree has config fragments for {} ({}) but the manifest names no kernel.config to add them to; add kernel.config",
+                plan.manifest, plan.host, config.fragments[0].path
+            )));
+        }
+        let git_dir = plan.baseline.git_dir.as_ref().ok_or_else(|| {
             contract(format!(
-                "the Kconfig files of baseline {} do not parse: {e}",
-                &commit[..commit.len().min(12)]
+                "plan of {} has a commit but no baseline.git_dir; pipe it through ka-baseline",
+                plan.host
             ))
         })?;
-        trees.parsed.insert(key.clone(), k);
-    }
-    let k = &trees.parsed[&key];
-    explain::check_types(k, &merged.requests)?;
+        if !self.open.contains_key(commit) {
+            let shown = plan.baseline.spec.describe();
+            let b = conf::Baseline::open(&self.layout, git_dir, commit, &shown, self.dry_run)?;
+            self.open.insert(commit.to_string(), b);
+        }
+        let baseline = &self.open[commit];
+        let arch = config.arch;
+        let karch = arch.kernel_arch();
+        let key = (commit.to_string(), karch);
+        if !self.parsed.contains_key(&key) {
+            let vars = HashMap::from([
+                ("SRCARCH".to_string(), karch.to_string()),
+                ("ARCH".to_string(), karch.to_string()),
+                ("srctree".to_string(), baseline.tree.display().to_string()),
+            ]);
+            let k = kconfig::Kconfig::read(&baseline.tree, &vars).map_err(|e| {
+                contract(format!(
+                    "the Kconfig files of baseline {} do not parse: {e}",
+                    &commit[..commit.len().min(12)]
+                ))
+            })?;
+            self.parsed.insert(key.clone(), k);
+        }
+        let k = &self.parsed[&key];
+        explain::check_types(k, &merged.requests)?;
 
-    let tc = conf::Toolchain::for_arch(arch)?;
-    let outcome = baseline.olddefconfig(arch, &tc, &merged.to_config())?;
-    let fin = values::Values::from_config(&outcome.config);
-    let base = config.base.clone().unwrap_or_default();
-    let drops = explain::drops(k, &fin, &merged.requests, |r| r.origin.file != base);
-    Ok(ConfigCheck {
-        arch: karch.into(),
-        toolchain: tc.describe(arch),
-        requested: merged.requests.len() as u32,
-        size: outcome.config.len() as u64,
-        b2sum: b2sum(outcome.config.as_bytes()),
-        kept: outcome.path,
-        overrides: merged
-            .overrides
-            .iter()
-            .map(|(name, old, new)| ConfigOverride {
-                option: format!("CONFIG_{name}"),
-                value: old.value.clone(),
-                at: old.origin.clone(),
-                by_value: new.value.clone(),
-                by: new.origin.clone(),
-            })
-            .collect(),
-        conflicts: merged
-            .conflicts
-            .iter()
-            .map(|(name, a, b)| ConfigConflict {
-                option: format!("CONFIG_{name}"),
-                first_value: a.value.clone(),
-                first: a.origin.clone(),
-                second_value: b.value.clone(),
-                second: b.origin.clone(),
-            })
-            .collect(),
-        drops,
-        cached: outcome.cached,
-    })
+        let tc = conf::Toolchain::for_arch(arch)?;
+        let outcome = baseline.olddefconfig(arch, &tc, &merged.to_config())?;
+        let fin = values::Values::from_config(&outcome.config);
+        let base = config.base.clone().unwrap_or_default();
+        let drops = explain::drops(k, &fin, &merged.requests, |r| r.origin.file != base);
+        let report = ConfigCheck {
+            arch: karch.into(),
+            toolchain: tc.describe(arch),
+            requested: merged.requests.len() as u32,
+            size: outcome.config.len() as u64,
+            b2sum: b2sum(outcome.config.as_bytes()),
+            kept: outcome.path,
+            overrides: merged
+                .overrides
+                .iter()
+                .map(|(name, old, new)| ConfigOverride {
+                    option: format!("CONFIG_{name}"),
+                    value: old.value.clone(),
+                    at: old.origin.clone(),
+                    by_value: new.value.clone(),
+                    by: new.origin.clone(),
+                })
+                .collect(),
+            conflicts: merged
+                .conflicts
+                .iter()
+                .map(|(name, a, b)| ConfigConflict {
+                    option: format!("CONFIG_{name}"),
+                    first_value: a.value.clone(),
+                    first: a.origin.clone(),
+                    second_value: b.value.clone(),
+                    second: b.origin.clone(),
+                })
+                .collect(),
+            drops,
+            cached: outcome.cached,
+        };
+        Ok(Checked {
+            report,
+            final_config: outcome.config,
+            requested: merged.requests,
+        })
+    }
 }
 
 /// Read and merge the base config and the fragments, in order; a fragment

@@ -55,10 +55,18 @@ impl Values {
         }
     }
 
-    /// Read a `.config` (as conf writes it: one `CONFIG_X=value` per line).
+    /// Read a `.config` (as conf writes it: one `CONFIG_X=value` per line,
+    /// and `# CONFIG_X is not set` for a visible bool or tristate that is n).
     pub fn from_config(text: &str) -> Values {
         let mut map = HashMap::new();
         for line in text.lines() {
+            if let Some(name) = line
+                .strip_prefix("# CONFIG_")
+                .and_then(|rest| rest.strip_suffix(" is not set"))
+            {
+                map.insert(name.to_string(), "n".to_string());
+                continue;
+            }
             if let Some((name, value)) = line
                 .strip_prefix("CONFIG_")
                 .and_then(|rest| rest.split_once('='))

@@ -14,8 +14,8 @@ use clap::{ArgGroup, CommandFactory, Parser};
 use ka_baseline::Baselines;
 use ka_core::ExitCode;
 use ka_core::docs::{
-    Check, LockedBaseline, PatchCheck, Plan, Proposal, RebasePatch, RebaseReport, RebaseVerdict,
-    V1, Verdict,
+    Check, GoneOption, LockedBaseline, NewSymbol, PatchCheck, Plan, Proposal, RebaseConfig,
+    RebasePatch, RebaseReport, RebaseVerdict, V1, Verdict,
 };
 use ka_core::error::{Result, usage};
 use ka_core::formats::{BaselineSource, BaselineSpec};
@@ -42,9 +42,17 @@ The evidence names the failing file and hunk, the offsets, or the upstream
 commit. Patch-id evidence needs both baselines in one git repository (a tarball
 baseline has no history: only reverse-applying counts there).
 
+For a host with a kernel config, the config is checked on both baselines with
+their own kconfig (as ka-kconfig does) and the report's `config` lists: the
+requested options the new baseline no longer defines (gone, with the new
+symbol that likely renames it), the requested values that stick now and would
+not then (with the reason), and the symbols the new baseline adds with the
+value the host's config takes.
+
 Writes one `ka.rebase-report` per host on stdout (--summary: a human summary).
-Exit status: 0 every patch carries over (keep or refresh); 1 some patch needs
-a rebase or can be dropped, or a baseline cannot be fetched; 2 usage or I/O
+Exit status: 0 every patch carries over (keep or refresh) and every requested
+config value still sticks; 1 some patch needs a rebase or can be dropped, a
+config option is gone or would drop, or a baseline cannot be fetched; 2 usage or I/O
 error (a host whose baseline kind does not fit the option, a patch file gone);
 3 the input breaks the contract. One host's refusal does not stop the others.";
 
@@ -100,9 +108,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
     let checks = ka_check::check_plans(retargeted, cli.fuzz)?;
     let mut evidence = upstream::Evidence::default();
+    let mut configs = ka_kconfig::Checker::new(layout.clone(), false);
     let mut reports = Vec::new();
     for (old, check) in from.into_iter().zip(checks) {
-        let report = report(&mut evidence, old, check)?;
+        let config = compare_configs(&mut configs, &old, &check.plan)?;
+        let mut report = report(&mut evidence, old, check)?;
+        report.config = config;
         if !report.carries_over() {
             code = code.max(ExitCode::Negative);
         }
@@ -200,7 +211,106 @@ fn report(evidence: &mut upstream::Evidence, old: Old, check: Check) -> Result<R
         from,
         to,
         patches,
+        config: None,
     })
+}
+
+/// The host's config checked on its current baseline and on the new one:
+/// what is gone (or renamed), what no longer sticks, and what is new.
+fn compare_configs(
+    checker: &mut ka_kconfig::Checker,
+    old: &Old,
+    plan: &Plan,
+) -> Result<Option<RebaseConfig>> {
+    let Some(arch) = plan.config.as_ref().map(|c| c.arch) else {
+        return Ok(None);
+    };
+    let mut on_old = plan.clone();
+    on_old.baseline.git_dir = Some(old.git_dir.clone());
+    on_old.baseline.commit = Some(old.baseline.commit.clone());
+    let (Some(before), Some(after)) = (checker.check(&on_old)?, checker.check(plan)?) else {
+        return Ok(None);
+    };
+    let new_commit = plan.baseline.commit.as_deref().expect("retargeted");
+    let (Some(k_old), Some(k_new)) = (
+        checker.symbols(&old.baseline.commit, arch),
+        checker.symbols(new_commit, arch),
+    ) else {
+        return Ok(None);
+    };
+    let defined = |k: &ka_kconfig::kconfig::Kconfig, name: &str| {
+        k.get(name).is_some_and(|s| !s.defs.is_empty())
+    };
+    let added: Vec<&str> = k_new
+        .symbols
+        .iter()
+        .filter(|(name, s)| !s.defs.is_empty() && !defined(k_old, name))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let mut gone = Vec::new();
+    for (name, r) in &after.requested {
+        if defined(k_old, name) && !defined(k_new, name) {
+            gone.push(GoneOption {
+                option: format!("CONFIG_{name}"),
+                requested: r.value.clone(),
+                at: r.origin.clone(),
+                renamed_to: renamed(name, &added).map(|n| format!("CONFIG_{n}")),
+            });
+        }
+    }
+    let dropped_before: std::collections::HashSet<&str> = before
+        .report
+        .drops
+        .iter()
+        .map(|d| d.option.as_str())
+        .collect();
+    let dropped = after
+        .report
+        .drops
+        .iter()
+        .filter(|d| !dropped_before.contains(d.option.as_str()))
+        .filter(|d| !gone.iter().any(|g| g.option == d.option))
+        .cloned()
+        .collect();
+    let fin = ka_kconfig::values::Values::from_config(&after.final_config);
+    let mut new_symbols: Vec<NewSymbol> = added
+        .iter()
+        .filter_map(|name| {
+            fin.get(name).map(|v| NewSymbol {
+                option: format!("CONFIG_{name}"),
+                value: v.to_string(),
+            })
+        })
+        .collect();
+    new_symbols.sort_by(|a, b| a.option.cmp(&b.option));
+    Ok(Some(RebaseConfig {
+        gone,
+        dropped,
+        new_symbols,
+    }))
+}
+
+/// The symbol the new baseline adds that most likely renames `name`: one
+/// that holds it as a `_`-separated part (`WIFI` → `WIFI_DRV`), or is at
+/// most 3 edits from it; the closest, then the first by name.
+fn renamed<'a>(name: &str, added: &[&'a str]) -> Option<&'a str> {
+    let part_of = |long: &str, short: &str| {
+        long.starts_with(&format!("{short}_"))
+            || long.ends_with(&format!("_{short}"))
+            || long.contains(&format!("_{short}_"))
+    };
+    added
+        .iter()
+        .filter_map(|&a| {
+            let d = if part_of(a, name) || part_of(name, a) {
+                0
+            } else {
+                ka_kconfig::kconfig::distance(a, name)
+            };
+            (d <= 3).then_some((d, a))
+        })
+        .min()
+        .map(|(_, a)| a)
 }
 
 /// One patch's verdict, proposal and evidence.
@@ -305,5 +415,41 @@ pub fn summary(r: &RebaseReport) -> String {
         counts[2],
         counts[3]
     ));
+    if let Some(c) = &r.config {
+        for g in &c.gone {
+            s.push_str(&format!(
+                "  gone     {}={} ({}): the new baseline does not define it{}\n",
+                g.option,
+                g.requested,
+                g.at,
+                g.renamed_to
+                    .as_deref()
+                    .map(|n| format!("; renamed to {n}?"))
+                    .unwrap_or_default()
+            ));
+        }
+        for d in &c.dropped {
+            s.push_str(&format!(
+                "  dropped  {}={} ({}) would be {}: {}\n",
+                d.option, d.requested, d.at, d.actual, d.reason
+            ));
+        }
+        const SHOWN: usize = 20;
+        for n in c.new_symbols.iter().take(SHOWN) {
+            s.push_str(&format!("  new      {}={}\n", n.option, n.value));
+        }
+        if c.new_symbols.len() > SHOWN {
+            s.push_str(&format!(
+                "  new      ... {} more (--json lists them)\n",
+                c.new_symbols.len() - SHOWN
+            ));
+        }
+        s.push_str(&format!(
+            "  config: {} gone, {} no longer stick, {} new symbols\n",
+            c.gone.len(),
+            c.dropped.len(),
+            c.new_symbols.len()
+        ));
+    }
     s
 }

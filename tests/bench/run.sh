@@ -6,7 +6,9 @@
 #     patches) on the real baseline (Debian's linux-source-6.1, imported once
 #     before timing) versus `git worktree add` + sequential `git apply`, versus
 #     that `git apply` loop (and `patch -p1`) on an already checked-out tree;
-#     and ka-check alone.
+#     and ka-check alone; and the kernel config check of that host (ka-kconfig)
+#     warm and cold against the kernel's own `make olddefconfig` on the
+#     checked-out tree, and of the whole example fleet warm.
 #  3. probe: ka-probe fan-out to 20 hosts (20 loopback sshd, one per fleet
 #     host, 10 probes each over real /proc and /sys) against one host; goal:
 #     20 hosts take at most 2x the time of one. The servers run on the same
@@ -228,9 +230,60 @@ bench_kernel() {
 		"$(ratio "$(mean k-apply)" "$(mean k-check)")" "" ""
 	row "1. ka-check vs patch -p1 (checked out)" "$(fmt_s "$(mean k-check)")" "$(fmt_s "$(mean k-patch)")" \
 		"$(ratio "$(mean k-patch)" "$(mean k-check)")" "" ""
+	bench_config "$host" "$wt"
 	# leave the kernel tree's disk space for part 2
 	rm -rf -- "$wt"
 	git --git-dir="$git_dir" worktree prune
+}
+
+# The kernel config check (part of 1): ka-kconfig for one host, warm (the
+# kept result) and cold (conf runs; the Kconfig tree and conf are built),
+# against the kernel's own `make olddefconfig` in a build folder of the
+# checked-out tree WT (conf built there by a warm-up run); and the whole
+# example fleet warm. Goals: one host warm <= 1 s, the fleet warm <= 5 s.
+bench_config() {
+	local host=$1 wt=$2 env_cmd
+	env_cmd="KA_ROOT=$(q "$KA_ROOT") KA_REPO=$(q "$KA_REPO")"
+	jq -e '.plan.config' "$tmp/k-check.json" >/dev/null || {
+		row "1. config check $host" "skipped" "no kernel.config" "" "" ""
+		return 0
+	}
+	have ka-kconfig || bench_fail "ka-kconfig is not on PATH"
+	ka-kconfig <"$tmp/k-check.json" >"$tmp/k-config.json" 2>>"$bench_log" || bench_fail "ka-kconfig failed for $host"
+	local commit arch karch cross input
+	commit=$(jq -r '.plan.baseline.commit' "$tmp/k-config.json")
+	arch=$(jq -r '.plan.config.arch' "$tmp/k-config.json")
+	karch=$(jq -r '.config.arch' "$tmp/k-config.json")
+	cross=""
+	if [[ $arch != "$(uname -m)" ]] && have "$arch-linux-gnu-gcc"; then
+		cross="CROSS_COMPILE=$arch-linux-gnu-"
+	fi
+	# the same input make olddefconfig gets: the merged request, as conf read it
+	input=$tmp/k-config.input
+	ka-resolve "$host" 2>>"$bench_log" | jq -r '.config | [.base // empty] + [.fragments[].path] | .[]' |
+		while read -r f; do cat -- "$KA_REPO/$f"; echo; done >"$input"
+	measure c-warm "$runs" 1 "" "$env_cmd ka-kconfig <$(q "$tmp/k-check.json") >/dev/null"
+	measure c-cold "$runs" 1 "rm -rf -- $(q "$KA_ROOT/baselines/kconfig/$commit/results")" \
+		"$env_cmd ka-kconfig <$(q "$tmp/k-check.json") >/dev/null"
+	local obj=$tmp/k-obj
+	mkdir -p "$obj"
+	measure c-make "$runs" 1 "cp -- $(q "$input") $(q "$obj/.config")" \
+		"make -s -C $(q "$wt") O=$(q "$obj") ARCH=$karch $cross olddefconfig >/dev/null"
+	ka-resolve --all 2>>"$bench_log" | ka-baseline 2>>"$bench_log" | ka-check 2>>"$bench_log" >"$tmp/k-fleet.json" ||
+		bench_fail "the example fleet's check failed"
+	ka-kconfig <"$tmp/k-fleet.json" >/dev/null 2>>"$bench_log" || bench_fail "ka-kconfig of the example fleet failed"
+	local nhosts
+	nhosts=$(jq -s '[.[] | select(.plan.config)] | length' "$tmp/k-fleet.json")
+	measure c-fleet "$runs" 1 "" "$env_cmd ka-kconfig <$(q "$tmp/k-fleet.json") >/dev/null"
+	printf '%-46s %s\n' "ka-kconfig $host, warm (kept result):" "$(describe c-warm)"
+	printf '%-46s %s\n' "ka-kconfig $host, cold (conf runs):" "$(describe c-cold)"
+	printf '%-46s %s\n' "make olddefconfig (ARCH=$karch, checked out):" "$(describe c-make)"
+	printf '%-46s %s\n' "ka-kconfig, example fleet ($nhosts hosts), warm:" "$(describe c-fleet)"
+	row "1. config check $host warm vs make olddefconfig" "$(fmt_s "$(mean c-warm)")" "$(fmt_s "$(mean c-make)")" \
+		"$(ratio "$(mean c-make)" "$(mean c-warm)")" "<= 1 s" "$(at_most "$(mean c-warm)" 1)"
+	row "1. config check $host cold vs make olddefconfig" "$(fmt_s "$(mean c-cold)")" "$(fmt_s "$(mean c-make)")" \
+		"$(ratio "$(mean c-make)" "$(mean c-cold)")" "" ""
+	row "1. config check, example fleet ($nhosts hosts), warm" "$(fmt_s "$(mean c-fleet)")" "" "" "<= 5 s" "$(at_most "$(mean c-fleet)" 5)"
 }
 
 # ===========================================================================

@@ -160,3 +160,25 @@ readme_blocks() {
 	# the one whose output the README shows names the promoted files
 	ka-promote --json fresnel | jq -r '.files[]' | grep -q 'hosts/fresnel/promoted/cumulative.patch$'
 }
+
+@test "every example host promotes with a config check: the series' options stick, the checked config is beside the lock" {
+	for host in $(promoted); do
+		r=$(jq -c --arg h "$host" 'select(.host == $h)' "$T/results")
+		# the config was checked by the baseline's own kconfig, nothing dropped
+		[ "$(jq -r '.config.requested > 0' <<<"$r")" = true ]
+		[ "$(jq -r '[.config.drops[]?] | length' <<<"$r")" -eq 0 ] || {
+			jq -r '.config.drops[]' <<<"$r"
+			false
+		}
+		p="$KA_ROOT/hosts/$host/promoted"
+		[ "$(jq -r .config.b2sum "$p/manifest.lock")" = "$(b2sum "$p/config" | cut -d' ' -f1)" ]
+		grep -q '^CONFIG_LOCALVERSION=' "$p/config"
+	done
+	# the options the series carry are in the final config of the hosts that take them
+	if promoted | grep -qx ohm; then
+		grep -qx 'CONFIG_CW1200=m' "$KA_ROOT/hosts/ohm/promoted/config"
+		grep -qx 'CONFIG_MMC_DW_ROCKCHIP=y' "$KA_ROOT/hosts/ohm/promoted/config"
+		grep -qx 'CONFIG_VIDEO_ROCKCHIP_RGA=m' "$KA_ROOT/hosts/ohm/promoted/config"
+		grep -qx 'CONFIG_VIDEOBUF2_CORE=m' "$KA_ROOT/hosts/ohm/promoted/config"
+	fi
+}

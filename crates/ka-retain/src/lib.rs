@@ -20,6 +20,7 @@
 //! `KA_TEST_CRASH_AT=<step>` aborts at a named step, for the tests.
 
 pub mod archive;
+pub mod build_hosts;
 pub mod cli;
 pub mod pause;
 pub mod plan;

@@ -63,3 +63,36 @@ format_patch() {
 	change "$@"
 	printf -- '-- \n2.39.5\n\n'
 }
+
+# crash_steps CMD...: run CMD (expected to succeed) with KA_TEST_CRASH_POINTS
+# set; print the crash steps it passed (ka_core::crash), once each, in order.
+# The crash tests loop over them, so a new phase is covered without a change.
+crash_steps() {
+	local f
+	f=$(mktemp "$T/steps.XXXXXX")
+	KA_TEST_CRASH_POINTS=$f "$@" >/dev/null 2>&1 || {
+		echo "crash_steps: $* failed" >&2
+		return 1
+	}
+	awk '!seen[$0]++' "$f"
+	rm -f -- "$f"
+}
+
+# after_crash STEP: what a kill must never leave: a lock still held under
+# KA_ROOT/locks, or a JSON record under KA_ROOT that does not parse
+after_crash() {
+	local l j
+	for l in "$KA_ROOT"/locks/*.lock; do
+		[ -e "$l" ] || continue
+		flock -n "$l" true || {
+			echo "$1: $l is still held"
+			return 1
+		}
+	done
+	while IFS= read -r -d '' j; do
+		jq empty "$j" 2>/dev/null || {
+			echo "$1: $j is not whole JSON"
+			return 1
+		}
+	done < <(find "$KA_ROOT" -name '*.json' -print0)
+}

@@ -115,3 +115,28 @@ YAML
 	run --separate-stderr ka-publish --frobnicate toy
 	[ "$status" -eq 2 ]
 }
+
+@test "a kill at every phase boundary of ka-publish: no lock held, no torn record, the next run publishes" {
+	mapfile -t steps < <(crash_steps ka-publish toy)
+	[ "${#steps[@]}" -ge 4 ]
+	for step in "${steps[@]}"; do
+		# each step from the state before the first publish
+		rm -rf -- "$T/srv"
+		find "$KA_ROOT" -mindepth 1 -maxdepth 1 ! -name output ! -name jobs -exec rm -rf -- {} +
+		KA_TEST_CRASH_AT=$step run --separate-stderr ka-publish toy
+		[ "$status" -ne 0 ]
+		[[ $stderr == *"KA_TEST_CRASH_AT=$step: killing this process"* ]]
+		after_crash "$step"
+		# the live repository is a whole generation or none
+		[ ! -e "$LIVE" ] || gpg --batch --verify "$LIVE/ka.db.tar.gz.sig" "$LIVE/ka.db.tar.gz" 2>/dev/null
+		run --separate-stderr ka-publish --json toy
+		[ "$status" -eq 0 ] || {
+			echo "after $step: $output $stderr"
+			false
+		}
+		[[ $(jq -r .status <<<"$output") == @(done|unchanged) ]]
+		[ "$(jq -r .status "$KA_ROOT/hosts/toy/published.json")" != failed ]
+		gpg --batch --verify "$LIVE/linux-toy-6.1-1-x86_64.pkg.tar.gz.sig" "$LIVE/linux-toy-6.1-1-x86_64.pkg.tar.gz" 2>/dev/null
+		[ "$(ka-notice list | jq -r .title)" = "[ka:installable] linux-toy 6.1-1 for toy" ]
+	done
+}

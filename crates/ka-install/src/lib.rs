@@ -599,6 +599,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         &layout.host_lock(host),
         &format!("ka-install {host} ({id})"),
     )?;
+    ka_core::crash::point("install:gate");
     let mut job = Job {
         doc,
         layout: &layout,
@@ -626,6 +627,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
     if converged {
         record(&layout, &store, &notices, &planned, &mut doc)?;
+        ka_core::crash::point("install:recorded");
     } else if touched && host_key_refused.is_some() {
         // The host rebooted and answered with another key: what it runs is
         // unknown, not known bad. Drift halts installs; no regression.
@@ -823,6 +825,10 @@ impl Job<'_> {
             seconds,
             detail,
         });
+        if ok {
+            // between this phase and the next (the crash tests' steps)
+            ka_core::crash::point(&format!("install:{name}"));
+        }
         value
     }
 

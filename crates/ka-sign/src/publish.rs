@@ -259,6 +259,7 @@ impl<R: Remote> Publisher<'_, R> {
         let sent = self.remote.upload(&transport, &upload, &staging, &[]);
         let _ = std::fs::remove_dir_all(&upload);
         sent?;
+        ka_core::crash::point("publish:uploaded");
 
         let stamp = stamp()?;
         let log = self
@@ -285,6 +286,7 @@ impl<R: Remote> Publisher<'_, R> {
         ];
         argv.extend(dest.extra.iter().cloned());
         let r = self.remote.run(&self.job("publish", &stamp, argv, log))?;
+        ka_core::crash::point("publish:signed");
         let report = read_report(&r.log)?;
         doc.files.push(r.log.clone());
         doc.repo.generation = report.generation.clone();
@@ -331,10 +333,12 @@ impl<R: Remote> Publisher<'_, R> {
                 ),
             )?;
             doc.notices.push(notice.id);
+            ka_core::crash::point("publish:noticed");
             let latest = self.layout.published(&target.host);
             doc.files.push(self.layout.publish_record(&job.id));
             doc.files.push(latest.clone());
             ka_core::atomic::write_json(&self.layout.publish_record(&job.id), &doc)?;
+            ka_core::crash::point("publish:recorded");
             ka_core::atomic::write_json(&latest, &doc)?;
             return Ok(doc);
         }

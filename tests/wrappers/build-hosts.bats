@@ -164,3 +164,45 @@ install: { mode: alongside, bootloader: extlinux, initramfs: mkinitcpio }"
 	[[ $output == *"a build needs 1000000G (build_host.min_free_gib); free space: prune $R/source/ (old job trees) and $R/cache/sources/ with ka-prune"* ]]
 	[ ! -e "$R/source" ]
 }
+
+# buildable_toy HOST: HOST (debian, x86_64) builds on builder from a toy
+# baseline whose Makefile plays kbuild (olddefconfig, bindeb-pkg making a
+# .deb): the whole build path runs over SSH without compiling a kernel
+buildable_toy() {
+	printf '%s\n' 'VERSION = 6' 'PATCHLEVEL = 1' 'olddefconfig:' \
+		'bindeb-pkg:' '	echo toy >../linux-image-6.1.0$(LOCALVERSION)_$(KDEB_PKGVERSION)_amd64.deb' \
+		>"$T/src/linux-toy/Makefile"
+	tar -cJf "$T/linux-toy.tar.xz" -C "$T/src" linux-toy
+	series driver/wifi/fix wifi
+	change drivers/net/wifi.c 20 'line 20' 'line 20 fixed' \
+		>"$KA_REPO/patches/driver/wifi/fix/0001-fix.diff"
+	host "$1" "driver/wifi" "build: { host: builder }
+install: { mode: alongside, bootloader: extlinux, initramfs: none }"
+	sed -i -e 's/^arch: aarch64$/arch: x86_64/' -e 's/^distro: arch$/distro: debian/' \
+		-e "/^  pkgbase:/a\\  config: fleet/config/$1.config" "$KA_REPO/fleet/$1.yaml"
+	mkdir -p "$KA_REPO/fleet/config"
+	echo "CONFIG_LOCALVERSION=\"-$1\"" >"$KA_REPO/fleet/config/$1.config"
+	ka-promote "$1" >/dev/null
+}
+
+@test "a kill at every phase boundary of ka-build: no lock held, no torn record, the next run builds" {
+	buildable_toy fresnel
+	mapfile -t steps < <(crash_steps ka-build fresnel)
+	[[ " ${steps[*]} " == *" build:preflight build:staged build:built build:recorded build:fetched "* ]]
+	for step in "${steps[@]}"; do
+		KA_TEST_CRASH_AT=$step run --separate-stderr ka-build fresnel
+		[ "$status" -ne 0 ]
+		[[ $stderr == *"KA_TEST_CRASH_AT=$step: killing this process"* ]]
+		after_crash "$step"
+		run --separate-stderr ka-build --json fresnel
+		[ "$status" -eq 0 ] || {
+			echo "after $step: $output $stderr"
+			false
+		}
+		[ "$(jq -r .status <<<"$output")" = done ]
+		job=$(jq -r .job <<<"$output")
+		[ "$(cat "$KA_ROOT/output/$job/linux-image-6.1.0-fresnel_"*.deb)" = toy ]
+		[ "$(jq -r .exit_code "$KA_ROOT/jobs/$job.json")" -eq 0 ]
+		[ -z "$(ka-block list)" ]
+	done
+}

@@ -64,16 +64,13 @@ format_patch() {
 	printf -- '-- \n2.39.5\n\n'
 }
 
-# crash_steps CMD...: run CMD (expected to succeed) with KA_TEST_CRASH_POINTS
+# crash_steps CMD...: run CMD (to its end, whatever its status) with KA_TEST_CRASH_POINTS
 # set; print the crash steps it passed (ka_core::crash), once each, in order.
 # The crash tests loop over them, so a new phase is covered without a change.
 crash_steps() {
 	local f
 	f=$(mktemp "$T/steps.XXXXXX")
-	KA_TEST_CRASH_POINTS=$f "$@" >/dev/null 2>&1 || {
-		echo "crash_steps: $* failed" >&2
-		return 1
-	}
+	KA_TEST_CRASH_POINTS=$f "$@" >/dev/null 2>&1 || true
 	awk '!seen[$0]++' "$f"
 	rm -f -- "$f"
 }

@@ -2,6 +2,7 @@
 # ka-install wrapper: consent and refusals, with no VM (the host is on a port
 # where nothing answers). tests/e2e/install.bats installs into the qemu guest.
 
+load helpers
 bats_require_minimum_version 1.5.0
 
 setup() {
@@ -46,6 +47,8 @@ JSON
 
 teardown() {
 	gpgconf --homedir "$T/gnupg" --kill all 2>/dev/null || true
+	# the sshd a test started, by its pid
+	if [ -f "$T/sshd/sshd.pid" ]; then kill "$(cat "$T/sshd/sshd.pid")" 2>/dev/null || true; fi
 	rm -rf -- "$T"
 }
 
@@ -153,4 +156,33 @@ board_with_fdt() {
 	run ka-install tq
 	[ "$status" -eq 1 ]
 	[[ $output == *"phase connect failed"* ]]
+}
+
+@test "a kill at every phase boundary ka-install reaches without a root login: no lock held, nothing touched, the next run says what to do" {
+	# the host is the loopback sshd: its user is not root (and has no sudo), so
+	# the install stops at preflight with nothing changed; the phases after it
+	# (backup .. proof) are killed in tests/e2e against the qemu host
+	chmod 755 "$T"
+	"$BATS_TEST_DIRNAME/../sshd/start-sshd" "$T/sshd" >"$T/sshd.env"
+	# shellcheck disable=SC1091
+	. "$T/sshd.env"
+	export KA_SSH_IDENTITY="$SSHD_IDENTITY"
+	cp "$SSHD_KNOWN_HOSTS" "$KA_REPO/fleet/known_hosts"
+	sed -i "s/^ssh: .*/ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: $SSHD_USER }/" "$KA_REPO/fleet/tq.yaml"
+	mapfile -t steps < <(crash_steps ka-install tq)
+	[[ " ${steps[*]} " == *" install:gate install:fetch install:signature install:connect install:connect-facts "* ]]
+	for step in "${steps[@]}"; do
+		KA_TEST_CRASH_AT=$step run --separate-stderr ka-install tq
+		[ "$status" -ne 0 ]
+		[[ $stderr == *"KA_TEST_CRASH_AT=$step: killing this process"* ]]
+		after_crash "$step"
+		run --separate-stderr ka-install tq
+		[ "$status" -eq 1 ] || {
+			echo "after $step: $output $stderr"
+			false
+		}
+		[[ $output == *"phase preflight failed: cannot act as root on the host"*"needs root or passwordless sudo"*"nothing was changed"* ]]
+		[ ! -e "$KA_ROOT/backups" ]
+		[ -z "$(ka-block list)" ]
+	done
 }

@@ -8,30 +8,26 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
+	# one sshd for the file (test_sshd in setup only reads it)
 	S=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ka-sshd.XXXXXX")
 	chmod 755 "$S"
-	"$BATS_TEST_DIRNAME/../sshd/start-sshd" "$S/sshd" >"$S/sshd.env"
+	"$BATS_TEST_DIRNAME/../sshd/start-sshd" "$S/sshd" >/dev/null
 	echo "$S" >"$BATS_FILE_TMPDIR/sshd-dir"
 }
 
 teardown_file() {
 	S=$(cat "$BATS_FILE_TMPDIR/sshd-dir")
-	# shellcheck disable=SC1091
-	. "$S/sshd.env"
-	kill "$SSHD_PID" 2>/dev/null || true
+	stop_test_sshd "$S/sshd"
 	rm -rf -- "$S"
 }
 
 setup() {
 	setup_fleet
 	S=$(cat "$BATS_FILE_TMPDIR/sshd-dir")
-	# shellcheck disable=SC1091
-	. "$S/sshd.env"
+	test_sshd "$S/sshd"
 	# shellcheck source=tests/e2e/lib.bash
 	. "$BATS_TEST_DIRNAME/../e2e/lib.bash"
-	export KA_SSH_IDENTITY="$SSHD_IDENTITY"
 	unset KA_NOW KA_TEST_CRASH_AT
-	cp "$SSHD_KNOWN_HOSTS" "$KA_REPO/fleet/known_hosts"
 	# the build host's root, emptied for each test (owned by the login user)
 	R=$SSHD_REMOTE
 	find "$R" -mindepth 1 -delete
@@ -142,18 +138,9 @@ id_at() {
 }
 
 @test "ka-build refuses a build host below build_host.min_free_gib with [ka:bootstrap-missing] naming the folders to prune" {
-	e2e_build_host builder "" 1000000 "x86_64, aarch64"
-	series driver/wifi/fix wifi
-	change drivers/net/wifi.c 20 'line 20' 'line 20 fixed' \
-		>"$KA_REPO/patches/driver/wifi/fix/0001-fix.diff"
-	host fresnel "driver/wifi" "build: { host: builder }
-install: { mode: alongside, bootloader: extlinux, initramfs: mkinitcpio }"
-	sed -i '/^  pkgbase:/a\  config: fleet/config/fresnel.config' "$KA_REPO/fleet/fresnel.yaml"
-	mkdir -p "$KA_REPO/fleet/config"
-	echo CONFIG_LOCALVERSION=\"-fresnel\" >"$KA_REPO/fleet/config/fresnel.config"
-	ka-promote fresnel >/dev/null
+	buildable_toy fresnel
+	e2e_build_host builder "" 1000000
 	run --separate-stderr ka-build --dry-run fresnel
-	echo "$output $stderr"
 	[ "$status" -eq 1 ]
 	[[ $output$stderr == *"a real run files [ka:bootstrap-missing]"* ]]
 	[ -z "$(ka-block list)" ]
@@ -163,26 +150,6 @@ install: { mode: alongside, bootloader: extlinux, initramfs: mkinitcpio }"
 	[[ $output == *"[ka:bootstrap-missing] builder"* ]]
 	[[ $output == *"a build needs 1000000G (build_host.min_free_gib); free space: prune $R/source/ (old job trees) and $R/cache/sources/ with ka-prune"* ]]
 	[ ! -e "$R/source" ]
-}
-
-# buildable_toy HOST: HOST (debian, x86_64) builds on builder from a toy
-# baseline whose Makefile plays kbuild (olddefconfig, bindeb-pkg making a
-# .deb): the whole build path runs over SSH without compiling a kernel
-buildable_toy() {
-	printf '%s\n' 'VERSION = 6' 'PATCHLEVEL = 1' 'olddefconfig:' \
-		'bindeb-pkg:' '	echo toy >../linux-image-6.1.0$(LOCALVERSION)_$(KDEB_PKGVERSION)_amd64.deb' \
-		>"$T/src/linux-toy/Makefile"
-	tar -cJf "$T/linux-toy.tar.xz" -C "$T/src" linux-toy
-	series driver/wifi/fix wifi
-	change drivers/net/wifi.c 20 'line 20' 'line 20 fixed' \
-		>"$KA_REPO/patches/driver/wifi/fix/0001-fix.diff"
-	host "$1" "driver/wifi" "build: { host: builder }
-install: { mode: alongside, bootloader: extlinux, initramfs: none }"
-	sed -i -e 's/^arch: aarch64$/arch: x86_64/' -e 's/^distro: arch$/distro: debian/' \
-		-e "/^  pkgbase:/a\\  config: fleet/config/$1.config" "$KA_REPO/fleet/$1.yaml"
-	mkdir -p "$KA_REPO/fleet/config"
-	echo "CONFIG_LOCALVERSION=\"-$1\"" >"$KA_REPO/fleet/config/$1.config"
-	ka-promote "$1" >/dev/null
 }
 
 @test "a kill at every phase boundary of ka-build: no lock held, no torn record, the next run builds" {
@@ -199,7 +166,7 @@ install: { mode: alongside, bootloader: extlinux, initramfs: none }"
 			echo "after $step: $output $stderr"
 			false
 		}
-		[ "$(jq -r .status <<<"$output")" = done ]
+		[ "$(jq -r .status <<<"$output")" = "done" ]
 		job=$(jq -r .job <<<"$output")
 		[ "$(cat "$KA_ROOT/output/$job/linux-image-6.1.0-fresnel_"*.deb)" = toy ]
 		[ "$(jq -r .exit_code "$KA_ROOT/jobs/$job.json")" -eq 0 ]

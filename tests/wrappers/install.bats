@@ -47,8 +47,7 @@ JSON
 
 teardown() {
 	gpgconf --homedir "$T/gnupg" --kill all 2>/dev/null || true
-	# the sshd a test started, by its pid
-	if [ -f "$T/sshd/sshd.pid" ]; then kill "$(cat "$T/sshd/sshd.pid")" 2>/dev/null || true; fi
+	stop_test_sshd "$T/sshd"
 	rm -rf -- "$T"
 }
 
@@ -162,12 +161,7 @@ board_with_fdt() {
 	# the host is the loopback sshd: its user is not root (and has no sudo), so
 	# the install stops at preflight with nothing changed; the phases after it
 	# (backup .. proof) are killed in tests/e2e against the qemu host
-	chmod 755 "$T"
-	"$BATS_TEST_DIRNAME/../sshd/start-sshd" "$T/sshd" >"$T/sshd.env"
-	# shellcheck disable=SC1091
-	. "$T/sshd.env"
-	export KA_SSH_IDENTITY="$SSHD_IDENTITY"
-	cp "$SSHD_KNOWN_HOSTS" "$KA_REPO/fleet/known_hosts"
+	test_sshd "$T/sshd"
 	sed -i "s/^ssh: .*/ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: $SSHD_USER }/" "$KA_REPO/fleet/tq.yaml"
 	mapfile -t steps < <(crash_steps ka-install tq)
 	[[ " ${steps[*]} " == *" install:gate install:fetch install:signature install:connect install:connect-facts "* ]]
@@ -185,4 +179,28 @@ board_with_fdt() {
 		[ ! -e "$KA_ROOT/backups" ]
 		[ -z "$(ka-block list)" ]
 	done
+}
+
+@test "two installs of one host: the second is refused naming the first; another host's install is not held up" {
+	test_sshd "$T/sshd"
+	sed -i "s/^ssh: .*/ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: $SSHD_USER }/" "$KA_REPO/fleet/tq.yaml"
+	# a second host with the same published package
+	sed 's/^host: tq$/host: tr/; s/linux-tq/linux-tr/; s/suffix: tq/suffix: tr/' "$KA_REPO/fleet/tq.yaml" >"$KA_REPO/fleet/tr.yaml"
+	mkdir -p "$KA_ROOT/hosts/tr"
+	jq -c '.host = "tr"' "$KA_ROOT/hosts/tq/published.json" >"$KA_ROOT/hosts/tr/published.json"
+	# tq's install waits once it has connected, its lock held
+	paused_bg a install:connect ka-install tq
+	run --separate-stderr ka-install tq
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"host-tq.lock is locked by pid $(cat "$T/a.paused") on "*": ka-install tq (install-tq-"*"); wait for it to finish"* ]]
+	# tr's install runs (to its preflight: the login is not root)
+	run --separate-stderr ka-install tr
+	[ "$status" -eq 1 ]
+	[[ $output == *"phase preflight failed: cannot act as root"* ]]
+	kill -KILL "$(cat "$T/a.paused")"
+	wait
+	after_crash killed
+	run --separate-stderr ka-install tq
+	[ "$status" -eq 1 ]
+	[[ $output == *"phase preflight failed: cannot act as root"* ]]
 }

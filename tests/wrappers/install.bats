@@ -204,3 +204,22 @@ board_with_fdt() {
 	[ "$status" -eq 1 ]
 	[[ $output == *"phase preflight failed: cannot act as root"* ]]
 }
+
+@test "a changed host key of the sign host met by ka-install's fetch files [ka:host-changed] for the sign host" {
+	test_sshd "$T/sshd"
+	sed -i 's/^sign: { local: true, /sign: { /' "$KA_REPO/fleet/signer.yaml"
+	printf 'ssh: { address: 127.0.0.1, port: %s, user: %s }\n' "$SSHD_PORT" "$SSHD_USER" >>"$KA_REPO/fleet/signer.yaml"
+	ssh-keygen -q -t ed25519 -N '' -f "$T/other"
+	printf '[127.0.0.1]:%s %s\n' "$SSHD_PORT" "$(cut -d' ' -f1,2 "$T/other.pub")" >"$KA_REPO/fleet/known_hosts"
+	run --separate-stderr ka-install tq
+	[ "$status" -eq 1 ]
+	[[ $output == *"phase fetch failed: the sign host signer: host key of"*"changed"* ]]
+	run ka-block list
+	[[ $output == *"[ka:host-changed] signer"* ]]
+	[[ $output != *"[ka:host-changed] tq"* ]]
+	# the right key: fetch reaches the sign host, which lifts the block
+	cp "$SSHD_KNOWN_HOSTS" "$KA_REPO/fleet/known_hosts"
+	run --separate-stderr ka-install tq
+	run ka-block list
+	[[ $output != *"host-changed"* ]]
+}

@@ -47,7 +47,9 @@ halts builds and publishing (ka-gate) until `ka-sign --check` finds that signing
 and lifts it. A damaged upload, a repository that cannot take the packages (a file name \
 published before with other bytes) or a busy repository fail without a block.\n\n\
 SSH: host keys are checked strictly against <repo>/fleet/known_hosts; the identity is \
-KA_SSH_IDENTITY or KA_ROOT/ssh/id_ed25519. One publish at a time: KA_ROOT/locks/publish.lock \
+KA_SSH_IDENTITY or KA_ROOT/ssh/id_ed25519. A sign host that answers with another host key \
+files [ka:host-changed] for the sign host (nothing is sent or signed; exit 1); the next strict \
+connection to it lifts it. One publish at a time: KA_ROOT/locks/publish.lock \
 here, and a lock beside each repository on the sign host.\n\n\
 Exit status: 0 published (or unchanged, or --dry-run, or --check passed), 1 blocked by the \
 gate or an infra HOST without opt_in: true (both said before a missing build job), signing \

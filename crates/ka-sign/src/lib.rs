@@ -138,10 +138,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
             .transpose()?;
         let doc = publisher.publish(&target, &job)?;
         ka_core::stream::write_docs(std::slice::from_ref(&doc)).context("stdout")?;
-        matches!(
+        let ok = matches!(
             doc.status,
             Status::Done | Status::Unchanged | Status::DryRun
-        )
+        );
+        if !ok {
+            // diagnostics on stderr, as every stage's refusal
+            eprintln!("ka-sign: {host}: {}", doc.message);
+        }
+        ok
     };
     ka_block::mirror::try_flush(&store.mirror, &layout.root, "ka-sign");
     ka_block::mirror::try_flush(&notices.mirror, &layout.root, "ka-sign");

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Two ka-promote runs at once: for the same host one is refused (naming the
+# Two ka-promote runs at once (and two ka-build runs, over the loopback sshd): for the same host one is refused (naming the
 # holder) or finds the work done; different hosts run in parallel, also on a
 # fresh KA_ROOT where both need the baseline imported first.
 
@@ -19,6 +19,7 @@ setup() {
 }
 
 teardown() {
+	stop_test_sshd "$T/sshd"
 	teardown_fleet
 }
 
@@ -96,4 +97,28 @@ runs_ended_as() {
 		want=$(b2sum <"$p/cumulative.patch" | cut -d' ' -f1)
 		[ "$(jq -r .cumulative.b2sum "$p/manifest.lock")" = "$want" ]
 	done
+}
+
+@test "two builds of one host: the second is refused naming the first; another host builds meanwhile; after a kill the next build goes through" {
+	test_sshd "$T/sshd"
+	# shellcheck source=tests/e2e/lib.bash
+	. "$BATS_TEST_DIRNAME/../e2e/lib.bash"
+	e2e_build_host builder "" 1
+	buildable_toy fresnel ohm
+	# fresnel's build stops once its sources are on the build host, its lock held
+	paused_bg a build:staged ka-build fresnel
+	run --separate-stderr ka-build fresnel
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"build-fresnel.lock is locked by pid $(cat "$T/a.paused") on "*": ka-build fresnel; wait for it to finish"* ]]
+	# a build of another host is not held up by it
+	run --separate-stderr ka-build --json ohm
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .status <<<"$output")" = "done" ]
+	# the held build is killed (as a crash): its lock goes with it
+	kill -KILL "$(cat "$T/a.paused")"
+	wait
+	after_crash killed
+	run --separate-stderr ka-build --json fresnel
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .status <<<"$output")" = "done" ]
 }

@@ -2,6 +2,7 @@
 # ka-install wrapper: consent and refusals, with no VM (the host is on a port
 # where nothing answers). tests/e2e/install.bats installs into the qemu guest.
 
+load helpers
 bats_require_minimum_version 1.5.0
 
 setup() {
@@ -46,6 +47,7 @@ JSON
 
 teardown() {
 	gpgconf --homedir "$T/gnupg" --kill all 2>/dev/null || true
+	stop_test_sshd "$T/sshd"
 	rm -rf -- "$T"
 }
 
@@ -153,4 +155,71 @@ board_with_fdt() {
 	run ka-install tq
 	[ "$status" -eq 1 ]
 	[[ $output == *"phase connect failed"* ]]
+}
+
+@test "a kill at every phase boundary ka-install reaches without a root login: no lock held, nothing touched, the next run says what to do" {
+	# the host is the loopback sshd: its user is not root (and has no sudo), so
+	# the install stops at preflight with nothing changed; the phases after it
+	# (backup .. proof) are killed in tests/e2e against the qemu host
+	test_sshd "$T/sshd"
+	sed -i "s/^ssh: .*/ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: $SSHD_USER }/" "$KA_REPO/fleet/tq.yaml"
+	mapfile -t steps < <(crash_steps ka-install tq)
+	[[ " ${steps[*]} " == *" install:gate install:fetch install:signature install:connect install:connect-facts "* ]]
+	for step in "${steps[@]}"; do
+		KA_TEST_CRASH_AT=$step run --separate-stderr ka-install tq
+		[ "$status" -ne 0 ]
+		[[ $stderr == *"KA_TEST_CRASH_AT=$step: killing this process"* ]]
+		after_crash "$step"
+		run --separate-stderr ka-install tq
+		[ "$status" -eq 1 ] || {
+			echo "after $step: $output $stderr"
+			false
+		}
+		[[ $output == *"phase preflight failed: cannot act as root on the host"*"needs root or passwordless sudo"*"nothing was changed"* ]]
+		[ ! -e "$KA_ROOT/backups" ]
+		[ -z "$(ka-block list)" ]
+	done
+}
+
+@test "two installs of one host: the second is refused naming the first; another host's install is not held up" {
+	test_sshd "$T/sshd"
+	sed -i "s/^ssh: .*/ssh: { address: 127.0.0.1, port: $SSHD_PORT, user: $SSHD_USER }/" "$KA_REPO/fleet/tq.yaml"
+	# a second host with the same published package
+	sed 's/^host: tq$/host: tr/; s/linux-tq/linux-tr/; s/suffix: tq/suffix: tr/' "$KA_REPO/fleet/tq.yaml" >"$KA_REPO/fleet/tr.yaml"
+	mkdir -p "$KA_ROOT/hosts/tr"
+	jq -c '.host = "tr"' "$KA_ROOT/hosts/tq/published.json" >"$KA_ROOT/hosts/tr/published.json"
+	# tq's install waits once it has connected, its lock held
+	paused_bg a install:connect ka-install tq
+	run --separate-stderr ka-install tq
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"host-tq.lock is locked by pid $(cat "$T/a.paused") on "*": ka-install tq (install-tq-"*"); wait for it to finish"* ]]
+	# tr's install runs (to its preflight: the login is not root)
+	run --separate-stderr ka-install tr
+	[ "$status" -eq 1 ]
+	[[ $output == *"phase preflight failed: cannot act as root"* ]]
+	kill -KILL "$(cat "$T/a.paused")"
+	wait
+	after_crash killed
+	run --separate-stderr ka-install tq
+	[ "$status" -eq 1 ]
+	[[ $output == *"phase preflight failed: cannot act as root"* ]]
+}
+
+@test "a changed host key of the sign host met by ka-install's fetch files [ka:host-changed] for the sign host" {
+	test_sshd "$T/sshd"
+	sed -i 's/^sign: { local: true, /sign: { /' "$KA_REPO/fleet/signer.yaml"
+	printf 'ssh: { address: 127.0.0.1, port: %s, user: %s }\n' "$SSHD_PORT" "$SSHD_USER" >>"$KA_REPO/fleet/signer.yaml"
+	ssh-keygen -q -t ed25519 -N '' -f "$T/other"
+	printf '[127.0.0.1]:%s %s\n' "$SSHD_PORT" "$(cut -d' ' -f1,2 "$T/other.pub")" >"$KA_REPO/fleet/known_hosts"
+	run --separate-stderr ka-install tq
+	[ "$status" -eq 1 ]
+	[[ $output == *"phase fetch failed: the sign host signer: host key of"*"changed"* ]]
+	run ka-block list
+	[[ $output == *"[ka:host-changed] signer"* ]]
+	[[ $output != *"[ka:host-changed] tq"* ]]
+	# the right key: fetch reaches the sign host, which lifts the block
+	cp "$SSHD_KNOWN_HOSTS" "$KA_REPO/fleet/known_hosts"
+	run --separate-stderr ka-install tq
+	run ka-block list
+	[[ $output != *"host-changed"* ]]
 }

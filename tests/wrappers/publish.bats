@@ -30,6 +30,7 @@ JSON
 
 teardown() {
 	gpgconf --homedir "$T/gnupg" --kill all 2>/dev/null || true
+	stop_test_sshd "$T/sshd"
 	teardown_fleet
 }
 
@@ -114,4 +115,49 @@ YAML
 	[[ $stderr == *"no job nope"* ]]
 	run --separate-stderr ka-publish --frobnicate toy
 	[ "$status" -eq 2 ]
+}
+
+@test "a kill at every phase boundary of ka-publish: no lock held, no torn record, the next run publishes" {
+	mapfile -t steps < <(crash_steps ka-publish toy)
+	[ "${#steps[@]}" -ge 4 ]
+	for step in "${steps[@]}"; do
+		# each step from the state before the first publish
+		rm -rf -- "$T/srv"
+		find "$KA_ROOT" -mindepth 1 -maxdepth 1 ! -name output ! -name jobs -exec rm -rf -- {} +
+		KA_TEST_CRASH_AT=$step run --separate-stderr ka-publish toy
+		[ "$status" -ne 0 ]
+		[[ $stderr == *"KA_TEST_CRASH_AT=$step: killing this process"* ]]
+		after_crash "$step"
+		# the live repository is a whole generation or none
+		[ ! -e "$LIVE" ] || gpg --batch --verify "$LIVE/ka.db.tar.gz.sig" "$LIVE/ka.db.tar.gz" 2>/dev/null
+		run --separate-stderr ka-publish --json toy
+		[ "$status" -eq 0 ] || {
+			echo "after $step: $output $stderr"
+			false
+		}
+		[[ $(jq -r .status <<<"$output") == @(done|unchanged) ]]
+		[ "$(jq -r .status "$KA_ROOT/hosts/toy/published.json")" != failed ]
+		gpg --batch --verify "$LIVE/linux-toy-6.1-1-x86_64.pkg.tar.gz.sig" "$LIVE/linux-toy-6.1-1-x86_64.pkg.tar.gz" 2>/dev/null
+		[ "$(ka-notice list | jq -r .title)" = "[ka:installable] linux-toy 6.1-1 for toy" ]
+	done
+}
+
+@test "a changed host key of the sign host files [ka:host-changed] for it; the next strict connection lifts it" {
+	test_sshd "$T/sshd"
+	# the sign host over SSH (the loopback sshd), its key in known_hosts replaced
+	sed -i -e 's/^  local: true$/  local: false/' "$KA_REPO/fleet/signer.yaml"
+	printf 'ssh: { address: 127.0.0.1, port: %s, user: %s }\n' "$SSHD_PORT" "$SSHD_USER" >>"$KA_REPO/fleet/signer.yaml"
+	ssh-keygen -q -t ed25519 -N '' -f "$T/other"
+	printf '[127.0.0.1]:%s %s\n' "$SSHD_PORT" "$(cut -d' ' -f1,2 "$T/other.pub")" >"$KA_REPO/fleet/known_hosts"
+	run --separate-stderr ka-publish toy
+	[ "$status" -eq 1 ]
+	[[ $output == *"host key of"*"changed"* ]]
+	run ka-block list
+	[[ $output == *"[ka:host-changed] signer"* ]]
+	[ ! -e "$T/srv/staging" ]
+	# the right key again: the next connection to the sign host lifts it
+	cp "$SSHD_KNOWN_HOSTS" "$KA_REPO/fleet/known_hosts"
+	run --separate-stderr ka-publish --check
+	run ka-block list
+	[[ $output != *"host-changed"* ]]
 }

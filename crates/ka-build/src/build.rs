@@ -198,6 +198,9 @@ impl<R: Remote> Builder<'_, R> {
             chosen = Some((c, toolchain));
             break;
         }
+        if chosen.is_some() && self.dry_run.is_none() {
+            ka_core::crash::point("build:preflight");
+        }
         let Some((c, toolchain)) = chosen else {
             return Ok(self.result(
                 target,
@@ -245,6 +248,7 @@ impl<R: Remote> Builder<'_, R> {
         let sent = self
             .remote
             .upload(&transport, &render.dir, &remote_dir, &reuse)?;
+        ka_core::crash::point("build:staged");
         let build = target.build.as_ref().expect("candidates() checked build:");
         let job = self.job(
             &c,
@@ -254,6 +258,7 @@ impl<R: Remote> Builder<'_, R> {
             "build.log",
         );
         let mut r = self.remote.run(&job)?;
+        ka_core::crash::point("build:built");
         r.render = Some(RenderRef {
             host: render.host.clone(),
             id: render
@@ -263,6 +268,7 @@ impl<R: Remote> Builder<'_, R> {
                 .unwrap_or_default(),
         });
         self.record(&r)?;
+        ka_core::crash::point("build:recorded");
         crate::idle::record_use(self.layout, &c.name, c.spec.wake.is_some())?;
         if !r.ok() {
             let how = describe_failure(&r);
@@ -302,6 +308,7 @@ impl<R: Remote> Builder<'_, R> {
         let mut files = self
             .remote
             .download(&transport, &format!("{remote_dir}/out"), &out)?;
+        ka_core::crash::point("build:fetched");
         self.lift(
             &[BlockKind::BuildFail],
             Subject::BuildHost {

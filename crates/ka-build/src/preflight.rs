@@ -203,6 +203,26 @@ mod tests {
     }
 
     #[test]
+    fn too_little_free_space_names_the_folders_to_prune() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap();
+        // run_with asks for 1000000 GiB
+        let f = run_with(root, Arch::X86_64, "x86_64", &["gcc"]);
+        let disk = f
+            .missing
+            .iter()
+            .find(|m| m.starts_with("disk: "))
+            .unwrap_or_else(|| panic!("{f:?}"));
+        assert!(disk.contains("a build needs 1000000G"), "{disk}");
+        assert!(
+            disk.contains(&format!("prune {root}/source/ (old job trees)")),
+            "{disk}"
+        );
+        assert!(disk.contains(&format!("{root}/cache/sources/")), "{disk}");
+        assert!(disk.contains("ka-prune"), "{disk}");
+    }
+
+    #[test]
     fn parse_ignores_banners() {
         let f = parse("Welcome!\nok user kbuild\nmissing tool: bsdtar (x)\n");
         assert_eq!(f.ok, ["user kbuild"]);

@@ -71,6 +71,7 @@ if [ -d "$root" ]; then
 	if [ "$free_gib" -ge "$min_gib" ]; then
 		ok "disk ${free_gib}G free under $root"
 	else
-		missing "disk: ${free_gib}G free under $root, a build needs ${min_gib}G"
+		# name the folders that fill up: old job trees and the source cache
+		missing "disk: ${free_gib}G free under $root, a build needs ${min_gib}G (build_host.min_free_gib); free space: prune $root/source/ (old job trees) and $root/cache/sources/ with ka-prune (KA_REPO set), or remove old trees there by hand"
 	fi
 fi

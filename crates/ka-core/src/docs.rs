@@ -1671,6 +1671,12 @@ pub enum PruneClass {
     Leftover,
     /// `KA_ROOT/keep/<job-id>.json` (only in problems: keeps are never pruned).
     Keep,
+    /// A job's tree on a build host, `<build-host>:<root>/source/<job-id>/`
+    /// (an unreachable build host is a problem of this class).
+    BuildTree,
+    /// An entry of a build host's source cache,
+    /// `<build-host>:<root>/cache/sources/<b2sum>`.
+    SourceCache,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -301,7 +301,9 @@ pub struct BuildHostSpec {
     /// provisioned by the host's owner and writable by `user`.
     #[serde(default = "default_build_root")]
     pub root: String,
-    /// Free space (GiB) a build needs under `root`.
+    /// Free space (GiB) a build needs under `root` (default 20); below it
+    /// the pre-flight files `[ka:bootstrap-missing]` naming the folders to
+    /// prune (`ka-prune` removes old job trees and source cache entries).
     #[serde(default = "default_min_free_gib")]
     pub min_free_gib: u32,
 }
@@ -1068,4 +1070,14 @@ pub struct RetentionConfig {
     /// current promotion, are removed (default `30d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renders: Option<String>,
+    /// Job trees on build hosts (`<root>/source/<job-id>/`), by the job's
+    /// finish time (default `7d`); the newest tree of each build host, a
+    /// kept job's and a running job's are kept whatever their age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_trees: Option<String>,
+    /// Build hosts' source cache entries (`<root>/cache/sources/<b2sum>`),
+    /// by their last use (default `30d`); an entry a job tree still links
+    /// is kept (removing it would free nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_cache: Option<String>,
 }

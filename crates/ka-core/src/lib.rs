@@ -5,6 +5,7 @@
 //! need them.
 
 pub mod atomic;
+pub mod crash;
 pub mod docs;
 pub mod duration;
 pub mod error;

@@ -45,11 +45,15 @@ use std::time::{Duration, Instant};
     version,
     about = "Install HOST's last published kernel package: backup, install, extlinux, reboot, proof; prints ka.install",
     long_about = "Installs the kernel package of KA_ROOT/hosts/<host>/published.json (the last successful \
-ka-publish) on HOST, in phases that each have a time limit and are named when they fail:\n\n\
+ka-publish) on HOST, in phases that each have a time limit and are named when they fail. A \
+phase's limit bounds all its I/O: every command, and every SFTP call and chunk of a copy \
+(fetch, copy, boot-config), get what is left of it:\n\n\
 gate: refused while [ka:host-drifted] or [ka:regression] holds HOST (said before \
 \"nothing published\", as is an infra host without opt_in: true).\n\
 fetch: the package and its detached .sig from the sign host (a local copy with sign.local: \
-true, else SFTP); the b2sum must equal the published one.\n\
+true, else SFTP); the b2sum must equal the published one. A sign host that answers with \
+another host key files [ka:host-changed] for the sign host (a strict connection to it lifts \
+it).\n\
 signature: `gpgv --keyring <repo>/fleet/keyring.gpg` (the fleet's public key, made with \
 `gpg --export FPR > fleet/keyring.gpg`) in a temporary GNUPGHOME, never $HOME; the good \
 signature must be by the published key's fingerprint.\n\
@@ -599,6 +603,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         &layout.host_lock(host),
         &format!("ka-install {host} ({id})"),
     )?;
+    ka_core::crash::point("install:gate");
     let mut job = Job {
         doc,
         layout: &layout,
@@ -610,22 +615,33 @@ pub fn run() -> anyhow::Result<ExitCode> {
         touched: false,
         connected: false,
         host_key_refused: None,
+        sign_host_key: None,
     };
     let converged = job.run();
     let (touched, connected, host_key_refused) =
         (job.touched, job.connected, job.host_key_refused.take());
+    let sign_host_key = job.sign_host_key.take();
     let mut doc = job.doc;
     let subject = Subject::Host {
         host: host.to_string(),
     };
     if let Some(why) = &host_key_refused {
         doc.blocks
-            .push(file_host_changed(&store, &repo, &doc, why)?);
+            .push(file_host_changed(&store, &repo, &doc, &doc.host, why)?);
     } else if connected {
-        lift_host_changed(&store, &mut doc)?;
+        lift_host_changed(&store, &mut doc, host)?;
+    }
+    // the sign host's key, as fetch met it: filed or lifted for the sign host
+    match sign_host_key {
+        Some((sign, Err(why))) => doc
+            .blocks
+            .push(file_host_changed(&store, &repo, &doc, &sign, &why)?),
+        Some((sign, Ok(()))) => lift_host_changed(&store, &mut doc, &sign)?,
+        None => {}
     }
     if converged {
         record(&layout, &store, &notices, &planned, &mut doc)?;
+        ka_core::crash::point("install:recorded");
     } else if touched && host_key_refused.is_some() {
         // The host rebooted and answered with another key: what it runs is
         // unknown, not known bad. Drift halts installs; no regression.
@@ -681,16 +697,25 @@ fn finish(layout: &Layout, doc: &Install, ran: bool) -> anyhow::Result<ExitCode>
     })
 }
 
-/// The host answered with a key fleet/known_hosts does not have: file
-/// `[ka:host-changed]` for it (what to check is in the detail).
-fn file_host_changed(store: &Store, repo: &Path, doc: &Install, why: &str) -> Result<BlockRef> {
-    let host = &doc.host;
+/// `host` (the target, or the sign host met by fetch) answered with a key
+/// fleet/known_hosts does not have: file `[ka:host-changed]` for it (what
+/// to check is in the detail).
+fn file_host_changed(
+    store: &Store,
+    repo: &Path,
+    doc: &Install,
+    host: &str,
+    why: &str,
+) -> Result<BlockRef> {
     let b = store.file(
         BlockKind::HostChanged,
-        Subject::Host { host: host.clone() },
+        Subject::Host {
+            host: host.to_string(),
+        },
         &format!("{host} host key changed"),
         &format!(
-            "ka-install {host} ({}), phase {}: {why}\n\nCheck the new key on the host itself (its console: `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then replace its line in {}. The next strict connection (ka-install, ka-verify) lifts this block.",
+            "ka-install {} ({}), phase {}: {why}\n\nCheck the new key on {host} itself (its console: `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then replace its line in {}. The next strict connection to it lifts this block.",
+            doc.host,
             doc.id,
             doc.failed_phase.as_deref().unwrap_or("-"),
             ka_core::fleet::known_hosts(repo).display()
@@ -699,15 +724,15 @@ fn file_host_changed(store: &Store, repo: &Path, doc: &Install, why: &str) -> Re
     Ok(b.to_ref())
 }
 
-/// A strict connection succeeded: a `[ka:host-changed]` of the host is
+/// A strict connection to `host` succeeded: a `[ka:host-changed]` of it is
 /// over (its pre-flight re-passed).
-fn lift_host_changed(store: &Store, doc: &mut Install) -> Result<()> {
+fn lift_host_changed(store: &Store, doc: &mut Install, host: &str) -> Result<()> {
     if let Some(b) = store.lift_open(
         BlockKind::HostChanged,
         &Subject::Host {
-            host: doc.host.clone(),
+            host: host.to_string(),
         },
-        &format!("{} answered with its known host key ({})", doc.host, doc.id),
+        &format!("{host} answered with its known host key ({})", doc.id),
     )? {
         doc.lifted.push(b.to_ref());
     }
@@ -785,6 +810,9 @@ struct Job<'a> {
     connected: bool,
     /// The host answered with another host key: why.
     host_key_refused: Option<String>,
+    /// The sign host, when fetch connected to it: whether it answered with
+    /// its known key (`Ok`) or another (`Err(why)`).
+    sign_host_key: Option<(String, std::result::Result<(), String>)>,
 }
 
 impl Job<'_> {
@@ -823,6 +851,10 @@ impl Job<'_> {
             seconds,
             detail,
         });
+        if ok {
+            // between this phase and the next (the crash tests' steps)
+            ka_core::crash::point(&format!("install:{name}"));
+        }
         value
     }
 
@@ -850,7 +882,15 @@ impl Job<'_> {
         if planned.lan.is_none() {
             if self
                 .phase("fetch", FETCH, |j, t| {
-                    fetch(j.repo, j.layout, planned, &local_pkg, &local_sig, t)
+                    fetch(
+                        j.repo,
+                        j.layout,
+                        planned,
+                        &local_pkg,
+                        &local_sig,
+                        t,
+                        &mut j.sign_host_key,
+                    )
                 })
                 .is_none()
             {
@@ -1076,6 +1116,7 @@ fn fetch(
     pkg: &Path,
     sig: &Path,
     d: Deadline,
+    sign_host_key: &mut Option<(String, std::result::Result<(), String>)>,
 ) -> std::result::Result<((), String), String> {
     let sign = ka_core::fleet::sign_host(repo).map_err(|e| e.to_string())?;
     let p = &planned.package;
@@ -1086,9 +1127,17 @@ fn fetch(
         }
     } else {
         let target = target_of(repo, layout, &sign).map_err(|e| e.to_string())?;
-        let r = Remote::connect(&target, d.left()?)?;
-        r.fetch(&p.file, pkg)?;
-        r.fetch(&p.signature, sig)?;
+        let r = match Remote::connect(&target, d.left()?) {
+            Ok(r) => r,
+            Err(ka_run_remote::ConnectError::HostKey(why)) => {
+                *sign_host_key = Some((sign.host.clone(), Err(why.clone())));
+                return Err(format!("the sign host {}: {why}", sign.host));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        *sign_host_key = Some((sign.host.clone(), Ok(())));
+        r.fetch(&p.file, pkg, d)?;
+        r.fetch(&p.signature, sig, d)?;
     }
     let bytes = std::fs::read(pkg).map_err(|e| format!("{}: {e}", pkg.display()))?;
     let got = ka_core::hash::b2sum(&bytes);
@@ -1335,7 +1384,7 @@ fn copy(
     d: Deadline,
 ) -> std::result::Result<((), String), String> {
     remote.staging_dir(remote_dir, d)?;
-    let moved = remote.upload(local_dir, remote_dir)?;
+    let moved = remote.upload(local_dir, remote_dir, d)?;
     let how = match &planned.lan {
         None => format!("{moved} bytes sent to {remote_dir}"),
         Some(lan) => {

@@ -3,7 +3,6 @@
 //! command with a time limit.
 
 use ka_run_remote::{ConnectError, Connection, Options, Target};
-use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -40,6 +39,10 @@ impl Deadline {
 
     pub fn limit(&self) -> Duration {
         self.limit
+    }
+
+    pub fn end(&self) -> Instant {
+        self.end
     }
 }
 
@@ -230,7 +233,7 @@ impl Remote {
         std::fs::write(dir.path().join("new"), bytes).map_err(|e| e.to_string())?;
         let staging = format!("{}/.ka-write-{}", crate::REMOTE_STAGING, std::process::id());
         self.staging_dir(&staging, d)?;
-        self.upload(dir.path(), &staging)?;
+        self.upload(dir.path(), &staging, d)?;
         let tmp = format!("{path}.ka-new");
         let script = "cp -- \"$1\" \"$2\" && chmod --reference=\"$3\" -- \"$2\" 2>/dev/null; sync \"$2\" && mv -f -- \"$2\" \"$3\" && sync \"$(dirname \"$3\")\"; s=$?; rm -rf -- \"$4\"; exit $s";
         let new = format!("{staging}/new");
@@ -238,29 +241,23 @@ impl Remote {
         Ok(())
     }
 
-    /// Copy a local folder's files into `remote_dir`; bytes moved.
-    pub fn upload(&self, local_dir: &Path, remote_dir: &str) -> R<u64> {
-        self.conn
-            .upload(local_dir, remote_dir, &[])
-            .map(|t| t.bytes)
-            .map_err(|e| e.to_string())
+    /// Copy a local folder's files into `remote_dir` within the phase's
+    /// deadline (every SFTP call and chunk); bytes moved.
+    pub fn upload(&self, local_dir: &Path, remote_dir: &str, d: Deadline) -> R<u64> {
+        d.left()?;
+        self.conn.set_deadline(Some(d.end()));
+        let r = self.conn.upload(local_dir, remote_dir, &[]);
+        self.conn.set_deadline(None);
+        r.map(|t| t.bytes).map_err(|e| e.to_string())
     }
 
-    /// Copy one file from the host (SFTP).
-    pub fn fetch(&self, remote: &str, local: &Path) -> R<()> {
-        self.conn.session.set_blocking(true);
-        let sftp = self
-            .conn
-            .session
-            .sftp()
-            .map_err(|e| format!("{}: sftp: {e}", self.conn.target.label()))?;
-        let mut f = sftp
-            .open(Path::new(remote))
-            .map_err(|e| format!("{}: {remote}: {e}", self.conn.target.label()))?;
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes)
-            .map_err(|e| format!("{}: {remote}: {e}", self.conn.target.label()))?;
-        std::fs::write(local, bytes).map_err(|e| format!("{}: {e}", local.display()))
+    /// Copy one file from the host (SFTP) within the phase's deadline.
+    pub fn fetch(&self, remote: &str, local: &Path, d: Deadline) -> R<()> {
+        d.left()?;
+        self.conn.set_deadline(Some(d.end()));
+        let r = self.conn.fetch_file(remote, local);
+        self.conn.set_deadline(None);
+        r.map(drop).map_err(|e| e.to_string())
     }
 
     /// The kernel release an Arch package installs: its

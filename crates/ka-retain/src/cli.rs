@@ -2,6 +2,7 @@
 //! `ka-resume-prune`.
 
 use crate::archive;
+use crate::build_hosts::Remotes;
 use crate::human_age;
 use crate::pause;
 use crate::plan::plan;
@@ -38,14 +39,28 @@ nothing: output, logs, archive, the render it built, the backup its install took
 keep is ignored. A record that cannot be read (keep, job, archive, backup) is named on stderr \
 and what it describes is left alone.\n\n\
 The periods can be changed in KA_ROOT/retention.yaml (keys backups, job_outputs, archives, logs, \
-renders; durations such as 7d, 12h). Trees kept on build hosts (<root>/source/<job-id>/) are not \
-pruned by this version.\n\n\
+renders, build_trees, source_cache; durations such as 7d, 12h).\n\n\
+With the fleet repository (--repo DIR or KA_REPO), every build host (a fleet host with \
+build_host: and ssh:) is pruned too, over SSH with the fleet's credentials (strict host keys, \
+the fleet identity), under its build_host.root:\n\n\
+  source/<job-id>/               a job's tree, removed 7 days after the job finished (its \
+record, else the start time in its id, else the folder's mtime); never the newest tree of a \
+build host, a kept job's (ka-keep), or one of a host whose build is running now (its \
+KA_ROOT/locks/build-<host>.lock is held; prune holds that lock while it removes)\n\
+  cache/sources/<b2sum>          a source cache entry, removed 30 days after its last use \
+(a build linking it, or the removal of a tree that did), never while a tree still links it\n\n\
+A build host that cannot be reached (or whose host key changed) is reported and skipped; the \
+others are pruned. Each host is listed by one read-only command (also with --dry-run, which \
+changes nothing there); a tree is renamed to source/.prune-<job-id> before it is removed, and \
+the next run removes such leftovers. Builds refuse a build host with less free space than its \
+build_host.min_free_gib: prune it, or remove the folders ka-build's message names.\n\n\
 Archiving copies, then removes: a kill at any point leaves the output or the archive or both, and \
 the next run finishes it and removes leftover temp files. One prune runs at a time \
 (KA_ROOT/locks/prune.lock). While ka-pause-prune's record exists, ka-prune refuses (exit 1) and \
 a running prune stops before its next item.\n\n\
-For cron, e.g. nightly: 17 3 * * *  KA_ROOT=/srv/kernel-agent ka-prune >>/var/log/ka-prune.log 2>&1\n\n\
-Exit status: 0 done; 1 paused; 2 usage, or an item could not be removed (the others were); \
+For cron, e.g. nightly: 17 3 * * *  KA_ROOT=/srv/kernel-agent KA_REPO=/srv/fleet ka-prune >>/var/log/ka-prune.log 2>&1\n\n\
+Exit status: 0 done; 1 paused; 2 usage, or an item could not be removed, or a build host could \
+not be reached (the others were done); \
 3 a record could not be read (its item was left alone)."
 )]
 pub struct PruneCli {
@@ -63,6 +78,10 @@ pub struct PruneCli {
     /// Retention periods (YAML); default KA_ROOT/retention.yaml when it exists.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The fleet repository whose build hosts are pruned too (default:
+    /// KA_REPO; without either, only KA_ROOT is pruned).
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
 }
 
 #[derive(Parser, Debug)]
@@ -158,9 +177,19 @@ pub fn prune() -> anyhow::Result<ExitCode> {
         return Err(pause::refusal(&p).into());
     }
     let policy = Policy::load(&layout, cli.config.as_deref())?;
+    // the build hosts only when the fleet is named: a cron line with KA_ROOT
+    // alone prunes KA_ROOT alone, as before
+    let repo = match (&cli.repo, ka_core::paths::env_var(ka_core::paths::KA_REPO)?) {
+        (None, None) => None,
+        (flag, _) => Some(ka_core::paths::fleet_repo(flag.as_deref())?),
+    };
+    let remotes = match &repo {
+        Some(r) => Some(Remotes::of_fleet(r, &layout)?),
+        None => None,
+    };
     let _lock = prune_lock(&layout)?;
-    let (report, code) =
-        crate::prune::execute(&layout, plan(&layout, policy, now), now, cli.dry_run);
+    let plan = plan(&layout, policy, now, remotes.as_ref());
+    let (report, code) = crate::prune::execute(&layout, plan, now, cli.dry_run, remotes.as_ref());
     for p in &report.problems {
         eprintln!("ka-prune: error: {}", p.error);
     }

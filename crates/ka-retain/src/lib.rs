@@ -17,23 +17,18 @@
 //! temp file, fsynced, renamed; then the output folder is renamed aside and
 //! removed; then the job record). A kill at any point leaves the original or
 //! the archive or both; the next prune finishes the job and removes temp files.
-//! `KA_TEST_CRASH_AT=<step>` aborts at a named step, for the tests.
+//! `KA_TEST_CRASH_AT=<step>` kills the process at a named step, for the tests
+//! (`ka_core::crash`).
 
 pub mod archive;
+pub mod build_hosts;
 pub mod cli;
 pub mod pause;
 pub mod plan;
 pub mod policy;
 pub mod prune;
 
-/// Abort the process at `step` when `KA_TEST_CRASH_AT` names it: the tests'
-/// stand-in for a kill -9 (no destructors, no cleanup).
-pub fn crash_point(step: &str) {
-    if std::env::var("KA_TEST_CRASH_AT").is_ok_and(|s| s == step) {
-        eprintln!("KA_TEST_CRASH_AT={step}: aborting here");
-        std::process::abort();
-    }
-}
+pub use ka_core::crash::point as crash_point;
 
 /// An age for humans: `41d`, `5h`, `12m`.
 pub fn human_age(secs: i64) -> String {

@@ -3,13 +3,14 @@
 //! changed here; `--dry-run` prints exactly this plan.
 
 use crate::archive;
+use crate::build_hosts::{BuildHost, Remotes, target_of};
 use crate::human_age;
 use crate::policy::Policy;
 use ka_core::docs::{
     ArchiveIndex, Backup, JobResult, Keep, PruneAction, PruneClass, PruneHeld, PruneProblem,
     PruneVerb, RenderRef,
 };
-use ka_core::error::{Error, ExitCode, contract};
+use ka_core::error::{Error, ExitCode, contract, usage};
 use ka_core::paths::Layout;
 use ka_core::time::parse_time;
 use std::collections::BTreeMap;
@@ -32,6 +33,14 @@ pub enum Op {
     RemoveRender {
         host: String,
         dir: PathBuf,
+    },
+    /// Remove an item on a build host (`what`: `tree`, `leftover`, `cache`),
+    /// a tree while holding the build lock of the host it was built for.
+    RemoveRemote {
+        host: BuildHost,
+        what: &'static str,
+        name: String,
+        target: Option<String>,
     },
 }
 
@@ -69,6 +78,7 @@ struct Scan<'a> {
     holds: BTreeMap<String, String>,
     jobs: BTreeMap<String, JobInfo>,
     archives: BTreeMap<String, ArchiveIndex>,
+    remotes: Option<&'a Remotes>,
 }
 
 /// Names in a folder with their kind; a missing folder has none.
@@ -655,10 +665,170 @@ impl Scan<'_> {
     }
 }
 
+impl Scan<'_> {
+    /// The trees and source cache of every build host (listed over SSH).
+    fn build_hosts(&mut self) {
+        let Some(remotes) = self.remotes else {
+            return;
+        };
+        for (path, e) in &remotes.unreadable {
+            let msg = format!("{e}; its build host (if it is one) was not pruned");
+            self.problem(PruneClass::BuildTree, path, contract(msg));
+        }
+        for host in &remotes.hosts {
+            match remotes.list(host) {
+                Ok(Ok(listing)) => self.build_host(host, listing),
+                Ok(Err(why)) => {
+                    let msg = format!(
+                        "{}: {why}; skipped: nothing there was pruned (the next run tries again)",
+                        host.name
+                    );
+                    self.problem(PruneClass::BuildTree, &host.shown(""), usage(msg));
+                }
+                Err(e) => self.problem(PruneClass::BuildTree, &host.shown(""), e),
+            }
+        }
+    }
+
+    fn build_host(&mut self, host: &BuildHost, l: crate::build_hosts::Listing) {
+        for dir in &l.odd {
+            let msg = format!(
+                "{}: a name with characters outside [A-Za-z0-9._-] in {dir}/; left alone (remove it by hand)",
+                host.name
+            );
+            self.problem(PruneClass::BuildTree, &host.shown(dir), contract(msg));
+        }
+        for name in l.leftovers {
+            self.step(
+                PruneVerb::Remove,
+                PruneClass::Leftover,
+                host.shown(&format!("source/{name}")),
+                None,
+                "a tree an interrupted prune had begun to remove".into(),
+                Op::RemoveRemote {
+                    host: host.clone(),
+                    what: "leftover",
+                    name,
+                    target: None,
+                },
+            );
+        }
+        // a tree's time: its job's finish, else the start in its id, else
+        // the folder's mtime
+        let trees: Vec<(String, i64)> = l
+            .trees
+            .into_iter()
+            .map(|(id, mtime)| {
+                let t = self
+                    .jobs
+                    .get(&id)
+                    .map(|j| j.finished)
+                    .or_else(|| {
+                        self.archives
+                            .get(&id)
+                            .and_then(|a| parse_time(&a.finished_at).ok())
+                    })
+                    .or_else(|| ka_core::names::job_id_time(&id))
+                    .unwrap_or(mtime);
+                (id, t)
+            })
+            .collect();
+        let newest = trees
+            .iter()
+            .max_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)))
+            .map(|t| t.0.clone());
+        for (id, t) in trees {
+            let age = self.now - t;
+            if age <= self.policy.build_trees {
+                continue;
+            }
+            let path = host.shown(&format!("source/{id}"));
+            if newest.as_deref() == Some(id.as_str()) {
+                let why = format!("the newest tree on {}", host.name);
+                self.held(PruneClass::BuildTree, path, Some(age), why);
+                continue;
+            }
+            if let Some(why) = self.holds.get(&id).cloned() {
+                self.held(PruneClass::BuildTree, path, Some(age), why);
+                continue;
+            }
+            let target = target_of(&id).map(str::to_string);
+            if let Some(why) = target
+                .as_deref()
+                .and_then(|t| build_running(self.layout, t))
+            {
+                self.held(PruneClass::BuildTree, path, Some(age), why);
+                continue;
+            }
+            let why = format!(
+                "job finished {} ago; build trees are kept {}",
+                human_age(age),
+                human_age(self.policy.build_trees)
+            );
+            self.step(
+                PruneVerb::Remove,
+                PruneClass::BuildTree,
+                path,
+                Some(age),
+                why,
+                Op::RemoveRemote {
+                    host: host.clone(),
+                    what: "tree",
+                    name: id,
+                    target,
+                },
+            );
+        }
+        for (name, ctime, links) in l.cache {
+            let age = self.now - ctime;
+            if age <= self.policy.source_cache {
+                continue;
+            }
+            let path = host.shown(&format!("cache/sources/{name}"));
+            if links > 1 {
+                let why = "a job tree still links it (removing it would free nothing)".into();
+                self.held(PruneClass::SourceCache, path, Some(age), why);
+                continue;
+            }
+            let why = format!(
+                "last used {} ago; source cache entries are kept {}",
+                human_age(age),
+                human_age(self.policy.source_cache)
+            );
+            self.step(
+                PruneVerb::Remove,
+                PruneClass::SourceCache,
+                path,
+                Some(age),
+                why,
+                Op::RemoveRemote {
+                    host: host.clone(),
+                    what: "cache",
+                    name,
+                    target: None,
+                },
+            );
+        }
+    }
+}
+
+/// Why a build of `target` is running now (its build lock is held), if it is.
+fn build_running(layout: &Layout, target: &str) -> Option<String> {
+    let lock = layout.locks().join(format!("build-{target}.lock"));
+    if !lock.exists() {
+        return None;
+    }
+    match ka_core::hostlock::HostLock::acquire(&lock, &format!("ka-prune build trees of {target}"))
+    {
+        Ok(_) => None,
+        Err(e) => Some(format!("a build of {target} is running: {e}")),
+    }
+}
+
 /// Read everything and decide. Leftovers come first (so an interrupted
 /// archive is finished before anything else), then archives, job outputs,
 /// logs, render folders and backups.
-pub fn plan(layout: &Layout, policy: Policy, now: i64) -> Plan {
+pub fn plan(layout: &Layout, policy: Policy, now: i64, remotes: Option<&Remotes>) -> Plan {
     let mut scan = Scan {
         layout,
         policy,
@@ -667,6 +837,7 @@ pub fn plan(layout: &Layout, policy: Policy, now: i64) -> Plan {
         holds: BTreeMap::new(),
         jobs: BTreeMap::new(),
         archives: BTreeMap::new(),
+        remotes,
     };
     scan.keeps();
     scan.jobs();
@@ -675,6 +846,7 @@ pub fn plan(layout: &Layout, policy: Policy, now: i64) -> Plan {
     scan.logs();
     scan.renders();
     scan.backups();
+    scan.build_hosts();
     let mut plan = scan.plan;
     // leftovers first, keeping each group's order
     plan.steps

@@ -14,6 +14,10 @@ pub struct Policy {
     pub archives: i64,
     pub logs: i64,
     pub renders: i64,
+    /// Job trees on build hosts.
+    pub build_trees: i64,
+    /// Build hosts' source cache entries, by last use.
+    pub source_cache: i64,
 }
 
 const DAY: i64 = 86_400;
@@ -26,6 +30,9 @@ impl Default for Policy {
             archives: 365 * DAY,
             logs: 365 * DAY,
             renders: 30 * DAY,
+            // a kernel tree is GBs: a week is enough to ka-debug a failure
+            build_trees: 7 * DAY,
+            source_cache: 30 * DAY,
         }
     }
 }
@@ -61,6 +68,8 @@ impl Policy {
             archives: get("archives", &cfg.archives, d.archives)?,
             logs: get("logs", &cfg.logs, d.logs)?,
             renders: get("renders", &cfg.renders, d.renders)?,
+            build_trees: get("build_trees", &cfg.build_trees, d.build_trees)?,
+            source_cache: get("source_cache", &cfg.source_cache, d.source_cache)?,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! others carried on, the pause record checked before every step.
 
 use crate::archive;
+use crate::build_hosts::Remotes;
 use crate::crash_point;
 use crate::plan::{Op, Plan, Problem};
 use ka_core::atomic::sync_dir;
@@ -14,7 +15,13 @@ use std::path::Path;
 
 /// The report and the exit status: 0, or the worst problem's code (1 when a
 /// pause stopped the run).
-pub fn execute(layout: &Layout, plan: Plan, now: i64, dry_run: bool) -> (PruneReport, ExitCode) {
+pub fn execute(
+    layout: &Layout,
+    plan: Plan,
+    now: i64,
+    dry_run: bool,
+    remotes: Option<&Remotes>,
+) -> (PruneReport, ExitCode) {
     let Plan {
         steps,
         mut held,
@@ -43,7 +50,7 @@ pub fn execute(layout: &Layout, plan: Plan, now: i64, dry_run: bool) -> (PruneRe
             actions.push(step.action);
             continue;
         }
-        match run(layout, &step.op, now) {
+        match run(layout, &step.op, now, remotes) {
             Ok(Done::Yes) => actions.push(step.action),
             Ok(Done::InUse(why)) => held.push(ka_core::docs::PruneHeld {
                 class: step.action.class,
@@ -113,7 +120,7 @@ fn sync_parent(path: &Path) -> Result<()> {
     }
 }
 
-fn run(layout: &Layout, op: &Op, now: i64) -> Result<Done> {
+fn run(layout: &Layout, op: &Op, now: i64, remotes: Option<&Remotes>) -> Result<Done> {
     match op {
         Op::RemoveDir(p) => remove_dir(p).map(|()| Done::Yes),
         Op::RemoveFile(p) => remove_file(p).map(|()| Done::Yes),
@@ -133,6 +140,35 @@ fn run(layout: &Layout, op: &Op, now: i64) -> Result<Done> {
             // the hard-linked linux.tar goes with the folder; the shared copy
             // under baselines/archives/ stays
             remove_dir(dir).map(|()| Done::Yes)
+        }
+        Op::RemoveRemote {
+            host,
+            what,
+            name,
+            target,
+        } => {
+            let remotes = remotes.expect("remote steps are planned only with the build hosts");
+            // a build of the tree's host must not start (or run) meanwhile
+            let _lock = match target {
+                Some(t) => match HostLock::acquire(
+                    &layout.locks().join(format!("build-{t}.lock")),
+                    &format!("ka-prune build trees of {t}"),
+                ) {
+                    Ok(l) => Some(l),
+                    Err(Error::Negative(why)) => {
+                        return Ok(Done::InUse(format!("a build of {t} is running: {why}")));
+                    }
+                    Err(e) => return Err(e),
+                },
+                None => None,
+            };
+            match remotes.remove(host, what, name)? {
+                Ok(()) => Ok(Done::Yes),
+                Err(why) => Err(ka_core::error::usage(format!(
+                    "{}: {why}; left there (the next run tries again)",
+                    host.name
+                ))),
+            }
         }
         Op::ArchiveJob {
             id,

@@ -621,7 +621,7 @@ fn a_crash_at_any_step_of_archiving_loses_nothing() {
         let r = Root::new();
         r.job("j1", OLD, None);
         let out = r.prune(&[]).env("KA_TEST_CRASH_AT", step).output().unwrap();
-        assert_eq!(out.status.signal(), Some(6), "{step}: {out:?}");
+        assert_eq!(out.status.signal(), Some(9), "{step}: {out:?}");
         let in_output = r.p("output/j1/linux-j1.pkg.tar.gz").is_file();
         let in_archive = r.p("archive/j1.tar").is_file();
         assert!(
@@ -676,7 +676,7 @@ fn a_crash_in_the_middle_of_a_restore_is_cleaned_up() {
         .env("KA_TEST_CRASH_AT", "restore-extracted")
         .output()
         .unwrap();
-    assert_eq!(out.status.signal(), Some(6));
+    assert_eq!(out.status.signal(), Some(9));
     assert!(r.p("archive/j1.tar").is_file());
     assert!(r.p("output/.restore-j1").is_dir());
     let report = r.report(&[], 0);

@@ -192,6 +192,13 @@ pub fn is_host_key_refusal(result: &JobResult) -> bool {
     result.host_key_refused
 }
 
+/// Whether an error of [`upload`] or [`download`] is a host-key refusal
+/// (their connection failed on the key, not on the network): the caller
+/// files `[ka:host-changed]` for the host, as for a job's.
+pub fn is_host_key_error(e: &Error) -> bool {
+    matches!(e, Error::Negative(m) if m.starts_with(ssh::HOST_KEY_REFUSED))
+}
+
 /// Copy `local_dir` into `remote_dir` on the transport's host: SFTP for `ssh`
 /// (host key checked as for a job), a plain copy for `local`. A top-level file
 /// named in `reuse` that the destination already holds with the same size is

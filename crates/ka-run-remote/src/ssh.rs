@@ -120,6 +120,15 @@ pub struct Connection {
     socket: TcpStream,
     pub target: Target,
     io_timeout: Duration,
+    /// A phase's deadline over every SFTP call ([`Connection::set_deadline`]).
+    deadline: std::cell::Cell<Option<Instant>>,
+    /// The session's timeout is what the deadline left (not the io timeout).
+    cut: std::cell::Cell<bool>,
+}
+
+/// libssh2's LIBSSH2_ERROR_TIMEOUT: a blocking call ran past the session timeout.
+fn timed_out(e: &ssh2::Error) -> bool {
+    e.code() == ssh2::ErrorCode::Session(-9)
 }
 
 fn ms(d: Duration) -> u32 {
@@ -222,6 +231,8 @@ pub fn connect(target: &Target, opts: &Options) -> Result<Connection, ConnectErr
         socket,
         target: t.clone(),
         io_timeout: opts.io_timeout,
+        deadline: std::cell::Cell::new(None),
+        cut: std::cell::Cell::new(false),
     })
 }
 
@@ -561,11 +572,95 @@ impl Connection {
         Ok(cap)
     }
 
+    /// Bound every later file transfer of this connection (each SFTP call,
+    /// each chunk of a file) by `end`, a phase's deadline, on top of the
+    /// per-call io timeout: a call gets what is left, and none starts once
+    /// it is spent. `None` lifts it. Without it a transfer of many files or
+    /// a big one is bounded only per call.
+    pub fn set_deadline(&self, end: Option<Instant>) {
+        self.deadline.set(end);
+        if end.is_none() {
+            self.cut.set(false);
+            self.session.set_timeout(ms(self.io_timeout));
+        }
+    }
+
+    /// Before a blocking SFTP call: the session's timeout cut to what the
+    /// deadline leaves, or a refusal once it is spent.
+    fn bound(&self, what: &Path) -> Result<()> {
+        let Some(end) = self.deadline.get() else {
+            return Ok(());
+        };
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(negative(format!(
+                "{}: {}: the phase's time limit ran out (during the file transfer)",
+                self.target.label(),
+                what.display()
+            )));
+        }
+        self.cut.set(left < self.io_timeout);
+        self.session.set_timeout(ms(left.min(self.io_timeout)));
+        Ok(())
+    }
+
+    /// `std::io::copy` in chunks, each under [`Connection::bound`].
+    fn copy_bounded(
+        &self,
+        what: &Path,
+        src: &mut impl std::io::Read,
+        dst: &mut impl std::io::Write,
+    ) -> Result<u64> {
+        let io = |e: std::io::Error| {
+            negative(format!(
+                "{}: copy {}: {e}{}",
+                self.target.label(),
+                what.display(),
+                self.spent(e.to_string().contains("Timed out"))
+            ))
+        };
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut n = 0u64;
+        loop {
+            self.bound(what)?;
+            let got = src.read(&mut buf).map_err(io)?;
+            if got == 0 {
+                break;
+            }
+            self.bound(what)?;
+            dst.write_all(&buf[..got]).map_err(io)?;
+            n += got as u64;
+        }
+        self.bound(what)?;
+        dst.flush().map_err(io)?;
+        Ok(n)
+    }
+
+    /// Copy the remote file `remote` to `local` (SFTP), bounded as every
+    /// transfer of this connection.
+    pub fn fetch_file(&self, remote: &str, local: &Path) -> Result<u64> {
+        let rp = Path::new(remote);
+        self.session.set_blocking(true);
+        self.bound(rp)?;
+        let sftp = self.session.sftp().map_err(|e| {
+            negative(format!(
+                "{}: sftp: {e}{}",
+                self.target.label(),
+                self.spent(timed_out(&e))
+            ))
+        })?;
+        self.bound(rp)?;
+        let mut src = sftp.open(rp).map_err(|e| self.sftp_err(rp, e))?;
+        let mut dst = std::fs::File::create(local).map_err(|e| Error::io(local, e))?;
+        self.copy_bounded(rp, &mut src, &mut dst)
+    }
+
     /// Make `remote_dir` and its parents (SFTP), like `mkdir -p`.
     fn sftp_mkdir_p(&self, sftp: &ssh2::Sftp, dir: &Path) -> Result<()> {
         let mut cur = PathBuf::new();
         for c in dir.components() {
             cur.push(c);
+            self.bound(&cur)?;
             if sftp.stat(&cur).is_ok() {
                 continue;
             }
@@ -577,10 +672,23 @@ impl Connection {
 
     fn sftp_err(&self, path: &Path, e: ssh2::Error) -> Error {
         negative(format!(
-            "{}: sftp {}: {e}",
+            "{}: sftp {}: {e}{}",
             self.target.label(),
-            path.display()
+            path.display(),
+            self.spent(timed_out(&e))
         ))
+    }
+
+    /// For a failed SFTP call: the note when the deadline cut it short (it
+    /// timed out with what the deadline left as its timeout, or the
+    /// deadline has passed).
+    fn spent(&self, timed_out: bool) -> &'static str {
+        let passed = self.deadline.get().is_some_and(|end| Instant::now() >= end);
+        if passed || (timed_out && self.cut.get()) {
+            " (the phase's time limit ran out)"
+        } else {
+            ""
+        }
     }
 
     /// Copy the folder `local_dir` into `remote_dir` (created with parents),
@@ -589,10 +697,14 @@ impl Connection {
     pub fn upload(&self, local_dir: &Path, remote_dir: &str, reuse: &[&str]) -> Result<Transfer> {
         let remote = absolute_remote(remote_dir)?;
         self.session.set_blocking(true);
-        let sftp = self
-            .session
-            .sftp()
-            .map_err(|e| negative(format!("{}: sftp: {e}", self.target.label())))?;
+        self.bound(&remote)?;
+        let sftp = self.session.sftp().map_err(|e| {
+            negative(format!(
+                "{}: sftp: {e}{}",
+                self.target.label(),
+                self.spent(timed_out(&e))
+            ))
+        })?;
         self.sftp_mkdir_p(&sftp, &remote)?;
         let mut stats = Transfer::default();
         self.upload_dir(&sftp, local_dir, &remote, reuse, &mut stats)?;
@@ -616,6 +728,7 @@ impl Connection {
         for e in entries {
             let lp = e.path();
             let rp = remote.join(e.file_name());
+            self.bound(&rp)?;
             let meta = std::fs::symlink_metadata(&lp).map_err(|err| Error::io(&lp, err))?;
             let mode = meta.permissions().mode() & 0o7777;
             if meta.is_dir() {
@@ -644,13 +757,7 @@ impl Connection {
                         OpenType::File,
                     )
                     .map_err(|err| self.sftp_err(&rp, err))?;
-                let n = std::io::copy(&mut src, &mut dst).map_err(|err| {
-                    negative(format!(
-                        "{}: upload {}: {err}",
-                        self.target.label(),
-                        rp.display()
-                    ))
-                })?;
+                let n = self.copy_bounded(&rp, &mut src, &mut dst)?;
                 drop(dst);
                 // open_mode's mode applies only to new files
                 let _ = sftp.setstat(
@@ -682,10 +789,14 @@ impl Connection {
     pub fn download(&self, remote_dir: &str, local_dir: &Path) -> Result<Transfer> {
         let remote = absolute_remote(remote_dir)?;
         self.session.set_blocking(true);
-        let sftp = self
-            .session
-            .sftp()
-            .map_err(|e| negative(format!("{}: sftp: {e}", self.target.label())))?;
+        self.bound(&remote)?;
+        let sftp = self.session.sftp().map_err(|e| {
+            negative(format!(
+                "{}: sftp: {e}{}",
+                self.target.label(),
+                self.spent(timed_out(&e))
+            ))
+        })?;
         let st = sftp.stat(&remote).map_err(|e| self.sftp_err(&remote, e))?;
         if !st.is_dir() {
             return Err(negative(format!(
@@ -708,11 +819,13 @@ impl Connection {
     ) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(local).map_err(|e| Error::io(local, e))?;
+        self.bound(remote)?;
         let mut entries = sftp.readdir(remote).map_err(|e| self.sftp_err(remote, e))?;
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         for (rp, st) in entries {
             let Some(name) = rp.file_name() else { continue };
             let lp = local.join(name);
+            self.bound(&rp)?;
             let mode = st.perm.unwrap_or(0o644) & 0o7777;
             if st.is_dir() {
                 self.download_dir(sftp, &rp, &lp, stats)?;
@@ -722,13 +835,7 @@ impl Connection {
                 let mut src = sftp.open(&rp).map_err(|e| self.sftp_err(&rp, e))?;
                 let tmp = local.join(format!(".{}.ka-part", name.to_string_lossy()));
                 let mut dst = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-                let n = std::io::copy(&mut src, &mut dst).map_err(|e| {
-                    negative(format!(
-                        "{}: download {}: {e}",
-                        self.target.label(),
-                        rp.display()
-                    ))
-                })?;
+                let n = self.copy_bounded(&rp, &mut src, &mut dst)?;
                 dst.sync_all().map_err(|e| Error::io(&tmp, e))?;
                 drop(dst);
                 std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))

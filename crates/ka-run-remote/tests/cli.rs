@@ -616,7 +616,60 @@ fn upload_download_round_trip() {
     s.rekey();
     let e = ka_run_remote::upload(&t, &src, &remote, &[]).unwrap_err();
     assert!(e.to_string().starts_with("host key"), "{e}");
+    assert!(ka_run_remote::is_host_key_error(&e));
     assert_eq!(e.exit_code(), ka_core::ExitCode::Negative);
+}
+
+/// A phase's deadline bounds a whole transfer, not each SFTP call: spent,
+/// nothing is made; running out midway, the transfer stops and says so;
+/// lifted, the same transfer completes. (The deadlines are the test's
+/// input; nothing here waits on the clock.)
+#[test]
+fn a_deadline_bounds_every_sftp_transfer() {
+    use std::time::{Duration, Instant};
+    let c = Case::new();
+    let s = sshd::Sshd::start();
+    let src = c.tmp.path().join("many");
+    fs::create_dir_all(&src).unwrap();
+    // each file costs several SFTP round trips: far more than 20 ms in all
+    for i in 0..1000 {
+        fs::write(src.join(format!("f{i:04}")), format!("{i}\n")).unwrap();
+    }
+    let t = ka_run_remote::Target::from_transport(&s.transport("boltzmann"))
+        .unwrap()
+        .unwrap();
+    let conn = ka_run_remote::connect(&t, &ka_run_remote::Options::default()).unwrap();
+    let remote = format!("{}/deadline/job-1", s.remote.display());
+    let count = || fs::read_dir(&remote).map(|d| d.count()).unwrap_or(0);
+
+    conn.set_deadline(Some(Instant::now()));
+    let e = conn.upload(&src, &remote, &[]).unwrap_err();
+    assert!(e.to_string().contains("time limit ran out"), "{e}");
+    assert_eq!(e.exit_code(), ka_core::ExitCode::Negative);
+    assert!(!Path::new(&remote).exists());
+
+    conn.set_deadline(Some(Instant::now() + Duration::from_millis(20)));
+    let e = conn.upload(&src, &remote, &[]).unwrap_err();
+    assert!(e.to_string().contains("time limit ran out"), "{e}");
+    assert!(count() < 1000, "{} files arrived", count());
+
+    // a session whose call timed out is not used again (the phase failed):
+    // a new connection, without a deadline
+    let conn = ka_run_remote::connect(&t, &ka_run_remote::Options::default()).unwrap();
+    let up = conn.upload(&src, &remote, &[]).unwrap();
+    assert_eq!(up.files, 1000);
+    assert_eq!(count(), 1000);
+
+    // one file fetched: refused once the deadline is spent, else whole
+    let back = c.tmp.path().join("f0007");
+    conn.set_deadline(Some(Instant::now()));
+    let e = conn
+        .fetch_file(&format!("{remote}/f0007"), &back)
+        .unwrap_err();
+    assert!(e.to_string().contains("time limit ran out"), "{e}");
+    conn.set_deadline(None);
+    conn.fetch_file(&format!("{remote}/f0007"), &back).unwrap();
+    assert_eq!(fs::read_to_string(&back).unwrap(), "7\n");
 }
 
 #[test]

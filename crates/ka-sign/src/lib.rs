@@ -47,7 +47,9 @@ halts builds and publishing (ka-gate) until `ka-sign --check` finds that signing
 and lifts it. A damaged upload, a repository that cannot take the packages (a file name \
 published before with other bytes) or a busy repository fail without a block.\n\n\
 SSH: host keys are checked strictly against <repo>/fleet/known_hosts; the identity is \
-KA_SSH_IDENTITY or KA_ROOT/ssh/id_ed25519. One publish at a time: KA_ROOT/locks/publish.lock \
+KA_SSH_IDENTITY or KA_ROOT/ssh/id_ed25519. A sign host that answers with another host key \
+files [ka:host-changed] for the sign host (nothing is sent or signed; exit 1); the next strict \
+connection to it lifts it. One publish at a time: KA_ROOT/locks/publish.lock \
 here, and a lock beside each repository on the sign host.\n\n\
 Exit status: 0 published (or unchanged, or --dry-run, or --check passed), 1 blocked by the \
 gate or an infra HOST without opt_in: true (both said before a missing build job), signing \
@@ -136,10 +138,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
             .transpose()?;
         let doc = publisher.publish(&target, &job)?;
         ka_core::stream::write_docs(std::slice::from_ref(&doc)).context("stdout")?;
-        matches!(
+        let ok = matches!(
             doc.status,
             Status::Done | Status::Unchanged | Status::DryRun
-        )
+        );
+        if !ok {
+            // diagnostics on stderr, as every stage's refusal
+            eprintln!("ka-sign: {host}: {}", doc.message);
+        }
+        ok
     };
     ka_block::mirror::try_flush(&store.mirror, &layout.root, "ka-sign");
     ka_block::mirror::try_flush(&notices.mirror, &layout.root, "ka-sign");

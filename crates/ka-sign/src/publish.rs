@@ -258,7 +258,22 @@ impl<R: Remote> Publisher<'_, R> {
         let transport = self.transport();
         let sent = self.remote.upload(&transport, &upload, &staging, &[]);
         let _ = std::fs::remove_dir_all(&upload);
-        sent?;
+        match sent {
+            Err(e) if ka_run_remote::is_host_key_error(&e) => {
+                doc.status = Status::Failed;
+                doc.blocks.push(self.file_host_changed(&e.to_string())?);
+                doc.message = format!(
+                    "publishing job {} failed: {e}; nothing was sent or signed",
+                    job.id
+                );
+                doc.files.push(self.layout.publish_record(&job.id));
+                ka_core::atomic::write_json(&self.layout.publish_record(&job.id), &doc)?;
+                return Ok(doc);
+            }
+            Err(e) => return Err(e),
+            Ok(_) => self.lift_host_changed(&format!("job {} uploaded", job.id))?,
+        }
+        ka_core::crash::point("publish:uploaded");
 
         let stamp = stamp()?;
         let log = self
@@ -285,6 +300,7 @@ impl<R: Remote> Publisher<'_, R> {
         ];
         argv.extend(dest.extra.iter().cloned());
         let r = self.remote.run(&self.job("publish", &stamp, argv, log))?;
+        ka_core::crash::point("publish:signed");
         let report = read_report(&r.log)?;
         doc.files.push(r.log.clone());
         doc.repo.generation = report.generation.clone();
@@ -331,16 +347,21 @@ impl<R: Remote> Publisher<'_, R> {
                 ),
             )?;
             doc.notices.push(notice.id);
+            ka_core::crash::point("publish:noticed");
             let latest = self.layout.published(&target.host);
             doc.files.push(self.layout.publish_record(&job.id));
             doc.files.push(latest.clone());
             ka_core::atomic::write_json(&self.layout.publish_record(&job.id), &doc)?;
+            ka_core::crash::point("publish:recorded");
             ka_core::atomic::write_json(&latest, &doc)?;
             return Ok(doc);
         }
 
         doc.status = Status::Failed;
         let why = describe(&r, &report);
+        if ka_run_remote::is_host_key_refusal(&r) {
+            doc.blocks.push(self.file_host_changed(&why)?);
+        }
         if let Some(b) = self.file_signing_fail(
             &r,
             &why,
@@ -402,6 +423,9 @@ impl<R: Remote> Publisher<'_, R> {
             build_host: None,
             config: None,
         };
+        if r.transport_error.is_none() {
+            self.lift_host_changed("ka-publish --check reached it")?;
+        }
         if r.ok() {
             let lifted = self.lift_signing_fail("ka-publish --check: signing works again")?;
             result.message = format!(
@@ -419,6 +443,9 @@ impl<R: Remote> Publisher<'_, R> {
         }
         result.status = Status::Failed;
         let why = describe(&r, &report);
+        if ka_run_remote::is_host_key_refusal(&r) {
+            result.blocks.push(self.file_host_changed(&why)?);
+        }
         if let Some(b) = self.file_signing_fail(
             &r,
             &why,
@@ -450,6 +477,37 @@ impl<R: Remote> Publisher<'_, R> {
             ),
         )?;
         Ok(Some(b.to_ref()))
+    }
+
+    /// The sign host answered with a key fleet/known_hosts does not have:
+    /// `[ka:host-changed]` for the sign host, as every verb that meets it
+    /// files (ka-install's fetch too).
+    fn file_host_changed(&self, why: &str) -> Result<BlockRef> {
+        let host = &self.sign_host.host;
+        let b = self.store.file(
+            BlockKind::HostChanged,
+            Subject::Host { host: host.clone() },
+            &format!("{host} host key changed"),
+            &format!(
+                "ka-publish: {why}\n\nCheck the sign host's key on the host itself (its console: `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then replace its line in {}. The next strict connection to {host} (ka-publish, ka-install) lifts this block.",
+                self.credentials.known_hosts.display()
+            ),
+        )?;
+        Ok(b.to_ref())
+    }
+
+    /// A strict connection to the sign host worked: its `[ka:host-changed]` is over.
+    fn lift_host_changed(&self, reason: &str) -> Result<()> {
+        if matches!(self.transport(), Transport::Ssh { .. }) {
+            self.store.lift_open(
+                BlockKind::HostChanged,
+                &Subject::Host {
+                    host: self.sign_host.host.clone(),
+                },
+                reason,
+            )?;
+        }
+        Ok(())
     }
 
     /// Lift an open `[ka:signing-fail]`; returns it when one was lifted.

@@ -13,6 +13,7 @@ use ka_core::formats::HostManifest;
 use ka_core::paths::Layout;
 use ka_run_remote::Transfer;
 use ka_run_remote::remote::{Credentials, Remote, SshRemote};
+use predicates::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -86,7 +87,10 @@ fn sign_host_over_ssh_publishes_what_pacman_verifies() {
         .assert()
         .code(1)
         .stderr(predicates::str::contains("host key of kbuild@signer"))
-        .stderr(predicates::str::contains("changed"));
+        .stderr(predicates::str::contains("changed"))
+        // filed for the sign host, not signing-fail
+        .stdout(predicates::str::contains("\"block\":\"host-changed\""))
+        .stdout(predicates::str::contains("signing-fail").not());
     assert!(!live.join(p.arch_v2.file_name().unwrap()).exists());
 }
 

@@ -25,8 +25,8 @@
 //! or, after the next tree command, all-new; `ka-resolve` refuses to read a
 //! tree with a committed journal pending, so nothing ever reads the middle.
 
-use crate::crash::crash_point;
 use ka_core::atomic::{create_synced, sync_dir};
+use ka_core::crash::point as crash_point;
 use ka_core::docs::{Journal, JournalOp, V1};
 use ka_core::error::{Error, Result, contract, negative};
 use ka_core::hostlock::HostLock;

@@ -10,7 +10,6 @@
 
 pub mod abandon;
 pub mod close;
-pub mod crash;
 pub mod import;
 pub mod journal;
 pub mod migrate;

@@ -97,13 +97,18 @@ after_crash() {
 # buildable_toy HOST...: each HOST (debian, x86_64) builds on the build host
 # builder (e2e_build_host) from a toy baseline whose Makefile plays kbuild
 # (olddefconfig; bindeb-pkg making a .deb), and is promoted: the whole build
-# path runs over SSH without compiling a kernel
+# path runs over SSH without compiling a kernel. Its kconfig is a stand-in
+# too (a Kconfig with the one option the hosts set, and olddefconfig keeping
+# the config as it is): the real kconfig is config.bats' business.
 buildable_toy() {
 	local h
 	# shellcheck disable=SC2016 # make's $(VAR), not the shell's
 	printf '%s\n' 'VERSION = 6' 'PATCHLEVEL = 1' 'olddefconfig:' \
 		'bindeb-pkg:' '	echo toy >../linux-image-6.1.0$(LOCALVERSION)_$(KDEB_PKGVERSION)_amd64.deb' \
 		>"$T/src/linux-toy/Makefile"
+	printf 'config LOCALVERSION\n\tstring "local version"\n' >"$T/src/linux-toy/Kconfig"
+	mkdir -p "$T/src/linux-toy/scripts/kconfig"
+	printf '/* the toy kbuild has no conf */\n' >"$T/src/linux-toy/scripts/kconfig/conf.c"
 	tar -cJf "$T/linux-toy.tar.xz" -C "$T/src" linux-toy
 	series driver/wifi/fix wifi
 	change drivers/net/wifi.c 20 'line 20' 'line 20 fixed' \

@@ -23,13 +23,18 @@ use std::time::Duration;
 /// Bump when the way a result is made changes, so old results are not reused.
 const RESULT_FORMAT: &str = "ka-kconfig 1";
 
-/// What kconfig reads of a tree; `git archive` takes them as pathspecs.
-const KCONFIG_FILES: &[&str] = &[
-    "Makefile",
-    "scripts",
-    "arch/*/Makefile*",
-    ":(glob)**/Kconfig*",
-];
+/// Whether kconfig reads `path` of a tree: the top Makefile (kbuild's
+/// config targets), `arch/*/Makefile*` (which it includes), `scripts/`, and
+/// every `Kconfig*` file.
+fn kconfig_reads(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    path == "Makefile"
+        || path.starts_with("scripts/")
+        || name.starts_with("Kconfig")
+        || (path.starts_with("arch/")
+            && path.matches('/').count() == 2
+            && name.starts_with("Makefile"))
+}
 
 /// The Kconfig tree of one baseline commit, ready to run.
 pub struct Baseline {
@@ -280,12 +285,37 @@ impl Baseline {
 /// `git archive` the files kconfig reads into `dest`, and refuse a tree
 /// kconfig cannot run in.
 fn extract(git_dir: &Path, commit: &str, dest: &Path, shown: &str) -> Result<()> {
+    let listed = ka_core::git::command()
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["ls-tree", "-r", "-z", "--name-only", commit])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| usage(format!("git: {e}")))?;
+    if !listed.status.success() {
+        return Err(usage(format!(
+            "git ls-tree {commit} in {}: {}",
+            git_dir.display(),
+            String::from_utf8_lossy(&listed.stderr).trim()
+        )));
+    }
+    let files: Vec<&str> = listed
+        .stdout
+        .split(|&b| b == 0)
+        .filter_map(|p| std::str::from_utf8(p).ok())
+        .filter(|p| kconfig_reads(p))
+        .collect();
+    if !files.contains(&"Kconfig") || !files.contains(&"scripts/kconfig/conf.c") {
+        return Err(no_kconfig(shown, commit));
+    }
     fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
+    // the paths go in as literal pathspecs, one argv word each
     let mut archive = ka_core::git::command()
         .arg("--git-dir")
         .arg(git_dir)
+        .arg("--literal-pathspecs")
         .args(["archive", "--format=tar", commit, "--"])
-        .args(KCONFIG_FILES)
+        .args(&files)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -303,11 +333,6 @@ fn extract(git_dir: &Path, commit: &str, dest: &Path, shown: &str) -> Result<()>
         .wait_with_output()
         .map_err(|e| usage(format!("git: {e}")))?;
     if !git.status.success() || !untar.status.success() {
-        // git archive refuses pathspecs that match nothing (a tree without
-        // scripts/ or a Makefile): that is the refusal below
-        if !dest.join("scripts/kconfig/conf.c").is_file() {
-            return Err(no_kconfig(shown, commit));
-        }
         return Err(usage(format!(
             "extracting the Kconfig files of {shown} at {commit} failed: {}{}",
             String::from_utf8_lossy(&git.stderr).trim(),
@@ -342,4 +367,33 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kconfig_reads;
+
+    #[test]
+    fn only_what_kconfig_reads_is_extracted() {
+        for p in [
+            "Makefile",
+            "Kconfig",
+            "init/Kconfig",
+            "arch/arm64/Kconfig.platforms",
+            "arch/x86/Makefile",
+            "arch/x86/Makefile_32.cpu",
+            "scripts/kconfig/conf.c",
+            "scripts/Kconfig.include",
+        ] {
+            assert!(kconfig_reads(p), "{p}");
+        }
+        for p in [
+            "drivers/net/Makefile",
+            "arch/x86/boot/Makefile",
+            "init/main.c",
+            "README",
+        ] {
+            assert!(!kconfig_reads(p), "{p}");
+        }
+    }
 }

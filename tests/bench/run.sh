@@ -175,11 +175,13 @@ bench_kernel() {
 
 	# where a promote's time goes: each stage alone on the previous one's output
 	local st=$tmp/k-stage
-	ka-block sync <"$tmp/k-check.json" >"$st.synced" 2>>"$bench_log" || bench_fail "ka-block sync failed"
+	ka-kconfig <"$tmp/k-check.json" >"$st.configured" 2>>"$bench_log" || bench_fail "ka-kconfig failed"
+	ka-block sync <"$st.configured" >"$st.synced" 2>>"$bench_log" || bench_fail "ka-block sync failed"
 	ka-concat --dry-run <"$st.synced" >"$st.preview" 2>>"$bench_log" || bench_fail "ka-concat --dry-run failed"
 	measure k-st-resolve "$runs" 2 "" "$env_cmd ka-resolve $(q "$host") >/dev/null"
 	measure k-st-baseline "$runs" 2 "" "$env_cmd ka-baseline <$(q "$tmp/k-plan.json") >/dev/null"
-	measure k-st-sync "$runs" 2 "" "$env_cmd ka-block sync <$(q "$tmp/k-check.json") >/dev/null"
+	measure k-st-kconfig "$runs" 2 "" "$env_cmd ka-kconfig <$(q "$tmp/k-check.json") >/dev/null"
+	measure k-st-sync "$runs" 2 "" "$env_cmd ka-block sync <$(q "$st.configured") >/dev/null"
 	measure k-st-concat "$runs" 2 "rm -rf -- $(q "$KA_ROOT/hosts")" \
 		"$env_cmd ka-concat <$(q "$st.synced") >/dev/null"
 	measure k-st-show "$runs" 2 "" "ka-show <$(q "$st.preview") >/dev/null"
@@ -203,10 +205,11 @@ bench_kernel() {
 	printf '%-46s %s\n' "ka-check alone (pinned plan):" "$(describe k-check)"
 	local stages_sum
 	stages_sum=$(awk -v a="$(mean k-st-resolve)" -v b="$(mean k-st-baseline)" -v c="$(mean k-check)" \
-		-v d="$(mean k-st-sync)" -v e="$(mean k-st-concat)" -v f="$(mean k-st-show)" 'BEGIN { print a + b + c + d + e + f }')
-	printf '%-46s resolve %s, baseline %s, check %s, block sync %s, concat %s, show %s; sum %s, so the ka-promote script adds %s\n' \
+		-v g="$(mean k-st-kconfig)" -v d="$(mean k-st-sync)" -v e="$(mean k-st-concat)" -v f="$(mean k-st-show)" \
+		'BEGIN { print a + b + c + g + d + e + f }')
+	printf '%-46s resolve %s, baseline %s, check %s, kconfig %s, block sync %s, concat %s, show %s; sum %s, so the ka-promote script adds %s\n' \
 		"stages alone (means):" "$(fmt_s "$(mean k-st-resolve)")" "$(fmt_s "$(mean k-st-baseline)")" \
-		"$(fmt_s "$(mean k-check)")" "$(fmt_s "$(mean k-st-sync)")" "$(fmt_s "$(mean k-st-concat)")" \
+		"$(fmt_s "$(mean k-check)")" "$(fmt_s "$(mean k-st-kconfig)")" "$(fmt_s "$(mean k-st-sync)")" "$(fmt_s "$(mean k-st-concat)")" \
 		"$(fmt_s "$(mean k-st-show)")" "$(fmt_s "$stages_sum")" \
 		"$(fmt_s "$(awk -v p="$(mean k-promote)" -v s="$stages_sum" 'BEGIN { d = p - s; print (d > 0) ? d : 0 }')")"
 	printf '%-46s %s\n' "git worktree add + ${npatches}x git apply:" "$(describe k-wt)"

@@ -138,6 +138,12 @@ state() {
 	[ "$(drop CONFIG_CRC)" = "true it is selected by ARM64=y, which forces it to y" ]
 	[[ $(drop CONFIG_HZ) == "false 5000 is outside its range 100 1000"* ]]
 	[ "$(jq -r '.config.drops[] | select(.option == "CONFIG_CRC") | .at.file' <<<"$output")" = patches/driver/wifi/fragment.config ]
+	# the same inputs again: the kept result and reasons, the same report
+	first=$(jq -c '.config.drops' <<<"$output")
+	run --separate-stderr ka-promote --json ohm
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .config.cached <<<"$output")" = true ]
+	[ "$(jq -c '.config.drops' <<<"$output")" = "$first" ]
 }
 
 @test "two campaigns asking different values of one option: [ka:campaign-conflict]; a later fragment overrides the base, reported" {

@@ -192,26 +192,9 @@ impl Baseline {
     /// `make olddefconfig` of `input` for `arch` with `tc`: the final
     /// `.config`, from the result cache when nothing that decides it changed.
     pub fn olddefconfig(&self, arch: Arch, tc: &Toolchain, input: &str) -> Result<Outcome> {
-        let key = b2sum(
-            format!(
-                "{RESULT_FORMAT}\n{}\n{}\n{}\n{}\n{input}",
-                self.commit,
-                arch.kernel_arch(),
-                tc.cross_compile,
-                tc.version
-            )
-            .as_bytes(),
-        );
-        let kept = self
-            .home
-            .join("results")
-            .join(format!("{}.config", &key[..32]));
-        if let Ok(config) = fs::read_to_string(&kept) {
-            return Ok(Outcome {
-                config,
-                path: (!self.dry_run).then_some(kept),
-                cached: true,
-            });
+        let kept = self.kept_path(arch, tc, input, "config");
+        if let Some(outcome) = self.kept(arch, tc, input) {
+            return Ok(outcome);
         }
         let out_dir = self.home.join(format!("build-{}", arch.kernel_arch()));
         let work = tempfile::Builder::new()
@@ -279,6 +262,55 @@ impl Baseline {
             path: Some(kept),
             cached: false,
         })
+    }
+}
+
+impl Baseline {
+    /// Where a result of `input` is kept: `results/<key>.<ext>`, the key
+    /// being the b2sum of everything that decides it.
+    fn kept_path(&self, arch: Arch, tc: &Toolchain, input: &str, ext: &str) -> PathBuf {
+        let key = b2sum(
+            format!(
+                "{RESULT_FORMAT}\n{}\n{}\n{}\n{}\n{input}",
+                self.commit,
+                arch.kernel_arch(),
+                tc.cross_compile,
+                tc.version
+            )
+            .as_bytes(),
+        );
+        self.home
+            .join("results")
+            .join(format!("{}.{ext}", &key[..32]))
+    }
+
+    /// The kept final config of `input`, if a run made it before.
+    pub fn kept(&self, arch: Arch, tc: &Toolchain, input: &str) -> Option<Outcome> {
+        let kept = self.kept_path(arch, tc, input, "config");
+        let config = fs::read_to_string(&kept).ok()?;
+        Some(Outcome {
+            config,
+            path: (!self.dry_run).then_some(kept),
+            cached: true,
+        })
+    }
+
+    /// The kept explanation of `input`'s drops (JSON), if a run made it:
+    /// the same inputs give the same reasons, so a warm check reads no
+    /// Kconfig file.
+    pub fn kept_drops(&self, arch: Arch, tc: &Toolchain, input: &str) -> Option<String> {
+        fs::read_to_string(self.kept_path(arch, tc, input, "drops.json")).ok()
+    }
+
+    /// Keep the explanation of `input`'s drops (not in a dry run).
+    pub fn keep_drops(&self, arch: Arch, tc: &Toolchain, input: &str, json: &str) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        ka_core::atomic::write(
+            &self.kept_path(arch, tc, input, "drops.json"),
+            json.as_bytes(),
+        )
     }
 }
 

@@ -123,8 +123,39 @@ impl Checker {
         }
     }
 
-    /// The symbols of `commit`'s Kconfig for `arch` (after a [`check`](Self::check) of a plan on it).
-    pub fn symbols(&self, commit: &str, arch: ka_core::formats::Arch) -> Option<&kconfig::Kconfig> {
+    /// The symbols of `commit`'s Kconfig for `arch`, read once (the tree
+    /// is open after a [`check`](Self::check) of a plan on that commit).
+    pub fn symbols(
+        &mut self,
+        commit: &str,
+        arch: ka_core::formats::Arch,
+    ) -> Result<&kconfig::Kconfig> {
+        let karch = arch.kernel_arch();
+        let key = (commit.to_string(), karch);
+        if !self.parsed.contains_key(&key) {
+            let baseline = self.open.get(commit).ok_or_else(|| {
+                contract(format!(
+                    "no Kconfig tree of {commit} is open; check a plan on it first"
+                ))
+            })?;
+            let vars = HashMap::from([
+                ("SRCARCH".to_string(), karch.to_string()),
+                ("ARCH".to_string(), karch.to_string()),
+                ("srctree".to_string(), baseline.tree.display().to_string()),
+            ]);
+            let k = kconfig::Kconfig::read(&baseline.tree, &vars).map_err(|e| {
+                contract(format!(
+                    "the Kconfig files of baseline {} do not parse: {e}",
+                    &commit[..commit.len().min(12)]
+                ))
+            })?;
+            self.parsed.insert(key.clone(), k);
+        }
+        Ok(&self.parsed[&key])
+    }
+
+    /// The symbols [`symbols`](Self::symbols) read before, if it did.
+    pub fn parsed(&self, commit: &str, arch: ka_core::formats::Arch) -> Option<&kconfig::Kconfig> {
         self.parsed.get(&(commit.to_string(), arch.kernel_arch()))
     }
 
@@ -147,32 +178,36 @@ impl Checker {
             let b = conf::Baseline::open(&self.layout, git_dir, commit, &shown, self.dry_run)?;
             self.open.insert(commit.to_string(), b);
         }
-        let baseline = &self.open[commit];
         let arch = config.arch;
         let karch = arch.kernel_arch();
-        let key = (commit.to_string(), karch);
-        if !self.parsed.contains_key(&key) {
-            let vars = HashMap::from([
-                ("SRCARCH".to_string(), karch.to_string()),
-                ("ARCH".to_string(), karch.to_string()),
-                ("srctree".to_string(), baseline.tree.display().to_string()),
-            ]);
-            let k = kconfig::Kconfig::read(&baseline.tree, &vars).map_err(|e| {
-                contract(format!(
-                    "the Kconfig files of baseline {} do not parse: {e}",
-                    &commit[..commit.len().min(12)]
-                ))
-            })?;
-            self.parsed.insert(key.clone(), k);
-        }
-        let k = &self.parsed[&key];
-        explain::check_types(k, &merged.requests)?;
-
         let tc = conf::Toolchain::for_arch(arch)?;
-        let outcome = baseline.olddefconfig(arch, &tc, &merged.to_config())?;
-        let fin = values::Values::from_config(&outcome.config);
-        let base = config.base.clone().unwrap_or_default();
-        let drops = explain::drops(k, &fin, &merged.requests, |r| r.origin.file != base);
+        let input = merged.to_config();
+        // Warm: the same inputs were checked before (types included), and
+        // their result and reasons are kept; no Kconfig file is read.
+        let warm = {
+            let baseline = &self.open[commit];
+            baseline.kept(arch, &tc, &input).zip(
+                baseline
+                    .kept_drops(arch, &tc, &input)
+                    .and_then(|j| serde_json::from_str::<Vec<ka_core::docs::ConfigDrop>>(&j).ok()),
+            )
+        };
+        let (outcome, drops) = match warm {
+            Some(kept) => kept,
+            None => {
+                let k = self.symbols(commit, arch)?;
+                explain::check_types(k, &merged.requests)?;
+                let baseline = &self.open[commit];
+                let outcome = baseline.olddefconfig(arch, &tc, &input)?;
+                let fin = values::Values::from_config(&outcome.config);
+                let base = config.base.clone().unwrap_or_default();
+                let k = &self.parsed[&(commit.to_string(), karch)];
+                let drops = explain::drops(k, &fin, &merged.requests, |r| r.origin.file != base);
+                let json = serde_json::to_string(&drops).expect("drops serialize");
+                baseline.keep_drops(arch, &tc, &input, &json)?;
+                (outcome, drops)
+            }
+        };
         let report = ConfigCheck {
             arch: karch.into(),
             toolchain: tc.describe(arch),

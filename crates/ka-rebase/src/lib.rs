@@ -232,9 +232,11 @@ fn compare_configs(
         return Ok(None);
     };
     let new_commit = plan.baseline.commit.as_deref().expect("retargeted");
+    checker.symbols(&old.baseline.commit, arch)?;
+    checker.symbols(new_commit, arch)?;
     let (Some(k_old), Some(k_new)) = (
-        checker.symbols(&old.baseline.commit, arch),
-        checker.symbols(new_commit, arch),
+        checker.parsed(&old.baseline.commit, arch),
+        checker.parsed(new_commit, arch),
     ) else {
         return Ok(None);
     };

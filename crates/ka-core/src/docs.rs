@@ -1846,7 +1846,7 @@ pub struct Install {
     /// Every phase that ran, in order; the last one failed when `failed`.
     pub phases: Vec<InstallPhase>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed_phase: Option<String>,
+    pub failed_phase: Option<Phase>,
     /// Every local file written.
     pub files: Vec<PathBuf>,
     /// Blocks that stopped the install, or that it filed.
@@ -1857,13 +1857,103 @@ pub struct Install {
     pub notices: Vec<String>,
 }
 
+/// The phases of an install, in the order they run (`signature` and
+/// `package` run after `copy` instead when the host copies the package over
+/// the LAN). The one list: the schema, ka-install(1)'s PHASES, the README and
+/// ARCHITECTURE.md are checked against it (crates/ka-man/tests/registry.rs).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// The gate, the published package, the consent hash.
+    Gate,
+    /// The package and its signature from the sign host, b2sum checked.
+    Fetch,
+    /// `gpgv` against the fleet's keyring.
+    Signature,
+    /// With `install.fdt`: the package holds the device tree the entry names.
+    Package,
+    /// SSH to the host, strict host keys.
+    Connect,
+    /// The running kernel and boot_id, before anything changes.
+    ConnectFacts,
+    /// Root, /boot writable, room for the package; a refusal changes nothing.
+    Preflight,
+    /// /boot saved with its record, before any change.
+    Backup,
+    /// The package onto the host, b2sum checked there.
+    Copy,
+    /// `dpkg -i` or `pacman -U`.
+    Install,
+    /// The managed extlinux block and DEFAULT.
+    BootConfig,
+    /// Every file the entry names exists; sync.
+    PreReboot,
+    Reboot,
+    /// SSH back with a new boot_id.
+    Heartbeat,
+    /// `uname -r` and `verify.dt` say the new kernel runs.
+    Proof,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 15] = [
+        Phase::Gate,
+        Phase::Fetch,
+        Phase::Signature,
+        Phase::Package,
+        Phase::Connect,
+        Phase::ConnectFacts,
+        Phase::Preflight,
+        Phase::Backup,
+        Phase::Copy,
+        Phase::Install,
+        Phase::BootConfig,
+        Phase::PreReboot,
+        Phase::Reboot,
+        Phase::Heartbeat,
+        Phase::Proof,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Gate => "gate",
+            Phase::Fetch => "fetch",
+            Phase::Signature => "signature",
+            Phase::Package => "package",
+            Phase::Connect => "connect",
+            Phase::ConnectFacts => "connect-facts",
+            Phase::Preflight => "preflight",
+            Phase::Backup => "backup",
+            Phase::Copy => "copy",
+            Phase::Install => "install",
+            Phase::BootConfig => "boot-config",
+            Phase::PreReboot => "pre-reboot",
+            Phase::Reboot => "reboot",
+            Phase::Heartbeat => "heartbeat",
+            Phase::Proof => "proof",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Phase {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One phase of an install and how it ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstallPhase {
-    /// `gate`, `fetch`, `signature`, `connect`, `backup`, `copy`, `install`,
-    /// `boot-config`, `pre-reboot`, `reboot`, `heartbeat`, `proof`, `record`.
-    pub phase: String,
+    pub phase: Phase,
     pub ok: bool,
     /// Its time limit in seconds.
     pub timeout_s: u64,

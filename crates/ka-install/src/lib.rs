@@ -26,7 +26,7 @@ use clap::{CommandFactory, Parser};
 use ka_block::gate::{Request, blocking};
 use ka_block::store::Store;
 use ka_core::docs::{
-    Artifact, Backup, BlockKind, BlockRef, Install, InstallPhase, Installed, Publish,
+    Artifact, Backup, BlockKind, BlockRef, Install, InstallPhase, Installed, Phase, Publish,
     PublishedPackage, Status, Subject, V1, Verb,
 };
 use ka_core::error::{Error, ExitCode, Result, contract, negative, usage};
@@ -504,7 +504,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let in_way: Vec<BlockRef> = halted.iter().map(|b| b.to_ref()).collect();
     let gate_ok = in_way.is_empty();
     doc.phases.push(InstallPhase {
-        phase: "gate".into(),
+        phase: Phase::Gate,
         ok: gate_ok,
         timeout_s: 10,
         seconds: started.elapsed().as_secs_f64(),
@@ -523,7 +523,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     });
     if !gate_ok {
         doc.status = Status::Blocked;
-        doc.failed_phase = Some("gate".into());
+        doc.failed_phase = Some(Phase::Gate);
         doc.message = format!(
             "{}; nothing was changed",
             ka_block::gate::refusal(&halted, &format!("installs to {host}"))
@@ -656,7 +656,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         )?;
         doc.blocks.push(drift.to_ref());
     } else if touched {
-        let phase = doc.failed_phase.clone().unwrap_or_default();
+        let phase = doc.failed_phase.map_or("?", Phase::as_str);
         let detail = format!(
             "ka-install {host} ({id}) failed in phase {phase}: {}\n\nThe package {} {} went on; the host may not boot what was installed. Restore /boot from {} (see ka-install(1)), then triage and `ka-block lift`.",
             doc.message, doc.package, doc.package_version, doc.backup
@@ -717,7 +717,7 @@ fn file_host_changed(
             "ka-install {} ({}), phase {}: {why}\n\nCheck the new key on {host} itself (its console: `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then replace its line in {}. The next strict connection to it lifts this block.",
             doc.host,
             doc.id,
-            doc.failed_phase.as_deref().unwrap_or("-"),
+            doc.failed_phase.map_or("-", Phase::as_str),
             ka_core::fleet::known_hosts(repo).display()
         ),
     )?;
@@ -828,7 +828,7 @@ impl Job<'_> {
     /// failure stops the install with the phase named.
     fn phase<T>(
         &mut self,
-        name: &str,
+        name: Phase,
         timeout: Duration,
         f: impl FnOnce(&mut Self, Deadline) -> std::result::Result<(T, String), String>,
     ) -> Option<T> {
@@ -841,11 +841,11 @@ impl Job<'_> {
         };
         if !ok {
             self.doc.status = Status::Failed;
-            self.doc.failed_phase = Some(name.to_string());
+            self.doc.failed_phase = Some(name);
             self.doc.message = format!("phase {name} failed: {detail}");
         }
         self.doc.phases.push(InstallPhase {
-            phase: name.to_string(),
+            phase: name,
             ok,
             timeout_s: timeout.as_secs(),
             seconds,
@@ -868,7 +868,7 @@ impl Job<'_> {
             Ok(t) => t,
             Err(e) => {
                 self.doc.status = Status::Failed;
-                self.doc.failed_phase = Some("fetch".into());
+                self.doc.failed_phase = Some(Phase::Fetch);
                 self.doc.message = format!("phase fetch failed: a staging folder: {e}");
                 return false;
             }
@@ -881,7 +881,7 @@ impl Job<'_> {
         let keyring = self.repo.join("fleet/keyring.gpg");
         if planned.lan.is_none() {
             if self
-                .phase("fetch", FETCH, |j, t| {
+                .phase(Phase::Fetch, FETCH, |j, t| {
                     fetch(
                         j.repo,
                         j.layout,
@@ -897,7 +897,7 @@ impl Job<'_> {
                 return false;
             }
             if self
-                .phase("signature", SIGNATURE, |_, t| {
+                .phase(Phase::Signature, SIGNATURE, |_, t| {
                     verify_signature(&keyring, &local_sig, &local_pkg, &planned.publish.key, t)
                 })
                 .is_none()
@@ -910,7 +910,7 @@ impl Job<'_> {
                 let distro = planned.manifest.distro;
                 let shown = planned.package.file.clone();
                 if self
-                    .phase("package", CONTENTS, |_, t| {
+                    .phase(Phase::Package, CONTENTS, |_, t| {
                         let listing = list_local(distro, &local_pkg, t)?;
                         fdt_in_package(distro, &listing, &shown, fdt).map(|d| ((), d))
                     })
@@ -933,13 +933,13 @@ impl Job<'_> {
                 });
             if let Err(e) = ready {
                 self.doc.status = Status::Failed;
-                self.doc.failed_phase = Some("copy".into());
+                self.doc.failed_phase = Some(Phase::Copy);
                 self.doc.message = format!("phase copy failed: what the host needs: {e}");
                 return false;
             }
         }
         let target = self.target.clone();
-        let Some(remote) = self.phase("connect", CONNECT, |j, t| {
+        let Some(remote) = self.phase(Phase::Connect, CONNECT, |j, t| {
             let r = Remote::connect(&target, t.left()?).map_err(|e| j.unreached(e))?;
             j.connected = true;
             let d = format!("{} answered", target.label());
@@ -947,7 +947,7 @@ impl Job<'_> {
         }) else {
             return false;
         };
-        let Some(before) = self.phase("connect-facts", SHORT, |_, t| {
+        let Some(before) = self.phase(Phase::ConnectFacts, SHORT, |_, t| {
             let f = remote.facts(t)?;
             let d = format!("running {} (boot_id {})", f.release, f.boot_id);
             Ok((f, d))
@@ -965,7 +965,7 @@ impl Job<'_> {
             _ => None,
         };
         if self
-            .phase("preflight", SHORT, |_, t| {
+            .phase(Phase::Preflight, SHORT, |_, t| {
                 preflight(&remote, size, lan, lister, t)
             })
             .is_none()
@@ -975,7 +975,7 @@ impl Job<'_> {
         let backup_dir = self.layout.backups().join(&host).join(&before.release);
         self.doc.backup = format!("{}/", backup_dir.display());
         if self
-            .phase("backup", BACKUP, |j, t| {
+            .phase(Phase::Backup, BACKUP, |j, t| {
                 backup(j, &remote, &backup_dir, &before.release, t)
             })
             .is_none()
@@ -985,7 +985,7 @@ impl Job<'_> {
         let remote_dir = format!("{REMOTE_STAGING}/{}", self.doc.id);
         let remote_pkg = format!("{remote_dir}/{pkg_name}");
         if self
-            .phase("copy", COPY, |_, t| {
+            .phase(Phase::Copy, COPY, |_, t| {
                 copy(
                     &remote,
                     planned,
@@ -1003,7 +1003,7 @@ impl Job<'_> {
         if lan {
             let remote_sig = format!("{remote_dir}/{sig_name}");
             if self
-                .phase("signature", SIGNATURE, |_, t| {
+                .phase(Phase::Signature, SIGNATURE, |_, t| {
                     signature_on_host(&remote, &remote_dir, &remote_sig, &remote_pkg, planned, t)
                 })
                 .is_none()
@@ -1018,7 +1018,7 @@ impl Job<'_> {
                 let distro = planned.manifest.distro;
                 let shown = planned.package.file.clone();
                 if self
-                    .phase("package", CONTENTS, |_, t| {
+                    .phase(Phase::Package, CONTENTS, |_, t| {
                         let listing = list_remote(&remote, distro, &remote_pkg, t)?;
                         fdt_in_package(distro, &listing, &shown, fdt)
                             .map(|d| ((), format!("{d} (listed on the host)")))
@@ -1034,14 +1034,14 @@ impl Job<'_> {
         }
         self.touched = true;
         let distro = self.planned.manifest.distro;
-        let Some(install_epoch) = self.phase("install", INSTALL, |_, t| {
+        let Some(install_epoch) = self.phase(Phase::Install, INSTALL, |_, t| {
             install(&remote, distro, &remote_pkg, &planned.package.package, t)
         }) else {
             return false;
         };
         let _ = remote.run_root(&["rm", "-rf", "--", &remote_dir], Deadline::after(SHORT));
         let label = self.planned.label.clone();
-        let Some(release) = self.phase("boot-config", SHORT, |j, t| {
+        let Some(release) = self.phase(Phase::BootConfig, SHORT, |j, t| {
             let release = match &j.planned.release {
                 Some(r) => r.clone(),
                 None => remote.arch_release(&planned.package.package, t)?,
@@ -1053,7 +1053,7 @@ impl Job<'_> {
         };
         self.doc.kernel_release = release.clone();
         if self
-            .phase("pre-reboot", PRE_REBOOT, |_, t| {
+            .phase(Phase::PreReboot, PRE_REBOOT, |_, t| {
                 pre_reboot(&remote, &label, install_epoch, t)
             })
             .is_none()
@@ -1061,7 +1061,7 @@ impl Job<'_> {
             return false;
         }
         if self
-            .phase("reboot", SHORT, |_, t| {
+            .phase(Phase::Reboot, SHORT, |_, t| {
                 remote.reboot(t);
                 Ok(((), "reboot sent".to_string()))
             })
@@ -1072,7 +1072,7 @@ impl Job<'_> {
         drop(remote);
         let hb = self.heartbeat;
         let hb_text = self.heartbeat_text.clone();
-        let Some((back, after)) = self.phase("heartbeat", hb, |j, t| {
+        let Some((back, after)) = self.phase(Phase::Heartbeat, hb, |j, t| {
             let (r, f, took) = Remote::back_within(&target, &before.boot_id, t.left()?)
                 .map_err(|e| j.unreached(e))?;
             let d = format!(
@@ -1092,7 +1092,7 @@ impl Job<'_> {
             .as_ref()
             .map(|v| v.dt.clone().into_iter().collect())
             .unwrap_or_default();
-        self.phase("proof", SHORT, |_, t| {
+        self.phase(Phase::Proof, SHORT, |_, t| {
             proof(&back, &after, &release, &dt, t)
         })
         .is_some()

@@ -318,7 +318,7 @@ fn the_gate_refuses_while_drifted_or_regressed() {
         let out = c.cmd(&["tq"]).code(1);
         let doc = Case::doc(&out.get_output().stdout);
         assert_eq!(doc.status, Status::Blocked);
-        assert_eq!(doc.failed_phase.as_deref(), Some("gate"));
+        assert_eq!(doc.failed_phase.map(|p| p.as_str()), Some("gate"));
         assert_eq!(doc.blocks[0].id, b.id);
         assert!(doc.message.contains("nothing was changed"));
         assert!(!c.root.join("backups").exists());
@@ -388,7 +388,7 @@ fn a_signature_by_another_key_is_refused_before_the_host_is_contacted() {
     let out = c.cmd(&["tq"]).code(1);
     let doc = Case::doc(&out.get_output().stdout);
     assert_eq!(doc.status, Status::Blocked);
-    assert_eq!(doc.failed_phase.as_deref(), Some("signature"));
+    assert_eq!(doc.failed_phase.map(|p| p.as_str()), Some("signature"));
     assert!(doc.message.contains("does not verify"), "{}", doc.message);
     assert!(!doc.phases.iter().any(|p| p.phase == "connect"));
     c.nothing_changed();
@@ -400,7 +400,7 @@ fn a_package_that_is_not_the_published_one_is_refused() {
     fs::write(&c.pkg, b"replaced on the sign host").unwrap();
     let out = c.cmd(&["tq"]).code(1);
     let doc = Case::doc(&out.get_output().stdout);
-    assert_eq!(doc.failed_phase.as_deref(), Some("fetch"));
+    assert_eq!(doc.failed_phase.map(|p| p.as_str()), Some("fetch"));
     assert!(doc.message.contains("b2sum"), "{}", doc.message);
     c.nothing_changed();
 }
@@ -411,7 +411,7 @@ fn a_missing_keyring_is_named() {
     fs::remove_file(c.repo.join("fleet/keyring.gpg")).unwrap();
     let out = c.cmd(&["tq"]).code(1);
     let doc = Case::doc(&out.get_output().stdout);
-    assert_eq!(doc.failed_phase.as_deref(), Some("signature"));
+    assert_eq!(doc.failed_phase.map(|p| p.as_str()), Some("signature"));
     assert!(doc.message.contains("gpg --export"), "{}", doc.message);
     c.nothing_changed();
 }
@@ -422,7 +422,7 @@ fn an_unreachable_host_fails_in_connect_and_files_nothing() {
     let out = c.cmd(&["tq"]).code(1);
     let doc = Case::doc(&out.get_output().stdout);
     assert_eq!(doc.status, Status::Failed);
-    assert_eq!(doc.failed_phase.as_deref(), Some("connect"));
+    assert_eq!(doc.failed_phase.map(|p| p.as_str()), Some("connect"));
     let names: Vec<&str> = doc.phases.iter().map(|p| p.phase.as_str()).collect();
     assert_eq!(names, ["gate", "fetch", "signature", "connect"]);
     assert!(doc.phases.iter().take(3).all(|p| p.ok));
@@ -444,7 +444,7 @@ fn a_changed_host_key_files_host_changed_and_changes_nothing() {
     let out = c.cmd_as(&["tq"], &s.identity).code(1);
     let doc = Case::doc(&out.get_output().stdout);
     assert_eq!(doc.status, Status::Failed);
-    assert_eq!(doc.failed_phase.as_deref(), Some("connect"));
+    assert_eq!(doc.failed_phase.map(|p| p.as_str()), Some("connect"));
     assert!(doc.message.contains("host key"), "{}", doc.message);
     let kinds: Vec<BlockKind> = doc.blocks.iter().map(|b| b.block).collect();
     assert_eq!(kinds, [BlockKind::HostChanged]);
@@ -478,7 +478,7 @@ fn an_ssh_user_that_cannot_become_root_is_refused_in_preflight_and_nothing_chang
     let out = c.cmd_as(&["tq"], &s.identity).code(1);
     let doc = Case::doc(&out.get_output().stdout);
     assert_eq!(doc.status, Status::Failed);
-    assert_eq!(doc.failed_phase.as_deref(), Some("preflight"));
+    assert_eq!(doc.failed_phase.map(|p| p.as_str()), Some("preflight"));
     assert!(
         doc.message.contains("passwordless sudo") && doc.message.contains("nothing was changed"),
         "{}",
@@ -674,7 +674,11 @@ fn a_package_without_the_install_fdt_device_tree_is_refused_before_the_host_is_c
         let out = c.cmd(&["tq"]).code(1);
         let doc = Case::doc(&out.get_output().stdout);
         assert_eq!(doc.status, Status::Blocked, "{distro}");
-        assert_eq!(doc.failed_phase.as_deref(), Some("package"), "{distro}");
+        assert_eq!(
+            doc.failed_phase.map(|p| p.as_str()),
+            Some("package"),
+            "{distro}"
+        );
         let names: Vec<&str> = doc.phases.iter().map(|p| p.phase.as_str()).collect();
         assert_eq!(names, ["gate", "fetch", "signature", "package"], "{distro}");
         for want in [
@@ -707,7 +711,7 @@ fn a_package_with_the_install_fdt_device_tree_goes_on_to_the_host() {
         let out = c.cmd(&["tq"]).code(1);
         let doc = Case::doc(&out.get_output().stdout);
         assert_eq!(
-            doc.failed_phase.as_deref(),
+            doc.failed_phase.map(|p| p.as_str()),
             Some("connect"),
             "{distro}: {}",
             doc.message

@@ -253,3 +253,56 @@ fn options_are_read_like_a_reader_would() {
         ["--dry-run", "--job", "--x"].map(String::from).into()
     );
 }
+
+/// The positions of `words` in `text`, each searched after the previous one;
+/// `None` names the first word missing there (or out of order).
+fn in_order<'a>(text: &str, words: &[&'a str]) -> Result<(), &'a str> {
+    let mut at = 0;
+    for w in words {
+        match text[at..].find(w) {
+            Some(i) => at += i + w.len(),
+            None => return Err(w),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_install_phases_are_one_list() {
+    // ka_core::docs::Phase is the list; ka-install(1), the README and
+    // ARCHITECTURE.md name each phase, in its order, and nothing else
+    let phases: Vec<&str> = ka_core::docs::Phase::ALL
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
+    let page = read(&repo().join("man/man1/ka-install.1"));
+    let items: Vec<&str> = page
+        .lines()
+        .filter_map(|l| l.strip_prefix(".IP "))
+        .filter_map(|l| l.strip_suffix(" 12"))
+        .collect();
+    assert_eq!(items, phases, "ka-install(1)'s .IP phase list");
+    let arch = read(&repo().join("ARCHITECTURE.md"));
+    assert!(
+        arch.contains(&format!("(phases: {})", phases.join(", "))),
+        "ARCHITECTURE.md's ka-install row lists the phases as ka_core::docs::Phase::ALL"
+    );
+    let readme = read(&repo().join("README.md"));
+    let start = readme
+        .find("Phases, each with a time limit")
+        .expect("README's phase chain");
+    let text = readme[start..]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let chain: Vec<String> = phases.iter().skip(1).map(|p| format!("→ {p} ")).collect();
+    let words: Vec<&str> = chain.iter().map(String::as_str).collect();
+    if let Err(missing) = in_order(&text, &words) {
+        panic!("README's install phase chain lacks `{missing}` (or has it out of order)");
+    }
+    // the schema's enum is generated from the type
+    let schema = read(&repo().join("schemas/ka.install.schema.json"));
+    for p in &phases {
+        assert!(schema.contains(&format!("\"{p}\"")), "schema lacks {p}");
+    }
+}

@@ -220,7 +220,7 @@ pub fn host_page(state: &FleetState, h: &HostState) -> String {
                     ka_core::docs::Status::Failed => format!(
                         "{} in {}",
                         verdict(false),
-                        esc(i.failed_phase.as_deref().unwrap_or("?"))
+                        esc(i.failed_phase.map_or("?", |p| p.as_str()))
                     ),
                     s => esc(&format!("{s:?}").to_lowercase()).to_string(),
                 };

@@ -67,7 +67,7 @@ e2e: deps qemu
 # minutes; KA_QEMU_ARM64=0 leaves the arm64 board out.
 qemu: deps
 	bats tests/qemu
-	$(CARGO) test -p ka-core --test qemu_guest -- --ignored
+	$(CARGO) test -p ka-testkit --test qemu_guest -- --ignored
 
 # The arm64 board alone (tests/qemu/arm64.bats).
 .PHONY: qemu-arm64

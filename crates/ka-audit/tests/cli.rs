@@ -1,31 +1,17 @@
 //! ka-audit on a temp KA_ROOT.
 
-use assert_cmd::Command;
+use ka_testkit::env::Env;
 use predicates::str::contains;
 use std::fs;
-use tempfile::TempDir;
 
-struct Env {
-    root: TempDir,
-    home: TempDir,
+/// What these tests read of the store.
+trait AuditLog {
+    fn log(&self) -> Vec<serde_json::Value>;
 }
 
-impl Env {
-    fn new() -> Env {
-        Env {
-            root: tempfile::tempdir().unwrap(),
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("ka-audit").unwrap();
-        c.env("KA_ROOT", self.root.path())
-            .env("HOME", self.home.path())
-            .env("KA_NOW", "2026-03-01T08:00:00Z");
-        c
-    }
+impl AuditLog for Env {
     fn log(&self) -> Vec<serde_json::Value> {
-        fs::read_to_string(self.root.path().join("audit/audit.log"))
+        fs::read_to_string(self.root().join("audit/audit.log"))
             .unwrap_or_default()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -35,8 +21,8 @@ impl Env {
 
 #[test]
 fn a_run_is_one_log_line_and_one_record_with_a_ka_title() {
-    let e = Env::new();
-    e.cmd()
+    let e = Env::new().now("2026-03-01T08:00:00Z");
+    e.cmd("ka-audit")
         .args(["record", "--verb", "ka-promote", "--exit-code", "0"])
         .args(["--", "--json", "fresnel", "two words"])
         .assert()
@@ -57,7 +43,7 @@ fn a_run_is_one_log_line_and_one_record_with_a_ka_title() {
     let id = entry["id"].as_str().unwrap();
     assert!(id.starts_with("promote-20260301t080000z-"), "{id}");
     let record: serde_json::Value = serde_json::from_slice(
-        &fs::read(e.root.path().join(format!("audit/records/{id}.json"))).unwrap(),
+        &fs::read(e.root().join(format!("audit/records/{id}.json"))).unwrap(),
     )
     .unwrap();
     assert_eq!(&record, entry);
@@ -65,7 +51,7 @@ fn a_run_is_one_log_line_and_one_record_with_a_ka_title() {
 
 #[test]
 fn results_follow_the_exit_status_and_dry_run() {
-    let e = Env::new();
+    let e = Env::new().now("2026-03-01T08:00:00Z");
     for (code, dry, want) in [
         ("0", true, "dry-run"),
         ("1", true, "negative"),
@@ -74,7 +60,7 @@ fn results_follow_the_exit_status_and_dry_run() {
         ("3", false, "bad-input"),
         ("130", false, "failed"),
     ] {
-        let mut c = e.cmd();
+        let mut c = e.cmd("ka-audit");
         c.args(["record", "--verb", "build", "--exit-code", code]);
         if dry {
             c.arg("--dry-run");
@@ -90,7 +76,7 @@ fn results_follow_the_exit_status_and_dry_run() {
         .collect();
     assert_eq!(ids.len(), 6);
     assert_eq!(
-        fs::read_dir(e.root.path().join("audit/records"))
+        fs::read_dir(e.root().join("audit/records"))
             .unwrap()
             .count(),
         6
@@ -99,11 +85,11 @@ fn results_follow_the_exit_status_and_dry_run() {
 
 #[test]
 fn target_locks_are_hashed_as_b2sum_does() {
-    let e = Env::new();
-    let lock = e.root.path().join("hosts/fresnel/promoted/manifest.lock");
+    let e = Env::new().now("2026-03-01T08:00:00Z");
+    let lock = e.root().join("hosts/fresnel/promoted/manifest.lock");
     fs::create_dir_all(lock.parent().unwrap()).unwrap();
     fs::write(&lock, b"{\"kind\":\"ka.lock\"}\n").unwrap();
-    e.cmd()
+    e.cmd("ka-audit")
         .args(["record", "--verb", "build", "--exit-code", "0"])
         .args(["--target", "fresnel", "--target", "ohm", "--", "fresnel"])
         .assert()
@@ -116,7 +102,7 @@ fn target_locks_are_hashed_as_b2sum_does() {
         ka_core::hash::b2sum(b"{\"kind\":\"ka.lock\"}\n")
     );
     assert_eq!(locks[0]["file"], lock.display().to_string());
-    e.cmd()
+    e.cmd("ka-audit")
         .args([
             "record",
             "--verb",
@@ -133,16 +119,16 @@ fn target_locks_are_hashed_as_b2sum_does() {
 
 #[test]
 fn a_torn_last_line_does_not_swallow_the_next_entry() {
-    let e = Env::new();
-    e.cmd()
+    let e = Env::new().now("2026-03-01T08:00:00Z");
+    e.cmd("ka-audit")
         .args(["record", "--verb", "keep", "--exit-code", "0", "--", "j1"])
         .assert()
         .success();
-    let path = e.root.path().join("audit/audit.log");
+    let path = e.root().join("audit/audit.log");
     let mut text = fs::read_to_string(&path).unwrap();
     text.push_str("{\"kind\":\"ka.au"); // a crash in the middle of a write
     fs::write(&path, &text).unwrap();
-    e.cmd()
+    e.cmd("ka-audit")
         .args(["record", "--verb", "keep", "--exit-code", "0", "--", "j2"])
         .assert()
         .success();
@@ -155,7 +141,7 @@ fn a_torn_last_line_does_not_swallow_the_next_entry() {
     let last: serde_json::Value = serde_json::from_str(&lines[2]).unwrap();
     assert_eq!(last["argv"][0], "j2");
     // list names the torn line
-    e.cmd()
+    e.cmd("ka-audit")
         .arg("list")
         .assert()
         .code(3)
@@ -164,22 +150,22 @@ fn a_torn_last_line_does_not_swallow_the_next_entry() {
 
 #[test]
 fn a_broken_log_is_an_error_naming_it_and_writes_no_record() {
-    let e = Env::new();
-    let log = e.root.path().join("audit/audit.log");
+    let e = Env::new().now("2026-03-01T08:00:00Z");
+    let log = e.root().join("audit/audit.log");
     fs::create_dir_all(&log).unwrap();
-    e.cmd()
+    e.cmd("ka-audit")
         .args(["record", "--verb", "keep", "--exit-code", "0", "--", "j1"])
         .assert()
         .code(2)
         .stderr(contains(log.display().to_string()));
-    assert!(!e.root.path().join("audit/records").exists());
+    assert!(!e.root().join("audit/records").exists());
 }
 
 #[test]
 fn bad_verbs_are_refused() {
-    let e = Env::new();
+    let e = Env::new().now("2026-03-01T08:00:00Z");
     for verb in ["", "Promote", "../x", "a b"] {
-        e.cmd()
+        e.cmd("ka-audit")
             .args(["record", "--verb", verb, "--exit-code", "0", "--", "x"])
             .assert()
             .code(2);
@@ -189,15 +175,15 @@ fn bad_verbs_are_refused() {
 
 #[test]
 fn list_filters_by_verb() {
-    let e = Env::new();
+    let e = Env::new().now("2026-03-01T08:00:00Z");
     for verb in ["promote", "build", "promote"] {
-        e.cmd()
+        e.cmd("ka-audit")
             .args(["record", "--verb", verb, "--exit-code", "0", "--", "h"])
             .assert()
             .success();
     }
     let out = e
-        .cmd()
+        .cmd("ka-audit")
         .args(["list", "--json", "--verb", "ka-promote"])
         .assert()
         .success()
@@ -213,7 +199,7 @@ fn list_filters_by_verb() {
     assert!(lines.iter().all(|l| l["verb"] == "promote"));
     // the table: a header and one line per entry
     let out = e
-        .cmd()
+        .cmd("ka-audit")
         .args(["list", "--verb", "promote"])
         .output()
         .unwrap();
@@ -222,7 +208,7 @@ fn list_filters_by_verb() {
 
 fn stdout(e: &Env, args: &[&str]) -> String {
     let out = e
-        .cmd()
+        .cmd("ka-audit")
         .args(args)
         .assert()
         .success()
@@ -234,16 +220,16 @@ fn stdout(e: &Env, args: &[&str]) -> String {
 
 #[test]
 fn list_is_a_table_a_person_reads_and_json_lines_with_json() {
-    let e = Env::new();
-    let lock = e.root.path().join("hosts/fresnel/promoted/manifest.lock");
+    let e = Env::new().now("2026-03-01T08:00:00Z");
+    let lock = e.root().join("hosts/fresnel/promoted/manifest.lock");
     fs::create_dir_all(lock.parent().unwrap()).unwrap();
     fs::write(&lock, b"{}\n").unwrap();
-    e.cmd()
+    e.cmd("ka-audit")
         .args(["record", "--verb", "promote", "--exit-code", "0"])
         .args(["--target", "fresnel", "--", "--json", "fresnel"])
         .assert()
         .success();
-    e.cmd()
+    e.cmd("ka-audit")
         .args([
             "record",
             "--verb",
@@ -255,7 +241,7 @@ fn list_is_a_table_a_person_reads_and_json_lines_with_json() {
         .args(["--all-targets", "--", "--all", "--dry-run"])
         .assert()
         .success();
-    e.cmd()
+    e.cmd("ka-audit")
         .args(["record", "--verb", "keep", "--exit-code", "2"])
         .args(["--", "no-such-job"])
         .assert()
@@ -321,7 +307,7 @@ fn list_is_a_table_a_person_reads_and_json_lines_with_json() {
     );
     // --json: the log's own lines, unchanged
     let json = stdout(&e, &["list", "--json"]);
-    let log = fs::read_to_string(e.root.path().join("audit/audit.log")).unwrap();
+    let log = fs::read_to_string(e.root().join("audit/audit.log")).unwrap();
     assert_eq!(json, log);
     assert_eq!(e.log()[1]["dry_run"], true);
     assert_eq!(e.log()[1]["targets"], serde_json::json!(["fresnel"]));
@@ -330,12 +316,12 @@ fn list_is_a_table_a_person_reads_and_json_lines_with_json() {
 
 #[test]
 fn an_empty_log_lists_nothing_when_piped() {
-    let e = Env::new();
+    let e = Env::new().now("2026-03-01T08:00:00Z");
     // stdout is a pipe here; on a terminal it says "no audit entries"
     // (tests/wrappers/output.bats)
     assert_eq!(stdout(&e, &["list"]), "");
     assert_eq!(stdout(&e, &["list", "--json"]), "");
-    e.cmd()
+    e.cmd("ka-audit")
         .args(["record", "--verb", "build", "--exit-code", "0", "--", "h"])
         .assert()
         .success();

@@ -1,30 +1,17 @@
 //! ka-block and ka-gate on a real store in a temp KA_ROOT.
 
-use assert_cmd::Command;
+use ka_testkit::env::Env;
 use predicates::str::contains;
 use std::fs;
-use tempfile::TempDir;
 
-struct Env {
-    root: TempDir,
-    home: TempDir,
+/// What these tests read of the store.
+trait StoreFiles {
+    fn records(&self) -> usize;
 }
 
-impl Env {
-    fn new() -> Env {
-        Env {
-            root: tempfile::tempdir().unwrap(),
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn cmd(&self, bin: &str) -> Command {
-        let mut c = Command::cargo_bin(bin).unwrap();
-        c.env("KA_ROOT", self.root.path())
-            .env("HOME", self.home.path());
-        c
-    }
+impl StoreFiles for Env {
     fn records(&self) -> usize {
-        fs::read_dir(self.root.path().join("blocks"))
+        fs::read_dir(self.root().join("blocks"))
             .map(|d| d.count())
             .unwrap_or(0)
     }
@@ -182,7 +169,7 @@ fn a_corrupt_record_stops_the_gate_naming_the_file() {
         ])
         .assert()
         .success();
-    let dir = e.root.path().join("blocks");
+    let dir = e.root().join("blocks");
     let rec = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
     let text = fs::read_to_string(&rec).unwrap();
     fs::write(&rec, &text[..text.len() / 2]).unwrap();
@@ -270,7 +257,7 @@ fn sync_files_and_lifts_from_check_reports() {
 #[test]
 fn a_root_inside_home_is_refused() {
     let home = tempfile::tempdir().unwrap();
-    Command::cargo_bin("ka-block")
+    assert_cmd::Command::cargo_bin("ka-block")
         .unwrap()
         .env("HOME", home.path())
         .env("KA_ROOT", home.path().join("ka"))
@@ -295,7 +282,7 @@ fn a_gitea_backend_that_cannot_be_reached_leaves_the_block_filed_and_the_event_q
     let secrets = tempfile::tempdir().unwrap();
     fs::write(secrets.path().join("token"), "t\n").unwrap();
     fs::write(
-        e.root.path().join("config.yaml"),
+        e.root().join("config.yaml"),
         format!(
             "issues:\n  backend: gitea\n  gitea: {{ url: {dead}, owner: o, repo: r, token_file: {}, attempts: 1, backoff: 0s }}\n",
             secrets.path().join("token").display()
@@ -313,7 +300,7 @@ fn a_gitea_backend_that_cannot_be_reached_leaves_the_block_filed_and_the_event_q
         .stdout(contains("\"state\":\"open\""))
         .stderr(contains("stay queued"));
     assert_eq!(e.records(), 1);
-    let outbox = e.root.path().join("gitea/outbox");
+    let outbox = e.root().join("gitea/outbox");
     let queued = |p: &std::path::Path| {
         fs::read_dir(p)
             .unwrap()
@@ -341,11 +328,7 @@ fn a_gitea_backend_that_cannot_be_reached_leaves_the_block_filed_and_the_event_q
 #[test]
 fn a_broken_config_stops_filing_with_file_and_line() {
     let e = Env::new();
-    fs::write(
-        e.root.path().join("config.yaml"),
-        "issues:\n  backend: github\n",
-    )
-    .unwrap();
+    fs::write(e.root().join("config.yaml"), "issues:\n  backend: github\n").unwrap();
     e.cmd("ka-block")
         .args(["file", "--kind", "signing-fail", "--title", "t"])
         .assert()

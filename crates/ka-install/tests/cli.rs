@@ -4,8 +4,7 @@
 //! root (against a real loopback sshd). Each says what is wrong, exits non-zero and changes
 //! nothing (no backup, no block, no installed.json).
 
-#[path = "../../../tests/sshd/harness.rs"]
-mod sshd;
+use ka_testkit::sshd;
 
 use assert_cmd::Command;
 use ka_core::docs::{BlockKind, Install, Status, Subject};

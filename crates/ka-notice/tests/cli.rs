@@ -1,32 +1,20 @@
 //! ka-notice on a real store in a temp KA_ROOT.
 
-use assert_cmd::Command;
+use ka_testkit::env::Env;
 use predicates::str::contains;
 use std::fs;
-use tempfile::TempDir;
 
-struct Env {
-    root: TempDir,
-    home: TempDir,
+/// What these tests read of the store.
+trait Notices {
+    fn file(&self, host: &str, version: &str) -> serde_json::Value;
+    fn list(&self, args: &[&str]) -> Vec<serde_json::Value>;
+    fn records(&self) -> Vec<(String, Vec<u8>)>;
 }
 
-impl Env {
-    fn new() -> Env {
-        Env {
-            root: tempfile::tempdir().unwrap(),
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("ka-notice").unwrap();
-        c.env("KA_ROOT", self.root.path())
-            .env("HOME", self.home.path())
-            .env("KA_NOW", "2026-03-01T08:00:00Z");
-        c
-    }
+impl Notices for Env {
     fn file(&self, host: &str, version: &str) -> serde_json::Value {
         let out = self
-            .cmd()
+            .cmd("ka-notice")
             .args(["file", "--kind", "installable", "--host", host])
             .args(["--package", &format!("linux-{host}"), "--version", version])
             .assert()
@@ -38,7 +26,7 @@ impl Env {
     }
     fn list(&self, args: &[&str]) -> Vec<serde_json::Value> {
         let out = self
-            .cmd()
+            .cmd("ka-notice")
             .arg("list")
             .args(args)
             .assert()
@@ -52,7 +40,7 @@ impl Env {
             .collect()
     }
     fn records(&self) -> Vec<(String, Vec<u8>)> {
-        let mut v: Vec<_> = fs::read_dir(self.root.path().join("notices"))
+        let mut v: Vec<_> = fs::read_dir(self.root().join("notices"))
             .map(|d| {
                 d.flatten()
                     .map(|e| {
@@ -71,7 +59,7 @@ impl Env {
 
 #[test]
 fn filing_twice_is_one_record() {
-    let e = Env::new();
+    let e = Env::new().now("2026-03-01T08:00:00Z");
     let first = e.file("fresnel", "6.1.158-2");
     assert_eq!(first["kind"], "ka.notice");
     assert_eq!(
@@ -88,7 +76,7 @@ fn filing_twice_is_one_record() {
 
 #[test]
 fn a_newer_version_supersedes_the_older_one_of_the_same_host_only() {
-    let e = Env::new();
+    let e = Env::new().now("2026-03-01T08:00:00Z");
     let old = e.file("fresnel", "6.1.158-1");
     e.file("ohm", "6.1.158-1");
     let new = e.file("fresnel", "6.1.158-2");
@@ -109,10 +97,10 @@ fn a_newer_version_supersedes_the_older_one_of_the_same_host_only() {
 
 #[test]
 fn close_by_id_or_by_subject_and_refile_reopens() {
-    let e = Env::new();
+    let e = Env::new().now("2026-03-01T08:00:00Z");
     let n = e.file("fresnel", "6.1.158-2");
     let id = n["id"].as_str().unwrap();
-    e.cmd()
+    e.cmd("ka-notice")
         .args(["close", id, "--reason", "installed"])
         .assert()
         .success()
@@ -120,7 +108,7 @@ fn close_by_id_or_by_subject_and_refile_reopens() {
         .stdout(contains("\"close_reason\":\"installed\""));
     assert!(e.list(&[]).is_empty());
     // closing again is a no-op
-    e.cmd()
+    e.cmd("ka-notice")
         .args(["close", id, "--reason", "again"])
         .assert()
         .success()
@@ -128,7 +116,7 @@ fn close_by_id_or_by_subject_and_refile_reopens() {
     let reopened = e.file("fresnel", "6.1.158-2");
     assert_eq!(reopened["state"], "open");
     assert_eq!(reopened["filings"], 1);
-    e.cmd()
+    e.cmd("ka-notice")
         .args(["close", "--host", "fresnel", "--package", "linux-fresnel"])
         .args(["--version", "6.1.158-2", "--reason", "installed"])
         .assert()
@@ -139,11 +127,11 @@ fn close_by_id_or_by_subject_and_refile_reopens() {
 
 #[test]
 fn bad_input_is_refused_and_writes_nothing() {
-    let e = Env::new();
+    let e = Env::new().now("2026-03-01T08:00:00Z");
     e.file("fresnel", "6.1.158-2");
     let before = e.records();
     // an unknown notice kind
-    e.cmd()
+    e.cmd("ka-notice")
         .args(["file", "--kind", "upgradable", "--host", "fresnel"])
         .args(["--package", "p", "--version", "1"])
         .assert()
@@ -156,25 +144,28 @@ fn bad_input_is_refused_and_writes_nothing() {
         ("fresnel", "p", "1 2"),
         ("fresnel", "p", "$(x)"),
     ] {
-        e.cmd()
+        e.cmd("ka-notice")
             .args(["file", "--kind", "installable", "--host", host])
             .args(["--package", package, "--version", version])
             .assert()
             .code(3);
     }
     // closing what does not exist
-    e.cmd()
+    e.cmd("ka-notice")
         .args(["close", "installable-000000000000", "--reason", "x"])
         .assert()
         .code(2)
         .stderr(contains("no notice installable-000000000000"));
-    e.cmd()
+    e.cmd("ka-notice")
         .args(["close", "../x", "--reason", "x"])
         .assert()
         .code(2)
         .stderr(contains("invalid notice id"));
-    e.cmd().args(["close", "--reason", "x"]).assert().code(2);
-    e.cmd()
+    e.cmd("ka-notice")
+        .args(["close", "--reason", "x"])
+        .assert()
+        .code(2);
+    e.cmd("ka-notice")
         .args(["close", "--host", "fresnel", "--reason", "x"])
         .assert()
         .code(2);
@@ -183,9 +174,9 @@ fn bad_input_is_refused_and_writes_nothing() {
 
 #[test]
 fn a_corrupt_record_is_named_and_nothing_else_changes() {
-    let e = Env::new();
+    let e = Env::new().now("2026-03-01T08:00:00Z");
     e.file("fresnel", "6.1.158-1");
-    let rec = fs::read_dir(e.root.path().join("notices"))
+    let rec = fs::read_dir(e.root().join("notices"))
         .unwrap()
         .next()
         .unwrap()
@@ -194,14 +185,14 @@ fn a_corrupt_record_is_named_and_nothing_else_changes() {
     let text = fs::read_to_string(&rec).unwrap();
     fs::write(&rec, &text[..text.len() / 2]).unwrap();
     let before = e.records();
-    e.cmd()
+    e.cmd("ka-notice")
         .arg("list")
         .assert()
         .code(3)
         .stderr(contains("notice store record is corrupt"))
         .stderr(contains(rec.display().to_string()));
     // filing a newer version must read the store to supersede: it stops too
-    e.cmd()
+    e.cmd("ka-notice")
         .args(["file", "--kind", "installable", "--host", "fresnel"])
         .args(["--package", "linux-fresnel", "--version", "6.1.158-2"])
         .assert()

@@ -2,8 +2,7 @@
 //! (tests/sshd): the probes read this machine's real /sys and /proc over SSH
 //! as the login user (kbuild when the tests run as root).
 
-#[path = "../../../tests/sshd/harness.rs"]
-mod sshd;
+use ka_testkit::sshd;
 
 use assert_cmd::Command;
 use predicates::str::contains;

@@ -16,8 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as Std;
 
-#[path = "../../../tests/support/kbuild.rs"]
-mod kbuild;
+use ka_testkit::kbuild;
 use kbuild::BuildDir;
 
 const HOST: &str = "toy";

@@ -4,8 +4,7 @@
 //! dying mid-job, a changed host key, verbatim argv, refused names, SFTP.
 //! Time limits come only from the jobs' own limits.
 
-#[path = "../../../tests/sshd/harness.rs"]
-mod sshd;
+use ka_testkit::sshd;
 
 use assert_cmd::Command;
 use ka_core::docs::{Job, JobKind, JobResult, Transport, V1};

@@ -2,8 +2,7 @@
 //! user kbuild owning the key and the repository), and a transfer that
 //! arrives damaged.
 
-#[path = "../../../tests/sshd/harness.rs"]
-mod sshd;
+use ka_testkit::sshd;
 
 mod common;
 

@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Std;
 use std::sync::OnceLock;
 
-#[path = "../../../../tests/support/kbuild.rs"]
-mod kbuild;
+pub use ka_testkit::kbuild;
 use kbuild::BuildDir;
 
 pub fn run(cmd: &mut Std, what: &str) -> String {

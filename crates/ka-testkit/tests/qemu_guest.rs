@@ -1,10 +1,9 @@
-//! The qemu test host through its Rust harness (`tests/qemu/harness.rs`):
+//! The qemu test host through its Rust harness (`ka_testkit::qemu`):
 //! boot, strict SSH, a reboot that power-cycles into a new boot id.
 //! Ignored by `cargo test` (root, minutes of TCG); `make qemu` runs it with
 //! `--ignored`.
 
-#[path = "../../../tests/qemu/harness.rs"]
-mod qemu;
+use ka_testkit::qemu;
 
 #[test]
 #[ignore = "boots qemu (root, minutes): make qemu"]

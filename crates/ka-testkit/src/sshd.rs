@@ -1,11 +1,7 @@
 //! A throwaway OpenSSH sshd for Rust tests: the Rust side of `tests/sshd/start-sshd`.
 //!
-//! Include it from a crate's integration test (it needs only `ka-core` and
-//! `tempfile`, which every crate's tests have):
-//!
 //! ```ignore
-//! #[path = "../../../tests/sshd/harness.rs"]
-//! mod sshd;
+//! use ka_testkit::sshd;
 //!
 //! let server = sshd::Sshd::start();               // panics with a message saying what to fix
 //! let transport = server.transport("boltzmann");  // ka_core::docs::Transport::Ssh
@@ -17,7 +13,6 @@
 //!
 //! As root the login user is `kbuild` (made by `scripts/debian-deps`); a missing
 //! user is a test failure with that advice, never a silent skip.
-#![allow(dead_code)]
 
 use ka_core::docs::Transport;
 use std::path::{Path, PathBuf};

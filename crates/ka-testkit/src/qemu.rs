@@ -2,12 +2,8 @@
 //! `start-guest`, `wait-guest`, `power-cycle` and `stop-guest` (see
 //! `tests/qemu/README.md`).
 //!
-//! Include it from a crate's integration test (it needs only `ka-core` and
-//! `tempfile`):
-//!
 //! ```ignore
-//! #[path = "../../../tests/qemu/harness.rs"]
-//! mod qemu;
+//! use ka_testkit::qemu;
 //!
 //! let guest = qemu::Guest::start();              // image from the cache (built once), booted, SSH up
 //! let transport = guest.transport("planck");     // ka_core::docs::Transport::Ssh as root
@@ -22,7 +18,6 @@
 //!
 //! Needs root (debootstrap) and the packages of `scripts/debian-deps`; a
 //! missing piece is a test failure naming the fix, never a silent skip.
-#![allow(dead_code)]
 
 use ka_core::docs::Transport;
 use std::path::{Path, PathBuf};

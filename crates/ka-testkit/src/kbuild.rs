@@ -1,8 +1,5 @@
-//! Test support: run commands as the unprivileged build user `kbuild` (made
-//! by scripts/debian-deps), as on a build host; makepkg refuses root.
-//! Included by crates' integration tests with
-//! `#[path = "../../../tests/support/kbuild.rs"] mod kbuild;`.
-#![allow(dead_code)]
+//! Run commands as the unprivileged build user `kbuild` (made by
+//! scripts/debian-deps), as on a build host; makepkg refuses root.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

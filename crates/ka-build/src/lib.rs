@@ -12,6 +12,7 @@ pub mod job;
 pub mod preflight;
 pub mod route;
 pub mod source_cache;
+pub mod tree;
 
 use ka_run_remote::remote::{Credentials, SshRemote};
 use std::path::PathBuf;
@@ -50,9 +51,19 @@ pub struct Cli {
     /// The fleet repository (default: KA_REPO or the current directory).
     #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
-    /// Route and pre-flight only; stage and build nothing.
+    /// Route and pre-flight only; stage and build nothing. Says whether the
+    /// build would be incremental or clean, and why.
     #[arg(long)]
     pub dry_run: bool,
+    /// Build in a clean tree (unpack and patch afresh) whatever the build
+    /// tree's state.
+    #[arg(long)]
+    pub clean: bool,
+    /// Build twice: as usual, then clean in another folder on the same build
+    /// host; compare the kernel image and every module, and fail (exit 1)
+    /// naming the first file that differs.
+    #[arg(long)]
+    pub check_reproducible: bool,
 }
 
 pub fn command() -> clap::Command {
@@ -108,6 +119,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 &render.lock_b2sum,
             ),
             dry_run: scratch.as_ref().map(|d| d.path().to_path_buf()),
+            clean: cli.clean,
+            check_reproducible: cli.check_reproducible,
         };
         let result = builder.build(render, &target)?;
         if matches!(

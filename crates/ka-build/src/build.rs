@@ -406,7 +406,10 @@ impl<R: Remote> Builder<'_, R> {
         if !r.ok() {
             return Ok(Decision {
                 mode: TreeMode::Clean,
-                reason: format!("the tree's state could not be read ({})", describe_failure(&r)),
+                reason: format!(
+                    "the tree's state could not be read ({})",
+                    describe_failure(&r)
+                ),
             });
         }
         let observed = tree::parse_state(&output);
@@ -501,7 +504,13 @@ impl<R: Remote> Builder<'_, R> {
             _ => Vec::new(),
         };
         let argv = tree::commit_argv(tree_dir, target.arch, &marker);
-        let job = self.job(c, argv, None, ("30m", "10m"), &format!("tree-commit{suffix}.log"));
+        let job = self.job(
+            c,
+            argv,
+            None,
+            ("30m", "10m"),
+            &format!("tree-commit{suffix}.log"),
+        );
         let committed = self.remote.run(&job)?;
         let out = std::fs::read_to_string(&committed.log).unwrap_or_default();
         if !committed.ok() {

@@ -432,7 +432,10 @@ pub fn parse_sums(output: &str) -> Vec<(String, String)> {
 /// The image's and the module tree's b2sums from [`parse_sums`]' list.
 pub fn digests(sums: &[(String, String)], arch: Arch) -> (Option<String>, String) {
     let image = format!("./{}", image_path(arch));
-    let image_sum = sums.iter().find(|(p, _)| *p == image).map(|(_, s)| s.clone());
+    let image_sum = sums
+        .iter()
+        .find(|(p, _)| *p == image)
+        .map(|(_, s)| s.clone());
     let listing: String = sums
         .iter()
         .filter(|(p, _)| p.ends_with(".ko"))
@@ -494,7 +497,10 @@ mod tests {
     fn a_built_tree_of_an_earlier_lock_is_updated_incrementally() {
         let d = decide(&built(&want()), &next_lock(), false);
         assert_eq!(d.mode, TreeMode::Incremental, "{d:?}");
-        assert!(d.reason.contains("from lock 1111111111111111 to 2222222222222222"));
+        assert!(
+            d.reason
+                .contains("from lock 1111111111111111 to 2222222222222222")
+        );
         // the same lock again: incremental too (nothing to replace)
         let d = decide(&built(&want()), &want(), false);
         assert_eq!(d.mode, TreeMode::Incremental);
@@ -508,7 +514,11 @@ mod tests {
             Decision::clean("--clean asked for one")
         );
         let none = Observed::default();
-        assert!(decide(&none, &want(), false).reason.contains("no build tree"));
+        assert!(
+            decide(&none, &want(), false)
+                .reason
+                .contains("no build tree")
+        );
         // a failed or killed job removed the marker first and never wrote it
         let killed = Observed {
             marker: None,
@@ -574,7 +584,11 @@ mod tests {
         };
         let d = decide(&other, &next_lock(), false);
         assert_eq!(d.mode, TreeMode::Clean);
-        assert!(d.reason.contains("marker from another lock"), "{}", d.reason);
+        assert!(
+            d.reason.contains("marker from another lock"),
+            "{}",
+            d.reason
+        );
         // no kept patch at all
         let d = decide(
             &Observed {
@@ -591,7 +605,11 @@ mod tests {
             marker: Some(lines[..4].to_vec()),
             ..built(&want())
         };
-        assert!(decide(&cut, &next_lock(), false).reason.contains("no toolchain"));
+        assert!(
+            decide(&cut, &next_lock(), false)
+                .reason
+                .contains("no toolchain")
+        );
         let mut other_format = lines.clone();
         other_format[0] = "ka-tree 0".into();
         let d = decide(

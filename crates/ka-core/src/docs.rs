@@ -1108,6 +1108,14 @@ pub struct Installed {
     /// The b2sum of the manifest.lock the package was built from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_b2sum: Option<String>,
+    /// The kernel image's path on the host (`/boot/vmlinuz-<suffix>`, …),
+    /// when the package installs the image as its build made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The b2sum the build job recorded for that image (`image_b2sum` of its
+    /// `ka.job-result`): bar 2 compares the file on the host with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_b2sum: Option<String>,
 }
 
 /// `ka.host-status`: one fleet host as `ka-status` sees it from local files.

@@ -688,6 +688,187 @@ mod tests {
         assert_eq!(first_difference(fewer, &sums).as_deref(), Some("fs/b.ko"));
     }
 
+    /// The prepare script for real on a tiny tree: sources in `linux.tar`,
+    /// patches made with diff(1).
+    mod prepare {
+        use super::super::*;
+        use std::fs;
+        use std::os::unix::fs::MetadataExt;
+        use std::path::Path;
+        use std::process::Command;
+
+        fn sh(cmd: &str, dir: &Path) -> String {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+
+        /// A unified diff of `file` from `from` to `to` (contents), as `a/` `b/` paths.
+        fn diff(dir: &Path, file: &str, from: &str, to: &str) -> String {
+            let scratch = dir.join("diff");
+            let _ = fs::remove_dir_all(&scratch);
+            for (side, text) in [("a", from), ("b", to)] {
+                fs::create_dir_all(scratch.join(side)).unwrap();
+                fs::write(scratch.join(side).join(file), text).unwrap();
+            }
+            sh(&format!("diff -u a/{file} b/{file}"), &scratch)
+        }
+
+        fn prepare(tree: &Path, job: &Path, mode: TreeMode, patch: &str) -> (bool, String) {
+            fs::write(job.join("cumulative.patch"), patch).unwrap();
+            let sum = ka_core::hash::b2sum(patch.as_bytes());
+            let argv = prepare_argv(tree.to_str().unwrap(), job.to_str().unwrap(), mode, &sum);
+            let out = Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            (out.status.success(), text)
+        }
+
+        fn mtime(p: &Path) -> i64 {
+            fs::metadata(p).unwrap().mtime()
+        }
+
+        #[test]
+        fn only_files_whose_content_changes_are_replaced() {
+            let tmp = tempfile::tempdir().unwrap();
+            let (job, tree) = (tmp.path().join("job"), tmp.path().join("tree"));
+            let src = tmp.path().join("src/linux");
+            fs::create_dir_all(&src).unwrap();
+            fs::create_dir_all(&job).unwrap();
+            for (f, t) in [
+                ("a.c", "int a;\n"),
+                ("b.c", "int b;\n"),
+                ("Makefile", "all:\n"),
+            ] {
+                fs::write(src.join(f), t).unwrap();
+            }
+            sh(
+                &format!("tar -cf {}/linux.tar linux", job.display()),
+                &tmp.path().join("src"),
+            );
+            let old = diff(tmp.path(), "a.c", "int a;\n", "int a = 1;\n");
+            let (ok, out) = prepare(&tree, &job, TreeMode::Clean, &old);
+            assert!(ok && prepared_mode(&out) == Some(TreeMode::Clean), "{out}");
+            assert_eq!(
+                fs::read_to_string(tree.join("linux/a.c")).unwrap(),
+                "int a = 1;\n"
+            );
+            sh(
+                "touch -d @1000000000 linux/a.c linux/b.c linux/Makefile",
+                &tree,
+            );
+            fs::write(tree.join("state"), "ka-tree 1\n").unwrap();
+
+            // the next lock changes b.c instead of a.c: a.c goes back to the
+            // baseline, b.c is patched, the Makefile is not touched
+            let new = diff(tmp.path(), "b.c", "int b;\n", "int b = 2;\n");
+            let (ok, out) = prepare(&tree, &job, TreeMode::Incremental, &new);
+            assert!(ok, "{out}");
+            assert_eq!(prepared_mode(&out), Some(TreeMode::Incremental), "{out}");
+            assert!(out.contains("changed a.c\nchanged b.c\n"), "{out}");
+            assert_eq!(
+                fs::read_to_string(tree.join("linux/a.c")).unwrap(),
+                "int a;\n"
+            );
+            assert_eq!(
+                fs::read_to_string(tree.join("linux/b.c")).unwrap(),
+                "int b = 2;\n"
+            );
+            assert_eq!(mtime(&tree.join("linux/Makefile")), 1_000_000_000);
+            assert!(mtime(&tree.join("linux/b.c")) > 1_000_000_000);
+            // the marker went first; the kept patch is the new one
+            assert!(!tree.join("state").exists());
+            assert_eq!(
+                fs::read_to_string(tree.join("cumulative.patch")).unwrap(),
+                new
+            );
+
+            // the same patch again: nothing to replace
+            sh("touch -d @1000000000 linux/a.c linux/b.c", &tree);
+            let (ok, out) = prepare(&tree, &job, TreeMode::Incremental, &new);
+            assert!(ok && !out.contains("changed "), "{out}");
+            assert_eq!(mtime(&tree.join("linux/b.c")), 1_000_000_000);
+
+            // a tree that is not what its kept patch says: clean, never mixed
+            fs::write(tree.join("linux/b.c"), "edited by hand\n").unwrap();
+            let (ok, out) = prepare(&tree, &job, TreeMode::Incremental, &old);
+            assert!(ok, "{out}");
+            assert_eq!(prepared_mode(&out), Some(TreeMode::Clean), "{out}");
+            assert!(
+                fallback_reason(&out).unwrap().contains("does not reverse"),
+                "{out}"
+            );
+            assert_eq!(
+                fs::read_to_string(tree.join("linux/b.c")).unwrap(),
+                "int b;\n"
+            );
+            assert_eq!(
+                fs::read_to_string(tree.join("linux/a.c")).unwrap(),
+                "int a = 1;\n"
+            );
+
+            // a patch whose bytes are not the render's is refused before anything
+            fs::write(tree.join("state"), "ka-tree 1\n").unwrap();
+            let argv = prepare_argv(
+                tree.to_str().unwrap(),
+                job.to_str().unwrap(),
+                TreeMode::Clean,
+                "00",
+            );
+            let o = Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
+            assert!(!o.status.success());
+            assert!(String::from_utf8_lossy(&o.stdout).contains("differs from the render's b2sum"));
+            assert!(tree.join("state").exists());
+
+            // no linux.tar to unpack (as with a full disk): a clear failure, no marker
+            fs::remove_file(job.join("linux.tar")).unwrap();
+            fs::remove_file(tree.join("state")).unwrap();
+            let (ok, out) = prepare(&tree, &job, TreeMode::Clean, &new);
+            assert!(!ok && out.contains("could not make a clean tree"), "{out}");
+            assert!(!tree.join("state").exists());
+        }
+
+        #[test]
+        fn the_commit_writes_the_marker_last_and_lists_the_sums() {
+            let tmp = tempfile::tempdir().unwrap();
+            let tree = tmp.path().join("tree");
+            fs::create_dir_all(tree.join("linux/arch/x86/boot")).unwrap();
+            fs::create_dir_all(tree.join("linux/drivers")).unwrap();
+            fs::write(tree.join("linux/arch/x86/boot/bzImage"), "image").unwrap();
+            fs::write(tree.join("linux/drivers/z.ko"), "z").unwrap();
+            fs::write(tree.join("linux/drivers/a.ko"), "a").unwrap();
+            let marker = vec![MARKER_FORMAT.to_string(), "host planck".to_string()];
+            let argv = commit_argv(tree.to_str().unwrap(), Arch::X86_64, &marker);
+            let out = Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
+            assert!(out.status.success());
+            let sums = parse_sums(&String::from_utf8_lossy(&out.stdout));
+            let paths: Vec<&str> = sums.iter().map(|(p, _)| p.as_str()).collect();
+            assert_eq!(
+                paths,
+                [
+                    "./arch/x86/boot/bzImage",
+                    "./drivers/a.ko",
+                    "./drivers/z.ko"
+                ]
+            );
+            assert_eq!(sums[0].1, ka_core::hash::b2sum(b"image"));
+            assert_eq!(
+                fs::read_to_string(tree.join("state")).unwrap(),
+                "ka-tree 1\nhost planck\n"
+            );
+            // no image: a failure, and no marker
+            fs::remove_file(tree.join("state")).unwrap();
+            fs::remove_file(tree.join("linux/arch/x86/boot/bzImage")).unwrap();
+            let out = Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
+            assert!(!out.status.success());
+            assert!(!tree.join("state").exists());
+        }
+    }
+
     #[test]
     fn the_prepare_output_names_the_mode_and_the_fallback() {
         let out = "changed arch/x86/kernel/reboot.c\nmode incremental\n";

@@ -299,10 +299,11 @@ impl<R: Remote> Builder<'_, R> {
                     self.job_id, target.host, c.name
                 ),
                 &format!(
-                    "{how}\nlog: {}\nthe tree is kept at {}:{remote_dir} (ka-debug {})",
+                    "{how}\nlog: {}\nthe job folder is kept at {}:{remote_dir} (ka-debug {}); the kernel tree it built in is {tree_dir} until the next build of {} starts it clean",
                     r.log.display(),
                     c.name,
-                    self.job_id
+                    self.job_id,
+                    target.host
                 ),
             )?;
             filed.push(b.to_ref());

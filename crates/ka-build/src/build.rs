@@ -366,10 +366,20 @@ impl<R: Remote> Builder<'_, R> {
             match second {
                 Ok(second) => {
                     match tree::first_difference(&first.sums, &second.sums) {
-                        None => message.push_str(&format!(
-                            "; reproducible: a clean build in {check_dir} gave the same image and {} module(s)",
-                            first.sums.len() - 1
-                        )),
+                        None => {
+                            message.push_str(&format!(
+                                "; reproducible: a clean build in {check_dir} gave the same image and {} module(s)",
+                                first.sums.len() - 1
+                            ));
+                            // the same bytes: the second tree has nothing to
+                            // show, and holds a kernel's worth of disk (one
+                            // that differs is kept to look into)
+                            let argv =
+                                vec!["rm".into(), "-rf".into(), "--".into(), check_dir.clone()];
+                            let job =
+                                self.job(&c, argv, None, ("30m", "10m"), "tree-remove-check.log");
+                            self.remote.run(&job)?;
+                        }
                         Some(path) => {
                             status = Status::Failed;
                             message.push_str(&format!(

@@ -145,7 +145,8 @@ tree_job() {
 	# kbuild recompiled what depends on it, and nothing else (but the image
 	# wrapper around the relinked vmlinux)
 	grep -qx '  CC      arch/x86/kernel/reboot.o' "$KA_ROOT/logs/buildbox/$job/build.log"
-	[ -z "$(grep '^  CC ' "$KA_ROOT/logs/buildbox/$job/build.log" | grep -v -e '^  CC      arch/x86/kernel/reboot.o$' -e '^  CC      arch/x86/boot/')" ]
+	grep '^  CC ' "$KA_ROOT/logs/buildbox/$job/build.log" >"$T/compiled"
+	run ! grep -v -e '^  CC      arch/x86/kernel/reboot.o$' -e '^  CC      arch/x86/boot/' "$T/compiled"
 	# the image is the clean build's
 	sum=$(jq -r .image_b2sum "$KA_ROOT/jobs/$job.json")
 	grep -qx "file $sum  ./arch/x86/boot/bzImage" "$KA_ROOT/logs/buildbox/$job/tree-commit-check.log"

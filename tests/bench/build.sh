@@ -66,6 +66,8 @@ timed_build() {
 	ka-build --json "$@" planck >"$T/$name.json"
 	secs "$t0" "$EPOCHREALTIME"
 	[ "$(jq -r .status "$T/$name.json")" = "done" ] || { cat "$T/$name.json" >&2; exit 1; }
+	# as it goes, on stderr: a long run shows its figures before the end
+	echo "bench: $name: $(secs "$t0" "$EPOCHREALTIME") s, $(tree_of "$name")" >&2
 }
 # tree_of NAME: the build tree mode and reason the job of $T/NAME.json used
 tree_of() { jq -r '"\(.tree.mode): \(.tree.reason)"' "$KA_ROOT/jobs/$(jq -r .job "$T/$1.json").json"; }

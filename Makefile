@@ -84,7 +84,10 @@ e2e-arm64: deps
 bench: build
 	PATH="$(CURDIR)/$(RELEASE):$(CURDIR)/bin-wrappers:$$PATH" tests/bench/run.sh
 
-# ka-build against bare makepkg, and warm against cold ccache (~15 minutes).
+# ka-build against bare makepkg; cold, clean with a warm ccache, incremental
+# after a one-patch change and after a config change (falls back to clean),
+# as ratios of cold; the reproducibility check (~45 minutes; KA_BENCH_BARE=0
+# leaves out the bare makepkg build).
 bench-build: build deps
 	PATH="$(CURDIR)/$(RELEASE):$(CURDIR)/bin-wrappers:$$PATH" tests/bench/build.sh
 

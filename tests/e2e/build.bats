@@ -103,6 +103,124 @@ teardown_file() {
 	[ "$(stat -c %i "$cached")" = "$(stat -c %i "$SSHD_REMOTE/source/$job/linux.tar")" ]
 }
 
+# tree_job JOB: the job record's tree mode and reason, "mode: reason"
+tree_job() {
+	jq -r '"\(.tree.mode): \(.tree.reason)"' "$KA_ROOT/jobs/$1.json"
+}
+
+@test "the first build is clean in the build tree, records the image's b2sum, and writes the marker last" {
+	job=$(jq -r .job "$T/build.json")
+	[[ $(tree_job "$job") == "clean: no build tree"* ]]
+	tree="$SSHD_REMOTE/trees/planck-x86_64"
+	# the recorded b2sum is the image's, and the package installs those bytes
+	sum=$(jq -r .image_b2sum "$KA_ROOT/jobs/$job.json")
+	[ "$sum" = "$(b2sum "$tree/linux/arch/x86/boot/bzImage" | cut -d' ' -f1)" ]
+	jq -e '.modules_b2sum | test("^[0-9a-f]{128}$")' "$KA_ROOT/jobs/$job.json"
+	bsdtar -xOf "$(ls "$KA_ROOT/output/$job"/linux-planck-6.1.*-x86_64.pkg.tar.*)" boot/vmlinuz-planck | b2sum | grep -q "^$sum "
+	grep -qx "lock $(jq -r .lock_b2sum <(ka-render --dry-run planck))" "$tree/state"
+	grep -qx "job $job" "$tree/state"
+	# the time, user and host in the kernel come from the lock, not the build host
+	grep -qa 'kernel-agent@planck' "$tree/linux/arch/x86/boot/bzImage"
+}
+
+@test "a one-patch change builds incrementally and gives the bytes of a clean build of the same lock" {
+	patch=$(ls "$KA_REPO"/patches/arch/x86_64/*/0001-*.patch)
+	sed -i 's/^+\t\t.ident = "Clevo NL5xNU",$/+\t\t.ident = "Clevo NL5xNU (e2e)",/' "$patch"
+	grep -q 'NL5xNU (e2e)' "$patch"
+	ka-promote planck >/dev/null
+	run --separate-stderr ka-build --dry-run --json planck
+	[ "$status" -eq 0 ]
+	[[ $(jq -r .message <<<"$output") == *"incremental build: from lock "* ]]
+	# built incrementally, then clean in another folder, and compared
+	run --separate-stderr ka-build --check-reproducible --json planck
+	[ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
+	[ "$(jq -r .status <<<"$output")" = "done" ]
+	[[ $(jq -r .message <<<"$output") == *"reproducible: a clean build in $SSHD_REMOTE/trees/planck-x86_64-check gave the same image"* ]]
+	job=$(jq -r .job <<<"$output")
+	[[ $(tree_job "$job") == "incremental: from lock "* ]]
+	# only the file whose content changed was replaced in the tree
+	[ "$(grep -c '^changed ' "$KA_ROOT/logs/buildbox/$job/tree-prepare.log")" -eq 1 ]
+	grep -qx 'changed arch/x86/kernel/reboot.c' "$KA_ROOT/logs/buildbox/$job/tree-prepare.log"
+	grep -qx 'mode clean' "$KA_ROOT/logs/buildbox/$job/tree-prepare-check.log"
+	# kbuild recompiled what depends on it, and nothing else (but the image
+	# wrapper around the relinked vmlinux)
+	grep -qx '  CC      arch/x86/kernel/reboot.o' "$KA_ROOT/logs/buildbox/$job/build.log"
+	grep '^  CC ' "$KA_ROOT/logs/buildbox/$job/build.log" >"$T/compiled"
+	run ! grep -v -e '^  CC      arch/x86/kernel/reboot.o$' -e '^  CC      arch/x86/boot/' "$T/compiled"
+	# the image is the clean build's
+	sum=$(jq -r .image_b2sum "$KA_ROOT/jobs/$job.json")
+	grep -qx "file $sum  ./arch/x86/boot/bzImage" "$KA_ROOT/logs/buildbox/$job/tree-commit-check.log"
+	# the same bytes: the second tree is removed
+	[ ! -e "$SSHD_REMOTE/trees/planck-x86_64-check" ]
+	echo "$sum" >"$T/incremental.sum"
+}
+
+@test "a config change forces a clean build; a job killed mid-build is followed by a clean build" {
+	tree="$SSHD_REMOTE/trees/planck-x86_64"
+	# a comment: the config file's b2sum changes, kbuild's configuration does not
+	echo '# kernel-agent e2e: a changed config file' >>"$KA_REPO/fleet/config/qemu-x86.config"
+	run --separate-stderr ka-build --dry-run --json planck
+	[ "$status" -eq 0 ]
+	[[ $(jq -r .message <<<"$output") == *"clean build: config changed ("* ]]
+	# start it, and kill every process of the job once its build has begun
+	# (job ids sort by time: the last planck-* log folder is the newest job)
+	logs=("$KA_ROOT"/logs/buildbox/planck-*)
+	before=${logs[-1]}
+	ka-build --json planck >"$T/killed.json" 2>"$T/killed.err" &
+	pid=$!
+	log=""
+	while kill -0 "$pid" 2>/dev/null; do
+		logs=("$KA_ROOT"/logs/buildbox/planck-*)
+		log=${logs[-1]}/build.log
+		[[ ${logs[-1]} != "$before" ]] && grep -qs 'Starting build()' "$log" && break
+		sleep 1
+	done
+	job=$(basename "$(dirname "$log")")
+	[[ $job == planck-* ]]
+	pids=$(grep -lsxz "KA_JOB=$job" /proc/[0-9]*/environ | cut -d/ -f3 || true)
+	[ -n "$pids" ]
+	# shellcheck disable=SC2086 # one PID a word
+	kill -KILL $pids 2>/dev/null || true
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 1 ] || { cat "$T/killed.json" "$T/killed.err"; false; }
+	[ "$(jq -r .status "$T/killed.json")" = failed ]
+	[[ $(tree_job "$job") == "clean: config changed"* ]]
+	# the marker went first: the tree says it is in flux
+	[ ! -e "$tree/state" ]
+	ka-block lift "$(ka-block list | jq -r 'select(.block == "build-fail" and .subject.host == "buildbox") | .id')" --reason "killed by the e2e test" >/dev/null
+	run --separate-stderr ka-build --dry-run --json planck
+	[[ $(jq -r .message <<<"$output") == *"clean build: the tree has no state marker"* ]]
+	run --separate-stderr ka-build --json planck
+	[ "$status" -eq 0 ] || { echo "$output"; echo "$stderr"; false; }
+	job=$(jq -r .job <<<"$output")
+	[[ $(tree_job "$job") == "clean: the tree has no state marker"* ]]
+	[ -f "$tree/state" ]
+	# the same lock and the same kbuild configuration: the incremental build's bytes
+	[ "$(jq -r .image_b2sum "$KA_ROOT/jobs/$job.json")" = "$(cat "$T/incremental.sum")" ]
+}
+
+@test "a marker from another lock, or none, makes the next build clean; --clean forces one" {
+	tree="$SSHD_REMOTE/trees/planck-x86_64"
+	run --separate-stderr ka-build --dry-run --json planck
+	[[ $(jq -r .message <<<"$output") == *"incremental build: the tree holds this lock"* ]]
+	run --separate-stderr ka-build --dry-run --clean --json planck
+	[[ $(jq -r .message <<<"$output") == *"clean build: --clean asked for one"* ]]
+	cp "$tree/state" "$T/state.good"
+	sed -i "s/^cumulative .*/cumulative $(printf 'a%.0s' {1..128})/" "$tree/state"
+	run --separate-stderr ka-build --dry-run --json planck
+	[[ $(jq -r .message <<<"$output") == *"clean build: the tree's patch is not the one its state marker names (marker from another lock"* ]]
+	head -n 3 "$T/state.good" >"$tree/state"
+	run --separate-stderr ka-build --dry-run --json planck
+	[[ $(jq -r .message <<<"$output") == *"clean build: the tree's state marker has no baseline"* ]]
+	rm "$tree/state"
+	run --separate-stderr ka-build --dry-run --json planck
+	[[ $(jq -r .message <<<"$output") == *"clean build: the tree has no state marker"* ]]
+	# a dry run changed nothing on the build host
+	[ ! -e "$tree/state" ]
+	cp "$T/state.good" "$tree/state"
+}
+
 @test "--dry-run routes and pre-flights without building" {
 	run --separate-stderr ka-build --dry-run --json planck
 	[ "$status" -eq 0 ]

@@ -117,6 +117,9 @@ teardown_file() {
 	[[ $output != *'"state":"open"'* ]]
 	run ka-verify qhost
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	# bar 2 compared the image on the host with the b2sum its build recorded
+	[ "$(jq -r .image "$KA_ROOT/hosts/qhost/installed.json")" = "/boot/vmlinuz-$release" ]
+	[ "$(jq -r '.bars[] | select(.bar == 2 and (.probe | startswith("image "))) | .passed' "$KA_ROOT/hosts/qhost/verify/last.json")" = "true" ]
 }
 
 # the owner triages: every open block of HOST lifted
@@ -240,6 +243,10 @@ HOOK
 	run ka-verify qarch
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[ "$(jq -r '.bars[] | select(.bar == 2) | .passed' "$KA_ROOT/hosts/qarch/verify/last.json" | sort -u)" = "true" ]
+	# installed means these bytes: bar 2 read the image's b2sum on the host
+	job=$(jq -r .job "$T/build-arch.json")
+	[ "$(jq -r .image_b2sum "$KA_ROOT/hosts/qarch/installed.json")" = "$(jq -r .image_b2sum "$KA_ROOT/jobs/$job.json")" ]
+	[ "$(jq -r '.bars[] | select(.bar == 2 and .probe == "image /boot/vmlinuz-arch b2sum") | .passed' "$KA_ROOT/hosts/qarch/verify/last.json")" = "true" ]
 }
 
 @test "fault: a host key changed across the reboot files host-changed and drift; the owner's new known_hosts line lifts host-changed" {

@@ -4,11 +4,12 @@
 use crate::preflight::{self, Toolchain};
 use crate::route::{Candidate, candidates};
 use crate::source_cache;
+use crate::tree::{self, Decision, Want};
 use ka_block::gate::{Request, blocking};
 use ka_block::store::Store;
 use ka_core::docs::{
-    BlockKind, BlockRef, Job, JobResult, Render, RenderRef, Status, Subject, Transport, V1, Verb,
-    VerbResult,
+    BlockKind, BlockRef, Job, JobResult, Render, RenderRef, Status, Subject, Transport, TreeMode,
+    V1, Verb, VerbResult,
 };
 use ka_core::error::{Error, Result};
 use ka_core::formats::{Arch, Distro, HostManifest};
@@ -28,6 +29,16 @@ pub struct Builder<'a, R: Remote> {
     /// is filed or lifted (the message says which would be), and the
     /// pre-flight's log goes to this scratch folder, removed afterwards.
     pub dry_run: Option<PathBuf>,
+    /// Build in a clean tree whatever the tree's state (`--clean`).
+    pub clean: bool,
+    /// Build a second time, clean, in another folder and compare the image
+    /// and modules (`--check-reproducible`).
+    pub check_reproducible: bool,
+}
+
+/// A build's image and module b2sums, as the commit job printed them.
+struct Built {
+    sums: Vec<(String, String)>,
 }
 
 /// Why a candidate was passed over; reported in the result message.
@@ -212,12 +223,21 @@ impl<R: Remote> Builder<'_, R> {
             ));
         };
 
+        let tree_dir = tree::dir(&c.spec.root, &render.host, target.arch);
+        let decision = self.decide(&c, render, target, &toolchain, &tree_dir)?;
         if self.dry_run.is_some() {
             let mut message = format!(
-                "would build on {} (pre-flight passed; {})",
+                "would build on {} (pre-flight passed; {}; {} in {tree_dir})",
                 c.name,
-                toolchain.describe(target.arch)
+                toolchain.describe(target.arch),
+                decision.describe()
             );
+            if self.check_reproducible {
+                message.push_str(&format!(
+                    "; then again, clean, in {} to compare the image and modules",
+                    tree::check_dir(&c.spec.root, &render.host, target.arch)
+                ));
+            }
             if !notes.is_empty() {
                 message.push_str(&format!("; passed over {}", notes.join(" | ")));
             }
@@ -250,14 +270,17 @@ impl<R: Remote> Builder<'_, R> {
             .upload(&transport, &render.dir, &remote_dir, &reuse)?;
         ka_core::crash::point("build:staged");
         let build = target.build.as_ref().expect("candidates() checked build:");
-        let job = self.job(
+        let limits = (build.wall_clock.as_str(), build.stall.as_str());
+        let (mut r, decision, built) = self.build_in_tree(
             &c,
-            build_argv(render.distro, target.arch, &c.spec.root, &toolchain),
-            Some(remote_dir.clone()),
-            (&build.wall_clock, &build.stall),
-            "build.log",
-        );
-        let mut r = self.remote.run(&job)?;
+            render,
+            target,
+            &toolchain,
+            (&tree_dir, decision),
+            &remote_dir,
+            limits,
+            false,
+        )?;
         ka_core::crash::point("build:built");
         r.render = Some(RenderRef {
             host: render.host.clone(),
@@ -270,8 +293,8 @@ impl<R: Remote> Builder<'_, R> {
         self.record(&r)?;
         ka_core::crash::point("build:recorded");
         crate::idle::record_use(self.layout, &c.name, c.spec.wake.is_some())?;
-        if !r.ok() {
-            let how = describe_failure(&r);
+        if let Err(how) = &built {
+            let how = how.clone();
             let b = self.store.file(
                 BlockKind::BuildFail,
                 Subject::BuildHost {
@@ -282,10 +305,11 @@ impl<R: Remote> Builder<'_, R> {
                     self.job_id, target.host, c.name
                 ),
                 &format!(
-                    "{how}\nlog: {}\nthe tree is kept at {}:{remote_dir} (ka-debug {})",
+                    "{how}\nlog: {}\nthe job folder is kept at {}:{remote_dir} (ka-debug {}); the kernel tree it built in is {tree_dir} until the next build of {} starts it clean",
                     r.log.display(),
                     c.name,
-                    self.job_id
+                    self.job_id,
+                    target.host
                 ),
             )?;
             filed.push(b.to_ref());
@@ -318,16 +342,212 @@ impl<R: Remote> Builder<'_, R> {
         )?;
         files.push(r.log.clone());
         let mut message = format!(
-            "built on {} ({}; {} package file(s); sources: {})",
+            "built on {} ({}; {}; {} package file(s); sources: {})",
             c.name,
             toolchain.describe(target.arch),
+            decision.describe(),
             files.len() - 1,
             describe_transfer(&sent)
         );
         if !notes.is_empty() {
             message.push_str(&format!("; passed over {}", notes.join(" | ")));
         }
-        Ok(self.result(target, Status::Done, message, files, filed, Some(&c.name)))
+        let mut status = Status::Done;
+        if self.check_reproducible {
+            let first = built.expect("failed above");
+            let check_dir = tree::check_dir(&c.spec.root, &render.host, target.arch);
+            let clean = Decision {
+                mode: TreeMode::Clean,
+                reason: "the reproducibility check's second build".into(),
+            };
+            let (r2, _, second) = self.build_in_tree(
+                &c,
+                render,
+                target,
+                &toolchain,
+                (&check_dir, clean),
+                &remote_dir,
+                limits,
+                true,
+            )?;
+            match second {
+                Ok(second) => {
+                    match tree::first_difference(&first.sums, &second.sums) {
+                        None => {
+                            message.push_str(&format!(
+                                "; reproducible: a clean build in {check_dir} gave the same image and {} module(s)",
+                                first.sums.len() - 1
+                            ));
+                            // the same bytes: the second tree has nothing to
+                            // show, and holds a kernel's worth of disk (one
+                            // that differs is kept to look into)
+                            let argv =
+                                vec!["rm".into(), "-rf".into(), "--".into(), check_dir.clone()];
+                            let job =
+                                self.job(&c, argv, None, ("30m", "10m"), "tree-remove-check.log");
+                            self.remote.run(&job)?;
+                        }
+                        Some(path) => {
+                            status = Status::Failed;
+                            message.push_str(&format!(
+                                "; NOT reproducible: {path} differs from a clean build of the same lock in {check_dir} (the first file that differs; logs {})",
+                                self.log_dir(&c.name).display()
+                            ));
+                        }
+                    }
+                }
+                Err(how) => {
+                    status = Status::Failed;
+                    message.push_str(&format!(
+                        "; the reproducibility check's second build failed: {how} (log {})",
+                        r2.log.display()
+                    ));
+                }
+            }
+        }
+        Ok(self.result(target, status, message, files, filed, Some(&c.name)))
+    }
+
+    /// Read the tree's state on the build host and decide clean or incremental.
+    fn decide(
+        &mut self,
+        c: &Candidate,
+        render: &Render,
+        target: &HostManifest,
+        toolchain: &Toolchain,
+        tree_dir: &str,
+    ) -> Result<Decision> {
+        let argv = tree::state_argv(tree_dir, toolchain.prefix());
+        let job = self.job(c, argv, None, ("2m", "1m"), "tree-state.log");
+        let r = self.remote.run(&job)?;
+        let output = std::fs::read_to_string(&r.log).map_err(|e| Error::io(&r.log, e))?;
+        if !r.ok() {
+            return Ok(Decision {
+                mode: TreeMode::Clean,
+                reason: format!(
+                    "the tree's state could not be read ({})",
+                    describe_failure(&r)
+                ),
+            });
+        }
+        let observed = tree::parse_state(&output);
+        Ok(match Want::of(render, target.arch, &observed.toolchain) {
+            Some(want) => tree::decide(&observed, &want, self.clean),
+            None => Decision {
+                mode: TreeMode::Clean,
+                reason: "the render lacks linux.tar, config or cumulative.patch".into(),
+            },
+        })
+    }
+
+    /// Move the tree to the render's sources, build in it, and (built) write
+    /// its marker and read the image's and modules' b2sums. The job result
+    /// is the build's (or the tree step's that failed), with the tree and
+    /// the b2sums recorded; `Built` only when everything succeeded.
+    #[allow(clippy::too_many_arguments)]
+    fn build_in_tree(
+        &mut self,
+        c: &Candidate,
+        render: &Render,
+        target: &HostManifest,
+        toolchain: &Toolchain,
+        (tree_dir, mut decision): (&str, Decision),
+        remote_dir: &str,
+        limits: (&str, &str),
+        check: bool,
+    ) -> Result<(JobResult, Decision, std::result::Result<Built, String>)> {
+        let suffix = if check { "-check" } else { "" };
+        let cumulative = render
+            .files
+            .iter()
+            .find(|a| a.file == "cumulative.patch")
+            .map(|a| a.b2sum.clone())
+            .unwrap_or_default();
+        let argv = tree::prepare_argv(tree_dir, remote_dir, decision.mode, &cumulative);
+        let job = self.job(c, argv, None, limits, &format!("tree-prepare{suffix}.log"));
+        let mut prepared = self.remote.run(&job)?;
+        let output = std::fs::read_to_string(&prepared.log).unwrap_or_default();
+        if let Some(why) = tree::fallback_reason(&output) {
+            decision = Decision {
+                mode: TreeMode::Clean,
+                reason: why,
+            };
+        }
+        if !prepared.ok() || tree::prepared_mode(&output).is_none() {
+            prepared.tree = Some(decision.to_use(tree_dir));
+            let said = output
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("error: "))
+                .map_or_else(|| describe_failure(&prepared), str::to_string);
+            let how = format!(
+                "the build tree step failed before the build: {said} (log {})",
+                prepared.log.display()
+            );
+            return Ok((prepared, decision, Err(how)));
+        }
+        let mut argv = build_argv(render.distro, target.arch, &c.spec.root, toolchain);
+        argv[7] = tree_dir.trim_end_matches('/').to_string() + "/linux";
+        if check && render.distro == Distro::Arch {
+            // the same job folder built once already: makepkg would refuse
+            argv.push("--force".into());
+        }
+        let job = self.job(
+            c,
+            argv,
+            Some(remote_dir.to_string()),
+            limits,
+            &format!("build{suffix}.log"),
+        );
+        let mut r = self.remote.run(&job)?;
+        r.tree = Some(decision.to_use(tree_dir));
+        if !r.ok() {
+            let how = describe_failure(&r);
+            return Ok((r, decision, Err(how)));
+        }
+        let want = Want::of(render, target.arch, "");
+        let marker = match (&want, check) {
+            (Some(_), false) => {
+                // the toolchain as the state job named it: read it again now,
+                // so the marker says what this build was made with
+                let argv = tree::state_argv(tree_dir, toolchain.prefix());
+                let job = self.job(c, argv, None, ("2m", "1m"), "tree-state-after.log");
+                let s = self.remote.run(&job)?;
+                let out = std::fs::read_to_string(&s.log).unwrap_or_default();
+                let seen = tree::parse_state(&out).toolchain;
+                Want::of(render, target.arch, &seen)
+                    .map(|w| w.marker(&self.job_id))
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        let argv = tree::commit_argv(tree_dir, target.arch, &marker);
+        let job = self.job(
+            c,
+            argv,
+            None,
+            ("30m", "10m"),
+            &format!("tree-commit{suffix}.log"),
+        );
+        let committed = self.remote.run(&job)?;
+        let out = std::fs::read_to_string(&committed.log).unwrap_or_default();
+        if !committed.ok() {
+            let said = out
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("error: "))
+                .map_or_else(|| describe_failure(&committed), str::to_string);
+            let how = format!(
+                "the build finished but its tree could not be recorded: {said} (log {})",
+                committed.log.display()
+            );
+            return Ok((r, decision, Err(how)));
+        }
+        let sums = tree::parse_sums(&out);
+        let (image, modules) = tree::digests(&sums, target.arch);
+        r.image_b2sum = image;
+        r.modules_b2sum = Some(modules);
+        Ok((r, decision, Ok(Built { sums })))
     }
 
     fn lift(&self, kinds: &[BlockKind], subject: Subject, reason: &str) -> Result<()> {
@@ -390,11 +610,16 @@ pub fn build_argv(distro: Distro, arch: Arch, root: &str, toolchain: &Toolchain)
     // NOHASHDIR keeps the working directory out of the hash. Measured on
     // linux-source-6.1 built in two folders: every kernel object hits; only
     // tools/objtool (built with absolute include paths) misses.
+    //
+    // With a build tree ($4, see crate::tree) the package build builds there
+    // (KA_TREE, read by the rendered PKGBUILD and build.sh), and ccache's
+    // base folder is the tree.
     const SCRIPT: &str = r#"export CCACHE_DIR="$1/ccache" CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1 PKGDEST="$PWD/out" PATH="/usr/lib/ccache:$PATH"
 mkdir -p out "$CCACHE_DIR"
 if [ -n "$2" ]; then export CROSS_COMPILE="$2"; fi
 if [ -n "$3" ]; then export CARCH="$3"; fi
-shift 3
+if [ -n "$4" ]; then export KA_TREE="$4" CCACHE_BASEDIR="$4"; fi
+shift 4
 exec "$@""#;
     let (prefix, carch) = match toolchain {
         Toolchain::Native => (String::new(), String::new()),
@@ -414,6 +639,7 @@ exec "$@""#;
         root.trim_end_matches('/').into(),
         prefix,
         carch,
+        String::new(),
     ];
     match distro {
         Distro::Arch => {
@@ -467,7 +693,7 @@ mod tests {
             dir.path().to_str().unwrap(),
             toolchain,
         );
-        argv.truncate(7);
+        argv.truncate(8);
         argv.push("env".into());
         let out = std::process::Command::new(&argv[0])
             .args(&argv[1..])

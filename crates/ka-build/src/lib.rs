@@ -12,6 +12,7 @@ pub mod job;
 pub mod preflight;
 pub mod route;
 pub mod source_cache;
+pub mod tree;
 
 use ka_run_remote::remote::{Credentials, SshRemote};
 use std::path::PathBuf;
@@ -33,9 +34,13 @@ use ka_core::paths::{Layout, fleet_repo, runtime_root};
 the host manifest's build.host, else its build.fallback hosts in order, skipping a host the gate \
 blocks for builds, one that cannot be woken or reached, one whose pre-flight finds something \
 missing ([ka:bootstrap-missing]) and one whose host key changed ([ka:host-changed]). On the \
-chosen host it copies the folder to <root>/source/<job-id>/, runs makepkg (or build.sh for \
-Debian) there as the build user within the manifest's wall_clock and stall limits, and fetches \
-out/ to KA_ROOT/output/<job-id>/. A failed build files [ka:build-fail] for that build host and \
+chosen host it copies the folder to <root>/source/<job-id>/, moves the host's build tree \
+<root>/trees/<host>-<arch>/ to it (incremental: only files whose content changes are replaced; \
+clean when the tree's state marker is missing or names another baseline, config or toolchain, \
+or with --clean), runs makepkg (or build.sh for Debian) there as the build user, building in \
+that tree, within the manifest's wall_clock and stall limits, writes the tree's marker last, \
+and fetches out/ to KA_ROOT/output/<job-id>/. The job record keeps the tree's mode and why, and \
+the b2sums of the kernel image and of the module tree. A failed build files [ka:build-fail] for that build host and \
 keeps the tree; a success lifts it. The log is kept under KA_ROOT/logs/<build-host>/<job-id>/.\n\n\
 SSH: host keys are checked strictly against <repo>/fleet/known_hosts; the identity is \
 KA_SSH_IDENTITY or KA_ROOT/ssh/id_ed25519.\n\n\
@@ -50,9 +55,19 @@ pub struct Cli {
     /// The fleet repository (default: KA_REPO or the current directory).
     #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
-    /// Route and pre-flight only; stage and build nothing.
+    /// Route and pre-flight only; stage and build nothing. Says whether the
+    /// build would be incremental or clean, and why.
     #[arg(long)]
     pub dry_run: bool,
+    /// Build in a clean tree (unpack and patch afresh) whatever the build
+    /// tree's state.
+    #[arg(long)]
+    pub clean: bool,
+    /// Build twice: as usual, then clean in another folder on the same build
+    /// host; compare the kernel image and every module, and fail (exit 1)
+    /// naming the first file that differs.
+    #[arg(long)]
+    pub check_reproducible: bool,
 }
 
 pub fn command() -> clap::Command {
@@ -108,6 +123,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 &render.lock_b2sum,
             ),
             dry_run: scratch.as_ref().map(|d| d.path().to_path_buf()),
+            clean: cli.clean,
+            check_reproducible: cli.check_reproducible,
         };
         let result = builder.build(render, &target)?;
         if matches!(

@@ -60,6 +60,14 @@ pub enum Toolchain {
 }
 
 impl Toolchain {
+    /// `CROSS_COMPILE`'s value: empty for a native build.
+    pub fn prefix(&self) -> &str {
+        match self {
+            Toolchain::Native => "",
+            Toolchain::Cross { prefix, .. } => prefix,
+        }
+    }
+
     pub fn for_target(machine: &str, target: Arch) -> Toolchain {
         let arch = arch_name(target);
         if machine == arch {

@@ -769,6 +769,40 @@ pub struct JobResult {
     /// retention knows which render folders recent jobs still use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub render: Option<RenderRef>,
+    /// The build tree a build job used (set by `ka-build-run`): clean or
+    /// incremental, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<TreeUse>,
+    /// The b2sum of the built kernel image (`arch/<arch>/boot/bzImage` or
+    /// `Image`), the bytes installed as `/boot/vmlinuz-<suffix>` or
+    /// `/boot/Image-<suffix>`; set after a successful build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_b2sum: Option<String>,
+    /// The b2sum of the module tree: of the `b2sum` listing (`<sum>  ./<path>`,
+    /// sorted by path) of every `.ko` the build made; set after a successful build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules_b2sum: Option<String>,
+}
+
+/// How a build used its persistent build tree on the build host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TreeMode {
+    /// The tree was unpacked and patched afresh.
+    Clean,
+    /// Only the files whose content changed since the tree's last build were replaced.
+    Incremental,
+}
+
+/// A build job's build tree: where, which mode, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TreeUse {
+    /// The tree's folder on the build host (`<root>/trees/<host>-<arch>`).
+    pub dir: String,
+    pub mode: TreeMode,
+    /// Why this mode (e.g. `config changed`, `no state marker: ...`).
+    pub reason: String,
 }
 
 /// A render folder: `KA_ROOT/hosts/<host>/render/<id>/`, `<id>` being the
@@ -1277,6 +1311,14 @@ pub struct Installed {
     /// The b2sum of the manifest.lock the package was built from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_b2sum: Option<String>,
+    /// The kernel image's path on the host (`/boot/vmlinuz-<suffix>`, …),
+    /// when the package installs the image as its build made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The b2sum the build job recorded for that image (`image_b2sum` of its
+    /// `ka.job-result`): bar 2 compares the file on the host with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_b2sum: Option<String>,
 }
 
 /// `ka.host-status`: one fleet host as `ka-status` sees it from local files.

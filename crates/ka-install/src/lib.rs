@@ -30,7 +30,7 @@ use ka_core::docs::{
     PublishedPackage, Status, Subject, V1, Verb,
 };
 use ka_core::error::{Error, ExitCode, Result, contract, negative, usage};
-use ka_core::formats::{Bootloader, CopyFrom, CopyMode, Distro, HostManifest};
+use ka_core::formats::{Arch, Bootloader, CopyFrom, CopyMode, Distro, HostManifest};
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use ka_notice::NoticeStore;
@@ -747,6 +747,29 @@ fn target_of(repo: &Path, layout: &Layout, m: &HostManifest) -> Result<ka_run_re
     Ok(t.expect("an ssh transport"))
 }
 
+/// Where the package put the kernel image on the host, and the b2sum its
+/// build job recorded for it (`None` when either is unknown): the Arch
+/// package installs kbuild's image itself as `/boot/<image>-<suffix>`, and
+/// Debian's x86_64 package installs bzImage as `/boot/vmlinuz-<release>`.
+/// (Debian's arm64 package installs a compressed `Image.gz`, other bytes.)
+fn installed_image(layout: &Layout, planned: &Planned) -> Option<(String, String)> {
+    let m = &planned.manifest;
+    let path = match (m.distro, m.arch) {
+        (Distro::Arch, arch) => {
+            let suffix = &m.kernel.as_ref()?.suffix;
+            match arch {
+                Arch::X86_64 => format!("/boot/vmlinuz-{suffix}"),
+                Arch::Aarch64 => format!("/boot/Image-{suffix}"),
+            }
+        }
+        (Distro::Debian, Arch::X86_64) => format!("/boot/vmlinuz-{}", planned.release.as_ref()?),
+        (Distro::Debian, Arch::Aarch64) => return None,
+    };
+    let job: ka_core::docs::JobResult =
+        ka_core::stream::read_file(&layout.job_record(&planned.publish.job)).ok()?;
+    Some((path, job.image_b2sum?))
+}
+
 /// After a converged install: installed.json, the notice closed, drift lifted.
 fn record(
     layout: &Layout,
@@ -756,6 +779,7 @@ fn record(
     doc: &mut Install,
 ) -> Result<()> {
     let host = doc.host.clone();
+    let (image, image_b2sum) = installed_image(layout, planned).unzip();
     let installed = Installed {
         kind: Default::default(),
         version: V1,
@@ -766,6 +790,8 @@ fn record(
         boot_id: doc.boot_id_after.clone(),
         job: Some(doc.id.clone()),
         lock_b2sum: None,
+        image,
+        image_b2sum,
     };
     let path = layout.installed(&host);
     ka_core::atomic::write_json(&path, &installed)?;

@@ -28,7 +28,8 @@ and prints one ka.probe-report per host (JSON lines, in argument order). Writes 
 Bar 1 heartbeat: SSH answers within verify.heartbeat (refused or unreachable connections are \
 retried until it runs out; a host-key refusal fails at once); the boot_id and the kernel release \
 are read. Bar 2: the package recorded in KA_ROOT/hosts/<host>/installed.json is installed in that \
-version (pacman -Q on distro arch, dpkg-query -W on distro debian). Bar 3: the manifest's \
+version (pacman -Q on distro arch, dpkg-query -W on distro debian), and the kernel image it \
+names has the b2sum its build recorded (where the host lets us read it). Bar 3: the manifest's \
 verify.dt and verify.sysfs values. Bar 4: every probe of every series in the host's promoted \
 manifest.lock (series.yaml probes:, read from the fleet repository now), in the probe language \
 of ka-probe(5).\n\n\

@@ -218,6 +218,30 @@ pub fn probe_host(plan: &HostPlan, opts: &RunOptions, at: &str) -> ProbeReport {
             res,
             Some(format!("hosts/{}/installed.json", plan.host)),
         ));
+        // "installed" means these bytes: the image on the host is the one
+        // the build recorded, where the host lets us read it
+        if let (Some(path), Some(sum)) = (&i.image, &i.image_b2sum) {
+            match read(&Read::Cmd(vec!["b2sum".into(), "--".into(), path.clone()])) {
+                Ok(c) if c.exit_code == Some(0) => {
+                    let out = String::from_utf8_lossy(&c.stdout);
+                    let seen = out.split_whitespace().next().unwrap_or("").to_string();
+                    report.bars.push(check_result(
+                        2,
+                        &format!("image {path} b2sum"),
+                        sum,
+                        Check::Value {
+                            passed: seen == *sum,
+                            actual: seen,
+                        },
+                        Some(format!("hosts/{}/installed.json", plan.host)),
+                    ));
+                }
+                r => report.notes.push(format!(
+                    "bar 2: the image {path} was not compared with the published b2sum: {}",
+                    describe_failure(&r)
+                )),
+            }
+        }
     }
 
     for c in &plan.probes {

@@ -387,6 +387,28 @@ fn baseline_makefile(git_dir: &Path, commit: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The committer time of the pinned baseline commit, in seconds since the
+/// epoch: the build's fixed time (`SOURCE_DATE_EPOCH`,
+/// `KBUILD_BUILD_TIMESTAMP`). The commit is in the lock, so the same lock
+/// always gives the same time, and a build never reads the clock.
+fn commit_time(git_dir: &Path, commit: &str) -> Result<u64> {
+    let out = ka_core::git::command()
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["show", "-s", "--format=%ct", commit])
+        .output()
+        .map_err(|e| Error::io("git", e))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.trim().parse::<u64>() {
+        Ok(t) if out.status.success() => Ok(t),
+        _ => Err(usage(format!(
+            "git show of baseline commit {commit} in {} gave no commit time: {}; run ka-promote again (ka-baseline imports it)",
+            git_dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))),
+    }
+}
+
 // ---------------------------------------------------------------- rendering
 
 /// One rendered file: name in the folder, bytes (or already on disk), mode.
@@ -411,6 +433,8 @@ struct Vars<'a> {
     pkgver: String,
     debver: String,
     pkgrel: u32,
+    /// The baseline commit's time: the build's fixed clock (reproducible builds).
+    epoch: u64,
     sources: Vec<Source>,
 }
 
@@ -466,6 +490,7 @@ fn render_files(
     tarball_b2sum: &str,
     version: &KernelVersion,
     pkgrel: u32,
+    epoch: u64,
 ) -> Result<Vec<OutFile>> {
     let mut files = vec![
         OutFile {
@@ -491,6 +516,7 @@ fn render_files(
         pkgver: version.pkgver(),
         debver: version.debver(),
         pkgrel,
+        epoch,
         sources: Vec::new(),
     };
     let p = &target.pkgbase;
@@ -644,6 +670,7 @@ struct Prepared {
     config: Vec<u8>,
     git_dir: PathBuf,
     version: KernelVersion,
+    epoch: u64,
 }
 
 fn prepare(layout: &Layout, repo: &Path, input: &Input) -> Result<Prepared> {
@@ -662,11 +689,13 @@ fn prepare(layout: &Layout, repo: &Path, input: &Input) -> Result<Prepared> {
                 lock.baseline.spec.describe()
             ))
         })?;
+    let epoch = commit_time(&git_dir, commit)?;
     Ok(Prepared {
         target,
         config,
         git_dir,
         version,
+        epoch,
     })
 }
 
@@ -679,6 +708,7 @@ pub fn render_dry(layout: &Layout, repo: &Path, input: &Input) -> Result<Render>
         config,
         git_dir,
         version,
+        epoch,
     } = prepare(layout, repo, input)?;
     let id = input.id();
     let (pkgrel, _, _) = next_release(layout, &lock.host, &version.pkgver(), &id)?;
@@ -704,7 +734,15 @@ pub fn render_dry(layout: &Layout, repo: &Path, input: &Input) -> Result<Render>
             String::new()
         }
     };
-    for f in render_files(&target, input, &config, &tarball_sum, &version, pkgrel)? {
+    for f in render_files(
+        &target,
+        input,
+        &config,
+        &tarball_sum,
+        &version,
+        pkgrel,
+        epoch,
+    )? {
         files.push(Artifact {
             size: f.bytes.len() as u64,
             b2sum: b2sum(&f.bytes),
@@ -737,6 +775,7 @@ pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
         config,
         git_dir,
         version,
+        epoch,
     } = prepare(layout, repo, input)?;
     let commit = &lock.baseline.commit;
     let id = input.id();
@@ -760,7 +799,7 @@ pub fn render(layout: &Layout, repo: &Path, input: &Input) -> Result<Render> {
             size: archive.size,
             b2sum: sum.clone(),
         }];
-        for f in render_files(&target, input, &config, &sum, &version, pkgrel)? {
+        for f in render_files(&target, input, &config, &sum, &version, pkgrel, epoch)? {
             let path = tmp.join(&f.name);
             atomic::create_synced(&path, &f.bytes)?;
             let mode = if f.exec { 0o755 } else { 0o644 };

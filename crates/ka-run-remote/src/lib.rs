@@ -183,6 +183,9 @@ pub fn run_job_with(
         log: job.log.clone(),
         finished_at: Some(ka_core::time::now_rfc3339()?),
         render: None,
+        tree: None,
+        image_b2sum: None,
+        modules_b2sum: None,
     })
 }
 

@@ -13,6 +13,12 @@ pub struct BuildDir {
     pub home: PathBuf,
 }
 
+impl Default for BuildDir {
+    fn default() -> BuildDir {
+        BuildDir::new()
+    }
+}
+
 impl BuildDir {
     /// An empty build folder.
     pub fn new() -> BuildDir {

@@ -104,7 +104,8 @@ buildable_toy() {
 	local h
 	# shellcheck disable=SC2016 # make's $(VAR), not the shell's
 	printf '%s\n' 'VERSION = 6' 'PATCHLEVEL = 1' 'olddefconfig:' \
-		'bindeb-pkg:' '	echo toy >../linux-image-6.1.0$(LOCALVERSION)_$(KDEB_PKGVERSION)_amd64.deb' \
+		'bindeb-pkg:' '	mkdir -p arch/x86/boot && echo toy >arch/x86/boot/bzImage' \
+		'	echo toy >../linux-image-6.1.0$(LOCALVERSION)_$(KDEB_PKGVERSION)_amd64.deb' \
 		>"$T/src/linux-toy/Makefile"
 	printf 'config LOCALVERSION\n\tstring "local version"\n' >"$T/src/linux-toy/Kconfig"
 	mkdir -p "$T/src/linux-toy/scripts/kconfig"

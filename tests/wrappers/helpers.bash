@@ -14,6 +14,12 @@ setup_fleet() {
 }
 
 teardown_fleet() {
+	# a run a failed test left paused (paused_bg) waits forever and would
+	# keep bats waiting for its output: stop it, by the pid it wrote
+	local f
+	for f in "$T"/*.paused; do
+		[ -s "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true
+	done
 	rm -rf -- "$T"
 }
 

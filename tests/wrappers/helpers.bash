@@ -18,7 +18,7 @@ teardown_fleet() {
 	# keep bats waiting for its output: stop it, by the pid it wrote
 	local f
 	for f in "$T"/*.paused; do
-		[ -s "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true
+		if [ -s "$f" ]; then kill -KILL "$(cat "$f")" 2>/dev/null || true; fi
 	done
 	rm -rf -- "$T"
 }

@@ -146,7 +146,7 @@ awk -v first="$t_first" -v jfirst="$(job_secs first)" -v ka="$t_ka" -v jka="$(jo
 	af = first - jfirst; ak = ka - jka
 	printf "ka-build around makepkg, baseline seen:  %6.1f s = %.1f %% of its makepkg job (goal <= 3 %%)  [%s]\n", ak, ak / jka * 100, (ak / jka <= 0.03) ? "met" : "MISSED"
 	printf "ka-build around makepkg, first build:    %6.1f s = %.1f %% (archive the baseline, send it to the build host: once)\n", af, af / jfirst * 100
-	printf "whole builds: ka-build first %.1f s, seen %.1f s, bare makepkg %s s (cold ccache; includes other load on the machine)\n", first, ka, (bare == "") ? "(left out)" : sprintf("%.1f", bare)
+	printf "whole builds: ka-build first %.1f s, seen %.1f s, bare makepkg %s (cold ccache; includes other load on the machine)\n", first, ka, (bare == "") ? "left out" : sprintf("%.1f s", bare)
 }'
 awk -v cold="$t_ka" -v warmclean="$t_warmclean" -v incr="$t_warm" -v config="$t_config" 'BEGIN {
 	printf "\n%-52s %8s %9s\n", "ka-build of planck (one run, side by side)", "seconds", "of cold"

@@ -157,16 +157,25 @@ tree_job() {
 
 @test "a config change forces a clean build; a job killed mid-build is followed by a clean build" {
 	tree="$SSHD_REMOTE/trees/planck-x86_64"
-	# a comment: the config file's b2sum changes, kbuild's configuration does not
-	echo '# kernel-agent e2e: a changed config file' >>"$KA_REPO/fleet/config/qemu-x86.config"
+	config="$KA_REPO/fleet/config/qemu-x86.config"
+	# a changed value is a new checked config (ka-promote puts it in the
+	# lock): the next build is clean. (A comment alone changes nothing: the
+	# checked config is what the baseline's kconfig writes.)
+	cp "$config" "$T/config.orig"
+	echo 'CONFIG_PRINTK_TIME=y' >>"$config"
+	ka-promote planck >/dev/null
 	run --separate-stderr ka-build --dry-run --json planck
 	[ "$status" -eq 0 ]
 	[[ $(jq -r .message <<<"$output") == *"clean build: config changed ("* ]]
-	# start it, and kill every process of the job once its build has begun
-	# (job ids sort by time: the last planck-* log folder is the newest job)
+	# back to the built config (building the new one would miss the whole
+	# ccache: every object includes autoconf.h); a clean build of it, killed:
+	# every process of the job once its build has begun (job ids sort by
+	# time: the last planck-* log folder is the newest job)
+	cp "$T/config.orig" "$config"
+	ka-promote planck >/dev/null
 	logs=("$KA_ROOT"/logs/buildbox/planck-*)
 	before=${logs[-1]}
-	ka-build --json planck >"$T/killed.json" 2>"$T/killed.err" &
+	ka-build --clean --json planck >"$T/killed.json" 2>"$T/killed.err" &
 	pid=$!
 	log=""
 	while kill -0 "$pid" 2>/dev/null; do
@@ -185,7 +194,7 @@ tree_job() {
 	wait "$pid" || rc=$?
 	[ "$rc" -eq 1 ] || { cat "$T/killed.json" "$T/killed.err"; false; }
 	[ "$(jq -r .status "$T/killed.json")" = failed ]
-	[[ $(tree_job "$job") == "clean: config changed"* ]]
+	[[ $(tree_job "$job") == "clean: --clean asked for one"* ]]
 	# the marker went first: the tree says it is in flux
 	[ ! -e "$tree/state" ]
 	ka-block lift "$(ka-block list | jq -r 'select(.block == "build-fail" and .subject.host == "buildbox") | .id')" --reason "killed by the e2e test" >/dev/null

@@ -99,7 +99,7 @@ demo: deps build
 		ka-promote --all; status=$$?; \
 		PATH="$(CURDIR)/$(RELEASE):$$PATH" KA_ROOT="$(DEMO_ROOT)" KA_REPO="$(CURDIR)" \
 		ka-site --out "$(DEMO_ROOT)/site" || status=$$?; \
-		echo; echo "state: $(DEMO_ROOT)  (cumulative.patch + manifest.lock under hosts/<host>/promoted/)"; \
+		echo; echo "state: $(DEMO_ROOT)  (cumulative.patch, manifest.lock and the checked config under hosts/<host>/promoted/)"; \
 		echo "site:  $(DEMO_ROOT)/site/index.html  (open it in a browser; ka-site(1))"; \
 		exit $$status
 

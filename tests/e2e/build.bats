@@ -162,7 +162,8 @@ tree_job() {
 	# lock): the next build is clean. (A comment alone changes nothing: the
 	# checked config is what the baseline's kconfig writes.)
 	cp "$config" "$T/config.orig"
-	echo 'CONFIG_PRINTK_TIME=y' >>"$config"
+	sed -i 's/^# CONFIG_PRINTK_TIME is not set$/CONFIG_PRINTK_TIME=y/' "$config"
+	grep -qx 'CONFIG_PRINTK_TIME=y' "$config"
 	ka-promote planck >/dev/null
 	run --separate-stderr ka-build --dry-run --json planck
 	[ "$status" -eq 0 ]

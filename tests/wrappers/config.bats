@@ -54,21 +54,11 @@ KCONFIG
 	tar -cJf "$T/linux-toy.tar.xz" -C "$T/src" linux-toy
 }
 
-# kernel_host NAME SCOPES: an aarch64 host with a base config
+# kernel_host NAME SCOPES: an aarch64 host (helpers' host) with a base config
 kernel_host() {
 	mkdir -p "$KA_REPO/fleet/config"
-	cat >"$KA_REPO/fleet/$1.yaml" <<YAML
-host: $1
-role: dev
-arch: aarch64
-distro: arch
-kernel:
-  pkgbase: linux-$1
-  suffix: $1
-  baseline: { tarball: $T/linux-toy.tar.xz }
-  config: fleet/config/$1.config
-scopes: [$2]
-YAML
+	host "$1" "$2"
+	sed -i "/^  suffix:/a\\  config: fleet/config/$1.config" "$KA_REPO/fleet/$1.yaml"
 }
 
 setup() {

@@ -626,7 +626,7 @@ exec "$@""#;
         Toolchain::Cross { prefix, .. } => (
             prefix.clone(),
             match distro {
-                Distro::Arch => preflight::arch_name(arch).to_string(),
+                Distro::Arch => arch.name().to_string(),
                 Distro::Debian => String::new(),
             },
         ),

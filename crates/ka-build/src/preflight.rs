@@ -14,7 +14,7 @@ pub fn argv(root: &str, arch: Arch, distro: Distro, min_free_gib: u32) -> Vec<St
         SCRIPT.into(),
         "ka-preflight".into(),
         root.into(),
-        arch_name(arch).into(),
+        arch.name().into(),
         match distro {
             Distro::Arch => "arch",
             Distro::Debian => "debian",
@@ -22,10 +22,6 @@ pub fn argv(root: &str, arch: Arch, distro: Distro, min_free_gib: u32) -> Vec<St
         .into(),
         min_free_gib.to_string(),
     ]
-}
-
-pub fn arch_name(arch: Arch) -> &'static str {
-    arch.name()
 }
 
 /// What the pre-flight found.
@@ -69,7 +65,7 @@ impl Toolchain {
     }
 
     pub fn for_target(machine: &str, target: Arch) -> Toolchain {
-        let arch = arch_name(target);
+        let arch = target.name();
         if machine == arch {
             Toolchain::Native
         } else {
@@ -83,9 +79,9 @@ impl Toolchain {
     /// For messages: "native aarch64", "cross aarch64 on x86_64 (aarch64-linux-gnu-gcc)".
     pub fn describe(&self, target: Arch) -> String {
         match self {
-            Toolchain::Native => format!("native {}", arch_name(target)),
+            Toolchain::Native => format!("native {}", target.name()),
             Toolchain::Cross { prefix, machine } => {
-                format!("cross {} on {machine} ({prefix}gcc)", arch_name(target))
+                format!("cross {} on {machine} ({prefix}gcc)", target.name())
             }
         }
     }

@@ -38,7 +38,7 @@ pub fn dir(root: &str, host: &str, arch: Arch) -> String {
     format!(
         "{}/trees/{host}-{}",
         root.trim_end_matches('/'),
-        crate::preflight::arch_name(arch)
+        arch.name()
     )
 }
 
@@ -84,7 +84,7 @@ impl Want {
         };
         Some(Want {
             host: render.host.clone(),
-            arch: crate::preflight::arch_name(arch).to_string(),
+            arch: arch.name().to_string(),
             baseline: sum("linux.tar")?,
             config: sum("config")?,
             toolchain: toolchain.to_string(),

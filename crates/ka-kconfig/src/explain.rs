@@ -59,16 +59,20 @@ fn sticks(sym: Option<&Symbol>, requested: &str, actual: Option<&str>) -> bool {
             Tri::parse(requested) == Some(actual.and_then(Tri::parse).unwrap_or(Tri::N))
         }
         _ if requested == "n" => actual.is_none(),
-        Some(Type::Int | Type::Hex) => {
-            let num = |s: &str| {
-                parse_number(s).or_else(|| i64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        Some(Type::Hex) => {
+            // kconfig takes hex with or without 0x: 10 and 0x10 are one value
+            let hex = |s: &str| {
+                let d = s
+                    .strip_prefix("0x")
+                    .or_else(|| s.strip_prefix("0X"))
+                    .unwrap_or(s);
+                i64::from_str_radix(d, 16).ok()
             };
-            match actual {
-                Some(a) if ty == Some(Type::Hex) => num(requested) == num(a),
-                Some(a) => parse_number(requested) == parse_number(a),
-                None => false,
-            }
+            actual.is_some_and(|a| hex(requested).is_some() && hex(requested) == hex(a))
         }
+        Some(Type::Int) => actual.is_some_and(|a| {
+            parse_number(requested).is_some() && parse_number(requested) == parse_number(a)
+        }),
         _ => actual.is_some_and(|a| unquote(requested) == a),
     }
 }
@@ -416,6 +420,17 @@ mod tests {
         );
         let d = one("CONFIG_MMC=y\n", "MMC", "m");
         assert_eq!(d.blocking, ["MODULES=n"]);
+    }
+
+    #[test]
+    fn hex_values_compare_with_or_without_0x() {
+        assert!(sticks(None, "y", Some("y")));
+        let mut k = tree();
+        k.symbols.entry("BASE".into()).or_default().ty = Some(Type::Hex);
+        let base = k.get("BASE");
+        assert!(sticks(base, "10", Some("0x10")));
+        assert!(sticks(base, "0x1f", Some("0x1F")));
+        assert!(!sticks(base, "10", Some("0x11")));
     }
 
     #[test]

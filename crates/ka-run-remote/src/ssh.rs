@@ -636,19 +636,25 @@ impl Connection {
         Ok(n)
     }
 
+    /// The SFTP channel of this connection; a failure names the host and,
+    /// when the phase's time ran out, says so.
+    fn open_sftp(&self) -> Result<ssh2::Sftp> {
+        self.session.sftp().map_err(|e| {
+            negative(format!(
+                "{}: sftp: {e}{}",
+                self.target.label(),
+                self.spent(timed_out(&e))
+            ))
+        })
+    }
+
     /// Copy the remote file `remote` to `local` (SFTP), bounded as every
     /// transfer of this connection.
     pub fn fetch_file(&self, remote: &str, local: &Path) -> Result<u64> {
         let rp = Path::new(remote);
         self.session.set_blocking(true);
         self.bound(rp)?;
-        let sftp = self.session.sftp().map_err(|e| {
-            negative(format!(
-                "{}: sftp: {e}{}",
-                self.target.label(),
-                self.spent(timed_out(&e))
-            ))
-        })?;
+        let sftp = self.open_sftp()?;
         self.bound(rp)?;
         let mut src = sftp.open(rp).map_err(|e| self.sftp_err(rp, e))?;
         let mut dst = std::fs::File::create(local).map_err(|e| Error::io(local, e))?;
@@ -698,13 +704,7 @@ impl Connection {
         let remote = absolute_remote(remote_dir)?;
         self.session.set_blocking(true);
         self.bound(&remote)?;
-        let sftp = self.session.sftp().map_err(|e| {
-            negative(format!(
-                "{}: sftp: {e}{}",
-                self.target.label(),
-                self.spent(timed_out(&e))
-            ))
-        })?;
+        let sftp = self.open_sftp()?;
         self.sftp_mkdir_p(&sftp, &remote)?;
         let mut stats = Transfer::default();
         self.upload_dir(&sftp, local_dir, &remote, reuse, &mut stats)?;
@@ -790,13 +790,7 @@ impl Connection {
         let remote = absolute_remote(remote_dir)?;
         self.session.set_blocking(true);
         self.bound(&remote)?;
-        let sftp = self.session.sftp().map_err(|e| {
-            negative(format!(
-                "{}: sftp: {e}{}",
-                self.target.label(),
-                self.spent(timed_out(&e))
-            ))
-        })?;
+        let sftp = self.open_sftp()?;
         let st = sftp.stat(&remote).map_err(|e| self.sftp_err(&remote, e))?;
         if !st.is_dir() {
             return Err(negative(format!(

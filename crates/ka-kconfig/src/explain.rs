@@ -60,13 +60,16 @@ fn sticks(sym: Option<&Symbol>, requested: &str, actual: Option<&str>) -> bool {
         }
         _ if requested == "n" => actual.is_none(),
         Some(Type::Hex) => {
-            // kconfig takes hex with or without 0x: 10 and 0x10 are one value
+            // kconfig takes hex with or without 0x: 10 and 0x10 are one value.
+            // Compared as digits, not as a machine integer: 64-bit values
+            // such as ILLEGAL_POINTER_VALUE=0xdead000000000000 overflow i64.
             let hex = |s: &str| {
                 let d = s
                     .strip_prefix("0x")
                     .or_else(|| s.strip_prefix("0X"))
                     .unwrap_or(s);
-                i64::from_str_radix(d, 16).ok()
+                let d = d.trim_start_matches('0').to_ascii_lowercase();
+                (d.bytes().all(|b| b.is_ascii_hexdigit())).then_some(d)
             };
             actual.is_some_and(|a| hex(requested).is_some() && hex(requested) == hex(a))
         }
@@ -431,6 +434,8 @@ mod tests {
         assert!(sticks(base, "10", Some("0x10")));
         assert!(sticks(base, "0x1f", Some("0x1F")));
         assert!(!sticks(base, "10", Some("0x11")));
+        assert!(sticks(base, "0xdead000000000000", Some("0xDEAD000000000000")));
+        assert!(!sticks(base, "0xdead000000000000", Some("0xdead000000000001")));
     }
 
     #[test]

@@ -32,7 +32,7 @@ unit:
 # more generated cases than the 256 of `make test`. A failure prints the
 # minimized input: make it a named #[test] beside the property, then fix.
 FUZZ_CASES ?= 20000
-FUZZED     := ka-apply ka-core ka-gitea ka-probe ka-tree
+FUZZED     := ka-apply ka-schema ka-gitea ka-probe ka-tree
 fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release $(addprefix -p ,$(FUZZED)) --test fuzz
 
@@ -118,7 +118,7 @@ man:
 	$(CARGO) run -q -p ka-man -- man
 
 schemas:
-	KA_UPDATE_SCHEMAS=1 $(CARGO) test -q -p ka-core --test schemas
+	KA_UPDATE_SCHEMAS=1 $(CARGO) test -q -p ka-man --test schemas
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5

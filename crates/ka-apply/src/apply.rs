@@ -9,7 +9,7 @@ use crate::place::{Placed, apply_hunks};
 use crate::regions::Change;
 use crate::symlinks;
 use diffy::binary::BinaryPatch;
-use ka_core::docs::{FileCheck, FileOperation, HunkCheck, Verdict};
+use ka_schema::{FileCheck, FileOperation, HunkCheck, Verdict};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! by patch on a checked-out worktree of the same commit.
 
 use ka_apply::{ApplyOptions, GitTree, Overlay, apply_patch};
-use ka_core::docs::Verdict;
+use ka_schema::Verdict;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

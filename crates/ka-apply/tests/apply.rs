@@ -1,7 +1,7 @@
 //! apply_patch on an in-memory tree: file operations, verdicts, all-or-nothing.
 
 use ka_apply::{ApplyOptions, MemTree, Overlay, apply_patch};
-use ka_core::docs::{FileOperation, Verdict};
+use ka_schema::{FileOperation, Verdict};
 
 const OPTS: ApplyOptions = ApplyOptions { fuzz: 0 };
 

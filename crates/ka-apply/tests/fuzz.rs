@@ -5,7 +5,7 @@
 //! becomes a named #[test] below with the minimized input.
 
 use ka_apply::{ApplyOptions, MemTree, Overlay, SeriesLinks, apply_patch, parse_check};
-use ka_core::docs::Verdict;
+use ka_schema::Verdict;
 use proptest::prelude::*;
 
 /// Lines a patch (or the mail around it) is made of, and some that break it.

@@ -13,11 +13,11 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use ka_core::docs::Plan;
 use ka_core::error::{Error, ExitCode, Result, negative, usage};
-use ka_core::formats::{BaselineSource, BaselineSpec};
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, runtime_root};
+use ka_schema::Plan;
+use ka_schema::{BaselineSource, BaselineSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs;

@@ -6,10 +6,10 @@ use crate::sync::sync_check;
 use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use ka_core::docs::{BlockKind, BlockState, Check, Gate, Subject, V1, Verb};
 use ka_core::error::{ExitCode, usage};
 use ka_core::names::check_name;
 use ka_core::paths::{Layout, runtime_root};
+use ka_schema::{BlockKind, BlockState, Check, Gate, Subject, V1, Verb};
 use std::io::Write;
 use std::path::PathBuf;
 

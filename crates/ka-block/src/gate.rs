@@ -14,7 +14,7 @@
 //! | regression | install to H |
 //! | config-drop | promote of H (the option's host) |
 
-use ka_core::docs::{Block, BlockKind, BlockState, Subject, Verb};
+use ka_schema::{Block, BlockKind, BlockState, Subject, Verb};
 
 /// What a verb is about to do.
 #[derive(Debug, Clone, Default)]

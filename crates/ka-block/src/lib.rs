@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod gate;
 pub mod mirror;
+pub mod outbox;
 pub mod records;
 pub mod store;
 pub mod sync;

@@ -3,11 +3,11 @@
 //! `ka-gitea flush`, which [`try_flush`] runs as a separate program so that the
 //! block store and the gate never link an HTTP client.
 
-use ka_core::docs::{Block, BlockState, IssueChange, IssueItem, IssueState, Subject};
+use crate::outbox::Outbox;
 use ka_core::error::{Error, Result};
-use ka_core::formats::RuntimeConfig;
-use ka_core::outbox::Outbox;
 use ka_core::paths::Layout;
+use ka_schema::RuntimeConfig;
+use ka_schema::{Block, BlockState, IssueChange, IssueItem, IssueState, Subject};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -15,13 +15,13 @@ pub trait Record {
     fn record_id(&self) -> &str;
 }
 
-impl Record for ka_core::docs::Block {
+impl Record for ka_schema::Block {
     fn record_id(&self) -> &str {
         &self.id
     }
 }
 
-impl Record for ka_core::docs::Notice {
+impl Record for ka_schema::Notice {
     fn record_id(&self) -> &str {
         &self.id
     }

@@ -7,11 +7,11 @@
 
 use crate::mirror::{Queue, block_item};
 use crate::records::RecordDir;
-use ka_core::docs::{Block, BlockKind, BlockState, IssueChange, Subject, V1};
 use ka_core::error::{Result, usage};
 use ka_core::hash::b2sum;
 use ka_core::hostlock::{HostLock, STORE_PATIENCE};
 use ka_core::paths::Layout;
+use ka_schema::{Block, BlockKind, BlockState, IssueChange, Subject, V1};
 use std::path::PathBuf;
 
 pub struct Store {

@@ -7,8 +7,8 @@
 //! plan are left alone: this report says nothing about them.
 
 use crate::store::{Store, block_id};
-use ka_core::docs::{Block, BlockKind, BlockState, Check, Subject, Verdict};
 use ka_core::error::Result;
+use ka_schema::{Block, BlockKind, BlockState, Check, Subject, Verdict};
 use std::collections::HashSet;
 
 #[derive(Debug, Default)]

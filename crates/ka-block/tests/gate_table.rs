@@ -1,7 +1,7 @@
 //! The table of ka-gate(1), row by row: each block halts its row, and nothing outside it.
 
 use ka_block::gate::{Request, blocking, halted_before, halts, refusal, subject_fits};
-use ka_core::docs::{Block, BlockKind, BlockState, Subject, V1, Verb};
+use ka_schema::{Block, BlockKind, BlockState, Subject, V1, Verb};
 
 fn block(kind: BlockKind, subject: Subject) -> Block {
     Block {

@@ -7,15 +7,15 @@ use crate::source_cache;
 use crate::tree::{self, Decision, Want};
 use ka_block::gate::{Request, blocking};
 use ka_block::store::Store;
-use ka_core::docs::{
-    BlockKind, BlockRef, Job, JobResult, Render, RenderRef, Status, Subject, Transport, TreeMode,
-    V1, Verb, VerbResult,
-};
 use ka_core::error::{Error, Result};
-use ka_core::formats::{Arch, Distro, HostManifest};
 use ka_core::paths::Layout;
 use ka_run_remote::Transfer;
 use ka_run_remote::remote::{Credentials, Remote};
+use ka_schema::{Arch, Distro, HostManifest};
+use ka_schema::{
+    BlockKind, BlockRef, Job, JobResult, Render, RenderRef, Status, Subject, Transport, TreeMode,
+    V1, Verb, VerbResult,
+};
 use std::path::{Path, PathBuf};
 
 pub struct Builder<'a, R: Remote> {

@@ -3,9 +3,9 @@
 //! release-idle` (for cron or a timer) runs a host's `build_host.release`
 //! command when it has been idle for `build_host.idle_release`.
 
-use ka_core::docs::{Job, Transport, V1};
 use ka_core::error::Result;
 use ka_core::paths::Layout;
+use ka_schema::{Job, Transport, V1};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -62,7 +62,7 @@ pub fn release_idle(layout: &Layout, repo: &Path) -> Result<Vec<String>> {
         if !rec.awake {
             continue;
         }
-        let (m, _) = ka_core::fleet::manifest(repo, &rec.host)?;
+        let (m, _) = ka_schema::fleet::manifest(repo, &rec.host)?;
         let Some(spec) = m.build_host else { continue };
         let (Some(release), Some(idle)) = (spec.release, spec.idle_release) else {
             continue;

@@ -4,10 +4,10 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
-use ka_core::docs::{JobResult, Keep, V1};
 use ka_core::error::{ExitCode, Result, usage};
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use ka_run_remote::remote::Credentials;
+use ka_schema::{JobResult, Keep, V1};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -139,7 +139,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
 /// `ssh` with strict host key checking against the fleet's known_hosts, the
 /// fleet identity, and a remote command that changes into the job's folder.
 pub fn ssh_argv(repo: &Path, layout: &Layout, job: &JobResult) -> Result<Vec<String>> {
-    let (m, shown) = ka_core::fleet::manifest(repo, &job.host)?;
+    let (m, shown) = ka_schema::fleet::manifest(repo, &job.host)?;
     let (Some(ssh), Some(spec)) = (&m.ssh, &m.build_host) else {
         return Err(usage(format!(
             "{shown}: not a build host with an ssh: target"

@@ -20,10 +20,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use ka_block::store::Store;
-use ka_core::docs::Render;
 use ka_core::error::ExitCode;
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use ka_schema::Render;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -103,7 +103,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let mut results = Vec::new();
     let mut code = ExitCode::Ok;
     for render in &renders {
-        let (target, _) = ka_core::fleet::target(&repo, &render.host)?;
+        let (target, _) = ka_schema::fleet::target(&repo, &render.host)?;
         let _lock = match scratch {
             Some(_) => None,
             None => Some(HostLock::acquire(
@@ -129,7 +129,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         let result = builder.build(render, &target)?;
         if matches!(
             result.status,
-            ka_core::docs::Status::Blocked | ka_core::docs::Status::Failed
+            ka_schema::Status::Blocked | ka_schema::Status::Failed
         ) {
             code = ExitCode::Negative;
         }

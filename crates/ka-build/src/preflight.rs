@@ -2,7 +2,7 @@
 //! that reports every check as `ok ...` or `missing ...`. The script is constant
 //! text; the values it needs are passed as arguments, quoted by the runner.
 
-use ka_core::formats::{Arch, Distro};
+use ka_schema::{Arch, Distro};
 
 pub const SCRIPT: &str = include_str!("preflight.sh");
 

@@ -3,7 +3,7 @@
 //! target's arch and an `ssh:` target.
 
 use ka_core::error::{Result, negative};
-use ka_core::formats::{BuildHostSpec, HostManifest, SshTarget};
+use ka_schema::{BuildHostSpec, HostManifest, SshTarget};
 use std::path::Path;
 
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@
 //! The scripts are constant text; file names and digests come in as
 //! arguments, and only validated names and hex digests are passed.
 
-use ka_core::docs::Artifact;
+use ka_schema::Artifact;
 
 /// Sources at least this big are cached.
 pub const MIN_BYTES: u64 = 16 << 20;

@@ -26,8 +26,8 @@
 //!
 //! The scripts are constant text; paths and digests come in as arguments.
 
-use ka_core::docs::{Render, TreeMode, TreeUse};
-use ka_core::formats::Arch;
+use ka_schema::Arch;
+use ka_schema::{Render, TreeMode, TreeUse};
 use std::collections::BTreeMap;
 
 /// The marker's first line: its format.

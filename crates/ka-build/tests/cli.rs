@@ -119,7 +119,7 @@ fn an_archived_job_can_be_kept_and_show_points_to_the_restore() {
         .assert()
         .success()
         .stdout(contains(r#""kind":"ka.keep""#));
-    let keep: ka_core::docs::Keep =
+    let keep: ka_schema::Keep =
         serde_json::from_slice(&fs::read(root.join("keep/j2.json")).unwrap()).unwrap();
     assert_eq!(keep.job, "j2");
     assert_eq!(keep.until, None);

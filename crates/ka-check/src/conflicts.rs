@@ -2,7 +2,7 @@
 //! campaign changed earlier in the same plan.
 
 use ka_apply::{FileChanges, Regions};
-use ka_core::docs::{Conflict, ConflictSide, FileOperation};
+use ka_schema::{Conflict, ConflictSide, FileOperation};
 use std::rc::Rc;
 
 /// Who changed a span.

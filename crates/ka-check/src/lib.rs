@@ -12,8 +12,8 @@ pub mod trie;
 use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
 use ka_core::ExitCode;
-use ka_core::docs::{Check, CheckKind, Plan, V1};
 use ka_core::error::contract;
+use ka_schema::{Check, CheckKind, Plan, V1};
 
 const LONG_ABOUT: &str = "\
 Reads `ka.plan` documents (one per host, as `ka-baseline` writes them, with the

@@ -1,7 +1,7 @@
 //! The bytes of every patch the plans name, read once each, with their b2sum.
 
-use ka_core::docs::Plan;
 use ka_core::error::Error;
+use ka_schema::Plan;
 use std::collections::HashMap;
 use std::path::PathBuf;
 

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use ka_apply::{
     ApplyOptions, Checkpoint, GitTree, Overlay, Regions, RegionsCheckpoint, apply_patch,
 };
-use ka_core::docs::{Conflict, PatchCheck, Plan};
+use ka_schema::{Conflict, PatchCheck, Plan};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;

@@ -18,15 +18,15 @@ use clap::{CommandFactory, Parser};
 use ka_block::gate::{Request, blocking};
 use ka_block::store::Store;
 use ka_core::atomic;
-use ka_core::docs::{
-    Artifact, BlockRef, Check, ConfigCheck, Lock, LockedBaseline, LockedPatch, Status, V1, Verb,
-    VerbResult, VerdictLine,
-};
 use ka_core::error::{Error, ExitCode, Result, contract};
 use ka_core::hash::b2sum;
 use ka_core::hostlock::HostLock;
 use ka_core::names::check_name;
 use ka_core::paths::{Layout, runtime_root};
+use ka_schema::{
+    Artifact, BlockRef, Check, ConfigCheck, Lock, LockedBaseline, LockedPatch, Status, V1, Verb,
+    VerbResult, VerdictLine,
+};
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! wait, up to the configured attempts; 4xx answers are final and explained.
 
 use ka_core::error::{Error, Result, usage};
-use ka_core::formats::{GiteaConfig, TokenSource};
+use ka_schema::{GiteaConfig, TokenSource};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

@@ -9,14 +9,14 @@ pub mod mirror;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
+use ka_block::outbox::Outbox;
 use ka_block::store::Store;
-use ka_core::docs::{MirrorStatus, V1};
 use ka_core::error::{ExitCode, usage};
-use ka_core::formats::RuntimeConfig;
 use ka_core::hostlock::HostLock;
-use ka_core::outbox::Outbox;
 use ka_core::paths::{Layout, runtime_root};
 use ka_notice::store::NoticeStore;
+use ka_schema::RuntimeConfig;
+use ka_schema::{MirrorStatus, V1};
 use std::io::Write;
 use std::path::PathBuf;
 

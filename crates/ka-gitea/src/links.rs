@@ -2,9 +2,9 @@
 //! record under `KA_ROOT/gitea/issues/<record kind>/<local id>.json`, written
 //! atomically.
 
-use ka_core::docs::{IssueLink, IssueState, V1};
 use ka_core::error::{Error, Result, contract};
 use ka_core::paths::Layout;
+use ka_schema::{IssueLink, IssueState, V1};
 use std::path::PathBuf;
 
 pub struct Links {

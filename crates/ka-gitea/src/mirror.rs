@@ -10,14 +10,12 @@
 use crate::client::{CreateIssue, EditIssue, Gitea, Issue, label_color};
 use crate::links::Links;
 use ka_block::mirror::block_id_of;
+use ka_block::outbox::Outbox;
 use ka_block::store::Store;
-use ka_core::docs::{
-    Block, BlockState, IssueEvent, IssueState, MirrorStatus, Notice, NoticeState, V1,
-};
 use ka_core::error::{Error, Result, contract};
-use ka_core::outbox::Outbox;
 use ka_core::paths::Layout;
 use ka_notice::store::{NoticeStore, notice_id_of};
+use ka_schema::{Block, BlockState, IssueEvent, IssueState, MirrorStatus, Notice, NoticeState, V1};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -355,10 +353,10 @@ fn state_of(s: &str) -> IssueState {
 
 fn change_name(ev: &IssueEvent) -> &'static str {
     match ev.change {
-        ka_core::docs::IssueChange::Filed => "filed",
-        ka_core::docs::IssueChange::Refiled => "refiled",
-        ka_core::docs::IssueChange::Reopened => "reopened",
-        ka_core::docs::IssueChange::Lifted => "lifted",
+        ka_schema::IssueChange::Filed => "filed",
+        ka_schema::IssueChange::Refiled => "refiled",
+        ka_schema::IssueChange::Reopened => "reopened",
+        ka_schema::IssueChange::Lifted => "lifted",
     }
 }
 

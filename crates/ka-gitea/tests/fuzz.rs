@@ -4,8 +4,8 @@
 //! returns a value or an error that names the call — never a panic. No
 //! network beyond 127.0.0.1. `make fuzz` runs many more cases.
 
-use ka_core::formats::{GiteaConfig, parse_yaml};
 use ka_gitea::client::{CreateIssue, EditIssue, Gitea};
+use ka_schema::{GiteaConfig, parse_yaml};
 use proptest::prelude::*;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -5,9 +5,9 @@
 
 use assert_cmd::Command;
 use ka_block::store::Store;
-use ka_core::docs::{Block, BlockKind, BlockState, Subject};
 use ka_core::paths::Layout;
 use ka_fake_gitea::{FakeGitea, FaultKind};
+use ka_schema::{Block, BlockKind, BlockState, Subject};
 use predicates::str::contains;
 use std::fs;
 use std::path::PathBuf;
@@ -426,12 +426,12 @@ fn a_crash_after_posting_a_comment_does_not_post_it_twice() {
     e.file("fresnel", "new detail");
     let event_path = e.outbox()[0].clone();
     let saved = fs::read(&event_path).unwrap();
-    let event: ka_core::docs::IssueEvent = serde_json::from_slice(&saved).unwrap();
+    let event: ka_schema::IssueEvent = serde_json::from_slice(&saved).unwrap();
     e.gitea(&["flush"]).assert().success();
     assert_eq!(e.fake.comments_on(1).len(), 1);
     // As if the flush had died after Gitea took the comment, before the
     // event file was removed: the link still announces the comment.
-    let mut link: ka_core::docs::IssueLink =
+    let mut link: ka_schema::IssueLink =
         serde_json::from_slice(&fs::read(e.link_path(&b.id)).unwrap()).unwrap();
     link.posting = Some(event.event.clone());
     fs::write(e.link_path(&b.id), serde_json::to_vec(&link).unwrap()).unwrap();
@@ -597,8 +597,8 @@ fn issues_are_found_again_across_pages() {
 /// → closed locally by pull.
 #[test]
 fn notices_are_mirrored_and_a_gitea_close_dismisses_them() {
-    use ka_core::docs::{NoticeKind, NoticeState, NoticeSubject};
     use ka_notice::store::NoticeStore;
+    use ka_schema::{NoticeKind, NoticeState, NoticeSubject};
     let e = Env::new();
     let notices = || NoticeStore::open(&e.layout()).unwrap();
     let pkg = |v: &str| NoticeSubject::Package {

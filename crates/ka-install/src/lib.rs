@@ -25,16 +25,16 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use ka_block::gate::{Request, blocking};
 use ka_block::store::Store;
-use ka_core::docs::{
-    Artifact, Backup, BlockKind, BlockRef, Install, InstallPhase, Installed, Phase, Publish,
-    PublishedPackage, Status, Subject, V1, Verb,
-};
 use ka_core::error::{Error, ExitCode, Result, contract, negative, usage};
-use ka_core::formats::{Arch, Bootloader, CopyFrom, CopyMode, Distro, HostManifest};
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use ka_notice::NoticeStore;
 use ka_run_remote::remote::Credentials;
+use ka_schema::{Arch, Bootloader, CopyFrom, CopyMode, Distro, HostManifest};
+use ka_schema::{
+    Artifact, Backup, BlockKind, BlockRef, Install, InstallPhase, Installed, Phase, Publish,
+    PublishedPackage, Status, Subject, V1, Verb,
+};
 use remote::{Deadline, Remote};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -213,7 +213,7 @@ pub fn plan_hash(host: &str, package_b2sum: &str, boot_change: &str) -> String {
 
 /// Read the manifest and published.json of `host` and work out the plan.
 pub fn plan(repo: &Path, layout: &Layout, host: &str) -> Result<Planned> {
-    let (manifest, shown) = ka_core::fleet::target(repo, host)?;
+    let (manifest, shown) = ka_schema::fleet::target(repo, host)?;
     let kernel = manifest.kernel.as_ref().ok_or_else(|| {
         usage(format!(
             "{shown} has no kernel: section: kernel-agent installs no kernel on {host}"
@@ -365,14 +365,14 @@ fn lan_source(repo: &Path, shown: &str, from: Option<CopyFrom>) -> Result<LanSou
             keyring.display()
         )));
     }
-    let sign = ka_core::fleet::sign_host(repo)?;
+    let sign = ka_schema::fleet::sign_host(repo)?;
     let ssh = sign.ssh.as_ref().ok_or_else(|| {
         usage(format!(
             "{shown}: install.copy: lan needs the sign host's ssh: section (fleet/{}.yaml: {{ address, user }}), the account the host copies from",
             sign.host
         ))
     })?;
-    let known = ka_core::fleet::known_hosts(repo);
+    let known = ka_schema::fleet::known_hosts(repo);
     let pattern = if ssh.port == 22 {
         ssh.address.clone()
     } else {
@@ -718,7 +718,7 @@ fn file_host_changed(
             doc.host,
             doc.id,
             doc.failed_phase.map_or("-", Phase::as_str),
-            ka_core::fleet::known_hosts(repo).display()
+            ka_schema::fleet::known_hosts(repo).display()
         ),
     )?;
     Ok(b.to_ref())
@@ -765,7 +765,7 @@ fn installed_image(layout: &Layout, planned: &Planned) -> Option<(String, String
         (Distro::Debian, Arch::X86_64) => format!("/boot/vmlinuz-{}", planned.release.as_ref()?),
         (Distro::Debian, Arch::Aarch64) => return None,
     };
-    let job: ka_core::docs::JobResult =
+    let job: ka_schema::JobResult =
         ka_core::stream::read_file(&layout.job_record(&planned.publish.job)).ok()?;
     Some((path, job.image_b2sum?))
 }
@@ -796,12 +796,12 @@ fn record(
     let path = layout.installed(&host);
     ka_core::atomic::write_json(&path, &installed)?;
     doc.files.push(path);
-    let subject = ka_core::docs::NoticeSubject::Package {
+    let subject = ka_schema::NoticeSubject::Package {
         host: host.clone(),
         package: planned.package.package.clone(),
         version: planned.package.version.clone(),
     };
-    let nid = ka_notice::store::notice_id(ka_core::docs::NoticeKind::Installable, &subject);
+    let nid = ka_notice::store::notice_id(ka_schema::NoticeKind::Installable, &subject);
     if notices.open_notices()?.iter().any(|n| n.id == nid) {
         notices.close(&nid, &format!("installed by ka-install ({})", doc.id))?;
         doc.notices.push(nid);
@@ -1144,7 +1144,7 @@ fn fetch(
     d: Deadline,
     sign_host_key: &mut Option<(String, std::result::Result<(), String>)>,
 ) -> std::result::Result<((), String), String> {
-    let sign = ka_core::fleet::sign_host(repo).map_err(|e| e.to_string())?;
+    let sign = ka_schema::fleet::sign_host(repo).map_err(|e| e.to_string())?;
     let p = &planned.package;
     let local = sign.sign.as_ref().is_some_and(|s| s.local);
     if local {

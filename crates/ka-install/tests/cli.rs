@@ -7,7 +7,7 @@
 use ka_testkit::sshd;
 
 use assert_cmd::Command;
-use ka_core::docs::{BlockKind, Install, Status, Subject};
+use ka_schema::{BlockKind, Install, Status, Subject};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -195,7 +195,7 @@ impl Case {
         fs::copy(&s.known_hosts, self.repo.join("fleet/known_hosts")).unwrap();
     }
 
-    fn open_blocks(&self) -> Vec<ka_core::docs::Block> {
+    fn open_blocks(&self) -> Vec<ka_schema::Block> {
         ka_block::store::Store::local(&ka_core::paths::Layout::new(self.root.clone()))
             .open_blocks()
             .unwrap()
@@ -765,7 +765,7 @@ fn the_plan_and_the_dry_run_show_the_fdt_line() {
 
 #[test]
 fn the_fdt_check_reads_dpkg_deb_and_bsdtar_listings() {
-    use ka_core::formats::Distro;
+    use ka_schema::Distro;
     let plan = ka_install::FdtPlan {
         fdt: DTB.into(),
         manifest: "fleet/tq.yaml".into(),

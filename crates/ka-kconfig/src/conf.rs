@@ -11,10 +11,10 @@
 //! in a temporary folder and thrown away.
 
 use ka_core::error::{Error, Result, contract, usage};
-use ka_core::formats::Arch;
 use ka_core::hash::b2sum;
 use ka_core::hostlock::HostLock;
 use ka_core::paths::Layout;
+use ka_schema::Arch;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -7,8 +7,8 @@ use crate::expr::{Expr, parse_number};
 use crate::fragment::Request;
 use crate::kconfig::{Kconfig, Symbol, Type};
 use crate::values::{Tri, Values, unquote};
-use ka_core::docs::ConfigDrop;
 use ka_core::error::{Error, contract};
+use ka_schema::ConfigDrop;
 use std::collections::BTreeMap;
 
 /// Refuse a value its symbol cannot take (exit 3, naming file:line).
@@ -312,7 +312,7 @@ fn any_of(exprs: impl Iterator<Item = Expr>) -> Expr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ka_core::docs::ConfigOrigin;
+    use ka_schema::ConfigOrigin;
     use std::collections::HashMap;
 
     fn tree() -> Kconfig {
@@ -434,8 +434,16 @@ mod tests {
         assert!(sticks(base, "10", Some("0x10")));
         assert!(sticks(base, "0x1f", Some("0x1F")));
         assert!(!sticks(base, "10", Some("0x11")));
-        assert!(sticks(base, "0xdead000000000000", Some("0xDEAD000000000000")));
-        assert!(!sticks(base, "0xdead000000000000", Some("0xdead000000000001")));
+        assert!(sticks(
+            base,
+            "0xdead000000000000",
+            Some("0xDEAD000000000000")
+        ));
+        assert!(!sticks(
+            base,
+            "0xdead000000000000",
+            Some("0xdead000000000001")
+        ));
     }
 
     #[test]

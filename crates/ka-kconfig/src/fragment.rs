@@ -4,8 +4,8 @@
 //! override is reported), except that two campaigns asking for different
 //! values of one option is a conflict.
 
-use ka_core::docs::ConfigOrigin;
 use ka_core::error::{Error, Result, contract};
+use ka_schema::ConfigOrigin;
 use std::collections::BTreeMap;
 
 /// One line that sets an option.

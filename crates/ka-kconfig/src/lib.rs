@@ -17,12 +17,12 @@ pub mod values;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use ka_core::docs::{
-    Check, ConfigCheck, ConfigConflict, ConfigOrigin, ConfigOverride, Plan, PlanConfig,
-};
 use ka_core::error::{Error, ExitCode, Result, contract};
 use ka_core::hash::b2sum;
 use ka_core::paths::{Layout, runtime_root};
+use ka_schema::{
+    Check, ConfigCheck, ConfigConflict, ConfigOrigin, ConfigOverride, Plan, PlanConfig,
+};
 use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
@@ -125,11 +125,7 @@ impl Checker {
 
     /// The symbols of `commit`'s Kconfig for `arch`, read once (the tree
     /// is open after a [`check`](Self::check) of a plan on that commit).
-    pub fn symbols(
-        &mut self,
-        commit: &str,
-        arch: ka_core::formats::Arch,
-    ) -> Result<&kconfig::Kconfig> {
+    pub fn symbols(&mut self, commit: &str, arch: ka_schema::Arch) -> Result<&kconfig::Kconfig> {
         let karch = arch.kernel_arch();
         let key = (commit.to_string(), karch);
         if !self.parsed.contains_key(&key) {
@@ -155,7 +151,7 @@ impl Checker {
     }
 
     /// The symbols [`symbols`](Self::symbols) read before, if it did.
-    pub fn parsed(&self, commit: &str, arch: ka_core::formats::Arch) -> Option<&kconfig::Kconfig> {
+    pub fn parsed(&self, commit: &str, arch: ka_schema::Arch) -> Option<&kconfig::Kconfig> {
         self.parsed.get(&(commit.to_string(), arch.kernel_arch()))
     }
 
@@ -189,7 +185,7 @@ impl Checker {
             baseline.kept(arch, &tc, &input).zip(
                 baseline
                     .kept_drops(arch, &tc, &input)
-                    .and_then(|j| serde_json::from_str::<Vec<ka_core::docs::ConfigDrop>>(&j).ok()),
+                    .and_then(|j| serde_json::from_str::<Vec<ka_schema::ConfigDrop>>(&j).ok()),
             )
         };
         let (outcome, drops) = match warm {

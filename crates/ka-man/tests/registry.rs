@@ -269,12 +269,9 @@ fn in_order<'a>(text: &str, words: &[&'a str]) -> Result<(), &'a str> {
 
 #[test]
 fn the_install_phases_are_one_list() {
-    // ka_core::docs::Phase is the list; ka-install(1), the README and
+    // ka_schema::Phase is the list; ka-install(1), the README and
     // ARCHITECTURE.md name each phase, in its order, and nothing else
-    let phases: Vec<&str> = ka_core::docs::Phase::ALL
-        .iter()
-        .map(|p| p.as_str())
-        .collect();
+    let phases: Vec<&str> = ka_schema::Phase::ALL.iter().map(|p| p.as_str()).collect();
     let page = read(&repo().join("man/man1/ka-install.1"));
     let items: Vec<&str> = page
         .lines()
@@ -285,7 +282,7 @@ fn the_install_phases_are_one_list() {
     let arch = read(&repo().join("ARCHITECTURE.md"));
     assert!(
         arch.contains(&format!("(phases: {})", phases.join(", "))),
-        "ARCHITECTURE.md's ka-install row lists the phases as ka_core::docs::Phase::ALL"
+        "ARCHITECTURE.md's ka-install row lists the phases as ka_schema::Phase::ALL"
     );
     let readme = read(&repo().join("README.md"));
     let start = readme

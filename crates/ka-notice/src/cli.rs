@@ -4,9 +4,9 @@ use crate::store::{NoticeStore, notice_id};
 use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use ka_core::docs::{NoticeKind, NoticeState, NoticeSubject};
 use ka_core::error::{ExitCode, usage};
 use ka_core::paths::{Layout, runtime_root};
+use ka_schema::{NoticeKind, NoticeState, NoticeSubject};
 use std::io::Write;
 use std::path::PathBuf;
 

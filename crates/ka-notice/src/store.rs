@@ -4,14 +4,14 @@
 
 use ka_block::mirror::Queue;
 use ka_block::records::RecordDir;
-use ka_core::docs::{
-    IssueChange, IssueItem, IssueState, Notice, NoticeKind, NoticeState, NoticeSubject, V1,
-};
 use ka_core::error::{Result, contract, usage};
 use ka_core::hash::b2sum;
 use ka_core::hostlock::{HostLock, STORE_PATIENCE};
 use ka_core::names::check_name;
 use ka_core::paths::Layout;
+use ka_schema::{
+    IssueChange, IssueItem, IssueState, Notice, NoticeKind, NoticeState, NoticeSubject, V1,
+};
 use std::path::PathBuf;
 
 pub struct NoticeStore {

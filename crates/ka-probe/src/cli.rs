@@ -8,10 +8,10 @@ use crate::verify::{self, BurnInStep};
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser};
 use ka_block::store::Store;
-use ka_core::docs::{BurnInState, ProbeReport, Status, V1, VerbResult};
 use ka_core::error::{Error, ExitCode};
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use ka_schema::{BurnInState, ProbeReport, Status, V1, VerbResult};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -188,7 +188,7 @@ fn plans(
     let mut out = Vec::new();
     for h in hosts {
         let planned = if targets {
-            ka_core::fleet::target(&env.repo, h).map(drop)
+            ka_schema::fleet::target(&env.repo, h).map(drop)
         } else {
             Ok(())
         }
@@ -237,7 +237,7 @@ pub fn verify() -> anyhow::Result<ExitCode> {
     );
     let mut results: Vec<VerbResult> = Vec::new();
     // Hosts to probe now, each with its verify lock and burn-in record.
-    let mut to_probe: Vec<(HostPlan, HostLock, Option<ka_core::docs::BurnIn>)> = Vec::new();
+    let mut to_probe: Vec<(HostPlan, HostLock, Option<ka_schema::BurnIn>)> = Vec::new();
     for p in all {
         let lock = match HostLock::acquire(
             &env.layout.locks().join(format!("verify-{}.lock", p.host)),
@@ -364,7 +364,7 @@ pub fn verify() -> anyhow::Result<ExitCode> {
 }
 
 /// The one-paragraph summary: what passed, then every failure on its own line.
-fn message(report: &ProbeReport, burn: Option<&ka_core::docs::BurnIn>) -> String {
+fn message(report: &ProbeReport, burn: Option<&ka_schema::BurnIn>) -> String {
     let count = |bar: u8| report.bars.iter().filter(|b| b.bar == bar).count();
     let mut s = if report.passed {
         format!(

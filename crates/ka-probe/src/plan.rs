@@ -5,12 +5,12 @@
 //! line stops the host before it is contacted, with `file:line`.
 
 use crate::lang::{self, Probe, Source};
-use ka_core::docs::{Installed, Lock, ProbeReport, Transport};
 use ka_core::error::{Error, Result, contract, usage};
-use ka_core::formats::{Distro, HostManifest, SeriesMeta, load_yaml};
 use ka_core::names::check_name;
 use ka_core::paths::Layout;
 use ka_run_remote::remote::Credentials;
+use ka_schema::{Distro, HostManifest, SeriesMeta, load_yaml};
+use ka_schema::{Installed, Lock, ProbeReport, Transport};
 use std::path::Path;
 use std::time::Duration;
 
@@ -49,7 +49,7 @@ pub struct HostPlan {
 /// Read and check everything about `host`. `heartbeat` overrides the
 /// manifest's `verify.heartbeat`.
 pub fn plan(repo: &Path, layout: &Layout, host: &str, heartbeat: Option<&str>) -> Result<HostPlan> {
-    let (manifest_path, shown) = ka_core::fleet::manifest_path(repo, host)?;
+    let (manifest_path, shown) = ka_schema::fleet::manifest_path(repo, host)?;
     let manifest = HostManifest::load(&manifest_path, &shown)?;
     let manifest_text = std::fs::read_to_string(&manifest_path).unwrap_or_default();
     let ssh = manifest.ssh.as_ref().ok_or_else(|| {
@@ -57,9 +57,10 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str, heartbeat: Option<&str>) -
             "{shown}: no ssh: section, so the host cannot be reached: add ssh: {{ address: ..., user: ... }}"
         ))
     })?;
-    let verify = manifest.verify.clone().unwrap_or_else(|| {
-        ka_core::formats::parse_yaml("{}", "default verify").expect("defaults parse")
-    });
+    let verify = manifest
+        .verify
+        .clone()
+        .unwrap_or_else(|| ka_schema::parse_yaml("{}", "default verify").expect("defaults parse"));
     let heartbeat_text = heartbeat.unwrap_or(&verify.heartbeat).to_string();
     let hb = ka_core::duration::parse_duration(&heartbeat_text).map_err(|e| {
         contract(format!(
@@ -145,7 +146,7 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str, heartbeat: Option<&str>) -
                 }
             }
             for s in series {
-                ka_core::formats::check_series_ref(s)
+                ka_schema::check_series_ref(s)
                     .map_err(|e| contract(format!("{}: {e}", lock_path.display())))?;
                 let rel = format!("patches/{s}/series.yaml");
                 let path = repo.join(&rel);

@@ -5,9 +5,9 @@
 
 use crate::lang::{CmdCheck, Probe, Read, Source, dt_value, text_value};
 use crate::plan::HostPlan;
-use ka_core::docs::{BarResult, ProbeReport, V1};
-use ka_core::formats::Distro;
 use ka_run_remote::{Captured, ConnectError, Connection, Options, Target};
+use ka_schema::Distro;
+use ka_schema::{BarResult, ProbeReport, V1};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

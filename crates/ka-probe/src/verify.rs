@@ -9,12 +9,12 @@
 //! Bar 5 (burn-in) keeps its count in `verify/burn-in.json`.
 
 use ka_block::store::Store;
-use ka_core::docs::{
-    BarResult, BlockKind, BlockRef, BurnIn, BurnInState, Installed, ProbeReport, Subject, V1,
-};
 use ka_core::error::Result;
 use ka_core::paths::Layout;
 use ka_core::time::{parse_time, rfc3339};
+use ka_schema::{
+    BarResult, BlockKind, BlockRef, BurnIn, BurnInState, Installed, ProbeReport, Subject, V1,
+};
 use std::path::PathBuf;
 
 /// What recording wrote and filed.

@@ -13,13 +13,13 @@ use anyhow::Context as _;
 use clap::{ArgGroup, CommandFactory, Parser};
 use ka_baseline::Baselines;
 use ka_core::ExitCode;
-use ka_core::docs::{
+use ka_core::error::{Result, usage};
+use ka_core::paths::{Layout, runtime_root};
+use ka_schema::{BaselineSource, BaselineSpec};
+use ka_schema::{
     Check, GoneOption, LockedBaseline, NewSymbol, PatchCheck, Plan, Proposal, RebaseConfig,
     RebasePatch, RebaseReport, RebaseVerdict, V1, Verdict,
 };
-use ka_core::error::{Result, usage};
-use ka_core::formats::{BaselineSource, BaselineSpec};
-use ka_core::paths::{Layout, runtime_root};
 use std::io::Write;
 use std::path::PathBuf;
 

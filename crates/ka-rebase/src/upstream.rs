@@ -2,8 +2,8 @@
 //! touch the files of the patches, reduced with `git patch-id --stable` (which
 //! ignores line numbers and whitespace), looked up by each patch's own id.
 
-use ka_core::docs::Check;
 use ka_core::error::{Error, Result, usage};
+use ka_schema::Check;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};

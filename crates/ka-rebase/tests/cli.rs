@@ -3,7 +3,7 @@
 //! tarball baseline, the human summary, and the refusals.
 
 use assert_cmd::Command;
-use ka_core::docs::{Proposal, RebaseReport, RebaseVerdict};
+use ka_schema::{Proposal, RebaseReport, RebaseVerdict};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command as Std;

@@ -2,10 +2,10 @@
 //! stores, in one shape.
 
 use ka_block::Store;
-use ka_core::docs::{BlockKind, NoticeKind, RecordStore, Subject};
 use ka_core::error::Result;
 use ka_core::paths::Layout;
 use ka_notice::NoticeStore;
+use ka_schema::{BlockKind, NoticeKind, RecordStore, Subject};
 
 #[derive(Debug, Clone)]
 pub struct OpenRecord {

@@ -3,7 +3,7 @@
 
 use assert_cmd::Command;
 use ka_block::store::block_id;
-use ka_core::docs::{
+use ka_schema::{
     Block, BlockKind, BlockState, Notice, NoticeKind, NoticeState, NoticeSubject, Subject, V1,
 };
 use predicates::prelude::*;

@@ -67,13 +67,13 @@
 use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
 use ka_core::atomic;
-use ka_core::docs::{Artifact, Lock, Render, V1, Verb};
 use ka_core::error::{Error, ExitCode, Result, contract, negative, usage};
-use ka_core::formats::{Distro, HostManifest};
 use ka_core::hash::{B2Hasher, b2sum};
 use ka_core::hostlock::HostLock;
 use ka_core::names::{check_file_name, check_name};
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use ka_schema::{Artifact, Lock, Render, V1, Verb};
+use ka_schema::{Distro, HostManifest};
 use serde::Serialize;
 use std::fs;
 use std::io::Read;
@@ -196,7 +196,7 @@ impl Input {
         // a host named on the command line is a fleet host kernel-agent may
         // target, whatever the lock says
         let manifest = match &cli.host {
-            Some(h) => Some(ka_core::fleet::target(repo, h)?.0),
+            Some(h) => Some(ka_schema::fleet::target(repo, h)?.0),
             None => None,
         };
         let (lock, lock_dir): (Lock, Option<PathBuf>) = match (&cli.lock, &cli.host) {
@@ -611,7 +611,7 @@ pub fn load_manifest(repo: &Path, lock: &Lock) -> Result<HostManifest> {
         )));
     }
     let m = HostManifest::load(&path, &lock.manifest)?;
-    ka_core::fleet::refuse_infra(&m, &lock.manifest)?;
+    ka_schema::fleet::refuse_infra(&m, &lock.manifest)?;
     if m.host != lock.host {
         return Err(contract(format!(
             "{}: host {:?} but the lock is for {:?}",

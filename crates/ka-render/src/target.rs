@@ -3,10 +3,10 @@
 //! baseline ([`KernelVersion`]).
 
 use ka_core::error::{Result, contract, negative};
-use ka_core::formats::{
+use ka_core::names::check_name;
+use ka_schema::{
     Arch, BaselineSource, BaselineSpec, Bootloader, Distro, HostManifest, Initramfs, InstallMode,
 };
-use ka_core::names::check_name;
 use serde::Serialize;
 
 /// What the templates need, derived from the manifest and checked.
@@ -121,7 +121,7 @@ impl Target {
                 .install
                 .as_ref()
                 .map_or(Bootloader::Extlinux, |i| i.bootloader);
-            ka_core::formats::check_fdt(fdt, m.arch, bootloader)
+            ka_schema::check_fdt(fdt, m.arch, bootloader)
                 .map_err(|e| contract(format!("{shown_as}: {e}")))?;
         }
         let initramfs_name = format!("initramfs-{}.img", k.suffix);

@@ -7,9 +7,9 @@
 //! whole packaging runs in seconds. No real kernel is built here.
 
 use assert_cmd::Command;
-use ka_core::docs::{Artifact, Lock, LockedBaseline, LockedPatch, Render, V1};
-use ka_core::formats::BaselineSpec;
 use ka_core::hash::b2sum;
+use ka_schema::BaselineSpec;
+use ka_schema::{Artifact, Lock, LockedBaseline, LockedPatch, Render, V1};
 use predicates::str::contains;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -1174,8 +1174,8 @@ fn the_gate_and_infra_refusals_come_before_no_promoted_lock() {
     let store = ka_block::store::Store::local(&ka_core::paths::Layout::new(c.root.clone()));
     let b = store
         .file(
-            ka_core::docs::BlockKind::SigningFail,
-            ka_core::docs::Subject::Global,
+            ka_schema::BlockKind::SigningFail,
+            ka_schema::Subject::Global,
             "key expired",
             "by a test",
         )
@@ -1202,8 +1202,8 @@ fn the_gate_and_infra_refusals_come_before_no_promoted_lock() {
     let fail = |host: &str| {
         store
             .file(
-                ka_core::docs::BlockKind::BuildFail,
-                ka_core::docs::Subject::BuildHost { host: host.into() },
+                ka_schema::BlockKind::BuildFail,
+                ka_schema::Subject::BuildHost { host: host.into() },
                 "build failed",
                 "by a test",
             )

@@ -12,11 +12,11 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use ka_core::docs::{Baseline, Plan, PlanConfig, PlannedFragment, PlannedPatch, Selection, V1};
 use ka_core::error::{Error, ExitCode, negative};
-use ka_core::formats::{HostManifest, Role, SeriesMeta, check_series_ref};
 use ka_core::hash::b2sum;
 use ka_core::names::{check_file_name, scope_rank};
+use ka_schema::{Baseline, Plan, PlanConfig, PlannedFragment, PlannedPatch, Selection, V1};
+use ka_schema::{HostManifest, Role, SeriesMeta, check_series_ref};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -120,11 +120,11 @@ impl Tree {
 
     /// Every host with a manifest, in name order.
     pub fn hosts(&self) -> Result<Vec<String>, Error> {
-        ka_core::fleet::hosts(&self.repo)
+        ka_schema::fleet::hosts(&self.repo)
     }
 
     fn load_manifest(&self, host: &str) -> Result<(HostManifest, String, String), Error> {
-        let (path, rel) = ka_core::fleet::manifest_path(&self.repo, host)?;
+        let (path, rel) = ka_schema::fleet::manifest_path(&self.repo, host)?;
         let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let manifest = HostManifest::load(&path, &rel)?;
         Ok((manifest, rel, b2sum(&bytes)))
@@ -147,7 +147,7 @@ impl Tree {
     /// Resolve one host into its plan.
     pub fn resolve(&self, host: &str) -> Result<Plan, Error> {
         let (m, rel, manifest_b2sum) = self.load_manifest(host)?;
-        ka_core::fleet::refuse_infra(&m, &rel)?;
+        ka_schema::fleet::refuse_infra(&m, &rel)?;
         let Some(kernel) = &m.kernel else {
             return Err(negative(format!(
                 "{rel}: {host} has no kernel: section, so there is nothing to promote"

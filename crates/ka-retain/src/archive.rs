@@ -4,10 +4,10 @@
 
 use crate::crash_point;
 use ka_core::atomic::sync_dir;
-use ka_core::docs::{ArchiveIndex, Artifact, JobResult, V1};
 use ka_core::error::{Error, Result, contract, negative, usage};
 use ka_core::hash::B2Hasher;
 use ka_core::paths::{Layout, safe_relative};
+use ka_schema::{ArchiveIndex, Artifact, JobResult, V1};
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -7,11 +7,11 @@
 //! removed by its own job. A host that cannot be reached is a problem of that
 //! host only: the others are pruned.
 
-use ka_core::docs::Transport;
 use ka_core::error::{Error, Result};
-use ka_core::formats::HostManifest;
 use ka_core::paths::Layout;
 use ka_run_remote::remote::Credentials;
+use ka_schema::HostManifest;
+use ka_schema::Transport;
 use std::path::{Path, PathBuf};
 
 /// The fleet's build hosts and where job logs of this run go (a scratch
@@ -60,8 +60,8 @@ impl Remotes {
         let credentials = Credentials::of_fleet(repo, layout)?;
         let mut hosts = Vec::new();
         let mut unreadable = Vec::new();
-        for name in ka_core::fleet::hosts(repo)? {
-            let m = match ka_core::fleet::manifest(repo, &name) {
+        for name in ka_schema::fleet::hosts(repo)? {
+            let m = match ka_schema::fleet::manifest(repo, &name) {
                 Ok((m, _)) => m,
                 Err(e) => {
                     unreadable.push((repo.join("fleet").join(format!("{name}.yaml")), e));
@@ -93,11 +93,11 @@ impl Remotes {
         })
     }
 
-    fn job(&self, host: &BuildHost, what: &str, argv: Vec<String>) -> ka_core::docs::Job {
+    fn job(&self, host: &BuildHost, what: &str, argv: Vec<String>) -> ka_schema::Job {
         let id = format!("prune-{}-{what}", host.name);
-        ka_core::docs::Job {
+        ka_schema::Job {
             kind: Default::default(),
-            version: ka_core::docs::V1,
+            version: ka_schema::V1,
             log: self.scratch.path().join(format!("{id}.log")),
             id,
             transport: host.transport.clone(),
@@ -113,7 +113,7 @@ impl Remotes {
 
     /// Run a job; its output, or why it failed (the transport's error, or
     /// the script's exit and output). `Err` only for failures on our side.
-    fn run(&self, job: &ka_core::docs::Job) -> Result<std::result::Result<String, String>> {
+    fn run(&self, job: &ka_schema::Job) -> Result<std::result::Result<String, String>> {
         let _ = std::fs::remove_file(&job.log);
         let r = ka_run_remote::run_job(job, None)?;
         let output = std::fs::read_to_string(&r.log).unwrap_or_default();

@@ -9,10 +9,10 @@ use crate::plan::plan;
 use crate::policy::Policy;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use ka_core::docs::{PruneReport, PruneVerb, Status, V1, VerbResult};
 use ka_core::error::ExitCode;
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, runtime_root};
+use ka_schema::{PruneReport, PruneVerb, Status, V1, VerbResult};
 use std::io::Write;
 use std::path::PathBuf;
 

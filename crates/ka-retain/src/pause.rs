@@ -1,8 +1,8 @@
 //! The pause record, `KA_ROOT/retention/pause.json` (`ka.prune-pause`).
 
-use ka_core::docs::{PrunePause, V1};
 use ka_core::error::{Error, Result, contract, negative};
 use ka_core::paths::Layout;
+use ka_schema::{PrunePause, V1};
 
 /// The pause in force, if any. A record that cannot be read still pauses:
 /// it is an error that names the file (remove it with ka-resume-prune).

@@ -6,13 +6,13 @@ use crate::archive;
 use crate::build_hosts::{BuildHost, Remotes, target_of};
 use crate::human_age;
 use crate::policy::Policy;
-use ka_core::docs::{
-    ArchiveIndex, Backup, JobResult, Keep, PruneAction, PruneClass, PruneHeld, PruneProblem,
-    PruneVerb, RenderRef,
-};
 use ka_core::error::{Error, ExitCode, contract, usage};
 use ka_core::paths::Layout;
 use ka_core::time::parse_time;
+use ka_schema::{
+    ArchiveIndex, Backup, JobResult, Keep, PruneAction, PruneClass, PruneHeld, PruneProblem,
+    PruneVerb, RenderRef,
+};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -850,6 +850,6 @@ pub fn plan(layout: &Layout, policy: Policy, now: i64, remotes: Option<&Remotes>
     let mut plan = scan.plan;
     // leftovers first, keeping each group's order
     plan.steps
-        .sort_by_key(|s| s.action.class != ka_core::docs::PruneClass::Leftover);
+        .sort_by_key(|s| s.action.class != ka_schema::PruneClass::Leftover);
     plan
 }

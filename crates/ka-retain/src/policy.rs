@@ -2,8 +2,8 @@
 
 use ka_core::duration::parse_duration;
 use ka_core::error::{Result, contract};
-use ka_core::formats::{RetentionConfig, load_yaml};
 use ka_core::paths::Layout;
+use ka_schema::{RetentionConfig, load_yaml};
 use std::path::Path;
 
 /// Periods in seconds.

@@ -6,10 +6,10 @@ use crate::build_hosts::Remotes;
 use crate::crash_point;
 use crate::plan::{Op, Plan, Problem};
 use ka_core::atomic::sync_dir;
-use ka_core::docs::{PruneProblem, PruneReport, V1};
 use ka_core::error::{Error, ExitCode, Result, contract};
 use ka_core::hostlock::HostLock;
 use ka_core::paths::Layout;
+use ka_schema::{PruneProblem, PruneReport, V1};
 use std::fs;
 use std::path::Path;
 
@@ -52,7 +52,7 @@ pub fn execute(
         }
         match run(layout, &step.op, now, remotes) {
             Ok(Done::Yes) => actions.push(step.action),
-            Ok(Done::InUse(why)) => held.push(ka_core::docs::PruneHeld {
+            Ok(Done::InUse(why)) => held.push(ka_schema::PruneHeld {
                 class: step.action.class,
                 path: step.action.path,
                 age_secs: step.action.age_secs,
@@ -192,7 +192,7 @@ fn archive_job(
 ) -> Result<()> {
     let record_path = layout.job_record(id);
     let record_bytes = fs::read(&record_path).map_err(|e| Error::io(&record_path, e))?;
-    let job: ka_core::docs::JobResult = serde_json::from_slice(&record_bytes)
+    let job: ka_schema::JobResult = serde_json::from_slice(&record_bytes)
         .map_err(|e| contract(format!("{}: {e}", record_path.display())))?;
     let tar = layout.job_archive(id);
     if write_archive {

@@ -2,7 +2,7 @@
 //! KA_ROOT, with time as an input (`--now`, KA_NOW).
 
 use assert_cmd::Command;
-use ka_core::docs::{PruneClass, PruneReport, PruneVerb};
+use ka_schema::{PruneClass, PruneReport, PruneVerb};
 use predicates::str::contains;
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
@@ -579,7 +579,7 @@ fn pause_and_resume() {
     assert!(r.p("output/j1").is_dir());
     let out = r.cmd("ka-resume-prune").arg("--json").output().unwrap();
     assert!(out.status.success());
-    let doc: ka_core::docs::VerbResult = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: ka_schema::VerbResult = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         doc.message.contains("resumed (it was paused by tester@"),
         "{}",

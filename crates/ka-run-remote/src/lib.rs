@@ -23,10 +23,10 @@ pub mod ssh;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use ka_core::docs::{Job, JobResult, JobResultKind, Transport, V1};
 use ka_core::duration::parse_duration;
 use ka_core::error::{Error, ExitCode, Result, contract};
 use ka_core::names::check_name;
+use ka_schema::{Job, JobResult, JobResultKind, Transport, V1};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -7,8 +7,8 @@
 use crate::log::{Log, Stream};
 use crate::quote::{JOB_TAG, tag_entry};
 use crate::{Limits, Outcome, Reason};
-use ka_core::docs::Job;
 use ka_core::error::Result;
+use ka_schema::Job;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;

@@ -3,8 +3,8 @@
 //! through [`sh_quote`]; the only bare words are env var names checked by
 //! [`check_env_name`] and fixed text written here.
 
-use ka_core::docs::Job;
 use ka_core::error::{Result, contract};
+use ka_schema::Job;
 
 /// The environment variable that tags every process of a job (inherited by all
 /// descendants, also across `setsid`), so the whole tree can be found and killed.
@@ -140,7 +140,7 @@ pub fn kill_command(job_id: &str, grace_s: u64, rounds: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ka_core::docs::{JobKind, Transport, V1};
+    use ka_schema::{JobKind, Transport, V1};
     use std::process::Command;
 
     fn sh_echo(words: &[&str]) -> Vec<String> {

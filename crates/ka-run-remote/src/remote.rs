@@ -5,10 +5,10 @@
 //! faulty one in its place).
 
 use crate::Transfer;
-use ka_core::docs::{Job, JobResult, Transport};
 use ka_core::error::{Error, Result};
-use ka_core::formats::SshTarget;
 use ka_core::paths::Layout;
+use ka_schema::SshTarget;
+use ka_schema::{Job, JobResult, Transport};
 use std::path::{Path, PathBuf};
 
 /// Where SSH credentials live: the fleet's known_hosts (in the repository, so a
@@ -24,7 +24,7 @@ impl Credentials {
     /// `KA_SSH_IDENTITY` or `KA_ROOT/ssh/id_ed25519` ([`Layout::ssh_identity`]).
     pub fn of_fleet(repo: &Path, layout: &Layout) -> Result<Credentials> {
         Ok(Credentials {
-            known_hosts: ka_core::fleet::known_hosts(repo),
+            known_hosts: ka_schema::fleet::known_hosts(repo),
             identity: layout.ssh_identity()?,
         })
     }

@@ -8,9 +8,9 @@
 use crate::log::{Log, Stream};
 use crate::quote::{kill_command, remote_command};
 use crate::{Limits, Options, Outcome};
-use ka_core::docs::{Job, Transport};
 use ka_core::error::{Error, Result, contract, negative};
 use ka_core::names::check_name;
+use ka_schema::{Job, Transport};
 use ssh2::{
     CheckResult, ErrorCode, HashType, KnownHostFileKind, MethodType, OpenFlags, OpenType, Session,
 };

@@ -7,8 +7,8 @@
 use ka_testkit::sshd;
 
 use assert_cmd::Command;
-use ka_core::docs::{Job, JobKind, JobResult, Transport, V1};
 use ka_run_remote::local::tagged_pids;
+use ka_schema::{Job, JobKind, JobResult, Transport, V1};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -4,8 +4,8 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use ka_core::docs::{ConfigCheck, Install, Publish, Status, VerbResult, Verdict};
 use ka_core::error::ExitCode;
+use ka_schema::{ConfigCheck, Install, Publish, Status, VerbResult, Verdict};
 use std::io::Write;
 
 #[derive(Parser, Debug)]
@@ -464,7 +464,7 @@ mod tests {
     fn result(status: Status, message: &str, files: &[&str]) -> VerbResult {
         VerbResult {
             kind: Default::default(),
-            version: ka_core::docs::V1,
+            version: ka_schema::V1,
             verb: "promote".into(),
             host: "fresnel".into(),
             status,

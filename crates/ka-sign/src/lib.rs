@@ -11,12 +11,12 @@ pub mod publish;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use ka_block::store::Store;
-use ka_core::docs::{JobResult, Status, Verb};
 use ka_core::error::{Error, ExitCode, Result, negative, usage};
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use ka_notice::NoticeStore;
 use ka_run_remote::remote::{Credentials, SshRemote};
+use ka_schema::{JobResult, Status, Verb};
 use std::path::PathBuf;
 
 /// The script run on the sign host (POSIX sh); see its header for the protocol.
@@ -89,10 +89,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let repo = fleet_repo(cli.repo.as_deref())?;
     // an unknown or infra target is said before anything about the sign host
     let target = match cli.host.as_deref() {
-        Some(host) if !cli.check => Some(ka_core::fleet::target(&repo, host)?.0),
+        Some(host) if !cli.check => Some(ka_schema::fleet::target(&repo, host)?.0),
         _ => None,
     };
-    let sign_host = ka_core::fleet::sign_host(&repo)?;
+    let sign_host = ka_schema::fleet::sign_host(&repo)?;
     let store = Store::open(&layout)?;
     let notices = NoticeStore::open(&layout)?;
     let mut publisher = publish::Publisher {

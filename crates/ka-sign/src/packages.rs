@@ -4,7 +4,7 @@
 //! `.zst`), dpkg-deb `<package>_<version>_<arch>.deb`.
 
 use ka_core::error::{Error, Result, contract, usage};
-use ka_core::formats::{Arch, Distro, HostManifest};
+use ka_schema::{Arch, Distro, HostManifest};
 use std::path::{Path, PathBuf};
 
 /// One package file of a job's output.

@@ -5,15 +5,15 @@
 use crate::packages::{self, Package, arch_names};
 use ka_block::gate::{Request, blocking};
 use ka_block::store::Store;
-use ka_core::docs::{
-    BlockKind, BlockRef, Job, JobResult, NoticeKind, NoticeSubject, Publish, PublishedPackage,
-    PublishedRepo, Status, Subject, Transport, V1, Verb, VerbResult,
-};
 use ka_core::error::{Error, Result, usage};
-use ka_core::formats::{Distro, HostManifest, SignSpec};
 use ka_core::paths::Layout;
 use ka_notice::NoticeStore;
 use ka_run_remote::remote::{Credentials, Remote};
+use ka_schema::{
+    BlockKind, BlockRef, Job, JobResult, NoticeKind, NoticeSubject, Publish, PublishedPackage,
+    PublishedRepo, Status, Subject, Transport, V1, Verb, VerbResult,
+};
+use ka_schema::{Distro, HostManifest, SignSpec};
 use std::path::{Path, PathBuf};
 
 /// The sign script's exit statuses.
@@ -84,7 +84,7 @@ fn read_report(log: &Path) -> Result<ScriptReport> {
 }
 
 /// Why the gate refuses to sign: the blocks in the way and what lifts them.
-pub fn halted_message(in_the_way: &[&ka_core::docs::Block]) -> String {
+pub fn halted_message(in_the_way: &[&ka_schema::Block]) -> String {
     format!(
         "signing is halted by {}; once the key works again, `ka-publish --check` tests it and lifts the block",
         in_the_way

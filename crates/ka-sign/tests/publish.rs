@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use ka_core::docs::{BlockKind, BlockState, Status, Subject, Verb};
 use ka_core::hostlock::HostLock;
+use ka_schema::{BlockKind, BlockState, Status, Subject, Verb};
 use predicates::str::contains;
 use std::fs;
 use std::path::Path;
@@ -18,14 +18,14 @@ fn live_target(link: &Path) -> String {
         .to_string()
 }
 
-fn open_blocks(c: &Case) -> Vec<ka_core::docs::Block> {
+fn open_blocks(c: &Case) -> Vec<ka_schema::Block> {
     let layout = ka_core::paths::Layout::new(c.root.clone());
     ka_block::store::Store::local(&layout)
         .open_blocks()
         .unwrap()
 }
 
-fn notices(c: &Case) -> Vec<ka_core::docs::Notice> {
+fn notices(c: &Case) -> Vec<ka_schema::Notice> {
     let layout = ka_core::paths::Layout::new(c.root.clone());
     ka_notice::NoticeStore::local(&layout).all().unwrap()
 }
@@ -77,7 +77,7 @@ fn arch_package_is_signed_published_and_installed_by_pacman() {
     for f in &doc.files {
         assert!(f.exists(), "{}", f.display());
     }
-    let record: ka_core::docs::Publish =
+    let record: ka_schema::Publish =
         ka_core::stream::read_file(&c.root.join("hosts/tiny/published.json")).unwrap();
     assert_eq!(record, doc);
     let n = notices(&c);
@@ -253,7 +253,7 @@ fn a_newer_version_gets_a_new_generation_supersedes_the_notice_and_old_generatio
     let n = notices(&c);
     let open: Vec<_> = n
         .iter()
-        .filter(|n| n.state == ka_core::docs::NoticeState::Open)
+        .filter(|n| n.state == ka_schema::NoticeState::Open)
         .collect();
     assert_eq!(open.len(), 1);
     assert!(open[0].title.contains("6.1-2"), "{}", open[0].title);

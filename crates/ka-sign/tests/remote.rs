@@ -7,11 +7,11 @@ use ka_testkit::sshd;
 mod common;
 
 use common::*;
-use ka_core::docs::{Job, JobResult, Status, Transport};
-use ka_core::formats::HostManifest;
 use ka_core::paths::Layout;
 use ka_run_remote::Transfer;
 use ka_run_remote::remote::{Credentials, Remote, SshRemote};
+use ka_schema::HostManifest;
+use ka_schema::{Job, JobResult, Status, Transport};
 use predicates::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -135,7 +135,7 @@ fn a_package_damaged_in_transfer_is_not_signed_and_is_no_signing_failure() {
     let layout = Layout::new(c.root.clone());
     let store = ka_block::store::Store::open(&layout).unwrap();
     let notices = ka_notice::NoticeStore::open(&layout).unwrap();
-    let sign_host = ka_core::fleet::sign_host(&c.repo).unwrap();
+    let sign_host = ka_schema::fleet::sign_host(&c.repo).unwrap();
     let target = HostManifest::load(&c.repo.join("fleet/tiny.yaml"), "fleet/tiny.yaml").unwrap();
     let job = ka_sign::named_job(&layout, "tiny", "tiny-a").unwrap();
     let mut publisher = ka_sign::publish::Publisher {

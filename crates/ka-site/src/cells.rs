@@ -2,7 +2,7 @@
 
 use crate::html::{NONE, alert, esc, link, verdict, when};
 use crate::state::{FleetState, HostState, JobState};
-use ka_core::docs::{Block, BurnInState, ProbeReport};
+use ka_schema::{Block, BurnInState, ProbeReport};
 use ka_status::Field;
 use std::fmt::Write;
 
@@ -172,9 +172,9 @@ pub fn block_summary(b: &Block, as_of: i64) -> String {
 /// What the owner can do about a block (ka-remind's words).
 pub fn hint(b: &Block) -> String {
     let host = match &b.subject {
-        ka_core::docs::Subject::Host { host }
-        | ka_core::docs::Subject::BuildHost { host }
-        | ka_core::docs::Subject::Config { host, .. } => Some(host.as_str()),
+        ka_schema::Subject::Host { host }
+        | ka_schema::Subject::BuildHost { host }
+        | ka_schema::Subject::Config { host, .. } => Some(host.as_str()),
         _ => None,
     };
     ka_remind::records::block_hint(b.block, host, &b.id)

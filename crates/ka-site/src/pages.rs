@@ -4,7 +4,7 @@
 use crate::cells::{self, host_name, job_link};
 use crate::html::{NONE, Row, Table, alert, esc, page, verdict, when};
 use crate::state::{FleetState, HostState, JobState, blocks_series};
-use ka_core::docs::{BlockState, Subject};
+use ka_schema::{BlockState, Subject};
 use std::fmt::Write;
 
 /// `index.html`: a row per host, the fleet-wide blocks, the jobs, and what
@@ -216,8 +216,8 @@ pub fn host_page(state: &FleetState, h: &HostState) -> String {
             .rev()
             .map(|i| {
                 let result = match i.status {
-                    ka_core::docs::Status::Done => verdict(true).to_string(),
-                    ka_core::docs::Status::Failed => format!(
+                    ka_schema::Status::Done => verdict(true).to_string(),
+                    ka_schema::Status::Failed => format!(
                         "{} in {}",
                         verdict(false),
                         esc(i.failed_phase.map_or("?", |p| p.as_str()))
@@ -349,7 +349,7 @@ fn series_table(state: &FleetState, h: &HostState, body: &mut String) {
 }
 
 /// The series of a plan, in plan order, each once.
-fn series_of(plan: &ka_core::docs::Plan) -> Vec<String> {
+fn series_of(plan: &ka_schema::Plan) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for p in &plan.patches {
         if !out.contains(&p.series) {

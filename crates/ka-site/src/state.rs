@@ -5,13 +5,13 @@
 //! The host lines come from ka-status's own reader (`ka_status::gather`), so
 //! the site and `ka-status` cannot disagree about a host.
 
-use ka_core::docs::{
+use ka_core::error::{Error, Result};
+use ka_core::paths::Layout;
+use ka_schema::SeriesMeta;
+use ka_schema::{
     Block, BlockKind, BlockState, BurnIn, Install, JobResult, Lock, Notice, Plan, ProbeReport,
     Subject,
 };
-use ka_core::error::{Error, Result};
-use ka_core::formats::SeriesMeta;
-use ka_core::paths::Layout;
 use ka_status::{Gathered, Shared, optional};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -139,7 +139,7 @@ pub struct ReadOptions<'a> {
 pub fn read(opts: &ReadOptions) -> FleetState {
     let mut errors = Vec::new();
     let shared = Shared::read(opts.layout, |e| errors.push(StateError::from(e)));
-    let names = match ka_core::fleet::hosts(opts.repo) {
+    let names = match ka_schema::fleet::hosts(opts.repo) {
         Ok(h) => h,
         Err(e) => {
             errors.push(StateError::from(&e));
@@ -228,9 +228,11 @@ fn read_host(
         Ok(b) => host.burn_in = b,
         Err(e) => errors.push(StateError::from(&e)),
     }
-    let takes_patches = host.line.manifest.as_ref().is_some_and(|m| {
-        m.kernel.is_some() && (m.role != ka_core::formats::Role::Infra || m.opt_in)
-    });
+    let takes_patches = host
+        .line
+        .manifest
+        .as_ref()
+        .is_some_and(|m| m.kernel.is_some() && (m.role != ka_schema::Role::Infra || m.opt_in));
     if let (Some(tree), true) = (tree, takes_patches) {
         match tree.resolve(name) {
             Ok(p) => host.plan = Some(p),

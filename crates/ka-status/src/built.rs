@@ -3,9 +3,9 @@
 //! `<host>-<UTC time, e.g. 20260101T120000Z>-<8 hex of the lock b2sum>`, and
 //! their packages land in `KA_ROOT/output/<job-id>/`.
 
-use ka_core::docs::{Built, JobResult};
 use ka_core::error::{Error, Result, contract};
 use ka_core::paths::Layout;
+use ka_schema::{Built, JobResult};
 use std::fs;
 
 /// The time part of a job id of `host`, when `file` (`<id>.json`) is one.

@@ -7,14 +7,14 @@ pub mod show;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use ka_block::Store;
-use ka_core::docs::{
+use ka_core::error::{Error, ExitCode, Result, contract, usage};
+use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use ka_notice::NoticeStore;
+use ka_schema::HostManifest;
+use ka_schema::{
     Block, BlockKind, BlockState, HostStatus, Installed, Lock, Notice, NoticeKind, NoticeState,
     NoticeSubject, PackageRef, ProbeReport, Subject, V1, VerifySummary,
 };
-use ka_core::error::{Error, ExitCode, Result, contract, usage};
-use ka_core::formats::HostManifest;
-use ka_core::paths::{Layout, fleet_repo, runtime_root};
-use ka_notice::NoticeStore;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -351,7 +351,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Some(t) => ka_core::time::parse_time(t)?,
         None => ka_core::time::now_epoch()?,
     };
-    let mut hosts = ka_core::fleet::hosts(&repo)?;
+    let mut hosts = ka_schema::fleet::hosts(&repo)?;
     if let Some(h) = &cli.host {
         if !hosts.contains(h) {
             return Err(usage(format!(

@@ -1,7 +1,7 @@
 //! The human views: a table of the fleet, and one host in detail.
 
 use crate::{Field, Gathered};
-use ka_core::docs::{Block, Subject};
+use ka_schema::{Block, Subject};
 use std::io::{self, Write};
 
 const NONE: &str = "—";
@@ -163,7 +163,7 @@ pub fn table(
 fn patch_blocks(blocks: &[Block]) -> Vec<String> {
     blocks
         .iter()
-        .filter(|b| b.state == ka_core::docs::BlockState::Open)
+        .filter(|b| b.state == ka_schema::BlockState::Open)
         .filter(|b| matches!(b.subject, Subject::Patch { .. } | Subject::Patches { .. }))
         .map(|b| b.id.clone())
         .collect()

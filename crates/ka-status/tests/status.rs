@@ -131,24 +131,24 @@ impl Env {
             ("6.1.158-1", "2026-02-27T08:00:00Z", false),
             ("6.1.158-2", "2026-03-01T10:00:00Z", true),
         ] {
-            let subject = ka_core::docs::NoticeSubject::Package {
+            let subject = ka_schema::NoticeSubject::Package {
                 host: "fresnel".into(),
                 package: "linux-fresnel".into(),
                 version: version.into(),
             };
-            let id = ka_notice::notice_id(ka_core::docs::NoticeKind::Installable, &subject);
-            let n = ka_core::docs::Notice {
+            let id = ka_notice::notice_id(ka_schema::NoticeKind::Installable, &subject);
+            let n = ka_schema::Notice {
                 kind: Default::default(),
-                version: ka_core::docs::V1,
+                version: ka_schema::V1,
                 id: id.clone(),
-                notice: ka_core::docs::NoticeKind::Installable,
+                notice: ka_schema::NoticeKind::Installable,
                 subject,
                 title: format!("[ka:installable] linux-fresnel {version} for fresnel"),
                 detail: String::new(),
                 state: if open {
-                    ka_core::docs::NoticeState::Open
+                    ka_schema::NoticeState::Open
                 } else {
-                    ka_core::docs::NoticeState::Closed
+                    ka_schema::NoticeState::Closed
                 },
                 opened_at: at.into(),
                 updated_at: at.into(),
@@ -161,17 +161,17 @@ impl Env {
                 &serde_json::to_string(&n).unwrap(),
             );
         }
-        let block = |kind: ka_core::docs::BlockKind, subject: ka_core::docs::Subject| {
+        let block = |kind: ka_schema::BlockKind, subject: ka_schema::Subject| {
             let id = ka_block::store::block_id(kind, &subject);
-            let b = ka_core::docs::Block {
+            let b = ka_schema::Block {
                 kind: Default::default(),
-                version: ka_core::docs::V1,
+                version: ka_schema::V1,
                 id: id.clone(),
                 block: kind,
                 subject,
                 title: format!("[ka:{}] t", kind.as_str()),
                 detail: String::new(),
-                state: ka_core::docs::BlockState::Open,
+                state: ka_schema::BlockState::Open,
                 opened_at: NOW.into(),
                 updated_at: NOW.into(),
                 filings: 1,
@@ -185,20 +185,20 @@ impl Env {
             id
         };
         block(
-            ka_core::docs::BlockKind::HostDrifted,
-            ka_core::docs::Subject::Host {
+            ka_schema::BlockKind::HostDrifted,
+            ka_schema::Subject::Host {
                 host: "fresnel".into(),
             },
         );
         block(
-            ka_core::docs::BlockKind::BuildFail,
-            ka_core::docs::Subject::BuildHost {
+            ka_schema::BlockKind::BuildFail,
+            ka_schema::Subject::BuildHost {
                 host: "boltzmann".into(),
             },
         );
         block(
-            ka_core::docs::BlockKind::PatchFail,
-            ka_core::docs::Subject::Patch {
+            ka_schema::BlockKind::PatchFail,
+            ka_schema::Subject::Patch {
                 patch: "patches/x/0001-x.patch".into(),
             },
         );

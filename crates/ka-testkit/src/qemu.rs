@@ -6,7 +6,7 @@
 //! use ka_testkit::qemu;
 //!
 //! let guest = qemu::Guest::start();              // image from the cache (built once), booted, SSH up
-//! let transport = guest.transport("planck");     // ka_core::docs::Transport::Ssh as root
+//! let transport = guest.transport("planck");     // ka_schema::Transport::Ssh as root
 //! let before = guest.boot_id();
 //! let boot = guest.current_boot();
 //! guest.ssh("systemctl reboot");                 // the supervisor power-cycles qemu
@@ -19,7 +19,7 @@
 //! Needs root (debootstrap) and the packages of `scripts/debian-deps`; a
 //! missing piece is a test failure naming the fix, never a silent skip.
 
-use ka_core::docs::Transport;
+use ka_schema::Transport;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! use ka_testkit::sshd;
 //!
 //! let server = sshd::Sshd::start();               // panics with a message saying what to fix
-//! let transport = server.transport("boltzmann");  // ka_core::docs::Transport::Ssh
+//! let transport = server.transport("boltzmann");  // ka_schema::Transport::Ssh
 //! // ... run jobs, upload to server.remote (a folder the login user owns) ...
 //! server.rekey();       // the host's key "changes": known_hosts now holds another key
 //! server.kill_sshd();   // sshd dies (listener and connection processes), jobs keep running
@@ -14,7 +14,7 @@
 //! As root the login user is `kbuild` (made by `scripts/debian-deps`); a missing
 //! user is a test failure with that advice, never a silent skip.
 
-use ka_core::docs::Transport;
+use ka_schema::Transport;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -25,7 +25,7 @@ fn guest_boots_answers_ssh_and_power_cycles_on_reboot() {
         "{ended:?}"
     );
     match guest.transport("planck") {
-        ka_core::docs::Transport::Ssh { port, user, .. } => {
+        ka_schema::Transport::Ssh { port, user, .. } => {
             assert_eq!(port, guest.port);
             assert_eq!(user, "root");
         }

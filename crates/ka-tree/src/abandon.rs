@@ -6,9 +6,9 @@ use crate::repo::unified_diff;
 use crate::yamledit::Edit;
 use crate::{Common, change, emit, refs, start};
 use clap::{ArgGroup, CommandFactory, Parser};
-use ka_core::docs::{Moved, Status};
 use ka_core::error::{ExitCode, negative};
-use ka_core::formats::{CloseStatus, Closure};
+use ka_schema::{CloseStatus, Closure};
+use ka_schema::{Moved, Status};
 use std::collections::BTreeSet;
 
 #[derive(Parser, Debug)]

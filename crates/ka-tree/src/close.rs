@@ -4,9 +4,9 @@ use crate::journal::Transaction;
 use crate::repo::{Repo, SeriesInfo, unified_diff, verify};
 use crate::{Common, change, emit, start, yamledit};
 use clap::{CommandFactory, Parser, ValueEnum};
-use ka_core::docs::Status;
 use ka_core::error::{ExitCode, Result, negative, usage};
-use ka_core::formats::{CloseStatus, Closure};
+use ka_schema::Status;
+use ka_schema::{CloseStatus, Closure};
 
 #[derive(Parser, Debug)]
 #[command(

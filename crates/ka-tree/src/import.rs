@@ -6,10 +6,10 @@ use crate::repo::{Repo, takes, verify};
 use crate::sources::{self, Incoming};
 use crate::{Common, change, emit, start};
 use clap::{CommandFactory, Parser};
-use ka_core::docs::{HostVerdicts, ImportedPatch, Plan, Status, VerdictLine};
 use ka_core::error::{Error, ExitCode, Result, negative, usage};
-use ka_core::formats::{Role, SeriesMeta};
 use ka_core::names::{check_file_name, check_name, check_scope};
+use ka_schema::{HostVerdicts, ImportedPatch, Plan, Status, VerdictLine};
+use ka_schema::{Role, SeriesMeta};
 use std::collections::HashMap;
 use std::path::PathBuf;
 

@@ -27,9 +27,9 @@
 
 use ka_core::atomic::{create_synced, sync_dir};
 use ka_core::crash::point as crash_point;
-use ka_core::docs::{Journal, JournalOp, V1};
 use ka_core::error::{Error, Result, contract, negative};
 use ka_core::hostlock::HostLock;
+use ka_schema::{Journal, JournalOp, V1};
 use std::fs;
 use std::path::{Path, PathBuf};
 

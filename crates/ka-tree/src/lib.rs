@@ -21,8 +21,8 @@ pub mod yamledit;
 
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser};
-use ka_core::docs::{Status, TreeChange, V1};
 use ka_core::error::ExitCode;
+use ka_schema::{Status, TreeChange, V1};
 use std::io::Write;
 use std::path::PathBuf;
 

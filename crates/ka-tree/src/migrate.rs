@@ -6,10 +6,10 @@ use crate::repo::{Repo, SeriesInfo, moved_ref, takes, unified_diff};
 use crate::yamledit::Edit;
 use crate::{Common, change, emit, refs, start};
 use clap::{CommandFactory, Parser};
-use ka_core::docs::{Moved, Status};
 use ka_core::error::{ExitCode, Result, negative, usage};
-use ka_core::formats::{HostManifest, check_series_ref};
 use ka_core::names::check_scope;
+use ka_schema::{HostManifest, check_series_ref};
+use ka_schema::{Moved, Status};
 use std::io::BufRead;
 
 #[derive(Parser, Debug)]
@@ -166,7 +166,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     for m in repo.manifests()? {
         let new = refs::manifest(&m, &rename, &rename)?;
         let after_manifest = match &new {
-            Some(text) => ka_core::formats::parse_yaml::<HostManifest>(text, &m.rel)?,
+            Some(text) => ka_schema::parse_yaml::<HostManifest>(text, &m.rel)?,
             None => m.manifest.clone(),
         };
         for s in &moved {

@@ -5,7 +5,7 @@
 use crate::repo::{ManifestInfo, SeriesInfo, verify};
 use crate::yamledit::{Edit, edit_list, set_scalar};
 use ka_core::error::{Result, contract};
-use ka_core::formats::SeriesMeta;
+use ka_schema::SeriesMeta;
 
 pub type EditFn<'a> = &'a dyn Fn(&str) -> Edit;
 

@@ -2,7 +2,7 @@
 //! of its series.yaml), every manifest (with its text), and checked rewrites.
 
 use ka_core::error::{Error, Result, contract, usage};
-use ka_core::formats::{HostManifest, SeriesMeta, parse_yaml};
+use ka_schema::{HostManifest, SeriesMeta, parse_yaml};
 use std::fs;
 use std::path::{Path, PathBuf};
 

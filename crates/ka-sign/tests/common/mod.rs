@@ -287,7 +287,7 @@ impl Case {
     }
 }
 
-pub fn publish_doc(out: &[u8]) -> ka_core::docs::Publish {
+pub fn publish_doc(out: &[u8]) -> ka_schema::Publish {
     serde_json::from_slice(out)
         .unwrap_or_else(|e| panic!("not a ka.publish: {e}\n{}", String::from_utf8_lossy(out)))
 }

@@ -1,16 +1,16 @@
-//! Property tests of everything ka-core reads from outside: the manifest,
+//! Property tests of everything kernel-agent reads from outside: the manifest,
 //! series and config YAML loaders and the stage JSON readers. Generated
 //! input (arbitrary, or a real document mutated) loads or is refused as a
 //! contract error — never a panic (sizes bounded); what loads survives a
 //! round trip (render, read back, equal). `make fuzz` runs many more cases.
 
 use ka_core::ExitCode;
-use ka_core::docs::{
+use ka_core::error::clip_quoted;
+use ka_core::stream::{read_docs, write_doc};
+use ka_schema::{
     AuditEntry, Block, Check, JobResult, Lock, Notice, Plan, Render, TreeChange, VerbResult,
 };
-use ka_core::error::clip_quoted;
-use ka_core::formats::{HostManifest, RuntimeConfig, SeriesMeta, parse_yaml};
-use ka_core::stream::{read_docs, write_doc};
+use ka_schema::{HostManifest, RuntimeConfig, SeriesMeta, parse_yaml};
 use proptest::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -182,7 +182,7 @@ fn series(path: &Path) -> ka_core::Result<SeriesMeta> {
 }
 
 fn config(path: &Path) -> ka_core::Result<RuntimeConfig> {
-    ka_core::formats::load_yaml(path, "config.yaml")
+    ka_schema::load_yaml(path, "config.yaml")
 }
 
 proptest! {

@@ -1,14 +1,14 @@
 //! The checked-in JSON Schemas in `schemas/` are products: this test fails when
 //! they drift from the types. Regenerate with `make schemas`
-//! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-core --test schemas`).
+//! (`KA_UPDATE_SCHEMAS=1 cargo test -p ka-man --test schemas`).
 
-use ka_core::docs::{
+use ka_schema::{
     ArchiveIndex, AuditEntry, Backup, Block, BurnIn, Check, Gate, HostStatus, Install, Installed,
     IssueEvent, IssueLink, Job, JobResult, Journal, Keep, Lock, MirrorStatus, Notice, Plan,
     ProbeReport, PrunePause, PruneReport, Publish, RebaseReport, Reminder, Render, TreeChange,
     VerbResult,
 };
-use ka_core::formats::{HostManifest, RetentionConfig, RuntimeConfig, SeriesMeta};
+use ka_schema::{HostManifest, RetentionConfig, RuntimeConfig, SeriesMeta};
 use schemars::{JsonSchema, schema_for};
 use std::path::PathBuf;
 

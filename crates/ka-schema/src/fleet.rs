@@ -3,9 +3,9 @@
 //! way everywhere, with the hosts the fleet has, before anything else is said
 //! about it.
 
-use crate::error::{Error, Result, contract, negative, usage};
-use crate::formats::{HostManifest, Role};
-use crate::names::check_name;
+use crate::{HostManifest, Role};
+use ka_core::error::{Error, Result, contract, negative, usage};
+use ka_core::names::check_name;
 use std::path::{Path, PathBuf};
 
 /// Every host of the fleet repository `repo`: the `fleet/*.yaml` files
@@ -39,7 +39,7 @@ pub fn unknown_host(repo: &Path, host: &str) -> Error {
     };
     usage(format!(
         "no host '{}' in the fleet ({}/); hosts: {known}",
-        crate::error::clip(host),
+        ka_core::error::clip(host),
         dir.display()
     ))
 }
@@ -134,7 +134,7 @@ mod tests {
     fn an_unknown_host_is_named_with_the_fleet() {
         let t = fleet(&["ohm.yaml", "fresnel.yaml", ".hidden.yaml", "notes.txt"]);
         let e = manifest_path(t.path(), "fresnell").unwrap_err();
-        assert_eq!(e.exit_code(), crate::ExitCode::Usage);
+        assert_eq!(e.exit_code(), ka_core::ExitCode::Usage);
         assert_eq!(
             e.to_string(),
             format!(
@@ -147,7 +147,7 @@ mod tests {
         assert!(path.is_file());
         // a name that cannot be a host stays a contract error
         let e = manifest_path(t.path(), "../ohm").unwrap_err();
-        assert_eq!(e.exit_code(), crate::ExitCode::Contract);
+        assert_eq!(e.exit_code(), ka_core::ExitCode::Contract);
         let empty = fleet(&[]);
         assert!(
             unknown_host(empty.path(), "x")

@@ -2,9 +2,9 @@
 //! queued here as one `ka.issue-event` file, then flushed by `ka-gitea`. Queueing
 //! is a plain atomic file write, so the stages that file records need no HTTP.
 
-use crate::docs::{IssueChange, IssueEvent, IssueItem, V1};
-use crate::error::{Error, Result, contract};
-use crate::paths::Layout;
+use ka_core::error::{Error, Result, contract};
+use ka_core::paths::Layout;
+use ka_schema::{IssueChange, IssueEvent, IssueItem, V1};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -49,7 +49,7 @@ impl Outbox {
             .max()
             .unwrap_or(0)
             + 1;
-        let queued_at = crate::time::now_rfc3339()?;
+        let queued_at = ka_core::time::now_rfc3339()?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -60,7 +60,7 @@ impl Outbox {
             std::process::id(),
             change
         );
-        let event = crate::hash::b2sum(seed.as_bytes())[..16].to_string();
+        let event = ka_core::hash::b2sum(seed.as_bytes())[..16].to_string();
         let doc = IssueEvent {
             kind: Default::default(),
             version: V1,
@@ -71,7 +71,7 @@ impl Outbox {
             comment,
         };
         let path = self.dir.join(format!("{seq:08}-{event}.json"));
-        crate::atomic::write_json(&path, &doc)?;
+        ka_core::atomic::write_json(&path, &doc)?;
         Ok(path)
     }
 
@@ -97,7 +97,7 @@ impl Outbox {
 
     /// Read one event; a file that does not parse is an error naming it.
     pub fn read(path: &Path) -> Result<IssueEvent> {
-        crate::stream::read_file(path).map_err(|e| match e {
+        ka_core::stream::read_file(path).map_err(|e| match e {
             Error::Io { .. } => e,
             other => contract(format!(
                 "outbox event {} is corrupt: {other}; repair it or remove it (the change it held is then not mirrored)",
@@ -110,7 +110,7 @@ impl Outbox {
     pub fn remove(path: &Path) -> Result<()> {
         fs::remove_file(path).map_err(|e| Error::io(path, e))?;
         if let Some(dir) = path.parent() {
-            crate::atomic::sync_dir(dir)?;
+            ka_core::atomic::sync_dir(dir)?;
         }
         Ok(())
     }
@@ -123,7 +123,7 @@ fn sequence_of(path: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docs::IssueState;
+    use ka_schema::IssueState;
 
     fn item(id: &str) -> IssueItem {
         IssueItem {

@@ -1,16 +1,17 @@
-//! The YAML formats of the fleet repository (`man 5 ka-formats`):
-//! `fleet/<host>.yaml` ([`HostManifest`]) and `patches/<scope>/<series>/series.yaml`
-//! ([`SeriesMeta`]). Unknown keys are errors that name file, line and column.
+//! `fleet/<host>.yaml` ([`HostManifest`]): one host of the fleet, and the
+//! checks its type cannot make. Unknown keys are errors that name file, line
+//! and column.
 
-use crate::error::{Error, Result, contract, quoted};
-use crate::names::{check_name, check_scope};
-use schemars::JsonSchema;
+use crate::{check_series_ref, load_yaml};
+use ka_core::error::{Error, Result, contract, quoted};
+use ka_core::names::{check_name, check_scope};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// `fleet/<host>.yaml`: one host of the fleet.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HostManifest {
     /// The host's name; must equal the file name without `.yaml`.
@@ -52,7 +53,8 @@ pub struct HostManifest {
     pub sign: Option<SignSpec>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Dev,
@@ -60,7 +62,8 @@ pub enum Role {
     Infra,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Arch {
     #[serde(rename = "aarch64")]
     Aarch64,
@@ -86,14 +89,16 @@ impl Arch {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Distro {
     Arch,
     Debian,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SshTarget {
     /// Address or DNS name.
@@ -107,7 +112,8 @@ fn default_ssh_port() -> u16 {
     22
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KernelSpec {
     /// Package base name, e.g. `linux-fresnel-fourier`.
@@ -124,7 +130,8 @@ pub struct KernelSpec {
 /// `tarball` (e.g. Debian's `/usr/src/linux-source-6.1.tar.xz`, imported once into a
 /// git repository with a reproducible commit). A struct rather than an untagged enum
 /// so that a bare `ref: 6.10` stays the string "6.10".
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BaselineSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,7 +170,8 @@ impl BaselineSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BuildSpec {
     /// The primary build host (a host of the fleet with `build_host:`).
@@ -185,7 +193,8 @@ fn default_stall() -> String {
     "5m".into()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InstallSpec {
     pub mode: InstallMode,
@@ -211,7 +220,8 @@ pub struct InstallSpec {
     pub fdt: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum CopyMode {
     #[default]
@@ -220,7 +230,8 @@ pub enum CopyMode {
 }
 
 /// The sign host's sshd as a fleet host sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CopyFrom {
     pub address: String,
@@ -228,7 +239,8 @@ pub struct CopyFrom {
     pub port: u16,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum InstallMode {
     /// Next to the distro kernel, under suffixed paths.
@@ -237,14 +249,16 @@ pub enum InstallMode {
     Replace,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Bootloader {
     Extlinux,
     Grub,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Initramfs {
     Mkinitcpio,
@@ -253,7 +267,8 @@ pub enum Initramfs {
     None,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VerifySpec {
     /// SSH must answer within this long after a reboot (bar 1), e.g. `10m`.
@@ -280,7 +295,8 @@ fn default_burn_in() -> String {
     "0h".into()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BuildHostSpec {
     /// The unprivileged build user.
@@ -309,7 +325,7 @@ pub struct BuildHostSpec {
 }
 
 fn default_build_root() -> String {
-    crate::paths::DEFAULT_ROOT.to_string()
+    ka_core::paths::DEFAULT_ROOT.to_string()
 }
 
 fn default_min_free_gib() -> u32 {
@@ -320,7 +336,8 @@ fn default_min_free_gib() -> u32 {
 /// detached `.sig`) and the repository indices, and the repositories live on
 /// this host. Every path is on the sign host, absolute, and never under a home
 /// folder; the publishing user (`ssh.user`) owns them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignSpec {
     /// The full fingerprint of the signing key (40 hex digits).
@@ -348,7 +365,7 @@ pub struct SignSpec {
 }
 
 fn default_sign_staging() -> String {
-    format!("{}/sign/staging", crate::paths::DEFAULT_ROOT)
+    format!("{}/sign/staging", ka_core::paths::DEFAULT_ROOT)
 }
 fn default_sign_keep() -> u32 {
     3
@@ -356,7 +373,8 @@ fn default_sign_keep() -> u32 {
 
 /// A pacman repository: the packages of architecture `A` are served from
 /// `<root>/<A>/` (`Server = .../$arch`), indexed by `<name>.db.tar.gz`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PacmanRepoSpec {
     /// The repository name (`[name]` in pacman.conf; `<name>.db`).
@@ -366,7 +384,8 @@ pub struct PacmanRepoSpec {
 
 /// An apt repository at `<root>`: `pool/<component>/` and
 /// `dists/<suite>/` with `InRelease` and `Release.gpg`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AptRepoSpec {
     pub root: String,
@@ -453,90 +472,6 @@ fn check_sign_path(what: &str, p: &str) -> Result<()> {
     Ok(())
 }
 
-/// `patches/<scope>/<series>/series.yaml`: one series of patches.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SeriesMeta {
-    /// The scope tag; must equal the folder the series lives in.
-    pub scope: String,
-    /// The work stream the series came from.
-    pub campaign: String,
-    /// Where it came from, e.g. `fresnel-fourier#3` or a URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub origin: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// Series (`<scope>/<series>`) that must be applied before this one.
-    #[serde(default)]
-    pub after: Vec<String>,
-    /// Checks of this series' effect on a running host (`man 5 ka-probe`).
-    #[serde(default)]
-    pub probes: Vec<String>,
-    /// Set by `ka-close` (or `ka-abandon --keep-as-archive`): the campaign is
-    /// over. A closed series still resolves; closing records, it does not remove.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub closed: Option<Closure>,
-}
-
-/// How and when a campaign ended (`closed:` in series.yaml).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Closure {
-    pub status: CloseStatus,
-    /// RFC 3339 UTC time of the closing.
-    pub at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-/// Why a campaign was closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum CloseStatus {
-    /// It did what it set out to do; the series stay in the fleet.
-    Success,
-    /// Its patches were merged upstream (drop them at the next baseline bump).
-    Upstreamed,
-    /// Replaced by another campaign.
-    Superseded,
-    /// Given up (`ka-abandon --keep-as-archive`; the series live under `archive/`).
-    Abandoned,
-}
-
-impl CloseStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloseStatus::Success => "success",
-            CloseStatus::Upstreamed => "upstreamed",
-            CloseStatus::Superseded => "superseded",
-            CloseStatus::Abandoned => "abandoned",
-        }
-    }
-}
-
-/// Parse a YAML file into `T`; errors read `file:line:col: what`.
-pub fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path, shown_as: &str) -> Result<T> {
-    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = std::str::from_utf8(&text)
-        .map_err(|e| contract(format!("{shown_as}: not UTF-8 text ({e})")))?;
-    parse_yaml(text, shown_as)
-}
-
-/// Parse YAML text into `T`; errors read `file:line:col: what`, and quote at
-/// most [`crate::error::QUOTE_MAX`] characters of the input.
-pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, shown_as: &str) -> Result<T> {
-    serde_yaml::from_str(text).map_err(|e| {
-        let full = e.to_string();
-        let msg = crate::error::clip_quoted(&full);
-        // yaml_serde appends " at line L column C"; we lead with it instead.
-        let msg = msg.split(" at line ").next().unwrap_or(&msg);
-        match e.location() {
-            Some(loc) => contract(format!("{shown_as}:{}:{}: {msg}", loc.line(), loc.column())),
-            None => contract(format!("{shown_as}: {msg}")),
-        }
-    })
-}
-
 impl HostManifest {
     /// Load `fleet/<host>.yaml` and check what the type cannot: names and scopes.
     pub fn load(path: &Path, shown_as: &str) -> Result<HostManifest> {
@@ -615,7 +550,7 @@ impl HostManifest {
                 )));
             }
             if sign.local {
-                crate::paths::refuse_home(Path::new(&sign.gnupghome), "sign.gnupghome")
+                ka_core::paths::refuse_home(Path::new(&sign.gnupghome), "sign.gnupghome")
                     .map_err(at)?;
             }
         }
@@ -642,7 +577,7 @@ pub fn check_fdt(fdt: &str, arch: Arch, bootloader: Bootloader) -> Result<()> {
     let chars_ok = fdt
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-' | b'/'));
-    if crate::paths::safe_relative("install.fdt", fdt).is_err()
+    if ka_core::paths::safe_relative("install.fdt", fdt).is_err()
         || !chars_ok
         || !fdt.ends_with(".dtb")
         || fdt.ends_with("/.dtb")
@@ -670,260 +605,10 @@ fn key_line(path: &Path, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// A series reference `<scope>/<series>`: a valid scope plus a series name.
-pub fn check_series_ref(r: &str) -> Result<()> {
-    match r.rsplit_once('/') {
-        Some((scope, series)) => {
-            check_scope(scope)?;
-            check_name("series", series)
-        }
-        None => Err(contract(format!(
-            "invalid series reference {}: write <scope>/<series>, e.g. board/pinebook-pro/opp",
-            quoted(r)
-        ))),
-    }
-}
-
-impl SeriesMeta {
-    pub fn load(path: &Path, shown_as: &str) -> Result<SeriesMeta> {
-        let m: SeriesMeta = load_yaml(path, shown_as)?;
-        let at = |e: Error| contract(format!("{shown_as}: {e}"));
-        check_scope(&m.scope).map_err(at)?;
-        check_name("campaign", &m.campaign).map_err(at)?;
-        for a in &m.after {
-            check_series_ref(a).map_err(at)?;
-        }
-        Ok(m)
-    }
-}
-
-// ---------------------------------------------------------------- config.yaml
-
-/// `KA_ROOT/config.yaml` (or the file `KA_CONFIG` names): settings of this
-/// installation, as opposed to the fleet repository. A missing file means every
-/// default: the local issue store and nothing else.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RuntimeConfig {
-    #[serde(default)]
-    pub issues: IssuesConfig,
-}
-
-/// Where issue records (blocks, ...) live besides the local store.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IssuesConfig {
-    /// `local` (the default): only the store under KA_ROOT. `gitea`: the local
-    /// store stays the source of truth for the gate, and every change is also
-    /// queued in `KA_ROOT/gitea/outbox/` and mirrored to the Gitea repository.
-    #[serde(default)]
-    pub backend: IssueBackend,
-    /// Required when `backend: gitea`; may stay in place while switched off.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gitea: Option<GiteaConfig>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum IssueBackend {
-    #[default]
-    Local,
-    Gitea,
-}
-
-/// A Gitea repository that mirrors the issue records.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GiteaConfig {
-    /// The server, e.g. `https://git.example.org` (without `/api/v1`).
-    pub url: String,
-    /// The user or organisation owning the repository.
-    pub owner: String,
-    pub repo: String,
-    /// An absolute file holding the API token (never under $HOME). Give this or `token_env`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_file: Option<String>,
-    /// The environment variable holding the API token. Give this or `token_file`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_env: Option<String>,
-    /// How long one request may take, e.g. `10s`.
-    #[serde(default = "default_gitea_timeout")]
-    pub timeout: String,
-    /// Tries per request when the network fails or Gitea answers 5xx.
-    #[serde(default = "default_gitea_attempts")]
-    pub attempts: u32,
-    /// Wait before the first retry; it doubles for every further one, e.g. `1s`.
-    #[serde(default = "default_gitea_backoff")]
-    pub backoff: String,
-}
-
-fn default_gitea_timeout() -> String {
-    "10s".into()
-}
-fn default_gitea_attempts() -> u32 {
-    4
-}
-fn default_gitea_backoff() -> String {
-    "1s".into()
-}
-
-/// Where the token comes from, after validation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenSource {
-    File(std::path::PathBuf),
-    Env(String),
-}
-
-impl RuntimeConfig {
-    /// The config file: `KA_CONFIG` if set, else `<root>/config.yaml`; a set
-    /// but empty `KA_CONFIG` is refused, naming it.
-    pub fn path(root: &Path) -> Result<std::path::PathBuf> {
-        Ok(Self::explicit_path()?.unwrap_or_else(|| root.join("config.yaml")))
-    }
-
-    fn explicit_path() -> Result<Option<std::path::PathBuf>> {
-        Ok(crate::paths::env_var(crate::paths::KA_CONFIG)?.map(std::path::PathBuf::from))
-    }
-
-    /// Load and check the config of the runtime root `root`. A missing
-    /// `<root>/config.yaml` is the default config; a missing file that
-    /// `KA_CONFIG` names explicitly is an error.
-    pub fn load(root: &Path) -> Result<RuntimeConfig> {
-        let path = Self::path(root)?;
-        crate::paths::refuse_home(&path, "the config file")?;
-        let explicit = Self::explicit_path()?.is_some();
-        if !explicit && !path.exists() {
-            return Ok(RuntimeConfig::default());
-        }
-        let shown = path.display().to_string();
-        let c: RuntimeConfig = load_yaml(&path, &shown)?;
-        c.validate(&shown)?;
-        Ok(c)
-    }
-
-    fn validate(&self, shown_as: &str) -> Result<()> {
-        match (&self.issues.backend, &self.issues.gitea) {
-            (IssueBackend::Gitea, None) => Err(contract(format!(
-                "{shown_as}: issues.backend is gitea but issues.gitea is missing; add issues.gitea: {{ url, owner, repo, token_file or token_env }}"
-            ))),
-            (_, Some(g)) => g.validate(shown_as),
-            (IssueBackend::Local, None) => Ok(()),
-        }
-    }
-
-    /// The Gitea settings when the config selects the Gitea backend.
-    pub fn gitea(&self) -> Option<&GiteaConfig> {
-        match self.issues.backend {
-            IssueBackend::Gitea => self.issues.gitea.as_ref(),
-            IssueBackend::Local => None,
-        }
-    }
-}
-
-impl GiteaConfig {
-    fn validate(&self, shown_as: &str) -> Result<()> {
-        let at = |what: &str, e: String| contract(format!("{shown_as}: issues.gitea.{what}: {e}"));
-        if !(self.url.starts_with("https://") || self.url.starts_with("http://"))
-            || self.url.contains(char::is_whitespace)
-        {
-            return Err(at(
-                "url",
-                format!("{} is not an http:// or https:// URL", quoted(&self.url)),
-            ));
-        }
-        check_name("owner", &self.owner).map_err(|e| at("owner", e.to_string()))?;
-        check_name("repo", &self.repo).map_err(|e| at("repo", e.to_string()))?;
-        self.token_source().map_err(|e| match e {
-            Error::Usage(m) => Error::Usage(format!("{shown_as}: {m}")),
-            other => contract(format!("{shown_as}: {other}")),
-        })?;
-        for (what, v) in [("timeout", &self.timeout), ("backoff", &self.backoff)] {
-            crate::duration::parse_duration(v).map_err(|e| at(what, e.to_string()))?;
-        }
-        if crate::duration::parse_duration(&self.timeout).is_ok_and(|d| d.is_zero()) {
-            return Err(at("timeout", "must be longer than 0s".into()));
-        }
-        if self.attempts == 0 {
-            return Err(at("attempts", "must be at least 1".into()));
-        }
-        Ok(())
-    }
-
-    /// The token's source: exactly one of `token_file` (absolute, not under
-    /// $HOME) or `token_env`.
-    pub fn token_source(&self) -> Result<TokenSource> {
-        match (&self.token_file, &self.token_env) {
-            (Some(f), None) => {
-                let p = Path::new(f);
-                if !p.is_absolute() {
-                    return Err(contract(format!(
-                        "issues.gitea.token_file {} must be an absolute path",
-                        quoted(f)
-                    )));
-                }
-                crate::paths::refuse_home(p, "issues.gitea.token_file")?;
-                Ok(TokenSource::File(p.to_path_buf()))
-            }
-            (None, Some(v)) if !v.is_empty() => Ok(TokenSource::Env(v.clone())),
-            _ => Err(contract(
-                "issues.gitea: give exactly one of token_file (an absolute path outside $HOME) or token_env (a variable name)",
-            )),
-        }
-    }
-
-    pub fn timeout(&self) -> std::time::Duration {
-        crate::duration::parse_duration(&self.timeout).expect("validated")
-    }
-
-    pub fn backoff(&self) -> std::time::Duration {
-        crate::duration::parse_duration(&self.backoff).expect("validated")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unknown_key_names_line_and_column() {
-        let err = parse_yaml::<SeriesMeta>(
-            "scope: board/x\ncampaign: c\n  \nflavour: 1\n",
-            "patches/board/x/s/series.yaml",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.starts_with("patches/board/x/s/series.yaml:4:1: unknown field `flavour`"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_huge_input_is_not_quoted_whole() {
-        // a manifest that is one 3 MB scalar, and one with a 3 MB scope
-        let blob = "x".repeat(3_000_000);
-        let err = parse_yaml::<HostManifest>(&blob, "fleet/big.yaml")
-            .unwrap_err()
-            .to_string();
-        assert!(err.len() < 400, "{}", err.len());
-        assert!(err.starts_with("fleet/big.yaml:1:1: invalid type: string \"xxx"));
-        assert!(err.contains("…\" (2999800 bytes more), expected"), "{err}");
-        let text = format!(
-            "host: big\nrole: dev\narch: aarch64\ndistro: arch\nscopes: [\"{}\"]\n",
-            "y".repeat(3_000_000)
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big.yaml");
-        std::fs::write(&path, text).unwrap();
-        let err = HostManifest::load(&path, "fleet/big.yaml")
-            .unwrap_err()
-            .to_string();
-        assert!(err.len() < 400, "{}", err.len());
-        assert!(
-            err.starts_with("fleet/big.yaml: invalid scope \"yyy"),
-            "{err}"
-        );
-    }
+    use crate::parse_yaml;
 
     #[test]
     fn install_fdt_is_a_dtb_below_the_dtbs_folder_of_an_aarch64_host() {
@@ -998,86 +683,4 @@ mod tests {
             }
         );
     }
-
-    #[test]
-    fn runtime_config_is_checked() {
-        let check = |text: &str| {
-            parse_yaml::<RuntimeConfig>(text, "config.yaml")
-                .and_then(|c| c.validate("config.yaml").map(|()| c))
-                .map_err(|e| e.to_string())
-        };
-        let ok = check(
-            "issues: { backend: gitea, gitea: { url: https://g.example, owner: o, repo: r, token_env: T } }",
-        )
-        .unwrap();
-        let g = ok.gitea().unwrap();
-        assert_eq!((g.timeout().as_secs(), g.attempts), (10, 4));
-        assert!(check("{}").unwrap().gitea().is_none());
-        for (text, want) in [
-            ("issues: { backend: gitea }", "issues.gitea is missing"),
-            (
-                "issues: { backend: svn }",
-                "config.yaml:1:20: issues.backend: unknown variant",
-            ),
-            (
-                "issues: { gitea: { url: ftp://g, owner: o, repo: r, token_env: T } }",
-                "issues.gitea.url",
-            ),
-            (
-                "issues: { gitea: { url: https://g, owner: o, repo: r, token_env: T, token_file: /t } }",
-                "exactly one of token_file",
-            ),
-            (
-                "issues: { gitea: { url: https://g, owner: o, repo: r, token_file: rel/t } }",
-                "must be an absolute path",
-            ),
-            (
-                "issues: { gitea: { url: https://g, owner: o, repo: r, token_env: T, timeout: 5 } }",
-                "issues.gitea.timeout",
-            ),
-            (
-                "issues: { gitea: { url: https://g, owner: o, repo: r, token_env: T, attempts: 0 } }",
-                "at least 1",
-            ),
-        ] {
-            let err = check(text).unwrap_err();
-            assert!(err.contains(want), "{text}: {err}");
-        }
-    }
-}
-
-/// `KA_ROOT/retention.yaml` (optional; `ka-prune --config FILE` names another):
-/// how long retention keeps each kind of thing, as durations (`7d`, `12h`).
-/// A key left out takes its default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionConfig {
-    /// Pre-install /boot backups (default `7d`); the newest backup of each
-    /// host is kept whatever its age.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backups: Option<String>,
-    /// Job outputs (packages + job record), by the job's finish time; older
-    /// ones are archived into `KA_ROOT/archive/<job-id>.tar` (default `30d`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_outputs: Option<String>,
-    /// Job archives, by the job's finish time (default `365d`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub archives: Option<String>,
-    /// Job logs, by the job's finish time (default `365d`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logs: Option<String>,
-    /// Render folders not used by a job this young, and not the host's
-    /// current promotion, are removed (default `30d`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub renders: Option<String>,
-    /// Job trees on build hosts (`<root>/source/<job-id>/`), by the job's
-    /// finish time (default `7d`); the newest tree of each build host, a
-    /// kept job's and a running job's are kept whatever their age.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build_trees: Option<String>,
-    /// Build hosts' source cache entries (`<root>/cache/sources/<b2sum>`),
-    /// by their last use (default `30d`); an entry a job tree still links
-    /// is kept (removing it would free nothing).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_cache: Option<String>,
 }

@@ -11,7 +11,7 @@ use ka_core::error::{Error, Result};
 use ka_core::paths::Layout;
 use ka_run_remote::Transfer;
 use ka_run_remote::remote::{Credentials, Remote};
-use ka_schema::{Arch, Distro, HostManifest};
+use ka_schema::{Arch, Distro, HostManifest, Span};
 use ka_schema::{
     BlockKind, BlockRef, Job, JobResult, Render, RenderRef, Status, Subject, Transport, TreeMode,
     V1, Verb, VerbResult,
@@ -81,7 +81,7 @@ impl<R: Remote> Builder<'_, R> {
         c: &Candidate,
         argv: Vec<String>,
         cwd: Option<String>,
-        limits: (&str, &str),
+        limits: (&Span, &Span),
         log: &str,
     ) -> Job {
         Job {
@@ -92,8 +92,8 @@ impl<R: Remote> Builder<'_, R> {
             argv,
             cwd,
             env: Default::default(),
-            wall_clock: limits.0.to_string(),
-            stall: limits.1.to_string(),
+            wall_clock: limits.0.clone(),
+            stall: limits.1.clone(),
             log: self.log_dir(&c.name).join(log),
         }
     }
@@ -123,7 +123,13 @@ impl<R: Remote> Builder<'_, R> {
                 continue;
             }
             if let Some(wake) = &c.spec.wake {
-                let mut job = self.job(&c, wake.clone(), None, ("5m", "5m"), "wake.log");
+                let mut job = self.job(
+                    &c,
+                    wake.clone(),
+                    None,
+                    (&Span::minutes(5), &Span::minutes(5)),
+                    "wake.log",
+                );
                 job.transport = Transport::Local;
                 let r = self.remote.run(&job)?;
                 if !r.ok() {
@@ -141,7 +147,13 @@ impl<R: Remote> Builder<'_, R> {
                 target.distro,
                 c.spec.min_free_gib,
             );
-            let job = self.job(&c, argv, None, ("2m", "1m"), "preflight.log");
+            let job = self.job(
+                &c,
+                argv,
+                None,
+                (&Span::minutes(2), &Span::minutes(1)),
+                "preflight.log",
+            );
             let r = self.remote.run(&job)?;
             if let Some(err) = &r.transport_error {
                 if ka_run_remote::is_host_key_refusal(&r) {
@@ -259,7 +271,13 @@ impl<R: Remote> Builder<'_, R> {
         let big = source_cache::cacheable(&render.files);
         if !big.is_empty() {
             let argv = source_cache::link_argv(&c.spec.root, &remote_dir, &big);
-            let job = self.job(&c, argv, None, ("30m", "10m"), "source-cache-link.log");
+            let job = self.job(
+                &c,
+                argv,
+                None,
+                (&Span::minutes(30), &Span::minutes(10)),
+                "source-cache-link.log",
+            );
             // The cache only saves an upload: whatever it did, the upload below
             // sends what is not in place.
             self.remote.run(&job)?;
@@ -270,7 +288,7 @@ impl<R: Remote> Builder<'_, R> {
             .upload(&transport, &render.dir, &remote_dir, &reuse)?;
         ka_core::crash::point("build:staged");
         let build = target.build.as_ref().expect("candidates() checked build:");
-        let limits = (build.wall_clock.as_str(), build.stall.as_str());
+        let limits = (&build.wall_clock, &build.stall);
         let (mut r, decision, built) = self.build_in_tree(
             &c,
             render,
@@ -325,7 +343,13 @@ impl<R: Remote> Builder<'_, R> {
         }
         if !big.is_empty() {
             let argv = source_cache::keep_argv(&c.spec.root, &remote_dir, &big);
-            let job = self.job(&c, argv, None, ("30m", "10m"), "source-cache-keep.log");
+            let job = self.job(
+                &c,
+                argv,
+                None,
+                (&Span::minutes(30), &Span::minutes(10)),
+                "source-cache-keep.log",
+            );
             self.remote.run(&job)?;
         }
         let out = self.layout.output(&self.job_id);
@@ -383,8 +407,13 @@ impl<R: Remote> Builder<'_, R> {
                             // that differs is kept to look into)
                             let argv =
                                 vec!["rm".into(), "-rf".into(), "--".into(), check_dir.clone()];
-                            let job =
-                                self.job(&c, argv, None, ("30m", "10m"), "tree-remove-check.log");
+                            let job = self.job(
+                                &c,
+                                argv,
+                                None,
+                                (&Span::minutes(30), &Span::minutes(10)),
+                                "tree-remove-check.log",
+                            );
                             self.remote.run(&job)?;
                         }
                         Some(path) => {
@@ -418,7 +447,13 @@ impl<R: Remote> Builder<'_, R> {
         tree_dir: &str,
     ) -> Result<Decision> {
         let argv = tree::state_argv(tree_dir, toolchain.prefix());
-        let job = self.job(c, argv, None, ("2m", "1m"), "tree-state.log");
+        let job = self.job(
+            c,
+            argv,
+            None,
+            (&Span::minutes(2), &Span::minutes(1)),
+            "tree-state.log",
+        );
         let r = self.remote.run(&job)?;
         let output = std::fs::read_to_string(&r.log).map_err(|e| Error::io(&r.log, e))?;
         if !r.ok() {
@@ -453,7 +488,7 @@ impl<R: Remote> Builder<'_, R> {
         toolchain: &Toolchain,
         (tree_dir, mut decision): (&str, Decision),
         remote_dir: &str,
-        limits: (&str, &str),
+        limits: (&Span, &Span),
         check: bool,
     ) -> Result<(JobResult, Decision, std::result::Result<Built, String>)> {
         let suffix = if check { "-check" } else { "" };
@@ -511,7 +546,13 @@ impl<R: Remote> Builder<'_, R> {
                 // the toolchain as the state job named it: read it again now,
                 // so the marker says what this build was made with
                 let argv = tree::state_argv(tree_dir, toolchain.prefix());
-                let job = self.job(c, argv, None, ("2m", "1m"), "tree-state-after.log");
+                let job = self.job(
+                    c,
+                    argv,
+                    None,
+                    (&Span::minutes(2), &Span::minutes(1)),
+                    "tree-state-after.log",
+                );
                 let s = self.remote.run(&job)?;
                 let out = std::fs::read_to_string(&s.log).unwrap_or_default();
                 let seen = tree::parse_state(&out).toolchain;
@@ -526,7 +567,7 @@ impl<R: Remote> Builder<'_, R> {
             c,
             argv,
             None,
-            ("30m", "10m"),
+            (&Span::minutes(30), &Span::minutes(10)),
             &format!("tree-commit{suffix}.log"),
         );
         let committed = self.remote.run(&job)?;

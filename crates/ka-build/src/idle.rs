@@ -67,7 +67,7 @@ pub fn release_idle(layout: &Layout, repo: &Path) -> Result<Vec<String>> {
         let (Some(release), Some(idle)) = (spec.release, spec.idle_release) else {
             continue;
         };
-        let idle = ka_core::duration::parse_duration(&idle)?.as_secs() as i64;
+        let idle = idle.as_secs() as i64;
         let last = ka_core::time::parse_time(&rec.last_used)?;
         if now - last < idle {
             continue;
@@ -80,8 +80,8 @@ pub fn release_idle(layout: &Layout, repo: &Path) -> Result<Vec<String>> {
             argv: release,
             cwd: None,
             env: Default::default(),
-            wall_clock: "5m".into(),
-            stall: "5m".into(),
+            wall_clock: ka_schema::Span::minutes(5),
+            stall: ka_schema::Span::minutes(5),
             log: layout.root.join("logs").join(&rec.host).join("release.log"),
         };
         let r = ka_run_remote::run_job(&job, None)?;

@@ -47,7 +47,7 @@ pub enum Cmd {
         id: String,
         /// How long to keep it, e.g. 7d; forever without it.
         #[arg(long = "for", value_name = "DURATION")]
-        keep_for: Option<String>,
+        keep_for: Option<ka_schema::Span>,
     },
     SshArgv {
         id: String,
@@ -101,12 +101,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Cmd::Keep { id, keep_for } => {
             check_keepable(&layout, &id)?;
             let now = ka_core::time::now_epoch()?;
-            let until = match keep_for {
-                Some(d) => Some(ka_core::time::rfc3339(
-                    now + ka_core::duration::parse_duration(&d)?.as_secs() as i64,
-                )),
-                None => None,
-            };
+            let until = keep_for.map(|d| ka_core::time::rfc3339(now + d.as_secs() as i64));
             let keep = Keep {
                 kind: Default::default(),
                 version: V1,

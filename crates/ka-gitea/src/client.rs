@@ -109,7 +109,7 @@ impl Gitea {
             .build();
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .tls_config(tls)
-            .timeout_global(Some(cfg.timeout()))
+            .timeout_global(Some(cfg.timeout.get()))
             .http_status_as_error(false)
             .user_agent(format!("kernel-agent/{}", env!("CARGO_PKG_VERSION")))
             .build()
@@ -122,7 +122,7 @@ impl Gitea {
             token_from,
             auth: format!("token {token}"),
             attempts: cfg.attempts,
-            backoff: cfg.backoff(),
+            backoff: cfg.backoff.get(),
             sleep: std::thread::sleep,
         })
     }

@@ -30,7 +30,7 @@ use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use ka_notice::NoticeStore;
 use ka_run_remote::remote::Credentials;
-use ka_schema::{Arch, Bootloader, CopyFrom, CopyMode, Distro, HostManifest};
+use ka_schema::{Arch, Bootloader, CopyFrom, CopyMode, Distro, HostManifest, Span};
 use ka_schema::{
     Artifact, Backup, BlockKind, BlockRef, Install, InstallPhase, Installed, Phase, Publish,
     PublishedPackage, Status, Subject, V1, Verb,
@@ -119,8 +119,8 @@ pub struct Cli {
     pub dry_run: bool,
     /// How long the host may take to answer after the reboot (default:
     /// the manifest's verify.heartbeat).
-    #[arg(long, value_name = "DURATION")]
-    pub heartbeat: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = Span::positive)]
+    pub heartbeat: Option<Span>,
     /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
@@ -434,16 +434,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let host = cli.host.as_str();
     let planned = plan(&repo, &layout, host)?;
     let verify = planned.manifest.verify.clone();
-    let heartbeat_text = cli
+    let heartbeat = cli
         .heartbeat
         .clone()
         .or_else(|| verify.as_ref().map(|v| v.heartbeat.clone()))
-        .unwrap_or_else(|| "10m".into());
-    let heartbeat = ka_core::duration::parse_duration(&heartbeat_text)
-        .map_err(|e| contract(format!("heartbeat {heartbeat_text:?}: {e}")))?;
+        .unwrap_or_else(|| Span::minutes(10));
     if heartbeat.is_zero() {
         return Err(contract(format!(
-            "heartbeat {heartbeat_text:?} must be longer than zero"
+            "verify.heartbeat {:?} must be longer than zero",
+            heartbeat.as_str()
         ))
         .into());
     }
@@ -611,7 +610,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         planned: &planned,
         target,
         heartbeat,
-        heartbeat_text,
         touched: false,
         connected: false,
         host_key_refused: None,
@@ -828,8 +826,7 @@ struct Job<'a> {
     repo: &'a Path,
     planned: &'a Planned,
     target: ka_run_remote::Target,
-    heartbeat: Duration,
-    heartbeat_text: String,
+    heartbeat: Span,
     /// The host was changed (the install phase began).
     touched: bool,
     /// The host answered with its known host key.
@@ -1096,8 +1093,8 @@ impl Job<'_> {
             return false;
         }
         drop(remote);
-        let hb = self.heartbeat;
-        let hb_text = self.heartbeat_text.clone();
+        let hb = self.heartbeat.get();
+        let hb_text = self.heartbeat.to_string();
         let Some((back, after)) = self.phase(Phase::Heartbeat, hb, |j, t| {
             let (r, f, took) = Remote::back_within(&target, &before.boot_id, t.left()?)
                 .map_err(|e| j.unreached(e))?;

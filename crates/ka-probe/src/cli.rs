@@ -8,10 +8,10 @@ use crate::verify::{self, BurnInStep};
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser};
 use ka_block::store::Store;
-use ka_core::error::{Error, ExitCode};
+use ka_core::error::{Error, ExitCode, Result};
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, fleet_repo, runtime_root};
-use ka_schema::{BurnInState, ProbeReport, Status, V1, VerbResult};
+use ka_schema::{BurnInState, ProbeReport, Span, Status, V1, VerbResult};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -71,8 +71,8 @@ pub struct Common {
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
     /// Override every host's verify.heartbeat, e.g. 30s.
-    #[arg(long, value_name = "DURATION")]
-    pub heartbeat: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = Span::positive)]
+    pub heartbeat: Option<Span>,
     /// Time one remote read may take.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration_arg)]
     pub read_timeout: Duration,
@@ -81,12 +81,8 @@ pub struct Common {
     pub jobs: usize,
 }
 
-fn duration_arg(s: &str) -> std::result::Result<Duration, String> {
-    match ka_core::duration::parse_duration(s) {
-        Ok(d) if d.is_zero() => Err("must be longer than zero".into()),
-        Ok(d) => Ok(d),
-        Err(e) => Err(e.to_string()),
-    }
+fn duration_arg(s: &str) -> Result<Duration> {
+    Span::positive(s).map(|s| s.get())
 }
 
 #[derive(Parser, Debug)]
@@ -181,7 +177,7 @@ fn plans(
     prog: &str,
     env: &Env,
     hosts: &[String],
-    heartbeat: Option<&str>,
+    heartbeat: Option<&Span>,
     targets: bool,
     worst: &mut ExitCode,
 ) -> Vec<HostPlan> {
@@ -209,7 +205,7 @@ pub fn probe() -> anyhow::Result<ExitCode> {
         "ka-probe",
         &env,
         &cli.hosts,
-        cli.common.heartbeat.as_deref(),
+        cli.common.heartbeat.as_ref(),
         false,
         &mut worst,
     );
@@ -231,7 +227,7 @@ pub fn verify() -> anyhow::Result<ExitCode> {
         prog,
         &env,
         &cli.hosts,
-        cli.common.heartbeat.as_deref(),
+        cli.common.heartbeat.as_ref(),
         true,
         &mut worst,
     );

@@ -10,9 +10,8 @@ use ka_core::names::check_name;
 use ka_core::paths::Layout;
 use ka_run_remote::remote::Credentials;
 use ka_schema::{Distro, HostManifest, SeriesMeta, load_yaml};
-use ka_schema::{Installed, Lock, ProbeReport, Transport};
+use ka_schema::{Installed, Lock, ProbeReport, Span, Transport};
 use std::path::Path;
-use std::time::Duration;
 
 /// One probe of bar 3 or 4, with where it is written.
 #[derive(Debug, Clone)]
@@ -32,8 +31,8 @@ pub struct HostPlan {
     pub host: String,
     pub transport: Transport,
     /// How long SSH may take to answer (bar 1).
-    pub heartbeat: Duration,
-    pub heartbeat_text: String,
+    /// `verify.heartbeat`, or `--heartbeat`.
+    pub heartbeat: Span,
     pub distro: Distro,
     /// Bar 2: the package and the version `installed.json` records.
     pub installed: Option<Installed>,
@@ -43,12 +42,17 @@ pub struct HostPlan {
     /// The previous report (`verify/last.json`), for last pass / first fail.
     pub previous: Option<ProbeReport>,
     /// `verify.burn_in` of the manifest.
-    pub burn_in: String,
+    pub burn_in: Span,
 }
 
 /// Read and check everything about `host`. `heartbeat` overrides the
 /// manifest's `verify.heartbeat`.
-pub fn plan(repo: &Path, layout: &Layout, host: &str, heartbeat: Option<&str>) -> Result<HostPlan> {
+pub fn plan(
+    repo: &Path,
+    layout: &Layout,
+    host: &str,
+    heartbeat: Option<&Span>,
+) -> Result<HostPlan> {
     let (manifest_path, shown) = ka_schema::fleet::manifest_path(repo, host)?;
     let manifest = HostManifest::load(&manifest_path, &shown)?;
     let manifest_text = std::fs::read_to_string(&manifest_path).unwrap_or_default();
@@ -61,24 +65,14 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str, heartbeat: Option<&str>) -
         .verify
         .clone()
         .unwrap_or_else(|| ka_schema::parse_yaml("{}", "default verify").expect("defaults parse"));
-    let heartbeat_text = heartbeat.unwrap_or(&verify.heartbeat).to_string();
-    let hb = ka_core::duration::parse_duration(&heartbeat_text).map_err(|e| {
-        contract(format!(
-            "{}: verify.heartbeat: {e}",
-            at_key(&shown, &manifest_text, "heartbeat")
-        ))
-    })?;
-    if hb.is_zero() {
+    let heartbeat = heartbeat.unwrap_or(&verify.heartbeat).clone();
+    if heartbeat.is_zero() {
         return Err(contract(format!(
-            "{shown}: verify.heartbeat {heartbeat_text:?} must be longer than zero"
+            "{}: verify.heartbeat {:?} must be longer than zero",
+            at_key(&shown, &manifest_text, "heartbeat"),
+            heartbeat.as_str()
         )));
     }
-    ka_core::duration::parse_duration(&verify.burn_in).map_err(|e| {
-        contract(format!(
-            "{}: verify.burn_in: {e}",
-            at_key(&shown, &manifest_text, "burn_in")
-        ))
-    })?;
     let transport = Credentials::of_fleet(repo, layout)?.transport(host, ssh, &ssh.user);
 
     let mut notes = Vec::new();
@@ -194,8 +188,7 @@ pub fn plan(repo: &Path, layout: &Layout, host: &str, heartbeat: Option<&str>) -
     Ok(HostPlan {
         host: host.to_string(),
         transport,
-        heartbeat: hb,
-        heartbeat_text,
+        heartbeat,
         distro: manifest.distro,
         installed,
         probes,

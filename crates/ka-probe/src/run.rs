@@ -100,14 +100,14 @@ pub fn probe_host(plan: &HostPlan, opts: &RunOptions, at: &str) -> ProbeReport {
         host_key_refused: false,
         notes: plan.notes.clone(),
     };
-    let expected = format!("SSH answers within {}", plan.heartbeat_text);
+    let expected = format!("SSH answers within {}", plan.heartbeat);
     let target = match Target::from_transport(&plan.transport) {
         Ok(Some(t)) => Ok(t),
         Ok(None) => Err("the host has no SSH transport".to_string()),
         Err(e) => Err(e.to_string()),
     };
     let conn = target.and_then(|t| {
-        connect_within(&t, plan.heartbeat).map_err(|e| {
+        connect_within(&t, plan.heartbeat.get()).map_err(|e| {
             report.host_key_refused = matches!(e, ConnectError::HostKey(_));
             e.to_string()
         })

@@ -13,7 +13,7 @@ use ka_core::error::Result;
 use ka_core::paths::Layout;
 use ka_core::time::{parse_time, rfc3339};
 use ka_schema::{
-    BarResult, BlockKind, BlockRef, BurnIn, BurnInState, Installed, ProbeReport, Subject, V1,
+    BarResult, BlockKind, BlockRef, BurnIn, BurnInState, Installed, ProbeReport, Span, Subject, V1,
 };
 use std::path::PathBuf;
 
@@ -164,13 +164,12 @@ pub fn burn_in_step(
     layout: &Layout,
     host: &str,
     installed: &Installed,
-    duration_text: &str,
+    duration: &Span,
 ) -> Result<BurnInStep> {
-    let duration = ka_core::duration::parse_duration(duration_text)?;
     if duration.is_zero() {
         return Ok(BurnInStep::Settled {
             record: None,
-            why: format!("burn-in is off (verify.burn_in: {duration_text})"),
+            why: format!("burn-in is off (verify.burn_in: {duration})"),
         });
     }
     let path = layout.burn_in(host);
@@ -206,7 +205,7 @@ pub fn burn_in_step(
                 package: installed.package.clone(),
                 package_version: installed.package_version.clone(),
                 installed_at: installed.installed_at.clone(),
-                duration: duration_text.to_string(),
+                duration: duration.clone(),
                 ends_at: rfc3339(start + duration.as_secs() as i64),
                 state: BurnInState::Running,
                 runs: 0,

@@ -67,7 +67,7 @@ struct SnoozeCli {
     id: String,
     /// How long, e.g. 30m, 4h, 1h30m, 7d.
     #[arg(long = "for", value_name = "DURATION")]
-    snooze_for: Option<String>,
+    snooze_for: Option<ka_schema::Span>,
     /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -260,10 +260,7 @@ pub fn run_remind() -> anyhow::Result<ExitCode> {
 }
 
 fn snooze(cli: &SnoozeCli, layout: &Layout, now: i64) -> anyhow::Result<ExitCode> {
-    let length = match &cli.snooze_for {
-        Some(d) => Some(ka_core::duration::parse_duration(d)?.as_secs() as i64),
-        None => None,
-    };
+    let length = cli.snooze_for.as_ref().map(|d| d.as_secs() as i64);
     let _guard = HostLock::acquire(&state::lock_path(layout), &format!("ka-snooze {}", cli.id))?;
     let records = open_records(layout)?;
     let Some(r) = records.iter().find(|r| r.id == cli.id) else {

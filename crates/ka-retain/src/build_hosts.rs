@@ -106,8 +106,8 @@ impl Remotes {
             env: Default::default(),
             // rm -rf of a kernel tree prints nothing for minutes: the stall
             // limit is the cap
-            wall_clock: "30m".into(),
-            stall: "30m".into(),
+            wall_clock: ka_schema::Span::minutes(30),
+            stall: ka_schema::Span::minutes(30),
         }
     }
 

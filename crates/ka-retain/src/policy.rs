@@ -1,9 +1,8 @@
 //! The retention periods: defaults, or `KA_ROOT/retention.yaml`.
 
-use ka_core::duration::parse_duration;
-use ka_core::error::{Result, contract};
+use ka_core::error::Result;
 use ka_core::paths::Layout;
-use ka_schema::{RetentionConfig, load_yaml};
+use ka_schema::{RetentionConfig, Span, load_yaml};
 use std::path::Path;
 
 /// Periods in seconds.
@@ -49,27 +48,23 @@ impl Policy {
         };
         let shown = path.display().to_string();
         let cfg: RetentionConfig = load_yaml(&path, &shown)?;
-        Policy::from_config(&cfg, &shown)
+        Ok(Policy::from_config(&cfg))
     }
 
-    pub fn from_config(cfg: &RetentionConfig, shown: &str) -> Result<Policy> {
+    /// The policy of a read retention.yaml (its spans were checked when it
+    /// was read); a key left out takes its default.
+    pub fn from_config(cfg: &RetentionConfig) -> Policy {
         let d = Policy::default();
-        let get = |key: &str, v: &Option<String>, default: i64| -> Result<i64> {
-            match v {
-                None => Ok(default),
-                Some(text) => parse_duration(text)
-                    .map(|d| d.as_secs() as i64)
-                    .map_err(|e| contract(format!("{shown}: {key}: {e}"))),
-            }
-        };
-        Ok(Policy {
-            backups: get("backups", &cfg.backups, d.backups)?,
-            job_outputs: get("job_outputs", &cfg.job_outputs, d.job_outputs)?,
-            archives: get("archives", &cfg.archives, d.archives)?,
-            logs: get("logs", &cfg.logs, d.logs)?,
-            renders: get("renders", &cfg.renders, d.renders)?,
-            build_trees: get("build_trees", &cfg.build_trees, d.build_trees)?,
-            source_cache: get("source_cache", &cfg.source_cache, d.source_cache)?,
-        })
+        let get =
+            |v: &Option<Span>, default: i64| v.as_ref().map_or(default, |s| s.as_secs() as i64);
+        Policy {
+            backups: get(&cfg.backups, d.backups),
+            job_outputs: get(&cfg.job_outputs, d.job_outputs),
+            archives: get(&cfg.archives, d.archives),
+            logs: get(&cfg.logs, d.logs),
+            renders: get(&cfg.renders, d.renders),
+            build_trees: get(&cfg.build_trees, d.build_trees),
+            source_cache: get(&cfg.source_cache, d.source_cache),
+        }
     }
 }

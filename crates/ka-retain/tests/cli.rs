@@ -530,7 +530,7 @@ fn bad_now_and_bad_config_are_refused_before_anything_happens() {
     r.prune(&[])
         .assert()
         .code(3)
-        .stderr(contains("retention.yaml: logs: duration \"1y\""));
+        .stderr(contains("retention.yaml:1:7: logs: duration \"1y\""));
     r.write("retention.yaml", b"log: 30d\n");
     r.prune(&[])
         .assert()

@@ -78,8 +78,9 @@ pub struct Cli {
     pub progress: String,
 }
 
-fn duration_arg(s: &str) -> std::result::Result<Duration, String> {
-    parse_duration(s).map_err(|e| e.to_string())
+/// A duration argument, parsed where clap reads it.
+fn duration_arg(s: &str) -> Result<Duration> {
+    parse_duration(s)
 }
 
 pub fn command() -> clap::Command {
@@ -296,19 +297,17 @@ fn validate(job: &Job, opts: &Options) -> Result<Limits> {
     for k in job.env.keys() {
         quote::check_env_name(k)?;
     }
-    let dur = |what: &str, text: &str| -> Result<Duration> {
-        let d =
-            parse_duration(text).map_err(|e| contract(format!("job {}: {what}: {e}", job.id)))?;
-        if d.is_zero() {
+    let positive = |what: &str, span: &ka_schema::Span| -> Result<Duration> {
+        if span.is_zero() {
             return Err(contract(format!(
-                "job {}: {what} {text:?} must be longer than zero",
+                "job {}: {what} {span} must be longer than zero",
                 job.id
             )));
         }
-        Ok(d)
+        Ok(span.get())
     };
-    let cap = dur("wall_clock", &job.wall_clock)?;
-    let stall = dur("stall", &job.stall)?;
+    let cap = positive("wall_clock", &job.wall_clock)?;
+    let stall = positive("stall", &job.stall)?;
     quote::remote_command(job)?;
     Ok(Limits {
         start: Instant::now(),

@@ -218,8 +218,8 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            wall_clock: "1m".into(),
-            stall: "1m".into(),
+            wall_clock: "1m".parse().unwrap(),
+            stall: "1m".parse().unwrap(),
             log: "/dev/null".into(),
         }
     }

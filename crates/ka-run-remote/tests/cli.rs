@@ -49,8 +49,8 @@ impl Case {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             cwd: None,
             env: Default::default(),
-            wall_clock: "10m".into(),
-            stall: "5m".into(),
+            wall_clock: "10m".parse().unwrap(),
+            stall: "5m".parse().unwrap(),
         }
     }
 
@@ -272,7 +272,7 @@ fn stall_kill(c: &Case, transport: Transport) {
         transport,
         &["sh", "-c", "echo working; exec sleep 1000"],
     );
-    job.stall = "2s".into();
+    job.stall = "2s".parse().unwrap();
     let (code, r, _) = c.run(&job, &["--grace", "1s"]);
     let r = r.unwrap();
     assert_eq!(code, 1);
@@ -299,7 +299,7 @@ const STUBBORN: &str = "trap '' TERM; setsid sleep 1000 & while :; do echo tick;
 
 fn cap_kills_tree(c: &Case, transport: Transport) {
     let mut job = c.job("cap", transport, &["sh", "-c", STUBBORN]);
-    job.wall_clock = "3s".into();
+    job.wall_clock = "3s".parse().unwrap();
     let (code, r, _) = c.run(&job, &["--grace", "1s"]);
     let r = r.unwrap();
     assert_eq!(code, 1);
@@ -534,8 +534,12 @@ fn invalid_names_and_documents_are_refused() {
     let mut job = c.job("envname", Transport::Local, &["true"]);
     job.env.insert("A;B".into(), "x".into());
     assert_eq!(c.run(&job, &[]).0, 3);
-    let mut job = c.job("dur", Transport::Local, &["true"]);
-    job.stall = "5".into();
+    // a duration without its unit, and a zero one
+    let mut v = serde_json::to_value(c.job("dur", Transport::Local, &["true"])).unwrap();
+    v["stall"] = "5".into();
+    assert_eq!(c.run_raw(&v.to_string()).0, 3);
+    let mut job = c.job("dur0", Transport::Local, &["true"]);
+    job.stall = "0s".parse().unwrap();
     assert_eq!(c.run(&job, &[]).0, 3);
     let job = c.job("noargv", Transport::Local, &[]);
     assert_eq!(c.run(&job, &[]).0, 3);

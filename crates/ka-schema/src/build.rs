@@ -1,7 +1,7 @@
 //! Building: the `ka.job` record, the `ka.job-result` a build host hands back,
 //! and `ka.render`, the package folder ka-render writes.
 
-use crate::{Artifact, JobKind, JobResultKind, RenderKind, V1};
+use crate::{Artifact, JobKind, JobResultKind, RenderKind, Span, V1};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -24,8 +24,8 @@ pub struct Job {
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
     /// Absolute cap and no-output limit, e.g. `4h` and `5m`.
-    pub wall_clock: String,
-    pub stall: String,
+    pub wall_clock: Span,
+    pub stall: Span,
     pub log: PathBuf,
 }
 

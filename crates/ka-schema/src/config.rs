@@ -2,7 +2,7 @@
 //! `KA_ROOT/config.yaml` ([`RuntimeConfig`]) and `KA_ROOT/retention.yaml`
 //! ([`RetentionConfig`]).
 
-use crate::load_yaml;
+use crate::{Span, load_yaml};
 use ka_core::error::{Error, Result, contract, quoted};
 use ka_core::names::check_name;
 use serde::{Deserialize, Serialize};
@@ -61,23 +61,23 @@ pub struct GiteaConfig {
     pub token_env: Option<String>,
     /// How long one request may take, e.g. `10s`.
     #[serde(default = "default_gitea_timeout")]
-    pub timeout: String,
+    pub timeout: Span,
     /// Tries per request when the network fails or Gitea answers 5xx.
     #[serde(default = "default_gitea_attempts")]
     pub attempts: u32,
     /// Wait before the first retry; it doubles for every further one, e.g. `1s`.
     #[serde(default = "default_gitea_backoff")]
-    pub backoff: String,
+    pub backoff: Span,
 }
 
-fn default_gitea_timeout() -> String {
-    "10s".into()
+fn default_gitea_timeout() -> Span {
+    Span::seconds(10)
 }
 fn default_gitea_attempts() -> u32 {
     4
 }
-fn default_gitea_backoff() -> String {
-    "1s".into()
+fn default_gitea_backoff() -> Span {
+    Span::seconds(1)
 }
 
 /// Where the token comes from, after validation.
@@ -150,10 +150,7 @@ impl GiteaConfig {
             Error::Usage(m) => Error::Usage(format!("{shown_as}: {m}")),
             other => contract(format!("{shown_as}: {other}")),
         })?;
-        for (what, v) in [("timeout", &self.timeout), ("backoff", &self.backoff)] {
-            ka_core::duration::parse_duration(v).map_err(|e| at(what, e.to_string()))?;
-        }
-        if ka_core::duration::parse_duration(&self.timeout).is_ok_and(|d| d.is_zero()) {
+        if self.timeout.is_zero() {
             return Err(at("timeout", "must be longer than 0s".into()));
         }
         if self.attempts == 0 {
@@ -183,14 +180,6 @@ impl GiteaConfig {
             )),
         }
     }
-
-    pub fn timeout(&self) -> std::time::Duration {
-        ka_core::duration::parse_duration(&self.timeout).expect("validated")
-    }
-
-    pub fn backoff(&self) -> std::time::Duration {
-        ka_core::duration::parse_duration(&self.backoff).expect("validated")
-    }
 }
 
 /// `KA_ROOT/retention.yaml` (optional; `ka-prune --config FILE` names another):
@@ -203,31 +192,31 @@ pub struct RetentionConfig {
     /// Pre-install /boot backups (default `7d`); the newest backup of each
     /// host is kept whatever its age.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backups: Option<String>,
+    pub backups: Option<Span>,
     /// Job outputs (packages + job record), by the job's finish time; older
     /// ones are archived into `KA_ROOT/archive/<job-id>.tar` (default `30d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_outputs: Option<String>,
+    pub job_outputs: Option<Span>,
     /// Job archives, by the job's finish time (default `365d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub archives: Option<String>,
+    pub archives: Option<Span>,
     /// Job logs, by the job's finish time (default `365d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logs: Option<String>,
+    pub logs: Option<Span>,
     /// Render folders not used by a job this young, and not the host's
     /// current promotion, are removed (default `30d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub renders: Option<String>,
+    pub renders: Option<Span>,
     /// Job trees on build hosts (`<root>/source/<job-id>/`), by the job's
     /// finish time (default `7d`); the newest tree of each build host, a
     /// kept job's and a running job's are kept whatever their age.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build_trees: Option<String>,
+    pub build_trees: Option<Span>,
     /// Build hosts' source cache entries (`<root>/cache/sources/<b2sum>`),
     /// by their last use (default `30d`); an entry a job tree still links
     /// is kept (removing it would free nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_cache: Option<String>,
+    pub source_cache: Option<Span>,
 }
 
 #[cfg(test)]
@@ -247,7 +236,7 @@ mod tests {
         )
         .unwrap();
         let g = ok.gitea().unwrap();
-        assert_eq!((g.timeout().as_secs(), g.attempts), (10, 4));
+        assert_eq!((g.timeout.as_secs(), g.attempts), (10, 4));
         assert!(check("{}").unwrap().gitea().is_none());
         for (text, want) in [
             ("issues: { backend: gitea }", "issues.gitea is missing"),

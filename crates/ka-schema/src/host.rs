@@ -2,7 +2,9 @@
 //! (`ka.install`), what verification saw (`ka.probe-report`, `ka.burn-in`) and
 //! the one-line status (`ka.host-status`).
 
-use crate::{BlockRef, BurnInKind, HostStatusKind, InstalledKind, ProbeReportKind, Status, V1};
+use crate::{
+    BlockRef, BurnInKind, HostStatusKind, InstalledKind, ProbeReportKind, Span, Status, V1,
+};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -92,7 +94,7 @@ pub struct BurnIn {
     pub package_version: String,
     pub installed_at: String,
     /// `verify.burn_in` when the record was started, e.g. `24h`.
-    pub duration: String,
+    pub duration: Span,
     /// `installed_at` + `duration`.
     pub ends_at: String,
     pub state: BurnInState,

@@ -40,6 +40,7 @@ pub mod publish;
 pub mod records;
 pub mod retain;
 pub mod series;
+pub mod span;
 pub mod tree;
 pub mod yaml;
 
@@ -52,6 +53,7 @@ pub use publish::*;
 pub use records::*;
 pub use retain::*;
 pub use series::*;
+pub use span::Span;
 pub use tree::*;
 pub use yaml::*;
 

@@ -2,7 +2,7 @@
 //! checks its type cannot make. Unknown keys are errors that name file, line
 //! and column.
 
-use crate::{check_series_ref, load_yaml};
+use crate::{Span, check_series_ref, load_yaml};
 use ka_core::error::{Error, Result, contract, quoted};
 use ka_core::names::{check_name, check_scope};
 use serde::{Deserialize, Serialize};
@@ -180,17 +180,17 @@ pub struct BuildSpec {
     pub fallback: Vec<String>,
     /// Absolute cap, e.g. `4h`.
     #[serde(default = "default_wall_clock")]
-    pub wall_clock: String,
+    pub wall_clock: Span,
     /// No output for this long counts as a stall, e.g. `5m`.
     #[serde(default = "default_stall")]
-    pub stall: String,
+    pub stall: Span,
 }
 
-fn default_wall_clock() -> String {
-    "4h".into()
+fn default_wall_clock() -> Span {
+    Span::hours(4)
 }
-fn default_stall() -> String {
-    "5m".into()
+fn default_stall() -> Span {
+    Span::minutes(5)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -273,7 +273,7 @@ pub enum Initramfs {
 pub struct VerifySpec {
     /// SSH must answer within this long after a reboot (bar 1), e.g. `10m`.
     #[serde(default = "default_heartbeat")]
-    pub heartbeat: String,
+    pub heartbeat: Span,
     /// Device-tree files and the values they must hold (bar 3).
     #[serde(default)]
     pub dt: BTreeMap<String, String>,
@@ -282,17 +282,17 @@ pub struct VerifySpec {
     pub sysfs: BTreeMap<String, String>,
     /// Burn-in duration (bar 5); `0h` turns it off.
     #[serde(default = "default_burn_in")]
-    pub burn_in: String,
+    pub burn_in: Span,
     /// Allow `cmd` probes on this host (they run a command; everything else is read-only).
     #[serde(default)]
     pub allow_cmd_probes: bool,
 }
 
-fn default_heartbeat() -> String {
-    "10m".into()
+fn default_heartbeat() -> Span {
+    Span::minutes(10)
 }
-fn default_burn_in() -> String {
-    "0h".into()
+fn default_burn_in() -> Span {
+    Span::hours(0)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -312,7 +312,7 @@ pub struct BuildHostSpec {
     pub release: Option<Vec<String>>,
     /// Release the host after this long idle, e.g. `30m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idle_release: Option<String>,
+    pub idle_release: Option<Span>,
     /// kernel-agent's folder on the build host (sources, ccache, kept trees),
     /// provisioned by the host's owner and writable by `user`.
     #[serde(default = "default_build_root")]

@@ -13,7 +13,7 @@ use ka_schema::{
     BlockKind, BlockRef, Job, JobResult, NoticeKind, NoticeSubject, Publish, PublishedPackage,
     PublishedRepo, Status, Subject, Transport, V1, Verb, VerbResult,
 };
-use ka_schema::{Distro, HostManifest, SignSpec};
+use ka_schema::{Distro, HostManifest, SignSpec, Span};
 use std::path::{Path, PathBuf};
 
 /// The sign script's exit statuses.
@@ -23,8 +23,13 @@ pub const EXIT_REPO: i32 = 12;
 pub const EXIT_BUSY: i32 = 13;
 
 /// How long the sign host may take, and may stay silent.
-const WALL_CLOCK: &str = "1h";
-const STALL: &str = "15m";
+/// What a job on the sign host may take: its wall clock, and its stall.
+fn wall_clock() -> Span {
+    Span::hours(1)
+}
+fn stall() -> Span {
+    Span::minutes(15)
+}
 
 pub struct Publisher<'a, R: Remote> {
     pub remote: R,
@@ -131,8 +136,8 @@ impl<R: Remote> Publisher<'_, R> {
             argv,
             cwd: None,
             env: Default::default(),
-            wall_clock: WALL_CLOCK.into(),
-            stall: STALL.into(),
+            wall_clock: wall_clock(),
+            stall: stall(),
             log,
         }
     }
@@ -545,7 +550,9 @@ fn describe(r: &JobResult, report: &ScriptReport) -> String {
     }
     if r.capped || r.stalled {
         return format!(
-            "the sign host took too long (wall clock {WALL_CLOCK}, stall {STALL}) and the job was killed"
+            "the sign host took too long (wall clock {}, stall {}) and the job was killed",
+            wall_clock(),
+            stall()
         );
     }
     let said = report.errors.join("; ");

@@ -74,11 +74,6 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
-/// A job id: `<host>-<UTC time>-<first 8 of the lock b2sum>`, sortable by time.
-pub fn job_id(host: &str, now: i64, lock_b2sum: &str) -> String {
-    ka_core::names::job_id(host, now, lock_b2sum)
-}
-
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let layout = Layout::new(runtime_root(cli.root.as_deref())?);
@@ -117,7 +112,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             store: &store,
             repo: &repo,
             credentials: Credentials::of_fleet(&repo, &layout)?,
-            job_id: job_id(
+            job_id: ka_core::names::job_id(
                 &render.host,
                 ka_core::time::now_epoch()?,
                 &render.lock_b2sum,

@@ -99,24 +99,65 @@ pub fn job_id(host: &str, now: i64, lock_b2sum: &str) -> String {
     format!("{host}-{t}-{}", &lock_b2sum[..lock_b2sum.len().min(8)])
 }
 
-/// The start time a [`job_id`] holds (seconds since the epoch), if it has one.
-pub fn job_id_time(id: &str) -> Option<i64> {
-    let mut parts = id.rsplitn(3, '-');
-    let (_sum, t, _host) = (parts.next()?, parts.next()?, parts.next()?);
-    let b = t.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
+/// A job id split into its parts: `<host>-<UTC start>-<tail>`, the start
+/// written `20260101T120000Z`. A build job's tail is 8 hex digits of its
+/// lock's b2sum ([`job_id`]); other jobs (publishing, releasing a build host)
+/// end in something else. The one reader of job ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobId<'a> {
+    /// Everything before the start time (a host name may hold `-`).
+    pub host: &'a str,
+    /// The start time as the id writes it.
+    pub started: &'a str,
+    pub tail: &'a str,
+}
+
+impl<'a> JobId<'a> {
+    /// `None` when `id` holds no start time where one belongs.
+    pub fn parse(id: &'a str) -> Option<JobId<'a>> {
+        let mut parts = id.rsplitn(3, '-');
+        let (tail, started, host) = (parts.next()?, parts.next()?, parts.next()?);
+        let b = started.as_bytes();
+        let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+        if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' || !digits(0..8) || !digits(9..15) {
+            return None;
+        }
+        Some(JobId {
+            host,
+            started,
+            tail,
+        })
     }
-    let text = format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &t[0..4],
-        &t[4..6],
-        &t[6..8],
-        &t[9..11],
-        &t[11..13],
-        &t[13..15]
-    );
-    crate::time::parse_time(&text).ok()
+
+    /// The start time as RFC 3339 (`2026-01-01T12:00:00Z`).
+    pub fn started_rfc3339(&self) -> String {
+        let t = self.started;
+        format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &t[0..4],
+            &t[4..6],
+            &t[6..8],
+            &t[9..11],
+            &t[11..13],
+            &t[13..15]
+        )
+    }
+
+    /// The start time in seconds since the epoch; `None` for a date that
+    /// does not exist (month 13).
+    pub fn started_at(&self) -> Option<i64> {
+        crate::time::parse_time(&self.started_rfc3339()).ok()
+    }
+
+    /// A build job's id ([`job_id`]): the tail is 8 hex digits.
+    pub fn is_build(&self) -> bool {
+        self.tail.len() == 8 && self.tail.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+}
+
+/// The start time a job id holds (seconds since the epoch), if it has one.
+pub fn job_id_time(id: &str) -> Option<i64> {
+    JobId::parse(id)?.started_at()
 }
 
 pub fn this_host() -> String {
@@ -145,6 +186,18 @@ mod tests {
             assert_eq!(job_id_time(odd), None, "{odd}");
         }
         assert!(check_job_id("../etc").is_err());
+        let j = JobId::parse(&id).unwrap();
+        assert_eq!(
+            (j.host, j.tail, j.is_build()),
+            ("rk-3399-board", "01234567", true)
+        );
+        assert_eq!(j.started_rfc3339(), "2026-11-18T11:06:40Z");
+        assert!(
+            !JobId::parse("publish-20261118T110640Z-4242")
+                .unwrap()
+                .is_build()
+        );
+        assert_eq!(JobId::parse("x-2026111aT110640Z-01234567"), None);
     }
 
     #[test]

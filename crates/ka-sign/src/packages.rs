@@ -1,10 +1,8 @@
-//! Which files of a build job's output are packages, and what their names say.
-//! makepkg names a package `<pkgname>-<pkgver>-<pkgrel>-<arch>.pkg.tar.<ext>`
-//! (the extension is whatever PKGEXT says: Debian's makepkg writes `.gz`, Arch
-//! `.zst`), dpkg-deb `<package>_<version>_<arch>.deb`.
+//! Which files of a build job's output are packages of the target host (their
+//! names read by `ka_schema::PackageFile`), with their sizes and b2sums.
 
 use ka_core::error::{Error, Result, contract, usage};
-use ka_schema::{Arch, Distro, HostManifest};
+use ka_schema::{Arch, Distro, HostManifest, PackageFile};
 use std::path::{Path, PathBuf};
 
 /// One package file of a job's output.
@@ -26,35 +24,6 @@ pub fn arch_names(arch: Arch) -> (&'static str, &'static str) {
     match arch {
         Arch::Aarch64 => ("aarch64", "arm64"),
         Arch::X86_64 => ("x86_64", "amd64"),
-    }
-}
-
-/// Split a package file name into (package, version, arch); `None` when it
-/// is not a package of `distro`.
-pub fn parse_name(distro: Distro, name: &str) -> Option<(String, String, String)> {
-    match distro {
-        Distro::Arch => {
-            if name.ends_with(".sig") {
-                return None;
-            }
-            let stem = &name[..name.find(".pkg.tar")?];
-            let mut parts = stem.rsplitn(4, '-');
-            let (arch, rel, ver, pkg) =
-                (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-            if [arch, rel, ver, pkg].iter().any(|p| p.is_empty()) {
-                return None;
-            }
-            Some((pkg.into(), format!("{ver}-{rel}"), arch.into()))
-        }
-        Distro::Debian => {
-            let stem = name.strip_suffix(".deb")?;
-            let mut parts = stem.split('_');
-            let (pkg, ver, arch) = (parts.next()?, parts.next()?, parts.next()?);
-            if parts.next().is_some() || [pkg, ver, arch].iter().any(|p| p.is_empty()) {
-                return None;
-            }
-            Some((pkg.into(), ver.into(), arch.into()))
-        }
     }
 }
 
@@ -94,9 +63,16 @@ pub fn select(dir: &Path, target: &HostManifest, job: &str) -> Result<Vec<Packag
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((package, version, arch)) = parse_name(target.distro, &name) else {
+        let Some(file) = PackageFile::parse(&name).filter(|p| p.distro == target.distro) else {
             continue;
         };
+        let kernel = file.is_kernel(target.kernel.as_ref().map(|k| k.pkgbase.as_str()));
+        let PackageFile {
+            package,
+            version,
+            arch,
+            ..
+        } = file;
         check_file_name(&name)?;
         let fits = match target.distro {
             Distro::Arch => arch == pacman_arch || arch == "any",
@@ -109,10 +85,6 @@ pub fn select(dir: &Path, target: &HostManifest, job: &str) -> Result<Vec<Packag
                 target.host
             )));
         }
-        let kernel = match target.distro {
-            Distro::Arch => target.kernel.as_ref().is_some_and(|k| k.pkgbase == package),
-            Distro::Debian => package.starts_with("linux-image-") && !package.ends_with("-dbg"),
-        };
         let path = entry.path();
         let (size, b2sum) = ka_core::hash::file_digest(&path)?;
         out.push(Package {
@@ -154,43 +126,4 @@ pub fn select(dir: &Path, target: &HostManifest, job: &str) -> Result<Vec<Packag
         )));
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        assert_eq!(
-            parse_name(
-                Distro::Arch,
-                "linux-fresnel-fourier-7.0-1-aarch64.pkg.tar.zst"
-            ),
-            Some((
-                "linux-fresnel-fourier".into(),
-                "7.0-1".into(),
-                "aarch64".into()
-            ))
-        );
-        assert_eq!(
-            parse_name(Distro::Arch, "linux-x-headers-6.1-3-x86_64.pkg.tar.gz"),
-            Some(("linux-x-headers".into(), "6.1-3".into(), "x86_64".into()))
-        );
-        assert_eq!(
-            parse_name(Distro::Arch, "linux-x-6.1-3-x86_64.pkg.tar.gz.sig"),
-            None
-        );
-        assert_eq!(parse_name(Distro::Arch, "build.log"), None);
-        assert_eq!(
-            parse_name(Distro::Debian, "linux-image-6.1.0-ka_6.1.0-ka-1_amd64.deb"),
-            Some((
-                "linux-image-6.1.0-ka".into(),
-                "6.1.0-ka-1".into(),
-                "amd64".into()
-            ))
-        );
-        assert_eq!(parse_name(Distro::Debian, "x_1.deb"), None);
-        assert_eq!(parse_name(Distro::Debian, "x_1_amd64.buildinfo"), None);
-    }
 }

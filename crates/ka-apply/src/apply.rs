@@ -61,7 +61,7 @@ pub fn apply_patch(
         Err(reason) => {
             return Ok(PatchOutcome {
                 verdict: Verdict::Fails,
-                reason: Some(reason),
+                reason: Some(reason.to_string()),
                 files: Vec::new(),
                 changes: Vec::new(),
             });

@@ -27,15 +27,16 @@ mod tree;
 pub use apply::{ApplyOptions, FileChanges, PatchOutcome, apply_patch};
 pub use blob_id::git_blob_id;
 pub use overlay::{Checkpoint, Overlay};
+pub use parse::PatchError;
 pub use regions::{Change, LineSpan, Overlap, Regions, RegionsCheckpoint};
-pub use relocate::relocate_hunks;
+pub use relocate::{RelocateError, relocate_hunks};
 pub use symlinks::{Hostile, SeriesLinks};
 pub use tree::{BaseTree, GitTree, MemTree};
 
 /// Whether `bytes` hold a usable patch, judged by the same parser
 /// [`apply_patch`] uses: the number of file diffs in it, or why it is not one
 /// (`not a diff: ...`, `malformed patch: ...`).
-pub fn parse_check(bytes: &[u8]) -> Result<usize, String> {
+pub fn parse_check(bytes: &[u8]) -> Result<usize, PatchError> {
     parse::parse_patch(bytes).map(|diffs| diffs.len())
 }
 

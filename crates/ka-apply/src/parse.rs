@@ -90,10 +90,36 @@ impl FileDiff<'_> {
     }
 }
 
+/// Why a patch file cannot be used: a verdict on the patch (it fails), not a
+/// failure to read anything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatchError {
+    #[error("not a diff: the patch is empty")]
+    Empty,
+    #[error("not a diff: no `diff --git` or `---`/`+++` file header found")]
+    NoHeader,
+    /// The diff parser's own words.
+    #[error("malformed patch: {0}")]
+    Malformed(String),
+    #[error("not a diff: no file header found")]
+    NoFiles,
+    #[error(
+        "the patch has {headers} `---`/`+++` file headers but only {parsed} parsed as \
+         file diffs (plain diffs mixed with `diff --git` ones?); refusing to drop files"
+    )]
+    DroppedFiles { headers: usize, parsed: usize },
+    #[error("cannot strip the a/ b/ prefix from path {0:?}")]
+    NoPrefix(String),
+    #[error("path is not UTF-8: {0}")]
+    NotUtf8(String),
+    #[error("refusing path {0:?}: empty, absolute or with `..`")]
+    UnsafePath(String),
+}
+
 /// Parse one patch file. `Err` carries the reason the patch cannot be used.
-pub(crate) fn parse_patch(bytes: &[u8]) -> Result<Vec<FileDiff<'_>>, String> {
+pub(crate) fn parse_patch(bytes: &[u8]) -> Result<Vec<FileDiff<'_>>, PatchError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err("not a diff: the patch is empty".into());
+        return Err(PatchError::Empty);
     }
     let diff_part = strip_mail(bytes);
     let body = strip_signature(diff_part);
@@ -108,13 +134,13 @@ pub(crate) fn parse_patch(bytes: &[u8]) -> Result<Vec<FileDiff<'_>>, String> {
         match parsed {
             Ok(f) => files.push(f),
             Err(e) if files.is_empty() && e.to_string().contains("no valid patches found") => {
-                return Err("not a diff: no `diff --git` or `---`/`+++` file header found".into());
+                return Err(PatchError::NoHeader);
             }
-            Err(e) => return Err(format!("malformed patch: {e}")),
+            Err(e) => return Err(PatchError::Malformed(e.to_string())),
         }
     }
     if files.is_empty() {
-        return Err("not a diff: no file header found".into());
+        return Err(PatchError::NoFiles);
     }
 
     // Every `---`/`+++`/`@@` header must have become a file diff with hunks:
@@ -126,10 +152,10 @@ pub(crate) fn parse_patch(bytes: &[u8]) -> Result<Vec<FileDiff<'_>>, String> {
         .filter(|f| matches!(f.patch(), PatchKind::Text(p) if !p.hunks().is_empty()))
         .count();
     if headers != with_hunks {
-        return Err(format!(
-            "the patch has {headers} `---`/`+++` file headers but only {with_hunks} parsed as \
-             file diffs (plain diffs mixed with `diff --git` ones?); refusing to drop files"
-        ));
+        return Err(PatchError::DroppedFiles {
+            headers,
+            parsed: with_hunks,
+        });
     }
 
     // Lines of the patch file before the diff (the mail around it).
@@ -169,16 +195,16 @@ pub(crate) fn parse_patch(bytes: &[u8]) -> Result<Vec<FileDiff<'_>>, String> {
     Ok(diffs)
 }
 
-fn target_of(op: &FileOperation<'_, [u8]>, git: bool) -> Result<Target, String> {
+fn target_of(op: &FileOperation<'_, [u8]>, git: bool) -> Result<Target, PatchError> {
     // Paths on `---`/`+++` and `diff --git` lines carry a prefix (`a/`, `b/`,
     // or a quilt tree name); `rename from`/`copy from` lines carry none.
-    let prefixed = |p: &[u8]| -> Result<String, String> {
+    let prefixed = |p: &[u8]| -> Result<String, PatchError> {
         let p = path_str(p)?;
         match p.split_once('/') {
             Some((_, rest)) if !rest.is_empty() => Ok(rest.to_string()),
             // `--- old.txt`: no prefix to strip (git keeps such names too).
             _ if !git => Ok(p),
-            _ => Err(format!("cannot strip the a/ b/ prefix from path {p:?}")),
+            _ => Err(PatchError::NoPrefix(p)),
         }
     };
     Ok(match op {
@@ -199,11 +225,11 @@ fn target_of(op: &FileOperation<'_, [u8]>, git: bool) -> Result<Target, String> 
     })
 }
 
-fn path_str(p: &[u8]) -> Result<String, String> {
+fn path_str(p: &[u8]) -> Result<String, PatchError> {
     let s = String::from_utf8(p.to_vec())
-        .map_err(|_| format!("path is not UTF-8: {}", String::from_utf8_lossy(p)))?;
+        .map_err(|_| PatchError::NotUtf8(String::from_utf8_lossy(p).into_owned()))?;
     if s.is_empty() || s.starts_with('/') || s.split('/').any(|c| c == "..") {
-        return Err(format!("refusing path {s:?}: empty, absolute or with `..`"));
+        return Err(PatchError::UnsafePath(s));
     }
     Ok(s)
 }
@@ -372,15 +398,27 @@ mod tests {
     fn mixed_git_and_plain_diffs_are_refused() {
         let p = b"diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n--- a/g\n+++ b/g\n@@ -1 +1 @@\n-a\n+b\n";
         let err = parse_patch(p).unwrap_err();
-        assert!(err.contains("2 `---`/`+++` file headers"), "{err}");
+        assert_eq!(
+            err,
+            PatchError::DroppedFiles {
+                headers: 2,
+                parsed: 1
+            }
+        );
+        assert!(
+            err.to_string().contains("2 `---`/`+++` file headers"),
+            "{err}"
+        );
     }
 
     #[test]
     fn empty_and_prose_are_not_diffs() {
-        assert!(parse_patch(b"").unwrap_err().contains("empty"));
+        assert_eq!(parse_patch(b"").unwrap_err(), PatchError::Empty);
+        assert!(parse_patch(b"").unwrap_err().to_string().contains("empty"));
         assert!(
             parse_patch(b"hello\nworld\n")
                 .unwrap_err()
+                .to_string()
                 .contains("not a diff")
         );
     }

@@ -10,10 +10,27 @@
 use crate::parse::{body_start, lines};
 use std::borrow::Cow;
 
+/// Why a checked patch's hunk headers could not be moved to where the check
+/// placed them (the check and the patch disagree: promote again).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RelocateError {
+    #[error("the patch has {headers} hunk headers but the check placed {placed} hunks")]
+    HunkCount { headers: usize, placed: usize },
+    #[error("hunk header {0:?} is not UTF-8")]
+    NotUtf8(String),
+    #[error("malformed hunk header {0:?}")]
+    Malformed(String),
+    #[error("hunk header {header:?} moved by {offset} lines starts before the file")]
+    BeforeFile { header: String, offset: i64 },
+}
+
 /// `bytes` with the `n`-th hunk header moved by `offsets[n]` lines (old and
 /// new start alike), in patch order across all file diffs. `Err` when the
 /// patch's hunk headers do not match `offsets` one to one.
-pub fn relocate_hunks<'a>(bytes: &'a [u8], offsets: &[i64]) -> Result<Cow<'a, [u8]>, String> {
+pub fn relocate_hunks<'a>(
+    bytes: &'a [u8],
+    offsets: &[i64],
+) -> Result<Cow<'a, [u8]>, RelocateError> {
     let start = body_start(bytes);
     // Inside a diff a line starting with "@@ -" is always a hunk header:
     // hunk lines start with ' ', '+', '-' or '\', base85 lines with a letter.
@@ -26,11 +43,10 @@ pub fn relocate_hunks<'a>(bytes: &'a [u8], offsets: &[i64]) -> Result<Cow<'a, [u
         .filter(|(_, line)| line.starts_with(b"@@ -"))
         .collect::<Vec<_>>();
     if headers.len() != offsets.len() {
-        return Err(format!(
-            "the patch has {} hunk headers but the check placed {} hunks",
-            headers.len(),
-            offsets.len()
-        ));
+        return Err(RelocateError::HunkCount {
+            headers: headers.len(),
+            placed: offsets.len(),
+        });
     }
     if offsets.iter().all(|&o| o == 0) {
         return Ok(Cow::Borrowed(bytes));
@@ -47,31 +63,25 @@ pub fn relocate_hunks<'a>(bytes: &'a [u8], offsets: &[i64]) -> Result<Cow<'a, [u
 }
 
 /// `@@ -a[,b] +c[,d] @@rest` with `a` and `c` moved by `offset`.
-fn moved_header(line: &[u8], offset: i64) -> Result<Vec<u8>, String> {
+fn moved_header(line: &[u8], offset: i64) -> Result<Vec<u8>, RelocateError> {
     let shown = || String::from_utf8_lossy(line).trim_end().to_string();
-    let text =
-        std::str::from_utf8(line).map_err(|_| format!("hunk header {:?} is not UTF-8", shown()))?;
+    let text = std::str::from_utf8(line).map_err(|_| RelocateError::NotUtf8(shown()))?;
+    let malformed = || RelocateError::Malformed(shown());
     let rest = &text["@@ -".len()..];
-    let (old, rest) = rest
-        .split_once(" +")
-        .ok_or_else(|| format!("malformed hunk header {:?}", shown()))?;
-    let (new, tail) = rest
-        .split_once(" @@")
-        .ok_or_else(|| format!("malformed hunk header {:?}", shown()))?;
-    let moved = |range: &str| -> Result<String, String> {
+    let (old, rest) = rest.split_once(" +").ok_or_else(malformed)?;
+    let (new, tail) = rest.split_once(" @@").ok_or_else(malformed)?;
+    let moved = |range: &str| -> Result<String, RelocateError> {
         let (start, len) = match range.split_once(',') {
             Some((s, l)) => (s, Some(l)),
             None => (range, None),
         };
-        let start: i64 = start
-            .parse()
-            .map_err(|_| format!("malformed hunk header {:?}", shown()))?;
+        let start: i64 = start.parse().map_err(|_| malformed())?;
         let start = start + offset;
         if start < 0 {
-            return Err(format!(
-                "hunk header {:?} moved by {offset} lines starts before the file",
-                shown()
-            ));
+            return Err(RelocateError::BeforeFile {
+                header: shown(),
+                offset,
+            });
         }
         Ok(match len {
             Some(l) => format!("{start},{l}"),
@@ -137,10 +147,22 @@ mod tests {
     #[test]
     fn a_count_that_disagrees_is_refused() {
         let e = relocate_hunks(MAIL, &[1, 2]).unwrap_err();
-        assert!(e.contains("3 hunk headers but the check placed 2"), "{e}");
+        assert_eq!(
+            e,
+            RelocateError::HunkCount {
+                headers: 3,
+                placed: 2
+            }
+        );
+        assert!(
+            e.to_string()
+                .contains("3 hunk headers but the check placed 2"),
+            "{e}"
+        );
         assert!(
             relocate_hunks(MAIL, &[0, -9, 0])
                 .unwrap_err()
+                .to_string()
                 .contains("before the file")
         );
     }

@@ -38,6 +38,23 @@ pub enum Error {
     /// The input breaks a contract: wrong document, malformed format, unknown key.
     #[error("{0}")]
     Contract(String),
+    /// An error of a crate's own type, which says its exit code itself.
+    #[error("{0}")]
+    Coded(Box<dyn Coded>),
+}
+
+/// An error type of a crate's own (a parser's, a reader's), in the manner of
+/// uucore's `UError`: it knows which exit code it means, so a caller passes
+/// it on with `?` instead of flattening it into a message and choosing a
+/// code again at every call site.
+pub trait Coded: std::error::Error + Send + Sync + 'static {
+    fn code(&self) -> ExitCode;
+}
+
+impl<E: Coded> From<E> for Error {
+    fn from(e: E) -> Error {
+        Error::Coded(Box::new(e))
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -55,6 +72,7 @@ impl Error {
             Error::Negative(_) => ExitCode::Negative,
             Error::Usage(_) | Error::Io { .. } => ExitCode::Usage,
             Error::Contract(_) => ExitCode::Contract,
+            Error::Coded(e) => e.code(),
         }
     }
 }
@@ -206,6 +224,25 @@ pub fn main_with(prog: &str, run: impl FnOnce() -> anyhow::Result<ExitCode>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("a line that does not parse")]
+    struct Syntax;
+
+    impl Coded for Syntax {
+        fn code(&self) -> ExitCode {
+            ExitCode::Contract
+        }
+    }
+
+    #[test]
+    fn a_coded_error_keeps_its_message_and_its_code() {
+        let e: Error = Syntax.into();
+        assert_eq!(e.to_string(), "a line that does not parse");
+        assert_eq!(e.exit_code(), ExitCode::Contract);
+        let any = anyhow::Error::from(e).context("reading Kconfig");
+        assert_eq!(exit_code_of(&any), ExitCode::Contract);
+    }
 
     #[test]
     fn short_text_is_quoted_whole() {

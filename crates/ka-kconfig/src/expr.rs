@@ -52,9 +52,43 @@ pub enum Token {
     Op(&'static str),
 }
 
+/// A Kconfig line or expression that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyntaxError {
+    #[error("a string is not closed")]
+    OpenString,
+    #[error("a $( macro is not closed")]
+    OpenMacro,
+    #[error("unexpected character {0:?}")]
+    Character(char),
+    #[error("an expression ends early")]
+    EndsEarly,
+    #[error("a ( is not closed")]
+    OpenParen,
+    #[error("unexpected {0:?} in an expression")]
+    Operator(&'static str),
+    #[error("unexpected {0:?} after an expression")]
+    Trailing(Token),
+    #[error("expected `if` or the end of the line, found {0:?}")]
+    NotIf(Token),
+    /// `config`/`menuconfig` without its symbol's name.
+    #[error("{0} without a name")]
+    NoName(String),
+    /// `source` and its kin without a quoted path.
+    #[error("{0} without a quoted path")]
+    NoPath(String),
+    /// `select`/`imply` without the symbol.
+    #[error("{0} without a symbol")]
+    NoSymbol(String),
+    #[error("end{end} closes a {open}")]
+    Closes { end: String, open: &'static str },
+    #[error("end{0} without {0}")]
+    Unopened(String),
+}
+
 /// Split a (continuation-joined) Kconfig line into tokens; `#` outside a
 /// string starts a comment.
-pub fn tokenize(line: &str) -> Result<Vec<Token>, String> {
+pub fn tokenize(line: &str) -> Result<Vec<Token>, SyntaxError> {
     let b = line.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -69,7 +103,7 @@ pub fn tokenize(line: &str) -> Result<Vec<Token>, String> {
                 i += 1;
                 loop {
                     let Some(&d) = b.get(i) else {
-                        return Err("a string is not closed".into());
+                        return Err(SyntaxError::OpenString);
                     };
                     i += 1;
                     if d == quote {
@@ -91,7 +125,7 @@ pub fn tokenize(line: &str) -> Result<Vec<Token>, String> {
                 let mut depth = 0usize;
                 loop {
                     let Some(&d) = b.get(i) else {
-                        return Err("a $( macro is not closed".into());
+                        return Err(SyntaxError::OpenMacro);
                     };
                     i += 1;
                     if d == b'(' {
@@ -128,7 +162,7 @@ pub fn tokenize(line: &str) -> Result<Vec<Token>, String> {
                     i += 1;
                 }
                 if i == start {
-                    return Err(format!("unexpected character {:?}", c as char));
+                    return Err(SyntaxError::Character(c as char));
                 }
                 // a macro glued to a word (`arch/$(SRCARCH)/Kconfig` is
                 // quoted, but words like `FOO$(x)` exist in theory): keep
@@ -142,11 +176,11 @@ pub fn tokenize(line: &str) -> Result<Vec<Token>, String> {
 
 /// Parse tokens `toks[*pos..]` as one expression, stopping before a token
 /// the grammar does not continue with (the `if` of `default X if Y`).
-pub fn parse(toks: &[Token], pos: &mut usize) -> Result<Expr, String> {
+pub fn parse(toks: &[Token], pos: &mut usize) -> Result<Expr, SyntaxError> {
     parse_or(toks, pos)
 }
 
-fn parse_or(t: &[Token], p: &mut usize) -> Result<Expr, String> {
+fn parse_or(t: &[Token], p: &mut usize) -> Result<Expr, SyntaxError> {
     let mut left = parse_and(t, p)?;
     while t.get(*p) == Some(&Token::Op("||")) {
         *p += 1;
@@ -156,7 +190,7 @@ fn parse_or(t: &[Token], p: &mut usize) -> Result<Expr, String> {
     Ok(left)
 }
 
-fn parse_and(t: &[Token], p: &mut usize) -> Result<Expr, String> {
+fn parse_and(t: &[Token], p: &mut usize) -> Result<Expr, SyntaxError> {
     let mut left = parse_not(t, p)?;
     while t.get(*p) == Some(&Token::Op("&&")) {
         *p += 1;
@@ -166,7 +200,7 @@ fn parse_and(t: &[Token], p: &mut usize) -> Result<Expr, String> {
     Ok(left)
 }
 
-fn parse_not(t: &[Token], p: &mut usize) -> Result<Expr, String> {
+fn parse_not(t: &[Token], p: &mut usize) -> Result<Expr, SyntaxError> {
     if t.get(*p) == Some(&Token::Op("!")) {
         *p += 1;
         return Ok(Expr::Not(Box::new(parse_not(t, p)?)));
@@ -174,7 +208,7 @@ fn parse_not(t: &[Token], p: &mut usize) -> Result<Expr, String> {
     parse_cmp(t, p)
 }
 
-fn parse_cmp(t: &[Token], p: &mut usize) -> Result<Expr, String> {
+fn parse_cmp(t: &[Token], p: &mut usize) -> Result<Expr, SyntaxError> {
     let left = parse_atom(t, p)?;
     let op = match t.get(*p) {
         Some(Token::Op("=")) => Cmp::Eq,
@@ -190,14 +224,14 @@ fn parse_cmp(t: &[Token], p: &mut usize) -> Result<Expr, String> {
     Ok(Expr::Cmp(op, Box::new(left), Box::new(right)))
 }
 
-fn parse_atom(t: &[Token], p: &mut usize) -> Result<Expr, String> {
-    let tok = t.get(*p).ok_or("an expression ends early")?;
+fn parse_atom(t: &[Token], p: &mut usize) -> Result<Expr, SyntaxError> {
+    let tok = t.get(*p).ok_or(SyntaxError::EndsEarly)?;
     *p += 1;
     match tok {
         Token::Op("(") => {
             let e = parse_or(t, p)?;
             if t.get(*p) != Some(&Token::Op(")")) {
-                return Err("a ( is not closed".into());
+                return Err(SyntaxError::OpenParen);
             }
             *p += 1;
             Ok(e)
@@ -206,7 +240,7 @@ fn parse_atom(t: &[Token], p: &mut usize) -> Result<Expr, String> {
         Token::Word(w) => Ok(Expr::Sym(w.clone())),
         Token::Str(s) => Ok(Expr::Str(s.clone())),
         Token::Macro(m) => Ok(Expr::Macro(m.clone())),
-        Token::Op(o) => Err(format!("unexpected {o:?} in an expression")),
+        Token::Op(o) => Err(SyntaxError::Operator(o)),
     }
 }
 

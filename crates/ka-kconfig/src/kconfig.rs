@@ -9,7 +9,7 @@
 //! a `source` path needs (`$(SRCARCH)`); a macro in an expression stays an
 //! opaque atom (a toolchain test).
 
-use crate::expr::{self, Expr, Token};
+use crate::expr::{self, Expr, SyntaxError, Token};
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
@@ -148,10 +148,47 @@ struct Reader<'a> {
     depth: usize,
 }
 
+/// Why the Kconfig tree does not read: where (`file` or `file:line`), and
+/// what. The tree is the baseline's: an error here breaks its contract.
+#[derive(Debug, thiserror::Error)]
+#[error("{at}: {problem}")]
+pub struct KconfigError {
+    pub at: String,
+    pub problem: Problem,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    #[error("sources nest more than 64 deep")]
+    TooDeep,
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error(transparent)]
+    Syntax(#[from] SyntaxError),
+}
+
+impl KconfigError {
+    fn new(at: impl Into<String>, problem: Problem) -> KconfigError {
+        KconfigError {
+            at: at.into(),
+            problem,
+        }
+    }
+    fn syntax(at: impl Into<String>, e: SyntaxError) -> KconfigError {
+        KconfigError::new(at, Problem::Syntax(e))
+    }
+}
+
+impl ka_core::error::Coded for KconfigError {
+    fn code(&self) -> ka_core::ExitCode {
+        ka_core::ExitCode::Contract
+    }
+}
+
 impl Kconfig {
     /// Read `<tree>/Kconfig` and everything it sources, with `vars` (at
     /// least `SRCARCH` and `ARCH`) expanded in `source` paths.
-    pub fn read(tree: &Path, vars: &HashMap<String, String>) -> Result<Kconfig, String> {
+    pub fn read(tree: &Path, vars: &HashMap<String, String>) -> Result<Kconfig, KconfigError> {
         let mut r = Reader {
             tree,
             vars,
@@ -186,13 +223,13 @@ impl Kconfig {
 }
 
 impl Reader<'_> {
-    fn file(&mut self, rel: &str) -> Result<(), String> {
+    fn file(&mut self, rel: &str) -> Result<(), KconfigError> {
         self.depth += 1;
         if self.depth > 64 {
-            return Err(format!("{rel}: sources nest more than 64 deep"));
+            return Err(KconfigError::new(rel, Problem::TooDeep));
         }
         let path = self.tree.join(rel);
-        let text = fs::read_to_string(&path).map_err(|e| format!("{rel}: {e}"))?;
+        let text = fs::read_to_string(&path).map_err(|e| KconfigError::new(rel, Problem::Io(e)))?;
         self.k.files += 1;
         let mut lines = text.lines().enumerate().peekable();
         let mut help_indent: Option<Option<usize>> = None;
@@ -225,19 +262,20 @@ impl Reader<'_> {
             if is_assignment(&line) {
                 continue; // a macro variable (scripts/Kconfig.include)
             }
-            let toks = expr::tokenize(&line).map_err(|e| format!("{rel}:{lineno}: {e}"))?;
+            let at = || format!("{rel}:{lineno}");
+            let toks = expr::tokenize(&line).map_err(|e| KconfigError::syntax(at(), e))?;
             let Some(Token::Word(first)) = toks.first() else {
                 continue;
             };
-            let at = || format!("{rel}:{lineno}");
             let word = first.as_str();
             match word {
                 "help" | "---help---" => {
                     help_indent = Some(None);
                 }
                 "config" | "menuconfig" => {
-                    let name = word_at(&toks, 1)
-                        .ok_or_else(|| format!("{}: {word} without a name", at()))?;
+                    let name = word_at(&toks, 1).ok_or_else(|| {
+                        KconfigError::syntax(at(), SyntaxError::NoName(word.into()))
+                    })?;
                     self.start_config(name, at());
                 }
                 "choice" => {
@@ -266,7 +304,7 @@ impl Reader<'_> {
                 }
                 "endmenu" => self.end("menu", &at())?,
                 "if" => {
-                    let e = parse_rest(&toks, 1).map_err(|e| format!("{}: {e}", at()))?;
+                    let e = parse_rest(&toks, 1).map_err(|e| KconfigError::syntax(at(), e))?;
                     self.frames.push(Frame {
                         kind: "if",
                         deps: vec![e],
@@ -283,7 +321,7 @@ impl Reader<'_> {
                 "mainmenu" => {}
                 "source" | "osource" | "rsource" | "orsource" => {
                     let Some(Token::Str(p)) = toks.get(1) else {
-                        return Err(format!("{}: {word} without a quoted path", at()));
+                        return Err(KconfigError::syntax(at(), SyntaxError::NoPath(word.into())));
                     };
                     let mut target = self.expand(p);
                     if word.starts_with('r') || word.starts_with("or") {
@@ -334,15 +372,21 @@ impl Reader<'_> {
             .collect()
     }
 
-    fn end(&mut self, kind: &str, at: &str) -> Result<(), String> {
+    fn end(&mut self, kind: &str, at: &str) -> Result<(), KconfigError> {
         match self.frames.pop() {
             Some(f) if f.kind == kind => {
                 self.entry = Entry::None;
                 self.current = None;
                 Ok(())
             }
-            Some(f) => Err(format!("{at}: end{kind} closes a {}", f.kind)),
-            None => Err(format!("{at}: end{kind} without {kind}")),
+            Some(f) => Err(KconfigError::syntax(
+                at,
+                SyntaxError::Closes {
+                    end: kind.into(),
+                    open: f.kind,
+                },
+            )),
+            None => Err(KconfigError::syntax(at, SyntaxError::Unopened(kind.into()))),
         }
     }
 
@@ -351,8 +395,8 @@ impl Reader<'_> {
         self.k.symbols.get_mut(name).map(|s| &mut s.defs[*i])
     }
 
-    fn attribute(&mut self, word: &str, toks: &[Token], at: &str) -> Result<(), String> {
-        let err = |e: String| format!("{at}: {e}");
+    fn attribute(&mut self, word: &str, toks: &[Token], at: &str) -> Result<(), KconfigError> {
+        let err = |e: SyntaxError| KconfigError::syntax(at, e);
         // `depends on` of a menu or choice applies to everything inside it
         if word == "depends" {
             let e = parse_rest(toks, 2).map_err(err)?;
@@ -411,7 +455,7 @@ impl Reader<'_> {
             }
             "select" | "imply" => {
                 let target =
-                    word_at(toks, 1).ok_or_else(|| err(format!("{word} without a symbol")))?;
+                    word_at(toks, 1).ok_or_else(|| err(SyntaxError::NoSymbol(word.into())))?;
                 let cond = parse_if(toks, 2).map_err(err)?;
                 let sym = self.k.symbols.entry(target.to_string()).or_default();
                 let list = if word == "select" {
@@ -481,21 +525,21 @@ fn word_at(toks: &[Token], i: usize) -> Option<&str> {
 }
 
 /// The expression from token `from` to the end of the line.
-fn parse_rest(toks: &[Token], from: usize) -> Result<Expr, String> {
+fn parse_rest(toks: &[Token], from: usize) -> Result<Expr, SyntaxError> {
     let mut pos = from;
     let e = expr::parse(toks, &mut pos)?;
     if pos != toks.len() {
-        return Err(format!("unexpected {:?} after an expression", toks[pos]));
+        return Err(SyntaxError::Trailing(toks[pos].clone()));
     }
     Ok(e)
 }
 
 /// An optional `if <expr>` from token `from` to the end of the line.
-fn parse_if(toks: &[Token], from: usize) -> Result<Option<Expr>, String> {
+fn parse_if(toks: &[Token], from: usize) -> Result<Option<Expr>, SyntaxError> {
     match toks.get(from) {
         None => Ok(None),
         Some(Token::Word(w)) if w == "if" => parse_rest(toks, from + 1).map(Some),
-        Some(t) => Err(format!("expected `if` or the end of the line, found {t:?}")),
+        Some(t) => Err(SyntaxError::NotIf(t.clone())),
     }
 }
 
@@ -585,6 +629,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("Kconfig"), "menu \"x\"\nendif\n").unwrap();
         let err = Kconfig::read(dir.path(), &HashMap::new()).unwrap_err();
-        assert_eq!(err, "Kconfig:2: endif closes a menu");
+        assert_eq!(err.to_string(), "Kconfig:2: endif closes a menu");
     }
 }

@@ -51,14 +51,50 @@ impl BlockKind {
     }
 }
 
+/// A name that is none of a closed list's (a block kind, a verb, a notice
+/// kind): usage, exit 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub name: String,
+}
+
+impl UnknownName {
+    fn new(what: &'static str, name: &str) -> UnknownName {
+        UnknownName {
+            what,
+            name: name.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown {} {}",
+            self.what,
+            ka_core::error::quoted(&self.name)
+        )
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+impl ka_core::error::Coded for UnknownName {
+    fn code(&self) -> ka_core::ExitCode {
+        ka_core::ExitCode::Usage
+    }
+}
+
 impl std::str::FromStr for BlockKind {
-    type Err = String;
+    type Err = UnknownName;
     /// The kebab-case names the JSON uses, e.g. `patch-fail`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         BlockKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown block kind {}", ka_core::error::quoted(s)))
+            .ok_or_else(|| UnknownName::new("block kind", s))
     }
 }
 
@@ -159,12 +195,12 @@ impl Verb {
 }
 
 impl std::str::FromStr for Verb {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         Verb::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown verb {}", ka_core::error::quoted(s)))
+            .ok_or_else(|| UnknownName::new("verb", s))
     }
 }
 
@@ -215,12 +251,12 @@ impl NoticeKind {
 }
 
 impl std::str::FromStr for NoticeKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         NoticeKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown notice kind {}", ka_core::error::quoted(s)))
+            .ok_or_else(|| UnknownName::new("notice kind", s))
     }
 }
 
@@ -531,4 +567,23 @@ pub struct MirrorStatus {
     pub last_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error_at: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_back_and_an_unknown_one_is_usage() {
+        for k in BlockKind::ALL {
+            assert_eq!(k.as_str().parse::<BlockKind>(), Ok(k));
+        }
+        for v in Verb::ALL {
+            assert_eq!(v.as_str().parse::<Verb>(), Ok(v));
+        }
+        let e = ka_core::Error::from("patch-fial".parse::<BlockKind>().unwrap_err());
+        assert_eq!(e.to_string(), "unknown block kind \"patch-fial\"");
+        assert_eq!(e.exit_code(), ka_core::ExitCode::Usage);
+        assert!("x".parse::<NoticeKind>().is_err());
+    }
 }

@@ -3,7 +3,7 @@
 //! rewrite is line-wise and checked by re-parsing against the intended value.
 
 use crate::repo::{ManifestInfo, SeriesInfo, verify};
-use crate::yamledit::{Edit, edit_list, set_scalar};
+use crate::yamledit::{Edit, EditError, edit_list, set_scalar};
 use ka_core::error::{Result, contract};
 use ka_schema::SeriesMeta;
 
@@ -20,7 +20,7 @@ pub fn apply_vec(v: &[String], f: EditFn) -> Vec<String> {
         .collect()
 }
 
-fn at(rel: &str) -> impl Fn(String) -> ka_core::Error + '_ {
+fn at(rel: &str) -> impl Fn(EditError) -> ka_core::Error + '_ {
     move |e| contract(format!("{rel}: {e}; nothing was changed: edit it by hand"))
 }
 

@@ -69,8 +69,22 @@ fn quote(value: &str, q: Option<char>) -> String {
     }
 }
 
+/// Why a YAML file could not be edited in place: a shape this editor does
+/// not rewrite (the owner edits it by hand).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    #[error("{0}: a flow list spread over several lines; put it on one line or edit it by hand")]
+    FlowOverLines(String),
+    #[error("{key}: {value:?} is not a list this tool can edit; write it as [a, b] or as - items")]
+    NotAList { key: String, value: String },
+    #[error("{key}: line {line} is not a list item (`- value`); edit it by hand")]
+    NotAnItem { key: String, line: usize },
+    #[error("no top-level `{0}:` line")]
+    NoKey(String),
+}
+
 /// Apply `f` to every item of the top-level list `key`. A missing key is no change.
-pub fn edit_list(text: &str, key: &str, f: impl Fn(&str) -> Edit) -> Result<String, String> {
+pub fn edit_list(text: &str, key: &str, f: impl Fn(&str) -> Edit) -> Result<String, EditError> {
     let lines = split_lines(text);
     let Some(at) = lines.iter().position(|l| key_rest(l, key).is_some()) else {
         return Ok(text.to_string());
@@ -84,9 +98,7 @@ pub fn edit_list(text: &str, key: &str, f: impl Fn(&str) -> Edit) -> Result<Stri
 
     if value_trim.starts_with('[') {
         if !value_trim.ends_with(']') {
-            return Err(format!(
-                "{key}: a flow list spread over several lines; put it on one line or edit it by hand"
-            ));
+            return Err(EditError::FlowOverLines(key.into()));
         }
         let inner = &value_trim[1..value_trim.len() - 1];
         let mut items = Vec::new();
@@ -115,9 +127,10 @@ pub fn edit_list(text: &str, key: &str, f: impl Fn(&str) -> Edit) -> Result<Stri
         return Ok(out.concat());
     }
     if !value_trim.is_empty() {
-        return Err(format!(
-            "{key}: {value_trim:?} is not a list this tool can edit; write it as [a, b] or as - items"
-        ));
+        return Err(EditError::NotAList {
+            key: key.into(),
+            value: value_trim.into(),
+        });
     }
 
     // Block list: the item lines that follow.
@@ -151,10 +164,10 @@ pub fn edit_list(text: &str, key: &str, f: impl Fn(&str) -> Edit) -> Result<Stri
                 }
             }
         } else if b.starts_with(char::is_whitespace) {
-            return Err(format!(
-                "{key}: line {} is not a list item (`- value`); edit it by hand",
-                i + 1
-            ));
+            return Err(EditError::NotAnItem {
+                key: key.into(),
+                line: i + 1,
+            });
         } else {
             break;
         }
@@ -171,10 +184,10 @@ pub fn edit_list(text: &str, key: &str, f: impl Fn(&str) -> Edit) -> Result<Stri
 }
 
 /// Set the top-level scalar `key` to `value`, keeping its quoting and comment.
-pub fn set_scalar(text: &str, key: &str, value: &str) -> Result<String, String> {
+pub fn set_scalar(text: &str, key: &str, value: &str) -> Result<String, EditError> {
     let lines = split_lines(text);
     let Some(at) = lines.iter().position(|l| key_rest(l, key).is_some()) else {
-        return Err(format!("no top-level `{key}:` line"));
+        return Err(EditError::NoKey(key.into()));
     };
     let line = lines[at];
     let rest = key_rest(body(line), key).expect("found above");

@@ -131,170 +131,202 @@ pub struct Why {
     pub blocking: Vec<String>,
 }
 
+/// Why `name`'s final value is not the requested one: the first reason that
+/// holds, in the order conf itself would meet them.
 fn explain(k: &Kconfig, fin: &Values, name: &str, requested: &str, actual: Option<&str>) -> Why {
     let Some(sym) = k.get(name).filter(|s| !s.defs.is_empty()) else {
-        let hint = k
-            .nearest(name)
-            .map(|n| format!("; did you mean CONFIG_{n}?"))
-            .unwrap_or_default();
-        return Why {
-            reason: format!(
-                "unknown symbol: no Kconfig of this baseline and architecture defines {name} (a typo, or gone from this baseline){hint}"
-            ),
-            ..Why::default()
-        };
+        return unknown(k, name);
     };
     let want = Tri::parse(requested);
     let have = actual.and_then(Tri::parse).unwrap_or(Tri::N);
-    let deps = any_of(sym.defs.iter().map(|d| d.dep_expr()));
-    let dep_value = deps.eval(fin);
     let lower = match want {
         Some(w) => have < w,
         None => true,
     };
-    if lower {
-        let need = want.unwrap_or(Tri::Y).max(Tri::M);
-        // 1. its dependencies are not met
-        if dep_value < need || (want == Some(Tri::Y) && dep_value < Tri::Y && is_tristate(sym)) {
-            let mut blocking = Vec::new();
-            deps.blame_low(want.unwrap_or(Tri::Y), fin, &mut blocking);
-            let reason = if dep_value == Tri::M && want == Some(Tri::Y) {
-                "its dependencies are met only as a module (m), which caps it at m".into()
-            } else {
-                "its dependencies are not met".into()
-            };
-            return Why {
-                reason,
-                condition: Some(format!("depends on {}", deps.with_values(fin))),
-                blocking,
-            };
-        }
-        // 2. a choice chose another member
-        if let Some(c) = sym.defs.iter().find_map(|d| d.choice) {
-            let chosen = k.choices[c]
-                .members
-                .iter()
-                .find(|m| m.as_str() != name && fin.tri(m) == Tri::Y);
-            if let Some(other) = chosen {
-                return Why {
-                    reason: format!(
-                        "it is one choice of {} and CONFIG_{other} is chosen; set CONFIG_{other} off or choose {name} where the choice is set",
-                        k.choices[c].at
-                    ),
-                    blocking: vec![format!("{other}=y")],
-                    ..Why::default()
-                };
-            }
-        }
-        // 3. no prompt the owner can answer
-        if !sym.has_prompt() {
-            let by: Vec<String> = sym.selected_by.iter().map(|(s, _)| s.clone()).collect();
-            let reason = if by.is_empty() {
-                "it has no prompt, so a config cannot set it; only its default decides".to_string()
-            } else {
-                format!(
-                    "it has no prompt, so a config cannot set it; it is on only when selected, by {}",
-                    by.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
-                        + if by.len() > 8 { ", …" } else { "" }
-                )
-            };
-            return Why {
-                reason,
-                ..Why::default()
-            };
-        }
-        let prompt = any_of(sym.defs.iter().flat_map(|d| {
-            d.prompts.iter().map(move |p| match (d.deps.is_empty(), p) {
-                (true, Some(c)) => c.clone(),
-                (false, Some(c)) => Expr::and(d.dep_expr(), c.clone()),
-                (_, None) => d.dep_expr(),
-            })
-        }));
-        if prompt.eval(fin) < Tri::M {
-            let mut blocking = Vec::new();
-            prompt.blame_low(Tri::M, fin, &mut blocking);
-            return Why {
-                reason: "its prompt is hidden, so a config cannot set it".into(),
-                condition: Some(format!("prompt if {}", prompt.with_values(fin))),
-                blocking,
-            };
-        }
-        // 4. m of a tristate without modules
-        if want == Some(Tri::M) && fin.tri("MODULES") == Tri::N {
-            return Why {
-                reason: "m needs loadable modules, and MODULES is not set".into(),
-                blocking: vec!["MODULES=n".into()],
-                ..Why::default()
-            };
-        }
-        // 5. numbers out of range
-        if matches!(sym.ty, Some(Type::Int | Type::Hex)) {
-            for d in &sym.defs {
-                for (lo, hi, cond) in &d.ranges {
-                    if cond.as_ref().is_some_and(|c| c.eval(fin) == Tri::N) {
-                        continue;
-                    }
-                    return Why {
-                        reason: format!(
-                            "{requested} is outside its range {} {} ({}), so conf used its default",
-                            lo.with_values(fin),
-                            hi.with_values(fin),
-                            d.at
-                        ),
-                        ..Why::default()
-                    };
-                }
-            }
-        }
+    let found = if lower {
+        unmet_dependencies(fin, sym, want)
+            .or_else(|| another_choice(k, fin, sym, name))
+            .or_else(|| no_prompt(sym))
+            .or_else(|| hidden_prompt(fin, sym))
+            .or_else(|| no_modules(fin, want))
+            .or_else(|| out_of_range(fin, sym, requested))
     } else {
-        // the final value is higher than asked: something forces it up
-        let mut forcing = Vec::new();
-        for (by, cond) in &sym.selected_by {
-            let on = fin
-                .tri(by)
-                .min(cond.as_ref().map_or(Tri::Y, |c| c.eval(fin)));
-            if on > want.unwrap_or(Tri::N) {
-                forcing.push(format!("{by}={}", fin.tri(by).as_str()));
-            }
-        }
-        if !forcing.is_empty() {
-            return Why {
-                reason: format!(
-                    "it is selected by {}, which {} it to {}",
-                    forcing.join(", "),
-                    if forcing.len() == 1 {
-                        "forces"
-                    } else {
-                        "force"
-                    },
-                    have.as_str()
-                ),
-                blocking: forcing,
-                ..Why::default()
-            };
-        }
-        if want == Some(Tri::M) && have == Tri::Y && fin.tri("MODULES") == Tri::N {
-            return Why {
-                reason: "without loadable modules (MODULES is not set) m becomes y".into(),
-                blocking: vec!["MODULES=n".into()],
-                ..Why::default()
-            };
-        }
-        if !sym.has_prompt() {
-            return Why {
-                reason: "it has no prompt, so a config cannot set it; its default decides".into(),
-                ..Why::default()
-            };
-        }
-    }
-    Why {
+        forced_up(fin, sym, want, have)
+    };
+    found.unwrap_or_else(|| Why {
         reason: format!(
             "the baseline's kconfig set it to {} (defined at {}); no dependency, prompt, choice or select found explains it",
             actual.unwrap_or("n"),
             sym.defs[0].at
         ),
         ..Why::default()
+    })
+}
+
+fn unknown(k: &Kconfig, name: &str) -> Why {
+    let hint = k
+        .nearest(name)
+        .map(|n| format!("; did you mean CONFIG_{n}?"))
+        .unwrap_or_default();
+    Why {
+        reason: format!(
+            "unknown symbol: no Kconfig of this baseline and architecture defines {name} (a typo, or gone from this baseline){hint}"
+        ),
+        ..Why::default()
     }
+}
+
+/// 1. Its dependencies are not met (or met only as m, which caps a tristate).
+fn unmet_dependencies(fin: &Values, sym: &Symbol, want: Option<Tri>) -> Option<Why> {
+    let deps = any_of(sym.defs.iter().map(|d| d.dep_expr()));
+    let dep_value = deps.eval(fin);
+    let need = want.unwrap_or(Tri::Y).max(Tri::M);
+    if dep_value >= need && !(want == Some(Tri::Y) && dep_value < Tri::Y && is_tristate(sym)) {
+        return None;
+    }
+    let mut blocking = Vec::new();
+    deps.blame_low(want.unwrap_or(Tri::Y), fin, &mut blocking);
+    let reason = if dep_value == Tri::M && want == Some(Tri::Y) {
+        "its dependencies are met only as a module (m), which caps it at m".into()
+    } else {
+        "its dependencies are not met".into()
+    };
+    Some(Why {
+        reason,
+        condition: Some(format!("depends on {}", deps.with_values(fin))),
+        blocking,
+    })
+}
+
+/// 2. A choice chose another member.
+fn another_choice(k: &Kconfig, fin: &Values, sym: &Symbol, name: &str) -> Option<Why> {
+    let c = sym.defs.iter().find_map(|d| d.choice)?;
+    let other = k.choices[c]
+        .members
+        .iter()
+        .find(|m| m.as_str() != name && fin.tri(m) == Tri::Y)?;
+    Some(Why {
+        reason: format!(
+            "it is one choice of {} and CONFIG_{other} is chosen; set CONFIG_{other} off or choose {name} where the choice is set",
+            k.choices[c].at
+        ),
+        blocking: vec![format!("{other}=y")],
+        ..Why::default()
+    })
+}
+
+/// 3. No prompt the owner can answer: only a default or a select sets it.
+fn no_prompt(sym: &Symbol) -> Option<Why> {
+    if sym.has_prompt() {
+        return None;
+    }
+    let by: Vec<String> = sym.selected_by.iter().map(|(s, _)| s.clone()).collect();
+    let reason = if by.is_empty() {
+        "it has no prompt, so a config cannot set it; only its default decides".to_string()
+    } else {
+        format!(
+            "it has no prompt, so a config cannot set it; it is on only when selected, by {}",
+            by.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
+                + if by.len() > 8 { ", …" } else { "" }
+        )
+    };
+    Some(Why {
+        reason,
+        ..Why::default()
+    })
+}
+
+/// 3b. A prompt, hidden by its condition.
+fn hidden_prompt(fin: &Values, sym: &Symbol) -> Option<Why> {
+    let prompt = any_of(sym.defs.iter().flat_map(|d| {
+        d.prompts.iter().map(move |p| match (d.deps.is_empty(), p) {
+            (true, Some(c)) => c.clone(),
+            (false, Some(c)) => Expr::and(d.dep_expr(), c.clone()),
+            (_, None) => d.dep_expr(),
+        })
+    }));
+    if prompt.eval(fin) >= Tri::M {
+        return None;
+    }
+    let mut blocking = Vec::new();
+    prompt.blame_low(Tri::M, fin, &mut blocking);
+    Some(Why {
+        reason: "its prompt is hidden, so a config cannot set it".into(),
+        condition: Some(format!("prompt if {}", prompt.with_values(fin))),
+        blocking,
+    })
+}
+
+/// 4. m of a tristate without modules.
+fn no_modules(fin: &Values, want: Option<Tri>) -> Option<Why> {
+    (want == Some(Tri::M) && fin.tri("MODULES") == Tri::N).then(|| Why {
+        reason: "m needs loadable modules, and MODULES is not set".into(),
+        blocking: vec!["MODULES=n".into()],
+        ..Why::default()
+    })
+}
+
+/// 5. A number outside the range that applies.
+fn out_of_range(fin: &Values, sym: &Symbol, requested: &str) -> Option<Why> {
+    if !matches!(sym.ty, Some(Type::Int | Type::Hex)) {
+        return None;
+    }
+    sym.defs.iter().find_map(|d| {
+        let (lo, hi, _) = d
+            .ranges
+            .iter()
+            .find(|(_, _, cond)| cond.as_ref().is_none_or(|c| c.eval(fin) != Tri::N))?;
+        Some(Why {
+            reason: format!(
+                "{requested} is outside its range {} {} ({}), so conf used its default",
+                lo.with_values(fin),
+                hi.with_values(fin),
+                d.at
+            ),
+            ..Why::default()
+        })
+    })
+}
+
+/// The final value is higher than asked: a select forces it up, or m
+/// became y without modules, or there is no prompt to lower it.
+fn forced_up(fin: &Values, sym: &Symbol, want: Option<Tri>, have: Tri) -> Option<Why> {
+    let mut forcing = Vec::new();
+    for (by, cond) in &sym.selected_by {
+        let on = fin
+            .tri(by)
+            .min(cond.as_ref().map_or(Tri::Y, |c| c.eval(fin)));
+        if on > want.unwrap_or(Tri::N) {
+            forcing.push(format!("{by}={}", fin.tri(by).as_str()));
+        }
+    }
+    if !forcing.is_empty() {
+        return Some(Why {
+            reason: format!(
+                "it is selected by {}, which {} it to {}",
+                forcing.join(", "),
+                if forcing.len() == 1 {
+                    "forces"
+                } else {
+                    "force"
+                },
+                have.as_str()
+            ),
+            blocking: forcing,
+            ..Why::default()
+        });
+    }
+    if want == Some(Tri::M) && have == Tri::Y && fin.tri("MODULES") == Tri::N {
+        return Some(Why {
+            reason: "without loadable modules (MODULES is not set) m becomes y".into(),
+            blocking: vec!["MODULES=n".into()],
+            ..Why::default()
+        });
+    }
+    (!sym.has_prompt()).then(|| Why {
+        reason: "it has no prompt, so a config cannot set it; its default decides".into(),
+        ..Why::default()
+    })
 }
 
 fn is_tristate(sym: &Symbol) -> bool {

@@ -8,7 +8,7 @@
 
 use crate::store::{Store, block_id};
 use ka_core::error::Result;
-use ka_schema::{Block, BlockKind, BlockState, Check, Subject, Verdict};
+use ka_schema::{Block, BlockKind, BlockState, Check, ConfigCheck, Subject, Verdict};
 use std::collections::HashSet;
 
 #[derive(Debug, Default)]
@@ -17,9 +17,8 @@ pub struct SyncOutcome {
     pub lifted: Vec<Block>,
 }
 
+/// File what `check` shows broken, then lift what it shows resolved.
 pub fn sync_check(store: &Store, check: &Check) -> Result<SyncOutcome> {
-    let mut out = SyncOutcome::default();
-    let mut wanted: HashSet<String> = HashSet::new();
     let base = check
         .plan
         .baseline
@@ -27,11 +26,43 @@ pub fn sync_check(store: &Store, check: &Check) -> Result<SyncOutcome> {
         .as_deref()
         .map(|c| &c[..c.len().min(12)])
         .unwrap_or("?");
+    let mut filing = Filing {
+        store,
+        wanted: HashSet::new(),
+        filed: Vec::new(),
+    };
+    patch_failures(&mut filing, check, base)?;
+    patch_conflicts(&mut filing, check)?;
+    if let Some(config) = &check.config {
+        config_conflicts(&mut filing, config)?;
+        config_drops(&mut filing, &check.plan.host, config, base)?;
+    }
+    let lifted = lift_resolved(store, check, base, &filing.wanted)?;
+    Ok(SyncOutcome {
+        filed: filing.filed,
+        lifted,
+    })
+}
 
-    for p in &check.patches {
-        if p.verdict.applies() {
-            continue;
-        }
+/// The blocks this report files, and their ids (which are not lifted).
+struct Filing<'a> {
+    store: &'a Store,
+    wanted: HashSet<String>,
+    filed: Vec<Block>,
+}
+
+impl Filing<'_> {
+    fn file(&mut self, kind: BlockKind, subject: Subject, title: &str, detail: &str) -> Result<()> {
+        self.wanted.insert(block_id(kind, &subject));
+        self.filed
+            .push(self.store.file(kind, subject, title, detail)?);
+        Ok(())
+    }
+}
+
+/// `[ka:patch-fail]` for every patch that does not apply (or is already in).
+fn patch_failures(filing: &mut Filing<'_>, check: &Check, base: &str) -> Result<()> {
+    for p in check.patches.iter().filter(|p| !p.verdict.applies()) {
         let detail = match p.verdict {
             Verdict::AlreadyApplied => format!(
                 "{} is already in the baseline {} (it reverse-applies); drop it from the series",
@@ -64,16 +95,16 @@ pub fn sync_check(store: &Store, check: &Check) -> Result<SyncOutcome> {
         let subject = Subject::Patch {
             patch: p.path.clone(),
         };
-        wanted.insert(block_id(BlockKind::PatchFail, &subject));
-        out.filed
-            .push(store.file(BlockKind::PatchFail, subject, &p.path, &detail)?);
+        filing.file(BlockKind::PatchFail, subject, &p.path, &detail)?;
     }
+    Ok(())
+}
 
+/// `[ka:campaign-conflict]` for two campaigns' patches changing the same lines.
+fn patch_conflicts(filing: &mut Filing<'_>, check: &Check) -> Result<()> {
     for c in &check.conflicts {
         let mut patches = vec![c.first.patch.clone(), c.second.patch.clone()];
         patches.sort();
-        let subject = Subject::Patches { patches };
-        wanted.insert(block_id(BlockKind::CampaignConflict, &subject));
         let title = format!(
             "{} vs {} in {}",
             c.first.campaign, c.second.campaign, c.file
@@ -90,70 +121,97 @@ pub fn sync_check(store: &Store, check: &Check) -> Result<SyncOutcome> {
             c.second.lines.1,
             c.file
         );
-        out.filed
-            .push(store.file(BlockKind::CampaignConflict, subject, &title, &detail)?);
+        filing.file(
+            BlockKind::CampaignConflict,
+            Subject::Patches { patches },
+            &title,
+            &detail,
+        )?;
     }
+    Ok(())
+}
 
+/// `[ka:campaign-conflict]` for two campaigns' fragments asking different
+/// values of one option.
+fn config_conflicts(filing: &mut Filing<'_>, config: &ConfigCheck) -> Result<()> {
+    for c in &config.conflicts {
+        let mut patches = vec![c.first.file.clone(), c.second.file.clone()];
+        patches.sort();
+        let title = format!(
+            "{} vs {} on {}",
+            c.first.campaign.as_deref().unwrap_or("?"),
+            c.second.campaign.as_deref().unwrap_or("?"),
+            c.option
+        );
+        let detail = format!(
+            "{} asks {}={} (campaign {}) and {} asks {}={} (campaign {}); agree on one value, or keep the option in one fragment",
+            c.first,
+            c.option,
+            c.first_value,
+            c.first.campaign.as_deref().unwrap_or("?"),
+            c.second,
+            c.option,
+            c.second_value,
+            c.second.campaign.as_deref().unwrap_or("?"),
+        );
+        filing.file(
+            BlockKind::CampaignConflict,
+            Subject::Patches { patches },
+            &title,
+            &detail,
+        )?;
+    }
+    Ok(())
+}
+
+/// `[ka:config-drop]` for every halting value that did not stick.
+fn config_drops(
+    filing: &mut Filing<'_>,
+    host: &str,
+    config: &ConfigCheck,
+    base: &str,
+) -> Result<()> {
+    for d in config.drops.iter().filter(|d| d.halts) {
+        let subject = Subject::Config {
+            host: host.to_string(),
+            option: d.option.clone(),
+        };
+        let title = format!(
+            "{}={} asked by {} is {} on {host}",
+            d.option,
+            d.requested,
+            d.at.series.as_deref().unwrap_or(&d.at.file),
+            d.actual
+        );
+        let mut detail = format!(
+            "{} asks {}={}; the final config of {host} (baseline {base}, ARCH={}) has {}: {}",
+            d.at, d.option, d.requested, config.arch, d.actual, d.reason
+        );
+        if let Some(c) = &d.condition {
+            detail.push_str(&format!("\n  condition: {c}"));
+        }
+        if !d.blocking.is_empty() {
+            detail.push_str(&format!("\n  because: {}", d.blocking.join(", ")));
+        }
+        filing.file(BlockKind::ConfigDrop, subject, &title, &detail)?;
+    }
+    Ok(())
+}
+
+/// Lift the open blocks this report proves resolved: on a patch or fragment
+/// of this plan, or on this host's checked config, and not filed again now.
+fn lift_resolved(
+    store: &Store,
+    check: &Check,
+    base: &str,
+    wanted: &HashSet<String>,
+) -> Result<Vec<Block>> {
     let host = &check.plan.host;
-    if let Some(config) = &check.config {
-        for c in &config.conflicts {
-            let mut patches = vec![c.first.file.clone(), c.second.file.clone()];
-            patches.sort();
-            let subject = Subject::Patches { patches };
-            wanted.insert(block_id(BlockKind::CampaignConflict, &subject));
-            let title = format!(
-                "{} vs {} on {}",
-                c.first.campaign.as_deref().unwrap_or("?"),
-                c.second.campaign.as_deref().unwrap_or("?"),
-                c.option
-            );
-            let detail = format!(
-                "{} asks {}={} (campaign {}) and {} asks {}={} (campaign {}); agree on one value, or keep the option in one fragment",
-                c.first,
-                c.option,
-                c.first_value,
-                c.first.campaign.as_deref().unwrap_or("?"),
-                c.second,
-                c.option,
-                c.second_value,
-                c.second.campaign.as_deref().unwrap_or("?"),
-            );
-            out.filed
-                .push(store.file(BlockKind::CampaignConflict, subject, &title, &detail)?);
-        }
-        for d in config.drops.iter().filter(|d| d.halts) {
-            let subject = Subject::Config {
-                host: host.clone(),
-                option: d.option.clone(),
-            };
-            wanted.insert(block_id(BlockKind::ConfigDrop, &subject));
-            let title = format!(
-                "{}={} asked by {} is {} on {host}",
-                d.option,
-                d.requested,
-                d.at.series.as_deref().unwrap_or(&d.at.file),
-                d.actual
-            );
-            let mut detail = format!(
-                "{} asks {}={}; the final config of {host} (baseline {base}, ARCH={}) has {}: {}",
-                d.at, d.option, d.requested, config.arch, d.actual, d.reason
-            );
-            if let Some(c) = &d.condition {
-                detail.push_str(&format!("\n  condition: {c}"));
-            }
-            if !d.blocking.is_empty() {
-                detail.push_str(&format!("\n  because: {}", d.blocking.join(", ")));
-            }
-            out.filed
-                .push(store.file(BlockKind::ConfigDrop, subject, &title, &detail)?);
-        }
-    }
-
-    // Lift what this report proves resolved.
     let mut in_plan: HashSet<&str> = check.plan.patches.iter().map(|p| p.path.as_str()).collect();
     if let Some(config) = &check.plan.config {
         in_plan.extend(config.fragments.iter().map(|f| f.path.as_str()));
     }
+    let mut lifted = Vec::new();
     for b in store.open_blocks()? {
         if wanted.contains(&b.id) || b.state != BlockState::Open {
             continue;
@@ -176,8 +234,8 @@ pub fn sync_check(store: &Store, check: &Check) -> Result<SyncOutcome> {
                 ),
                 _ => format!("applies cleanly again in the plan of {host} on baseline {base}"),
             };
-            out.lifted.push(store.lift(&b.id, &reason)?);
+            lifted.push(store.lift(&b.id, &reason)?);
         }
     }
-    Ok(out)
+    Ok(lifted)
 }

@@ -152,23 +152,10 @@ pub struct Gathered {
 
 /// One host's line, each field read from its own source; a source that
 /// cannot be read is kept as an error and the other fields are still read.
+/// Kept as one function: it is the list of the line's fields, in order.
 pub fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gathered {
     let mut unread = Unread::default();
-    let mut st = HostStatus {
-        kind: Default::default(),
-        version: V1,
-        host: host.to_string(),
-        promoted: None,
-        promoted_at: None,
-        installed: None,
-        built: None,
-        published: None,
-        installable: Vec::new(),
-        drifted: false,
-        blocks: Vec::new(),
-        verify: None,
-        errors: Vec::new(),
-    };
+    let mut st = nothing_known(host);
     // The name becomes paths under KA_ROOT: nothing else is read for a bad one.
     if let Err(e) = ka_core::names::check_name("host", host) {
         st.errors.push(format!("fleet/{host}.yaml: {e}"));
@@ -203,15 +190,8 @@ pub fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gath
         &mut unread,
     );
 
-    let path = layout.installed(host);
     keep(
-        optional::<Installed>(&path, "installed record").and_then(|i| {
-            match i {
-                Some(i) if i.host != host => return Err(host_mismatch(&path, &i.host, host)),
-                i => st.installed = i,
-            }
-            Ok(())
-        }),
+        installed(layout, host).map(|i| st.installed = i),
         Field::Installed,
         &mut unread,
     );
@@ -226,78 +206,29 @@ pub fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gath
         &mut unread,
     );
 
-    let path = layout.last_verify(host);
     let mut verify_report = None;
     keep(
-        optional::<ProbeReport>(&path, "verify report").and_then(|r| {
-            match r {
-                Some(r) if r.host != host => return Err(host_mismatch(&path, &r.host, host)),
-                Some(r) => {
-                    st.verify = Some(VerifySummary {
-                        passed: r.passed,
-                        at: r.at.clone(),
-                        failed_bars: r.bars.iter().filter(|b| !b.passed).map(|b| b.bar).collect(),
-                    });
-                    verify_report = Some(r);
-                }
-                None => {}
-            }
-            Ok(())
+        last_verify(layout, host).map(|r| {
+            st.verify = r.as_ref().map(|r| VerifySummary {
+                passed: r.passed,
+                at: r.at.clone(),
+                failed_bars: r.bars.iter().filter(|b| !b.passed).map(|b| b.bar).collect(),
+            });
+            verify_report = r;
         }),
         Field::Verify,
         &mut unread,
     );
 
     match &shared.blocks {
-        Ok(blocks) => {
-            for b in blocks.iter().filter(|b| b.state == BlockState::Open) {
-                let about_host = match &b.subject {
-                    Subject::Host { host: h }
-                    | Subject::BuildHost { host: h }
-                    | Subject::Config { host: h, .. } => h == host,
-                    Subject::Global => true,
-                    Subject::Patch { .. } | Subject::Patches { .. } => false,
-                };
-                if about_host {
-                    st.drifted |= b.block == BlockKind::HostDrifted;
-                    st.blocks.push(b.to_ref());
-                }
-            }
-        }
+        Ok(blocks) => add_blocks(&mut st, blocks),
         Err(e) => {
             st.errors.push(e.clone());
             unread.fields.insert(Field::Blocks);
         }
     }
     match &shared.notices {
-        Ok(notices) => {
-            for n in notices
-                .iter()
-                .filter(|n| n.notice == NoticeKind::Installable)
-            {
-                let NoticeSubject::Package {
-                    host: h,
-                    package,
-                    version,
-                } = &n.subject;
-                if h != host {
-                    continue;
-                }
-                let r = PackageRef {
-                    id: n.id.clone(),
-                    package: package.clone(),
-                    package_version: version.clone(),
-                    at: n.opened_at.clone(),
-                };
-                if n.state == NoticeState::Open {
-                    st.installable.push(r.clone());
-                }
-                // RFC 3339 UTC text sorts as time does.
-                if st.published.as_ref().is_none_or(|p| p.at <= r.at) {
-                    st.published = Some(r);
-                }
-            }
-        }
+        Ok(notices) => add_installable(&mut st, notices),
         Err(e) => {
             st.errors.push(e.clone());
             unread.fields.insert(Field::Notices);
@@ -312,6 +243,92 @@ pub fn gather(layout: &Layout, repo: &Path, host: &str, shared: &Shared) -> Gath
         verify_report,
         errors: unread.errors,
         unreadable: unread.fields,
+    }
+}
+
+/// A status with every field still unknown.
+fn nothing_known(host: &str) -> HostStatus {
+    HostStatus {
+        kind: Default::default(),
+        version: V1,
+        host: host.to_string(),
+        promoted: None,
+        promoted_at: None,
+        installed: None,
+        built: None,
+        published: None,
+        installable: Vec::new(),
+        drifted: false,
+        blocks: Vec::new(),
+        verify: None,
+        errors: Vec::new(),
+    }
+}
+
+/// The host's `installed.json`, if any; one written for another host is an error.
+fn installed(layout: &Layout, host: &str) -> Result<Option<Installed>> {
+    let path = layout.installed(host);
+    match optional::<Installed>(&path, "installed record")? {
+        Some(i) if i.host != host => Err(host_mismatch(&path, &i.host, host)),
+        i => Ok(i),
+    }
+}
+
+/// The host's last verify report, if any; one of another host is an error.
+fn last_verify(layout: &Layout, host: &str) -> Result<Option<ProbeReport>> {
+    let path = layout.last_verify(host);
+    match optional::<ProbeReport>(&path, "verify report")? {
+        Some(r) if r.host != host => Err(host_mismatch(&path, &r.host, host)),
+        r => Ok(r),
+    }
+}
+
+/// The open blocks about this host (its own, its build host role's, its
+/// config's, and global ones); `[ka:host-drifted]` marks it drifted.
+fn add_blocks(st: &mut HostStatus, blocks: &[Block]) {
+    for b in blocks.iter().filter(|b| b.state == BlockState::Open) {
+        let about_host = match &b.subject {
+            Subject::Host { host: h }
+            | Subject::BuildHost { host: h }
+            | Subject::Config { host: h, .. } => *h == st.host,
+            Subject::Global => true,
+            Subject::Patch { .. } | Subject::Patches { .. } => false,
+        };
+        if about_host {
+            st.drifted |= b.block == BlockKind::HostDrifted;
+            st.blocks.push(b.to_ref());
+        }
+    }
+}
+
+/// The host's `[ka:installable]` notices: the open ones, and the newest
+/// publication, open or not.
+fn add_installable(st: &mut HostStatus, notices: &[Notice]) {
+    for n in notices
+        .iter()
+        .filter(|n| n.notice == NoticeKind::Installable)
+    {
+        let NoticeSubject::Package {
+            host: h,
+            package,
+            version,
+        } = &n.subject;
+        if *h != st.host {
+            continue;
+        }
+        let r = PackageRef {
+            id: n.id.clone(),
+            package: package.clone(),
+            package_version: version.clone(),
+            at: n.opened_at.clone(),
+        };
+        if n.state == NoticeState::Open {
+            st.installable.push(r.clone());
+        }
+        // RFC 3339 UTC text sorts as time does.
+        if st.published.as_ref().is_none_or(|p| p.at <= r.at) {
+            st.published = Some(r);
+        }
     }
 }
 

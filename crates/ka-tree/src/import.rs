@@ -132,80 +132,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
 
     // 2. the destination
     refuse_inside_series(&repo, &cli.to)?;
-    let existing = if repo.path(&dir).is_dir() {
-        let yaml = format!("{dir}/series.yaml");
-        if !repo.path(&yaml).is_file() {
-            return Err(negative(format!(
-                "{dir} is a scope folder, not a series; pick another --series"
-            ))
-            .into());
-        }
-        if !cli.append {
-            return Err(negative(format!(
-                "{dir} exists; pass --append to add to it, or --series NAME for a new series; nothing was imported"
-            ))
-            .into());
-        }
-        let meta = SeriesMeta::load(&repo.path(&yaml), &yaml)?;
-        if meta.campaign != cli.campaign {
-            return Err(negative(format!(
-                "{dir} belongs to campaign {}, not {}; nothing was imported",
-                meta.campaign, cli.campaign
-            ))
-            .into());
-        }
-        Some(meta)
-    } else {
-        None
-    };
+    let existing = destination(&repo, &dir, &cli)?;
 
-    // 3. duplicates, by patch-id, against the tree and within the import
-    let tree_patches: Vec<String> = repo.series()?.into_iter().flat_map(|s| s.patches).collect();
-    let mut tree_bytes = Vec::with_capacity(tree_patches.len());
-    for rel in &tree_patches {
-        let p = repo.path(rel);
-        tree_bytes.push(std::fs::read(&p).map_err(|e| Error::io(&p, e))?);
-    }
-    // 3a. symbolic links, after the patches already in the series (--append)
-    let earlier = tree_patches
-        .iter()
-        .zip(&tree_bytes)
-        .filter(|(rel, _)| rel.starts_with(&format!("{dir}/")))
-        .map(|(_, bytes)| bytes.as_slice());
-    refuse_hostile_links(earlier, &incoming)?;
-
-    // 3b. patch-ids
-    let mut all: Vec<&[u8]> = tree_bytes.iter().map(Vec::as_slice).collect();
-    all.extend(incoming.iter().map(|p| p.bytes.as_slice()));
-    let ids = crate::patchid::patch_ids(&all)?;
-    let (tree_ids, new_ids) = ids.split_at(tree_patches.len());
-    let mut seen: HashMap<&str, String> = HashMap::new();
-    for (rel, id) in tree_patches.iter().zip(tree_ids) {
-        if let Some(id) = id {
-            seen.entry(id.as_str()).or_insert_with(|| rel.clone());
-        }
-    }
-    let mut dups = Vec::new();
-    for (p, id) in incoming.iter().zip(new_ids) {
-        let Some(id) = id else { continue };
-        match seen.get(id.as_str()) {
-            Some(where_) => dups.push(format!(
-                "{} is the same change (patch-id {}) as {where_}",
-                place(p),
-                &id[..12]
-            )),
-            None => {
-                seen.insert(id.as_str(), place(p));
-            }
-        }
-    }
-    if !dups.is_empty() {
-        return Err(negative(format!(
-            "duplicate patches, nothing was imported: {}",
-            dups.join("; ")
-        ))
-        .into());
-    }
+    // 3. symbolic links and duplicates, against the tree and within the import
+    let new_ids = refuse_duplicates(&repo, &dir, &incoming)?;
 
     // 4. names and the change
     let first = 1 + existing_numbers(&repo, &dir)?;
@@ -214,34 +144,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     c.recovered = recovered;
     let mut tx = Transaction::new();
     if existing.is_none() {
-        let origin = cli.origin.clone().unwrap_or_else(|| {
-            let mut parts: Vec<String> = cli
-                .sources
-                .iter()
-                .map(|s| s.display().to_string())
-                .collect();
-            if let (Some(r), Some(g)) = (&cli.git_range, &cli.git_repo) {
-                parts.push(format!("{}@{r}", g.display()));
-            }
-            parts.join(", ")
-        });
-        let text = format!(
-            "scope: {}\ncampaign: {}\norigin: {}\n",
-            cli.to,
-            cli.campaign,
-            serde_json::to_string(&origin).expect("strings serialize")
-        );
-        let rel = format!("{dir}/series.yaml");
-        let want = SeriesMeta {
-            scope: cli.to.clone(),
-            campaign: cli.campaign.clone(),
-            origin: Some(origin),
-            description: None,
-            after: Vec::new(),
-            probes: Vec::new(),
-            closed: None,
-        };
-        verify(&rel, &text, &want)?;
+        let (rel, text) = new_series_yaml(&cli, &dir)?;
         c.files.push(rel.clone());
         tx.write(rel, text.into_bytes());
     }
@@ -286,6 +189,123 @@ pub fn run() -> anyhow::Result<ExitCode> {
         return emit(&c, cli.common.json);
     }
     c.checks = check_hosts(&repo, &reference, &cli.to, &new_paths)?;
+    say_verdicts(&mut c, &what, &reference);
+    emit(&c, cli.common.json)
+}
+
+/// The series imported into: `None` for a new one; an existing one only
+/// with `--append` and of the same campaign.
+fn destination(repo: &Repo, dir: &str, cli: &Cli) -> Result<Option<SeriesMeta>> {
+    if !repo.path(dir).is_dir() {
+        return Ok(None);
+    }
+    let yaml = format!("{dir}/series.yaml");
+    if !repo.path(&yaml).is_file() {
+        return Err(negative(format!(
+            "{dir} is a scope folder, not a series; pick another --series"
+        )));
+    }
+    if !cli.append {
+        return Err(negative(format!(
+            "{dir} exists; pass --append to add to it, or --series NAME for a new series; nothing was imported"
+        )));
+    }
+    let meta = SeriesMeta::load(&repo.path(&yaml), &yaml)?;
+    if meta.campaign != cli.campaign {
+        return Err(negative(format!(
+            "{dir} belongs to campaign {}, not {}; nothing was imported",
+            meta.campaign, cli.campaign
+        )));
+    }
+    Ok(Some(meta))
+}
+
+/// Refuse symbolic links that hostile patches would follow (after the
+/// patches already in the series, for --append) and changes the tree or the
+/// import already holds (by patch-id); the incoming patches' ids.
+fn refuse_duplicates(repo: &Repo, dir: &str, incoming: &[Incoming]) -> Result<Vec<Option<String>>> {
+    let tree_patches: Vec<String> = repo.series()?.into_iter().flat_map(|s| s.patches).collect();
+    let mut tree_bytes = Vec::with_capacity(tree_patches.len());
+    for rel in &tree_patches {
+        let p = repo.path(rel);
+        tree_bytes.push(std::fs::read(&p).map_err(|e| Error::io(&p, e))?);
+    }
+    let earlier = tree_patches
+        .iter()
+        .zip(&tree_bytes)
+        .filter(|(rel, _)| rel.starts_with(&format!("{dir}/")))
+        .map(|(_, bytes)| bytes.as_slice());
+    refuse_hostile_links(earlier, incoming)?;
+
+    let mut all: Vec<&[u8]> = tree_bytes.iter().map(Vec::as_slice).collect();
+    all.extend(incoming.iter().map(|p| p.bytes.as_slice()));
+    let mut ids = crate::patchid::patch_ids(&all)?;
+    let new_ids = ids.split_off(tree_patches.len());
+    let mut seen: HashMap<&str, String> = HashMap::new();
+    for (rel, id) in tree_patches.iter().zip(&ids) {
+        if let Some(id) = id {
+            seen.entry(id.as_str()).or_insert_with(|| rel.clone());
+        }
+    }
+    let mut dups = Vec::new();
+    for (p, id) in incoming.iter().zip(&new_ids) {
+        let Some(id) = id else { continue };
+        match seen.get(id.as_str()) {
+            Some(where_) => dups.push(format!(
+                "{} is the same change (patch-id {}) as {where_}",
+                place(p),
+                &id[..12]
+            )),
+            None => {
+                seen.insert(id.as_str(), place(p));
+            }
+        }
+    }
+    if !dups.is_empty() {
+        return Err(negative(format!(
+            "duplicate patches, nothing was imported: {}",
+            dups.join("; ")
+        )));
+    }
+    Ok(new_ids)
+}
+
+/// A new series' `series.yaml` (path and text), checked to read back as meant.
+fn new_series_yaml(cli: &Cli, dir: &str) -> Result<(String, String)> {
+    let origin = cli.origin.clone().unwrap_or_else(|| {
+        let mut parts: Vec<String> = cli
+            .sources
+            .iter()
+            .map(|s| s.display().to_string())
+            .collect();
+        if let (Some(r), Some(g)) = (&cli.git_range, &cli.git_repo) {
+            parts.push(format!("{}@{r}", g.display()));
+        }
+        parts.join(", ")
+    });
+    let text = format!(
+        "scope: {}\ncampaign: {}\norigin: {}\n",
+        cli.to,
+        cli.campaign,
+        serde_json::to_string(&origin).expect("strings serialize")
+    );
+    let rel = format!("{dir}/series.yaml");
+    let want = SeriesMeta {
+        scope: cli.to.clone(),
+        campaign: cli.campaign.clone(),
+        origin: Some(origin),
+        description: None,
+        after: Vec::new(),
+        probes: Vec::new(),
+        closed: None,
+    };
+    verify(&rel, &text, &want)?;
+    Ok((rel, text))
+}
+
+/// The change's message from the verdicts of the hosts that take the series;
+/// failed when it does not apply on one of them (the import is kept).
+fn say_verdicts(c: &mut ka_schema::TreeChange, what: &str, reference: &str) {
     let failing: Vec<&str> = c
         .checks
         .iter()
@@ -310,7 +330,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
             failing.join(", ")
         )
     };
-    emit(&c, cli.common.json)
 }
 
 /// Keep the patches; say so and drop a cover letter (a `[PATCH 0/N]` mail,

@@ -189,6 +189,8 @@ struct FileResult {
 
 type Reader<'r> = dyn FnMut(&str) -> Result<Option<Vec<u8>>, ApplyError> + 'r;
 
+/// One file diff against the tree: where it starts, its body applied, and
+/// what it writes.
 fn apply_file(
     read: &mut Reader<'_>,
     diff: &FileDiff<'_>,
@@ -206,152 +208,32 @@ fn apply_file(
         reason: None,
         hunks: Vec::new(),
     };
-    // Decide the operation and read the content it starts from.
-    let (operation, source, dest, before) = match &diff.target {
-        Target::Modify { original, modified } => {
-            let modified_content = read(modified)?;
-            let (path, content) = match modified_content {
-                Some(c) => (modified.clone(), Some(c)),
-                None if original != modified => (original.clone(), read(original)?),
-                None => (modified.clone(), None),
-            };
-            match content {
-                Some(c) => (FileOperation::Modify, Some(path.clone()), path, c),
-                // `diff -ruN` creates files with `--- a/x <epoch>` and `@@ -0,0`.
-                None if diff.traditional && creates_from_nothing(&diff.body) => {
-                    (FileOperation::Create, None, modified.clone(), Vec::new())
-                }
-                None => {
-                    return Ok(refused(
-                        check,
-                        path,
-                        FileOperation::Modify,
-                        None,
-                        MISSING,
-                        hunk_count,
-                    ));
-                }
-            }
-        }
-        Target::Create(path) => {
-            if read(path)?.is_some() {
-                return Ok(refused(
-                    check,
-                    path.clone(),
-                    FileOperation::Create,
-                    None,
-                    EXISTS,
-                    hunk_count,
-                ));
-            }
-            (FileOperation::Create, None, path.clone(), Vec::new())
-        }
-        Target::Delete(path) => match read(path)? {
-            Some(c) => (FileOperation::Delete, Some(path.clone()), path.clone(), c),
-            None => {
-                return Ok(refused(
-                    check,
-                    path.clone(),
-                    FileOperation::Delete,
-                    None,
-                    MISSING,
-                    hunk_count,
-                ));
-            }
-        },
-        Target::Rename { from, to } | Target::Copy { from, to } => {
-            let op = if matches!(diff.target, Target::Rename { .. }) {
-                FileOperation::Rename
-            } else {
-                FileOperation::Copy
-            };
-            let Some(c) = read(from)? else {
-                let reason = format!("{MISSING}: {from}");
-                return Ok(refused(
-                    check,
-                    to.clone(),
-                    op,
-                    Some(from.clone()),
-                    &reason,
-                    hunk_count,
-                ));
-            };
-            if read(to)?.is_some() {
-                return Ok(refused(
-                    check,
-                    to.clone(),
-                    op,
-                    Some(from.clone()),
-                    EXISTS,
-                    hunk_count,
-                ));
-            }
-            (op, Some(from.clone()), to.clone(), c)
+    let start = match start(read, diff)? {
+        Ok(s) => s,
+        Err(r) => {
+            return Ok(refused(
+                check,
+                r.path,
+                r.operation,
+                r.from,
+                &r.reason,
+                hunk_count,
+            ));
         }
     };
+    let Start {
+        operation,
+        source,
+        dest,
+        before,
+    } = start;
     check.path = dest.clone();
     check.operation = operation;
     if matches!(operation, FileOperation::Rename | FileOperation::Copy) {
         check.from = source.clone();
     }
-
-    let mut changes = Vec::new();
-    let after = match &diff.body {
-        Body::Text(hunks) if hunks.is_empty() => before,
-        Body::Text(hunks) => {
-            let outcome = apply_hunks(&before, hunks, fuzz);
-            check.hunks = outcome
-                .hunks
-                .iter()
-                .enumerate()
-                .map(|(i, placed)| hunk_check(i + 1, placed.as_ref()))
-                .collect();
-            changes = outcome
-                .hunks
-                .iter()
-                .flatten()
-                .filter_map(|p| p.change)
-                .collect();
-            match outcome.content {
-                Some(c) => c,
-                None => {
-                    check.reason = Some(format!(
-                        "{} of {} hunks do not apply",
-                        outcome.hunks.iter().filter(|h| h.is_none()).count(),
-                        hunks.len()
-                    ));
-                    return Ok(failed(check));
-                }
-            }
-        }
-        Body::BinaryWithoutData => {
-            check.reason = Some(
-                "binary change without data (`Binary files ... differ`): make the patch with \
-                 `git format-patch --binary` / `git diff --binary`"
-                    .into(),
-            );
-            return Ok(failed(check));
-        }
-        Body::Binary(patch) => {
-            if check.operation == FileOperation::Modify {
-                check.operation = FileOperation::Binary;
-            }
-            match apply_binary(patch, diff, &before) {
-                Ok(c) => {
-                    changes.push(Change {
-                        old_start: 1,
-                        old_len: 1,
-                        new_start: 1,
-                        new_len: 1,
-                    });
-                    c
-                }
-                Err(reason) => {
-                    check.reason = Some(reason);
-                    return Ok(failed(check));
-                }
-            }
-        }
+    let Some((after, changes)) = apply_body(&mut check, diff, before, fuzz) else {
+        return Ok(failed(check));
     };
 
     let mut operation = check.operation;
@@ -390,6 +272,165 @@ fn apply_file(
         check,
         writes,
     })
+}
+
+/// What a file diff starts from: its operation, the file it reads (if
+/// any), the file it writes, and that file's content before.
+struct Start {
+    operation: FileOperation,
+    source: Option<String>,
+    dest: String,
+    before: Vec<u8>,
+}
+
+/// Why a file diff cannot start: a file it needs is missing, or a file it
+/// creates exists.
+struct Refusal {
+    path: String,
+    operation: FileOperation,
+    from: Option<String>,
+    reason: String,
+}
+
+impl Refusal {
+    fn new(path: &str, operation: FileOperation, from: Option<&String>, reason: &str) -> Refusal {
+        Refusal {
+            path: path.to_string(),
+            operation,
+            from: from.cloned(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Decide the operation and read the content it starts from.
+fn start(read: &mut Reader<'_>, diff: &FileDiff<'_>) -> Result<Result<Start, Refusal>, ApplyError> {
+    let start = |operation, source: Option<&String>, dest: &String, before| {
+        Ok(Ok(Start {
+            operation,
+            source: source.cloned(),
+            dest: dest.clone(),
+            before,
+        }))
+    };
+    match &diff.target {
+        Target::Modify { original, modified } => {
+            let modified_content = read(modified)?;
+            let (path, content) = match modified_content {
+                Some(c) => (modified, Some(c)),
+                None if original != modified => (original, read(original)?),
+                None => (modified, None),
+            };
+            match content {
+                Some(c) => start(FileOperation::Modify, Some(path), path, c),
+                // `diff -ruN` creates files with `--- a/x <epoch>` and `@@ -0,0`.
+                None if diff.traditional && creates_from_nothing(&diff.body) => {
+                    start(FileOperation::Create, None, modified, Vec::new())
+                }
+                None => Ok(Err(Refusal::new(
+                    path,
+                    FileOperation::Modify,
+                    None,
+                    MISSING,
+                ))),
+            }
+        }
+        Target::Create(path) => {
+            if read(path)?.is_some() {
+                return Ok(Err(Refusal::new(path, FileOperation::Create, None, EXISTS)));
+            }
+            start(FileOperation::Create, None, path, Vec::new())
+        }
+        Target::Delete(path) => match read(path)? {
+            Some(c) => start(FileOperation::Delete, Some(path), path, c),
+            None => Ok(Err(Refusal::new(
+                path,
+                FileOperation::Delete,
+                None,
+                MISSING,
+            ))),
+        },
+        Target::Rename { from, to } | Target::Copy { from, to } => {
+            let op = if matches!(diff.target, Target::Rename { .. }) {
+                FileOperation::Rename
+            } else {
+                FileOperation::Copy
+            };
+            let Some(c) = read(from)? else {
+                let reason = format!("{MISSING}: {from}");
+                return Ok(Err(Refusal::new(to, op, Some(from), &reason)));
+            };
+            if read(to)?.is_some() {
+                return Ok(Err(Refusal::new(to, op, Some(from), EXISTS)));
+            }
+            start(op, Some(from), to, c)
+        }
+    }
+}
+
+/// The content after the diff's body (text hunks placed like GNU patch, or
+/// git's binary patch), and the line ranges it changed; `None` when it does
+/// not apply, with `check` saying why.
+fn apply_body(
+    check: &mut FileCheck,
+    diff: &FileDiff<'_>,
+    before: Vec<u8>,
+    fuzz: u32,
+) -> Option<(Vec<u8>, Vec<Change>)> {
+    match &diff.body {
+        Body::Text(hunks) if hunks.is_empty() => Some((before, Vec::new())),
+        Body::Text(hunks) => {
+            let outcome = apply_hunks(&before, hunks, fuzz);
+            check.hunks = outcome
+                .hunks
+                .iter()
+                .enumerate()
+                .map(|(i, placed)| hunk_check(i + 1, placed.as_ref()))
+                .collect();
+            let changes = outcome
+                .hunks
+                .iter()
+                .flatten()
+                .filter_map(|p| p.change)
+                .collect();
+            if outcome.content.is_none() {
+                check.reason = Some(format!(
+                    "{} of {} hunks do not apply",
+                    outcome.hunks.iter().filter(|h| h.is_none()).count(),
+                    hunks.len()
+                ));
+            }
+            outcome.content.map(|c| (c, changes))
+        }
+        Body::BinaryWithoutData => {
+            check.reason = Some(
+                "binary change without data (`Binary files ... differ`): make the patch with \
+                 `git format-patch --binary` / `git diff --binary`"
+                    .into(),
+            );
+            None
+        }
+        Body::Binary(patch) => {
+            if check.operation == FileOperation::Modify {
+                check.operation = FileOperation::Binary;
+            }
+            match apply_binary(patch, diff, &before) {
+                Ok(c) => {
+                    let whole = Change {
+                        old_start: 1,
+                        old_len: 1,
+                        new_start: 1,
+                        new_len: 1,
+                    };
+                    Some((c, vec![whole]))
+                }
+                Err(reason) => {
+                    check.reason = Some(reason);
+                    None
+                }
+            }
+        }
+    }
 }
 
 fn creates_from_nothing(body: &Body<'_>) -> bool {

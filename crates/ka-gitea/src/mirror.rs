@@ -366,6 +366,15 @@ fn contextual(e: Error, what: &str) -> Error {
         Error::Contract(m) => Error::Contract(format!("{m} [{what}]")),
         Error::Negative(m) => Error::Negative(format!("{m} [{what}]")),
         io @ Error::Io { .. } => io,
+        // a crate's own error: its message in context, its code kept
+        coded @ Error::Coded(_) => {
+            let m = format!("{coded} [{what}]");
+            match coded.exit_code() {
+                ka_core::ExitCode::Negative => Error::Negative(m),
+                ka_core::ExitCode::Contract => Error::Contract(m),
+                _ => Error::Usage(m),
+            }
+        }
     }
 }
 

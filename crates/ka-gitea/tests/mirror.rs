@@ -8,6 +8,7 @@ use ka_block::store::Store;
 use ka_core::paths::Layout;
 use ka_fake_gitea::{FakeGitea, FaultKind};
 use ka_schema::{Block, BlockKind, BlockState, Subject};
+use ka_testkit::env::Env;
 use predicates::str::contains;
 use std::fs;
 use std::path::PathBuf;
@@ -15,18 +16,18 @@ use tempfile::TempDir;
 
 const TOKEN: &str = "s3cr3t-token-value";
 
-struct Env {
-    root: TempDir,
-    home: TempDir,
+/// The kit's KA_ROOT and HOME, configured to mirror to a fake Gitea whose
+/// token is in a secrets folder outside both.
+struct MirrorEnv {
+    env: Env,
     secrets: TempDir,
     fake: FakeGitea,
 }
 
-impl Env {
-    fn new() -> Env {
-        let e = Env {
-            root: tempfile::tempdir().unwrap(),
-            home: tempfile::tempdir().unwrap(),
+impl MirrorEnv {
+    fn new() -> MirrorEnv {
+        let e = MirrorEnv {
+            env: Env::new(),
             secrets: tempfile::tempdir().unwrap(),
             fake: FakeGitea::start("owner", "fleet", TOKEN),
         };
@@ -45,11 +46,11 @@ impl Env {
             "issues:\n  backend: gitea\n  gitea:\n    url: {url}\n    owner: owner\n    repo: {repo}\n    token_file: {}\n    backoff: 0s\n    {extra}\n",
             self.token_file().display()
         );
-        fs::write(self.root.path().join("config.yaml"), text).unwrap();
+        fs::write(self.env.root().join("config.yaml"), text).unwrap();
     }
 
     fn layout(&self) -> Layout {
-        Layout::new(self.root.path().to_path_buf())
+        Layout::new(self.env.root().to_path_buf())
     }
 
     fn store(&self) -> Store {
@@ -76,10 +77,8 @@ impl Env {
     }
 
     fn gitea(&self, args: &[&str]) -> Command {
-        let mut c = Command::cargo_bin("ka-gitea").unwrap();
+        let mut c = self.env.cmd("ka-gitea");
         c.args(args)
-            .env("KA_ROOT", self.root.path())
-            .env("HOME", self.home.path())
             .env_remove("KA_CONFIG")
             .env_remove("http_proxy")
             .env_remove("HTTP_PROXY")
@@ -89,7 +88,7 @@ impl Env {
     }
 
     fn outbox(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = fs::read_dir(self.root.path().join("gitea/outbox"))
+        let mut v: Vec<PathBuf> = fs::read_dir(self.env.root().join("gitea/outbox"))
             .map(|d| {
                 d.map(|e| e.unwrap().path())
                     .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
@@ -101,8 +100,8 @@ impl Env {
     }
 
     fn link_path(&self, block_id: &str) -> PathBuf {
-        self.root
-            .path()
+        self.env
+            .root()
             .join(format!("gitea/issues/block/{block_id}.json"))
     }
 
@@ -127,7 +126,7 @@ const ISSUES: &str = "POST /api/v1/repos/owner/fleet/issues";
 
 #[test]
 fn filing_opens_one_issue_with_prefix_labels_and_ka_id() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     let b = e.file("fresnel", "installed 6.1.0-x, expected 6.1.0-y");
     assert_eq!(e.outbox().len(), 1, "queued before any flush");
     e.gitea(&["flush"])
@@ -166,7 +165,7 @@ fn filing_opens_one_issue_with_prefix_labels_and_ka_id() {
 
 #[test]
 fn filing_the_same_block_again_is_one_issue_and_a_new_detail_is_a_comment() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     e.file("fresnel", "same words");
     e.gitea(&["flush"]).assert().success();
     let b = e.file("fresnel", "same words");
@@ -192,7 +191,7 @@ fn filing_the_same_block_again_is_one_issue_and_a_new_detail_is_a_comment() {
 
 #[test]
 fn lifting_comments_and_closes_the_issue_and_refiling_reopens_it() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     let b = e.file("fresnel", "d");
     e.gitea(&["flush"]).assert().success();
     e.lift(&b.id, "a later install converged");
@@ -213,7 +212,7 @@ fn lifting_comments_and_closes_the_issue_and_refiling_reopens_it() {
 
 #[test]
 fn an_issue_closed_in_gitea_lifts_the_block_on_pull_and_reopened_opens_it() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     let b = e.file("fresnel", "d");
     e.gitea(&["flush"]).assert().success();
     e.gitea(&["pull"]).assert().success().stdout("");
@@ -237,7 +236,7 @@ fn an_issue_closed_in_gitea_lifts_the_block_on_pull_and_reopened_opens_it() {
 
 #[test]
 fn pull_sends_queued_local_changes_first() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     let b = e.file("fresnel", "d");
     e.gitea(&["flush"]).assert().success();
     e.lift(&b.id, "fixed here");
@@ -250,7 +249,7 @@ fn pull_sends_queued_local_changes_first() {
 
 #[test]
 fn network_down_keeps_the_event_queued_and_a_later_flush_sends_it_once() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
@@ -292,7 +291,7 @@ use predicates::prelude::PredicateBooleanExt;
 
 #[test]
 fn a_500_is_retried_and_then_succeeds() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     e.fake.fault(
         FaultKind::Status(500, "database is locked".into()),
         Some("POST"),
@@ -308,7 +307,7 @@ fn a_500_is_retried_and_then_succeeds() {
 
 #[test]
 fn a_500_that_persists_leaves_the_event_queued_and_says_so() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     e.fake.fault(
         FaultKind::Status(500, "database is locked".into()),
         Some("POST"),
@@ -328,7 +327,7 @@ fn a_500_that_persists_leaves_the_event_queued_and_says_so() {
 
 #[test]
 fn a_401_is_not_retried_and_names_the_token_file_but_never_the_token() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     fs::write(e.token_file(), "wrong-token\n").unwrap();
     e.file("fresnel", "d");
     let out = e
@@ -351,7 +350,7 @@ fn a_401_is_not_retried_and_names_the_token_file_but_never_the_token() {
 
 #[test]
 fn a_404_says_to_check_url_owner_and_repo() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     e.config(&e.fake.url(), "no-such-repo", "");
     e.file("fresnel", "d");
     e.gitea(&["flush"])
@@ -366,7 +365,7 @@ fn a_404_says_to_check_url_owner_and_repo() {
 
 #[test]
 fn a_422_shows_what_gitea_said_and_is_not_retried() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     e.fake.fault(
         FaultKind::Status(422, "[Title]: MaxSize".into()),
         Some("POST"),
@@ -384,7 +383,7 @@ fn a_422_shows_what_gitea_said_and_is_not_retried() {
 
 #[test]
 fn a_stalled_answer_times_out_and_stays_queued() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     e.config(&e.fake.url(), "fleet", "timeout: 1s\n    attempts: 2");
     e.fake.fault(FaultKind::Stall, None, None, 2);
     e.file("fresnel", "d");
@@ -400,7 +399,7 @@ fn a_stalled_answer_times_out_and_stays_queued() {
 
 #[test]
 fn a_crash_between_creating_the_issue_and_saving_the_link_opens_no_second_issue() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     let b = e.file("fresnel", "d");
     let event = e.outbox()[0].clone();
     let saved = fs::read(&event).unwrap();
@@ -420,7 +419,7 @@ fn a_crash_between_creating_the_issue_and_saving_the_link_opens_no_second_issue(
 
 #[test]
 fn a_crash_after_posting_a_comment_does_not_post_it_twice() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     let b = e.file("fresnel", "d");
     e.gitea(&["flush"]).assert().success();
     e.file("fresnel", "new detail");
@@ -444,9 +443,9 @@ fn a_crash_after_posting_a_comment_does_not_post_it_twice() {
 
 #[test]
 fn a_corrupt_outbox_file_is_named_and_left_and_the_other_events_are_sent() {
-    let e = Env::new();
-    fs::create_dir_all(e.root.path().join("gitea/outbox")).unwrap();
-    let bad = e.root.path().join("gitea/outbox/00000000-broken.json");
+    let e = MirrorEnv::new();
+    fs::create_dir_all(e.env.root().join("gitea/outbox")).unwrap();
+    let bad = e.env.root().join("gitea/outbox/00000000-broken.json");
     fs::write(&bad, "{\"kind\": \"ka.issue-event\", \"vers").unwrap();
     e.file("fresnel", "d");
     e.gitea(&["flush"])
@@ -470,9 +469,9 @@ fn a_corrupt_outbox_file_is_named_and_left_and_the_other_events_are_sent() {
 
 #[test]
 fn a_corrupt_config_names_file_line_and_column() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     fs::write(
-        e.root.path().join("config.yaml"),
+        e.env.root().join("config.yaml"),
         "issues:\n  backend: gitea\n  gittea: {}\n",
     )
     .unwrap();
@@ -481,7 +480,7 @@ fn a_corrupt_config_names_file_line_and_column() {
         .code(3)
         .stderr(contains("config.yaml:3:3: issues: unknown field `gittea`"));
     fs::write(
-        e.root.path().join("config.yaml"),
+        e.env.root().join("config.yaml"),
         "issues:\n  backend: gitea\n",
     )
     .unwrap();
@@ -497,11 +496,11 @@ fn a_corrupt_config_names_file_line_and_column() {
 
 #[test]
 fn a_token_file_under_home_is_refused() {
-    let e = Env::new();
-    let in_home = e.home.path().join("token");
+    let e = MirrorEnv::new();
+    let in_home = e.env.home.path().join("token");
     fs::write(&in_home, TOKEN).unwrap();
     fs::write(
-        e.root.path().join("config.yaml"),
+        e.env.root().join("config.yaml"),
         format!(
             "issues:\n  backend: gitea\n  gitea: {{ url: {}, owner: owner, repo: fleet, token_file: {} }}\n",
             e.fake.url(),
@@ -519,9 +518,9 @@ fn a_token_file_under_home_is_refused() {
 
 #[test]
 fn the_token_can_come_from_the_environment() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     fs::write(
-        e.root.path().join("config.yaml"),
+        e.env.root().join("config.yaml"),
         format!(
             "issues:\n  backend: gitea\n  gitea: {{ url: {}, owner: owner, repo: fleet, token_env: KA_TEST_GITEA_TOKEN }}\n",
             e.fake.url()
@@ -543,8 +542,8 @@ fn the_token_can_come_from_the_environment() {
 
 #[test]
 fn the_local_backend_queues_nothing_and_refuses_to_drop_queued_events() {
-    let e = Env::new();
-    fs::remove_file(e.root.path().join("config.yaml")).unwrap();
+    let e = MirrorEnv::new();
+    fs::remove_file(e.env.root().join("config.yaml")).unwrap();
     e.file("fresnel", "d");
     assert!(e.outbox().is_empty());
     e.gitea(&["flush"])
@@ -557,7 +556,7 @@ fn the_local_backend_queues_nothing_and_refuses_to_drop_queued_events() {
         .stdout(contains("\"backend\":\"local\""));
     e.config(&e.fake.url(), "fleet", "");
     e.file("boltzmann", "d");
-    fs::remove_file(e.root.path().join("config.yaml")).unwrap();
+    fs::remove_file(e.env.root().join("config.yaml")).unwrap();
     e.gitea(&["flush"])
         .assert()
         .code(2)
@@ -569,7 +568,7 @@ fn the_local_backend_queues_nothing_and_refuses_to_drop_queued_events() {
 #[test]
 fn issues_are_found_again_across_pages() {
     // More ka issues than one page (50): a lost link is still found.
-    let e = Env::new();
+    let e = MirrorEnv::new();
     let mut ids = Vec::new();
     for n in 0..55 {
         ids.push(e.file(&format!("h{n}"), "d").id);
@@ -599,7 +598,7 @@ fn issues_are_found_again_across_pages() {
 fn notices_are_mirrored_and_a_gitea_close_dismisses_them() {
     use ka_notice::store::NoticeStore;
     use ka_schema::{NoticeKind, NoticeState, NoticeSubject};
-    let e = Env::new();
+    let e = MirrorEnv::new();
     let notices = || NoticeStore::open(&e.layout()).unwrap();
     let pkg = |v: &str| NoticeSubject::Package {
         host: "fresnel".into(),
@@ -655,7 +654,7 @@ fn notices_are_mirrored_and_a_gitea_close_dismisses_them() {
 /// changed nothing and stays in the local log.
 #[test]
 fn audit_records_are_closed_issues_and_dry_runs_stay_local() {
-    let e = Env::new();
+    let e = MirrorEnv::new();
     let run = |argv: &[&str], code: i32, dry_run: bool| ka_audit::Run {
         verb: "ka-promote".into(),
         argv: argv.iter().map(|s| s.to_string()).collect(),

@@ -2,6 +2,7 @@
 //! (tests/sshd): the probes read this machine's real /sys and /proc over SSH
 //! as the login user (kbuild when the tests run as root).
 
+use ka_testkit::env::Env;
 use ka_testkit::sshd;
 
 use assert_cmd::Command;
@@ -9,11 +10,11 @@ use predicates::str::contains;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    repo: PathBuf,
-    home: PathBuf,
+/// The kit's KA_ROOT and HOME at `T0`, and a fleet repository (`KA_REPO`)
+/// whose hosts are reached with the sshd's identity and known_hosts.
+struct FleetEnv {
+    env: Env,
+    repo: tempfile::TempDir,
     identity: PathBuf,
 }
 
@@ -35,29 +36,22 @@ fn lock(host: &str, series: &[&str]) -> String {
     )
 }
 
-impl Env {
-    fn new(server: &sshd::Sshd) -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("root");
-        let repo = tmp.path().join("repo");
-        let home = tmp.path().join("home");
-        for d in [&root, &repo.join("fleet"), &home] {
-            std::fs::create_dir_all(d).unwrap();
-        }
-        std::fs::copy(&server.known_hosts, repo.join("fleet/known_hosts")).unwrap();
-        Env {
-            identity: server.identity.clone(),
-            _tmp: tmp,
-            root,
+impl FleetEnv {
+    fn new(server: &sshd::Sshd) -> FleetEnv {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("fleet")).unwrap();
+        std::fs::copy(&server.known_hosts, repo.path().join("fleet/known_hosts")).unwrap();
+        FleetEnv {
+            env: Env::new().now(T0),
             repo,
-            home,
+            identity: server.identity.clone(),
         }
     }
 
     fn write(&self, rel: &str, text: &str) {
         let p = match rel.strip_prefix("repo:") {
-            Some(r) => self.repo.join(r),
-            None => self.root.join(rel),
+            Some(r) => self.repo.path().join(r),
+            None => self.env.root().join(rel),
         };
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
@@ -82,7 +76,8 @@ impl Env {
         }
         self.write(&format!("repo:patches/{series}/series.yaml"), &y);
         let path = self
-            .root
+            .env
+            .root()
             .join(format!("hosts/{host}/promoted/manifest.lock"));
         let mut all: Vec<String> = std::fs::read_to_string(&path)
             .ok()
@@ -107,18 +102,15 @@ impl Env {
     }
 
     fn cmd(&self, bin: &str) -> Command {
-        let mut c = Command::cargo_bin(bin).unwrap();
-        c.env("KA_ROOT", &self.root)
-            .env("KA_REPO", &self.repo)
-            .env("HOME", &self.home)
+        let mut c = self.env.cmd(bin);
+        c.env("KA_REPO", self.repo.path())
             .env("KA_SSH_IDENTITY", &self.identity)
-            .env("KA_NOW", T0)
             .env_remove("KA_GITEA_TOKEN");
         c
     }
 
     fn blocks(&self) -> Vec<Value> {
-        let dir = self.root.join("blocks");
+        let dir = self.env.root().join("blocks");
         let mut out = Vec::new();
         if let Ok(d) = std::fs::read_dir(&dir) {
             for e in d.flatten() {
@@ -133,8 +125,12 @@ impl Env {
 
     fn last(&self, host: &str) -> Value {
         serde_json::from_str(
-            &std::fs::read_to_string(self.root.join(format!("hosts/{host}/verify/last.json")))
-                .unwrap(),
+            &std::fs::read_to_string(
+                self.env
+                    .root()
+                    .join(format!("hosts/{host}/verify/last.json")),
+            )
+            .unwrap(),
         )
         .unwrap()
     }
@@ -163,7 +159,7 @@ fn local(path: &str) -> String {
 #[test]
 fn bars_pass_on_the_real_proc_and_sys_over_ssh() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     e.host(
         "ohm",
         s.port,
@@ -216,13 +212,13 @@ fn bars_pass_on_the_real_proc_and_sys_over_ssh() {
             .contains("bar 2 not checked")
     );
     // ka-probe writes nothing
-    assert!(!e.root.join("hosts/ohm/verify").exists());
+    assert!(!e.env.root().join("hosts/ohm/verify").exists());
 }
 
 #[test]
 fn a_failing_probe_files_regression_and_drift_and_a_pass_lifts_neither() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     e.host("ohm", s.port, &s.user, "");
     e.series(
         "ohm",
@@ -240,7 +236,7 @@ fn a_failing_probe_files_regression_and_drift_and_a_pass_lifts_neither() {
     let b = bar(&last, "procfs /proc/sys/kernel/ostype == Plan9");
     assert_eq!(b["first_fail"], T0);
     assert!(b.get("last_pass").is_none());
-    let hist: Vec<_> = std::fs::read_dir(e.root.join("hosts/ohm/verify/history"))
+    let hist: Vec<_> = std::fs::read_dir(e.env.root().join("hosts/ohm/verify/history"))
         .unwrap()
         .collect();
     assert_eq!(hist.len(), 1);
@@ -280,7 +276,7 @@ fn a_failing_probe_files_regression_and_drift_and_a_pass_lifts_neither() {
     assert_eq!(e.last("ohm")["passed"], true);
     assert!(e.blocks().iter().all(|b| b["state"] == "open"));
     assert_eq!(
-        std::fs::read_dir(e.root.join("hosts/ohm/verify/history"))
+        std::fs::read_dir(e.env.root().join("hosts/ohm/verify/history"))
             .unwrap()
             .count(),
         2
@@ -290,7 +286,7 @@ fn a_failing_probe_files_regression_and_drift_and_a_pass_lifts_neither() {
 #[test]
 fn last_pass_and_first_fail_are_kept_across_runs() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     e.host("ohm", s.port, &s.user, "");
     e.series("ohm", "driver/x/fix", &["file missing /sys/ka-probe-flag"]);
     e.cmd("ka-verify-run").arg("ohm").assert().success();
@@ -321,7 +317,7 @@ fn last_pass_and_first_fail_are_kept_across_runs() {
 #[test]
 fn a_file_that_cannot_be_read_fails_with_the_reason_and_the_others_still_read() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     e.host("ohm", s.port, &s.user, "");
     e.series(
         "ohm",
@@ -357,7 +353,7 @@ fn a_file_that_cannot_be_read_fails_with_the_reason_and_the_others_still_read() 
 #[test]
 fn a_restricted_kernel_log_is_not_readable_rather_than_passing() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     e.host("ohm", s.port, &s.user, "");
     e.series("ohm", "driver/x/fix", &["dmesg must-not-match \"Oops: \""]);
     let out = e.cmd("ka-probe").arg("ohm").assert();
@@ -381,7 +377,7 @@ fn a_restricted_kernel_log_is_not_readable_rather_than_passing() {
 #[test]
 fn bar_2_compares_the_package_manager_with_installed_json() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     e.host("ohm", s.port, &s.user, "");
     let version = String::from_utf8(
         std::process::Command::new("dpkg-query")
@@ -429,7 +425,7 @@ fn bar_2_compares_the_package_manager_with_installed_json() {
 #[test]
 fn probe_language_errors_name_file_and_line_and_nothing_is_contacted_or_written() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     e.host("ohm", s.port, &s.user, "");
     e.series(
         "ohm",
@@ -454,14 +450,14 @@ fn probe_language_errors_name_file_and_line_and_nothing_is_contacted_or_written(
         ))
         .stderr(contains("series.yaml:7: dmesg should-match: write must-match or must-not-match"))
         .stderr(contains("series.yaml:8: < many: \"many\" is not a number"));
-    assert!(!e.root.join("hosts/ohm/verify").exists());
+    assert!(!e.env.root().join("hosts/ohm/verify").exists());
     assert!(e.blocks().is_empty());
 }
 
 #[test]
 fn a_cmd_probe_needs_the_manifest_to_opt_in() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     e.host("ohm", s.port, &s.user, "");
     e.series("ohm", "driver/x/fix", &["cmd uname -s output == Linux"]);
     e.cmd("ka-probe")
@@ -483,7 +479,7 @@ fn a_cmd_probe_needs_the_manifest_to_opt_in() {
 #[test]
 fn an_unreachable_host_fails_bar_1_within_its_heartbeat() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     // a port nobody listens on
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -513,10 +509,10 @@ fn an_unreachable_host_fails_bar_1_within_its_heartbeat() {
 #[test]
 fn a_changed_host_key_fails_bar_1_at_once() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     e.host("ohm", s.port, &s.user, "");
     s.rekey();
-    std::fs::copy(&s.known_hosts, e.repo.join("fleet/known_hosts")).unwrap();
+    std::fs::copy(&s.known_hosts, e.repo.path().join("fleet/known_hosts")).unwrap();
     let out = e.cmd("ka-probe").arg("ohm").assert().code(1);
     let r = &reports(&out.get_output().stdout)[0];
     let hb = bar(r, "heartbeat");
@@ -526,11 +522,11 @@ fn a_changed_host_key_fails_bar_1_at_once() {
 #[test]
 fn a_changed_host_key_files_host_changed_not_regression_and_a_strict_connect_lifts_it() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     e.host("ohm", s.port, &s.user, "");
     let known = std::fs::read_to_string(&s.known_hosts).unwrap();
     s.rekey();
-    std::fs::copy(&s.known_hosts, e.repo.join("fleet/known_hosts")).unwrap();
+    std::fs::copy(&s.known_hosts, e.repo.path().join("fleet/known_hosts")).unwrap();
     let out = e.cmd("ka-verify-run").arg("ohm").assert().code(1);
     assert_eq!(reports(&out.get_output().stdout)[0]["status"], "failed");
     assert_eq!(e.last("ohm")["host_key_refused"], true);
@@ -554,7 +550,7 @@ fn a_changed_host_key_files_host_changed_not_regression_and_a_strict_connect_lif
     );
     // The owner checked the key and put the right line back: the next verify
     // connects and lifts host-changed; drift stays for the owner.
-    std::fs::write(e.repo.join("fleet/known_hosts"), known).unwrap();
+    std::fs::write(e.repo.path().join("fleet/known_hosts"), known).unwrap();
     let out = e.cmd("ka-verify-run").arg("ohm").assert().success();
     let res = &reports(&out.get_output().stdout)[0];
     assert!(
@@ -580,10 +576,10 @@ fn a_changed_host_key_files_host_changed_not_regression_and_a_strict_connect_lif
 fn many_hosts_are_probed_in_one_run() {
     let s = sshd::Sshd::start();
     let s2 = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     let mut kh = std::fs::read_to_string(&s.known_hosts).unwrap();
     kh.push_str(&std::fs::read_to_string(&s2.known_hosts).unwrap());
-    std::fs::write(e.repo.join("fleet/known_hosts"), kh).unwrap();
+    std::fs::write(e.repo.path().join("fleet/known_hosts"), kh).unwrap();
     // the second server accepts the first one's identity too
     std::fs::copy(
         s.identity.with_extension("pub"),
@@ -610,7 +606,7 @@ fn many_hosts_are_probed_in_one_run() {
 #[test]
 fn burn_in_counts_runs_until_the_duration_and_then_passes_bar_5() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     e.host("ohm", s.port, &s.user, "  burn_in: 2h\n");
     e.series(
         "ohm",
@@ -651,7 +647,7 @@ fn burn_in_counts_runs_until_the_duration_and_then_passes_bar_5() {
     let (code, r) = burn("2026-03-01T11:00:00Z");
     assert_eq!(code, Some(0), "{r:?}");
     let rec: Value = serde_json::from_str(
-        &std::fs::read_to_string(e.root.join("hosts/ohm/verify/burn-in.json")).unwrap(),
+        &std::fs::read_to_string(e.env.root().join("hosts/ohm/verify/burn-in.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(rec["state"], "running");
@@ -674,7 +670,7 @@ fn burn_in_counts_runs_until_the_duration_and_then_passes_bar_5() {
 
     // decided: nothing is probed any more for this install
     let history = || {
-        std::fs::read_dir(e.root.join("hosts/ohm/verify/history"))
+        std::fs::read_dir(e.env.root().join("hosts/ohm/verify/history"))
             .unwrap()
             .count()
     };
@@ -712,7 +708,7 @@ fn burn_in_counts_runs_until_the_duration_and_then_passes_bar_5() {
 #[test]
 fn burn_in_needs_an_install_and_is_off_at_0h() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     e.host("ohm", s.port, &s.user, "");
     e.cmd("ka-verify-run")
         .args(["--burn-in", "ohm"])
@@ -732,13 +728,13 @@ fn burn_in_needs_an_install_and_is_off_at_0h() {
         .success();
     let r = &reports(&out.get_output().stdout)[0];
     assert!(r["message"].as_str().unwrap().contains("burn-in is off"));
-    assert!(!e.root.join("hosts/ohm/verify").exists());
+    assert!(!e.env.root().join("hosts/ohm/verify").exists());
 }
 
 #[test]
 fn bad_hosts_are_named_and_the_others_still_probed() {
     let s = sshd::Sshd::start();
-    let e = Env::new(&s);
+    let e = FleetEnv::new(&s);
     e.host("ohm", s.port, &s.user, "");
     e.write(
         "repo:fleet/nossh.yaml",

@@ -6,15 +6,16 @@ use ka_block::store::block_id;
 use ka_schema::{
     Block, BlockKind, BlockState, Notice, NoticeKind, NoticeState, NoticeSubject, Subject, V1,
 };
+use ka_testkit::env::Env;
 use predicates::prelude::*;
 use predicates::str::contains;
 use std::fs;
 use std::path::PathBuf;
-use tempfile::TempDir;
 
-struct Env {
-    root: TempDir,
-    home: TempDir,
+/// The kit's private KA_ROOT and HOME, whose commands never inherit a KA_NOW:
+/// time here is only ever `--now`.
+struct RemindEnv {
+    env: Env,
 }
 
 const T0: &str = "2026-03-01T08:00:00Z";
@@ -24,22 +25,17 @@ fn at(hours: f64) -> String {
     ka_core::time::rfc3339(t0 + (hours * 3600.0) as i64)
 }
 
-impl Env {
-    fn new() -> Env {
-        Env {
-            root: tempfile::tempdir().unwrap(),
-            home: tempfile::tempdir().unwrap(),
-        }
+impl RemindEnv {
+    fn new() -> RemindEnv {
+        RemindEnv { env: Env::new() }
     }
     fn cmd(&self, bin: &str) -> Command {
-        let mut c = Command::cargo_bin(bin).unwrap();
-        c.env("KA_ROOT", self.root.path())
-            .env("HOME", self.home.path())
-            .env_remove("KA_NOW");
+        let mut c = self.env.cmd(bin);
+        c.env_remove("KA_NOW");
         c
     }
     fn path(&self, rel: &str) -> PathBuf {
-        self.root.path().join(rel)
+        self.env.root().join(rel)
     }
     /// Write a block record as the block store would.
     fn block(&self, host: &str, state: BlockState, opened_at: &str) -> String {
@@ -121,13 +117,13 @@ fn write_json<T: serde::Serialize>(path: &std::path::Path, doc: &T) {
 
 #[test]
 fn nothing_open_is_silent() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     assert_eq!(e.remind(T0), "");
 }
 
 #[test]
 fn the_ladder_first_sight_then_1h_6h_and_daily() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     let id = e.notice("fresnel", "6.1.158-2", T0);
     // first sight: due at once
     let out = e.remind(&at(0.0));
@@ -160,7 +156,7 @@ fn the_ladder_first_sight_then_1h_6h_and_daily() {
 
 #[test]
 fn gaps_count_from_the_last_reminder_so_an_absence_gives_one_reminder() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     e.block("ohm", BlockState::Open, T0);
     assert_ne!(e.remind(&at(0.0)), "");
     // away for three days: one reminder, then the 6 h rung from there
@@ -172,7 +168,7 @@ fn gaps_count_from_the_last_reminder_so_an_absence_gives_one_reminder() {
 
 #[test]
 fn peek_shows_every_open_record_and_advances_nothing() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     let b = e.block("ohm", BlockState::Open, T0);
     let n = e.notice("fresnel", "6.1.158-2", T0);
     e.remind(&at(0.0));
@@ -213,7 +209,7 @@ fn peek_shows_every_open_record_and_advances_nothing() {
 
 #[test]
 fn json_prints_reminder_documents_of_what_is_due() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     let id = e.block("ohm", BlockState::Open, T0);
     let out = e
         .cmd("ka-remind")
@@ -235,7 +231,7 @@ fn json_prints_reminder_documents_of_what_is_due() {
 
 #[test]
 fn snooze_defaults_to_the_next_rung_and_for_sets_its_length() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     let id = e.block("ohm", BlockState::Open, T0);
     e.remind(&at(0.0));
     e.remind(&at(1.0)); // two reminders given: the next rung is 6 h
@@ -265,7 +261,7 @@ fn snooze_defaults_to_the_next_rung_and_for_sets_its_length() {
 
 #[test]
 fn snoozing_a_record_never_reminded_starts_its_state() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     let id = e.notice("fresnel", "6.1.158-2", T0);
     e.cmd("ka-snooze")
         .args([&id, "--for", "30m", "--now", T0])
@@ -277,7 +273,7 @@ fn snoozing_a_record_never_reminded_starts_its_state() {
 
 #[test]
 fn a_snooze_is_audited_with_its_outcome() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     let id = e.block("ohm", BlockState::Open, T0);
     e.cmd("ka-snooze")
         .args([&id, "--now", T0])
@@ -305,7 +301,7 @@ fn a_snooze_is_audited_with_its_outcome() {
 
 #[test]
 fn a_snooze_that_cannot_be_audited_says_so_and_fails() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     let id = e.block("ohm", BlockState::Open, T0);
     fs::create_dir_all(e.path("audit/audit.log")).unwrap(); // a folder: not writable as a log
     e.cmd("ka-snooze")
@@ -326,7 +322,7 @@ fn a_snooze_that_cannot_be_audited_says_so_and_fails() {
 
 #[test]
 fn snooze_of_an_unknown_id_names_it_and_writes_no_state() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     e.block("ohm", BlockState::Open, T0);
     e.cmd("ka-snooze")
         .args(["installable-0123456789ab", "--now", T0])
@@ -352,7 +348,7 @@ fn snooze_of_an_unknown_id_names_it_and_writes_no_state() {
 
 #[test]
 fn a_duration_that_does_not_parse_is_refused_and_nothing_written() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     let id = e.block("ohm", BlockState::Open, T0);
     e.remind(T0);
     let before = e.snapshot();
@@ -368,7 +364,7 @@ fn a_duration_that_does_not_parse_is_refused_and_nothing_written() {
 
 #[test]
 fn time_going_backwards_is_refused_and_nothing_written() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     let id = e.block("ohm", BlockState::Open, T0);
     e.remind(&at(2.0));
     let before = e.snapshot();
@@ -396,7 +392,7 @@ fn time_going_backwards_is_refused_and_nothing_written() {
 
 #[test]
 fn a_corrupt_state_or_record_file_is_named_and_nothing_changes() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     let id = e.block("ohm", BlockState::Open, T0);
     e.notice("fresnel", "6.1.158-2", T0);
     e.remind(T0);
@@ -445,7 +441,7 @@ fn a_corrupt_state_or_record_file_is_named_and_nothing_changes() {
 
 #[test]
 fn a_lifted_record_loses_its_state_and_a_reopened_one_starts_afresh() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     let id = e.block("ohm", BlockState::Open, T0);
     e.remind(&at(0.0));
     e.remind(&at(1.0));
@@ -462,7 +458,7 @@ fn a_lifted_record_loses_its_state_and_a_reopened_one_starts_afresh() {
 
 #[test]
 fn reopened_between_two_runs_the_old_state_is_not_reused() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     let id = e.block("ohm", BlockState::Open, T0);
     e.remind(&at(0.0));
     e.remind(&at(1.0));
@@ -481,7 +477,7 @@ fn reopened_between_two_runs_the_old_state_is_not_reused() {
 
 #[test]
 fn a_busy_reminder_lock_keeps_the_prompt_hook_silent() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     e.block("ohm", BlockState::Open, T0);
     let lock =
         ka_core::hostlock::HostLock::acquire(&e.path("locks/remind.lock"), "another ka-remind")
@@ -503,9 +499,9 @@ fn a_busy_reminder_lock_keeps_the_prompt_hook_silent() {
 
 #[test]
 fn a_root_inside_home_is_refused() {
-    let e = Env::new();
+    let e = RemindEnv::new();
     e.cmd("ka-remind")
-        .env("KA_ROOT", e.home.path().join("ka"))
+        .env("KA_ROOT", e.env.home.path().join("ka"))
         .args(["--now", T0])
         .assert()
         .code(2)

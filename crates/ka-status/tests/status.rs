@@ -1,6 +1,7 @@
 //! ka-status over a temp fleet repository and KA_ROOT: local files only.
 
 use assert_cmd::Command;
+use ka_testkit::env::Env;
 use predicates::prelude::*;
 use predicates::str::contains;
 use std::fs;
@@ -11,17 +12,17 @@ const NOW: &str = "2026-03-02T08:00:00Z";
 const LOCK: &str = r#"{"kind":"ka.lock","version":1,"host":"fresnel","manifest":"fleet/fresnel.yaml","manifest_b2sum":"00","baseline":{"spec":{"tarball":"/x.tar.xz"},"commit":"c0"},"patches":[],"cumulative":{"file":"cumulative.patch","size":0,"b2sum":"00"}}
 "#;
 
-struct Env {
-    root: TempDir,
-    home: TempDir,
+/// The kit's KA_ROOT and HOME at `NOW`, and a fleet repository (`KA_REPO`)
+/// of three hosts.
+struct FleetEnv {
+    env: Env,
     repo: TempDir,
 }
 
-impl Env {
-    fn new() -> Env {
-        let e = Env {
-            root: tempfile::tempdir().unwrap(),
-            home: tempfile::tempdir().unwrap(),
+impl FleetEnv {
+    fn new() -> FleetEnv {
+        let e = FleetEnv {
+            env: Env::new().now(NOW),
             repo: tempfile::tempdir().unwrap(),
         };
         for (host, distro, arch) in [
@@ -46,7 +47,7 @@ impl Env {
     fn path(&self, rel: &str) -> PathBuf {
         match rel.strip_prefix("repo:") {
             Some(r) => self.repo.path().join(r),
-            None => self.root.path().join(rel),
+            None => self.env.root().join(rel),
         }
     }
     fn write(&self, rel: &str, text: &str) {
@@ -55,11 +56,8 @@ impl Env {
         fs::write(p, text).unwrap();
     }
     fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("ka-status").unwrap();
-        c.env("KA_ROOT", self.root.path())
-            .env("KA_REPO", self.repo.path())
-            .env("HOME", self.home.path())
-            .env("KA_NOW", NOW);
+        let mut c = self.env.cmd("ka-status");
+        c.env("KA_REPO", self.repo.path());
         c
     }
     fn stdout(&self, args: &[&str]) -> String {
@@ -207,7 +205,7 @@ impl Env {
 
 #[test]
 fn a_fresh_fleet_shows_every_host_with_dashes() {
-    let e = Env::new();
+    let e = FleetEnv::new();
     let out = e.stdout(&[]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
@@ -221,7 +219,7 @@ fn a_fresh_fleet_shows_every_host_with_dashes() {
 
 #[test]
 fn every_source_lands_in_its_column() {
-    let e = Env::new();
+    let e = FleetEnv::new();
     e.populate();
     let out = e.stdout(&[]);
     let fresnel = out.lines().find(|l| l.starts_with("fresnel")).unwrap();
@@ -256,7 +254,7 @@ fn every_source_lands_in_its_column() {
 
 #[test]
 fn json_is_one_host_status_document_per_host() {
-    let e = Env::new();
+    let e = FleetEnv::new();
     e.populate();
     let docs = e.json();
     assert_eq!(docs.len(), 3);
@@ -283,7 +281,7 @@ fn json_is_one_host_status_document_per_host() {
 
 #[test]
 fn one_host_in_detail() {
-    let e = Env::new();
+    let e = FleetEnv::new();
     e.populate();
     e.cmd()
         .arg("fresnel")
@@ -317,7 +315,7 @@ fn one_host_in_detail() {
 
 #[test]
 fn a_corrupt_file_is_named_and_the_other_hosts_still_show() {
-    let e = Env::new();
+    let e = FleetEnv::new();
     e.populate();
     let installed = e.path("hosts/fresnel/installed.json");
     let text = fs::read_to_string(&installed).unwrap();
@@ -372,7 +370,7 @@ fn a_corrupt_file_is_named_and_the_other_hosts_still_show() {
 
 #[test]
 fn a_corrupt_block_record_marks_every_host_and_fails() {
-    let e = Env::new();
+    let e = FleetEnv::new();
     e.populate();
     let dir = e.path("blocks");
     let rec = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
@@ -411,7 +409,7 @@ fn a_corrupt_block_record_marks_every_host_and_fails() {
 
 #[test]
 fn a_record_of_another_host_is_refused() {
-    let e = Env::new();
+    let e = FleetEnv::new();
     e.write(
         "hosts/ohm/verify/last.json",
         r#"{"kind":"ka.probe-report","version":1,"host":"fresnel","at":"2026-03-02T05:00:00Z","passed":true,"bars":[]}"#,
@@ -424,7 +422,7 @@ fn a_record_of_another_host_is_refused() {
 
 #[test]
 fn a_corrupt_job_record_is_named() {
-    let e = Env::new();
+    let e = FleetEnv::new();
     e.write("jobs/ohm-20260301T090000Z-4567abcd.json", "{");
     e.cmd()
         .assert()
@@ -434,7 +432,7 @@ fn a_corrupt_job_record_is_named() {
 
 #[test]
 fn a_broken_manifest_is_named_and_the_host_still_listed() {
-    let e = Env::new();
+    let e = FleetEnv::new();
     e.write("repo:fleet/ohm.yaml", "host: ohm\nrole: dev\nflavour: x\n");
     let out = e
         .cmd()
@@ -449,7 +447,7 @@ fn a_broken_manifest_is_named_and_the_host_still_listed() {
 
 #[test]
 fn live_is_refused_until_ka_probe_exists() {
-    let e = Env::new();
+    let e = FleetEnv::new();
     e.cmd()
         .arg("--live")
         .assert()
@@ -459,7 +457,7 @@ fn live_is_refused_until_ka_probe_exists() {
 
 #[test]
 fn a_promoted_lock_of_another_host_is_refused_and_marks_the_column() {
-    let e = Env::new();
+    let e = FleetEnv::new();
     e.write("hosts/ohm/promoted/manifest.lock", LOCK);
     let out = e
         .cmd()
@@ -481,7 +479,7 @@ fn a_promoted_lock_of_another_host_is_refused_and_marks_the_column() {
 
 #[test]
 fn a_fleet_without_hosts_prints_nothing_when_piped() {
-    let e = Env::new();
+    let e = FleetEnv::new();
     for host in ["fresnel", "ohm", "boltzmann"] {
         fs::remove_file(e.path(&format!("repo:fleet/{host}.yaml"))).unwrap();
     }

@@ -1,20 +1,28 @@
 //! One build: route to a build host, pre-flight it, stage the sources, run the
 //! package build there, fetch the packages, and file or lift blocks.
+//!
+//! [`Builder::build`] runs the steps in order (its crash points sit between
+//! them); the steps live with their kin in `choose` (gate, wake, pre-flight),
+//! `stage` (the job folder: upload, source cache, fetch), `in_tree` (the
+//! build in the persistent tree) and `check` (`--check-reproducible`).
 
-use crate::preflight::{self, Toolchain};
-use crate::route::{Candidate, candidates};
-use crate::source_cache;
-use crate::tree::{self, Decision, Want};
-use ka_block::gate::{Request, blocking};
+mod check;
+mod choose;
+mod in_tree;
+mod stage;
+
+use crate::preflight::Toolchain;
+use crate::route::Candidate;
+use crate::tree::{self, Decision};
 use ka_block::store::Store;
-use ka_core::error::{Error, Result};
+use ka_core::error::Result;
 use ka_core::paths::Layout;
 use ka_run_remote::Transfer;
 use ka_run_remote::remote::{Credentials, Remote};
 use ka_schema::{Arch, Distro, HostManifest, Span};
 use ka_schema::{
-    BlockKind, BlockRef, Job, JobResult, Render, RenderRef, Status, Subject, Transport, TreeMode,
-    V1, Verb, VerbResult,
+    BlockKind, BlockRef, Job, JobResult, Render, RenderRef, Status, Subject, Transport, V1,
+    VerbResult,
 };
 use std::path::{Path, PathBuf};
 
@@ -41,9 +49,47 @@ struct Built {
     sums: Vec<(String, String)>,
 }
 
-/// Why a candidate was passed over; reported in the result message.
-fn skip(notes: &mut Vec<String>, host: &str, why: impl Into<String>) {
-    notes.push(format!("{host}: {}", why.into()));
+/// Where one build runs, once a build host passed its pre-flight.
+struct Site<'r> {
+    host: Candidate,
+    toolchain: Toolchain,
+    render: &'r Render,
+    target: &'r HostManifest,
+    /// The persistent build tree (see crate::tree).
+    tree_dir: String,
+    /// The job folder on the build host the render folder is staged into.
+    remote_dir: String,
+}
+
+impl<'r> Site<'r> {
+    fn new(
+        host: Candidate,
+        toolchain: Toolchain,
+        render: &'r Render,
+        target: &'r HostManifest,
+        job_id: &str,
+    ) -> Site<'r> {
+        let tree_dir = tree::dir(&host.spec.root, &render.host, target.arch);
+        let remote_dir = format!("{}/source/{}", host.spec.root.trim_end_matches('/'), job_id);
+        Site {
+            host,
+            toolchain,
+            render,
+            target,
+            tree_dir,
+            remote_dir,
+        }
+    }
+
+    /// The manifest's wall-clock and stall limits, for the tree and build jobs.
+    fn limits(&self) -> (&'r Span, &'r Span) {
+        let build = self
+            .target
+            .build
+            .as_ref()
+            .expect("candidates() checked build:");
+        (&build.wall_clock, &build.stall)
+    }
 }
 
 impl<R: Remote> Builder<'_, R> {
@@ -103,124 +149,7 @@ impl<R: Remote> Builder<'_, R> {
     pub fn build(&mut self, render: &Render, target: &HostManifest) -> Result<VerbResult> {
         let mut notes = Vec::new();
         let mut filed: Vec<BlockRef> = Vec::new();
-        let open = self.store.open_blocks()?;
-        let mut chosen = None;
-        for c in candidates(self.repo, target)? {
-            let req = Request {
-                host: &target.host,
-                build_host: Some(&c.name),
-                patches: &[],
-            };
-            let in_the_way = blocking(&open, Verb::Build, &req);
-            if !in_the_way.is_empty() {
-                let ids: Vec<&str> = in_the_way.iter().map(|b| b.id.as_str()).collect();
-                skip(
-                    &mut notes,
-                    &c.name,
-                    format!("blocked by {}", ids.join(", ")),
-                );
-                filed.extend(in_the_way.iter().map(|b| b.to_ref()));
-                continue;
-            }
-            if let Some(wake) = &c.spec.wake {
-                let mut job = self.job(
-                    &c,
-                    wake.clone(),
-                    None,
-                    (&Span::minutes(5), &Span::minutes(5)),
-                    "wake.log",
-                );
-                job.transport = Transport::Local;
-                let r = self.remote.run(&job)?;
-                if !r.ok() {
-                    skip(
-                        &mut notes,
-                        &c.name,
-                        format!("wake command failed (log {})", r.log.display()),
-                    );
-                    continue;
-                }
-            }
-            let argv = preflight::argv(
-                &c.spec.root,
-                target.arch,
-                target.distro,
-                c.spec.min_free_gib,
-            );
-            let job = self.job(
-                &c,
-                argv,
-                None,
-                (&Span::minutes(2), &Span::minutes(1)),
-                "preflight.log",
-            );
-            let r = self.remote.run(&job)?;
-            if let Some(err) = &r.transport_error {
-                if ka_run_remote::is_host_key_refusal(&r) {
-                    let b = self.file(
-                        &mut notes,
-                        BlockKind::HostChanged,
-                        Subject::Host {
-                            host: c.name.clone(),
-                        },
-                        &format!("{} host key changed", c.name),
-                        &format!(
-                            "{err}\nverify the new key, then update {}",
-                            self.credentials.known_hosts.display()
-                        ),
-                    )?;
-                    filed.extend(b);
-                    skip(&mut notes, &c.name, err.clone());
-                } else {
-                    skip(&mut notes, &c.name, format!("unreachable: {err}"));
-                }
-                continue;
-            }
-            let output = std::fs::read_to_string(&r.log).map_err(|e| Error::io(&r.log, e))?;
-            let findings = preflight::parse(&output);
-            if !findings.passed() {
-                let b = self.file(
-                    &mut notes,
-                    BlockKind::BootstrapMissing,
-                    Subject::BuildHost {
-                        host: c.name.clone(),
-                    },
-                    &format!(
-                        "{} is missing {} thing(s) for a build",
-                        c.name,
-                        findings.missing.len()
-                    ),
-                    &findings.missing.join("\n"),
-                )?;
-                filed.extend(b);
-                skip(
-                    &mut notes,
-                    &c.name,
-                    format!("pre-flight: {}", findings.missing.join("; ")),
-                );
-                continue;
-            }
-            self.lift(
-                &[BlockKind::BootstrapMissing],
-                Subject::BuildHost {
-                    host: c.name.clone(),
-                },
-                "pre-flight passes",
-            )?;
-            self.lift(
-                &[BlockKind::HostChanged],
-                Subject::Host {
-                    host: c.name.clone(),
-                },
-                "pre-flight passes",
-            )?;
-            // the script always prints its machine; without it, build natively
-            let toolchain = findings
-                .machine()
-                .map_or(Toolchain::Native, |m| Toolchain::for_target(m, target.arch));
-            chosen = Some((c, toolchain));
-            break;
-        }
+        let chosen = self.choose(target, &mut notes, &mut filed)?;
         if chosen.is_some() && self.dry_run.is_none() {
             ka_core::crash::point("build:preflight");
         }
@@ -234,141 +163,39 @@ impl<R: Remote> Builder<'_, R> {
                 None,
             ));
         };
-
-        let tree_dir = tree::dir(&c.spec.root, &render.host, target.arch);
-        let decision = self.decide(&c, render, target, &toolchain, &tree_dir)?;
+        let site = Site::new(c, toolchain, render, target, &self.job_id);
+        let decision = self.decide(&site)?;
         if self.dry_run.is_some() {
-            let mut message = format!(
-                "would build on {} (pre-flight passed; {}; {} in {tree_dir})",
-                c.name,
-                toolchain.describe(target.arch),
-                decision.describe()
-            );
-            if self.check_reproducible {
-                message.push_str(&format!(
-                    "; then again, clean, in {} to compare the image and modules",
-                    tree::check_dir(&c.spec.root, &render.host, target.arch)
-                ));
-            }
-            if !notes.is_empty() {
-                message.push_str(&format!("; passed over {}", notes.join(" | ")));
-            }
-            return Ok(self.result(
-                target,
-                Status::DryRun,
-                message,
-                Vec::new(),
-                filed,
-                Some(&c.name),
-            ));
+            return Ok(self.would_build(&site, &decision, &notes, filed));
         }
-        let remote_dir = format!(
-            "{}/source/{}",
-            c.spec.root.trim_end_matches('/'),
-            self.job_id
-        );
-        let transport = self.transport(&c);
-        let big = source_cache::cacheable(&render.files);
-        if !big.is_empty() {
-            let argv = source_cache::link_argv(&c.spec.root, &remote_dir, &big);
-            let job = self.job(
-                &c,
-                argv,
-                None,
-                (&Span::minutes(30), &Span::minutes(10)),
-                "source-cache-link.log",
-            );
-            // The cache only saves an upload: whatever it did, the upload below
-            // sends what is not in place.
-            self.remote.run(&job)?;
-        }
-        let reuse: Vec<&str> = big.iter().map(|a| a.file.as_str()).collect();
-        let sent = self
-            .remote
-            .upload(&transport, &render.dir, &remote_dir, &reuse)?;
+        let (sent, big) = self.stage(&site)?;
         ka_core::crash::point("build:staged");
-        let build = target.build.as_ref().expect("candidates() checked build:");
-        let limits = (&build.wall_clock, &build.stall);
-        let (mut r, decision, built) = self.build_in_tree(
-            &c,
-            render,
-            target,
-            &toolchain,
-            (&tree_dir, decision),
-            &remote_dir,
-            limits,
-            false,
-        )?;
+        let (mut r, decision, built) =
+            self.build_in_tree(&site, &site.tree_dir, decision, false)?;
         ka_core::crash::point("build:built");
-        r.render = Some(RenderRef {
-            host: render.host.clone(),
-            id: render
-                .dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        });
+        r.render = Some(render_ref(render));
         self.record(&r)?;
         ka_core::crash::point("build:recorded");
-        crate::idle::record_use(self.layout, &c.name, c.spec.wake.is_some())?;
-        if let Err(how) = &built {
-            let how = how.clone();
-            let b = self.store.file(
-                BlockKind::BuildFail,
-                Subject::BuildHost {
-                    host: c.name.clone(),
-                },
-                &format!(
-                    "{} build of {} failed on {}",
-                    self.job_id, target.host, c.name
-                ),
-                &format!(
-                    "{how}\nlog: {}\nthe job folder is kept at {}:{remote_dir} (ka-debug {}); the kernel tree it built in is {tree_dir} until the next build of {} starts it clean",
-                    r.log.display(),
-                    c.name,
-                    self.job_id,
-                    target.host
-                ),
-            )?;
-            filed.push(b.to_ref());
-            notes.push(how);
-            return Ok(self.result(
-                target,
-                Status::Failed,
-                format!("build failed on {}: {}", c.name, notes.join(" | ")),
-                vec![r.log.clone()],
-                filed,
-                Some(&c.name),
-            ));
-        }
-        if !big.is_empty() {
-            let argv = source_cache::keep_argv(&c.spec.root, &remote_dir, &big);
-            let job = self.job(
-                &c,
-                argv,
-                None,
-                (&Span::minutes(30), &Span::minutes(10)),
-                "source-cache-keep.log",
-            );
-            self.remote.run(&job)?;
-        }
-        let out = self.layout.output(&self.job_id);
-        let mut files = self
-            .remote
-            .download(&transport, &format!("{remote_dir}/out"), &out)?;
+        crate::idle::record_use(self.layout, &site.host.name, site.host.spec.wake.is_some())?;
+        let first = match built {
+            Ok(first) => first,
+            Err(how) => return self.failed(&site, &r, how, notes, filed),
+        };
+        self.keep_sources(&site, &big)?;
+        let mut files = self.fetch(&site)?;
         ka_core::crash::point("build:fetched");
         self.lift(
             &[BlockKind::BuildFail],
             Subject::BuildHost {
-                host: c.name.clone(),
+                host: site.host.name.clone(),
             },
             &format!("build {} succeeded", self.job_id),
         )?;
         files.push(r.log.clone());
         let mut message = format!(
             "built on {} ({}; {}; {} package file(s); sources: {})",
-            c.name,
-            toolchain.describe(target.arch),
+            site.host.name,
+            site.toolchain.describe(target.arch),
             decision.describe(),
             files.len() - 1,
             describe_transfer(&sent)
@@ -378,217 +205,85 @@ impl<R: Remote> Builder<'_, R> {
         }
         let mut status = Status::Done;
         if self.check_reproducible {
-            let first = built.expect("failed above");
-            let check_dir = tree::check_dir(&c.spec.root, &render.host, target.arch);
-            let clean = Decision {
-                mode: TreeMode::Clean,
-                reason: "the reproducibility check's second build".into(),
-            };
-            let (r2, _, second) = self.build_in_tree(
-                &c,
-                render,
-                target,
-                &toolchain,
-                (&check_dir, clean),
-                &remote_dir,
-                limits,
-                true,
-            )?;
-            match second {
-                Ok(second) => {
-                    match tree::first_difference(&first.sums, &second.sums) {
-                        None => {
-                            message.push_str(&format!(
-                                "; reproducible: a clean build in {check_dir} gave the same image and {} module(s)",
-                                first.sums.len() - 1
-                            ));
-                            // the same bytes: the second tree has nothing to
-                            // show, and holds a kernel's worth of disk (one
-                            // that differs is kept to look into)
-                            let argv =
-                                vec!["rm".into(), "-rf".into(), "--".into(), check_dir.clone()];
-                            let job = self.job(
-                                &c,
-                                argv,
-                                None,
-                                (&Span::minutes(30), &Span::minutes(10)),
-                                "tree-remove-check.log",
-                            );
-                            self.remote.run(&job)?;
-                        }
-                        Some(path) => {
-                            status = Status::Failed;
-                            message.push_str(&format!(
-                                "; NOT reproducible: {path} differs from a clean build of the same lock in {check_dir} (the first file that differs; logs {})",
-                                self.log_dir(&c.name).display()
-                            ));
-                        }
-                    }
-                }
-                Err(how) => {
-                    status = Status::Failed;
-                    message.push_str(&format!(
-                        "; the reproducibility check's second build failed: {how} (log {})",
-                        r2.log.display()
-                    ));
-                }
-            }
+            status = self.reproducibility_check(&site, first, &mut message)?;
         }
-        Ok(self.result(target, status, message, files, filed, Some(&c.name)))
+        Ok(self.result(target, status, message, files, filed, Some(&site.host.name)))
     }
 
-    /// Read the tree's state on the build host and decide clean or incremental.
-    fn decide(
-        &mut self,
-        c: &Candidate,
-        render: &Render,
-        target: &HostManifest,
-        toolchain: &Toolchain,
-        tree_dir: &str,
-    ) -> Result<Decision> {
-        let argv = tree::state_argv(tree_dir, toolchain.prefix());
-        let job = self.job(
-            c,
-            argv,
-            None,
-            (&Span::minutes(2), &Span::minutes(1)),
-            "tree-state.log",
+    /// The dry run's answer: where and how the build would run, and what
+    /// was passed over on the way.
+    fn would_build(
+        &self,
+        site: &Site,
+        decision: &Decision,
+        notes: &[String],
+        filed: Vec<BlockRef>,
+    ) -> VerbResult {
+        let (c, target, tree_dir) = (&site.host, site.target, &site.tree_dir);
+        let mut message = format!(
+            "would build on {} (pre-flight passed; {}; {} in {tree_dir})",
+            c.name,
+            site.toolchain.describe(target.arch),
+            decision.describe()
         );
-        let r = self.remote.run(&job)?;
-        let output = std::fs::read_to_string(&r.log).map_err(|e| Error::io(&r.log, e))?;
-        if !r.ok() {
-            return Ok(Decision {
-                mode: TreeMode::Clean,
-                reason: format!(
-                    "the tree's state could not be read ({})",
-                    describe_failure(&r)
-                ),
-            });
+        if self.check_reproducible {
+            message.push_str(&format!(
+                "; then again, clean, in {} to compare the image and modules",
+                tree::check_dir(&c.spec.root, &site.render.host, target.arch)
+            ));
         }
-        let observed = tree::parse_state(&output);
-        Ok(match Want::of(render, target.arch, &observed.toolchain) {
-            Some(want) => tree::decide(&observed, &want, self.clean),
-            None => Decision {
-                mode: TreeMode::Clean,
-                reason: "the render lacks linux.tar, config or cumulative.patch".into(),
+        if !notes.is_empty() {
+            message.push_str(&format!("; passed over {}", notes.join(" | ")));
+        }
+        self.result(
+            target,
+            Status::DryRun,
+            message,
+            Vec::new(),
+            filed,
+            Some(&c.name),
+        )
+    }
+
+    /// A failed build files `[ka:build-fail]` for its build host; the job
+    /// folder and the tree stay as they are, to look into.
+    fn failed(
+        &self,
+        site: &Site,
+        r: &JobResult,
+        how: String,
+        mut notes: Vec<String>,
+        mut filed: Vec<BlockRef>,
+    ) -> Result<VerbResult> {
+        let (c, target) = (&site.host, site.target);
+        let (remote_dir, tree_dir) = (&site.remote_dir, &site.tree_dir);
+        let b = self.store.file(
+            BlockKind::BuildFail,
+            Subject::BuildHost {
+                host: c.name.clone(),
             },
-        })
-    }
-
-    /// Move the tree to the render's sources, build in it, and (built) write
-    /// its marker and read the image's and modules' b2sums. The job result
-    /// is the build's (or the tree step's that failed), with the tree and
-    /// the b2sums recorded; `Built` only when everything succeeded.
-    #[allow(clippy::too_many_arguments)]
-    fn build_in_tree(
-        &mut self,
-        c: &Candidate,
-        render: &Render,
-        target: &HostManifest,
-        toolchain: &Toolchain,
-        (tree_dir, mut decision): (&str, Decision),
-        remote_dir: &str,
-        limits: (&Span, &Span),
-        check: bool,
-    ) -> Result<(JobResult, Decision, std::result::Result<Built, String>)> {
-        let suffix = if check { "-check" } else { "" };
-        let cumulative = render
-            .files
-            .iter()
-            .find(|a| a.file == "cumulative.patch")
-            .map(|a| a.b2sum.clone())
-            .unwrap_or_default();
-        let argv = tree::prepare_argv(tree_dir, remote_dir, decision.mode, &cumulative);
-        let job = self.job(c, argv, None, limits, &format!("tree-prepare{suffix}.log"));
-        let mut prepared = self.remote.run(&job)?;
-        let output = std::fs::read_to_string(&prepared.log).unwrap_or_default();
-        if let Some(why) = tree::fallback_reason(&output) {
-            decision = Decision {
-                mode: TreeMode::Clean,
-                reason: why,
-            };
-        }
-        if !prepared.ok() || tree::prepared_mode(&output).is_none() {
-            prepared.tree = Some(decision.to_use(tree_dir));
-            let said = output
-                .lines()
-                .rev()
-                .find(|l| l.starts_with("error: "))
-                .map_or_else(|| describe_failure(&prepared), str::to_string);
-            let how = format!(
-                "the build tree step failed before the build: {said} (log {})",
-                prepared.log.display()
-            );
-            return Ok((prepared, decision, Err(how)));
-        }
-        let mut argv = build_argv(render.distro, target.arch, &c.spec.root, toolchain);
-        argv[7] = tree_dir.trim_end_matches('/').to_string() + "/linux";
-        if check && render.distro == Distro::Arch {
-            // the same job folder built once already: makepkg would refuse
-            argv.push("--force".into());
-        }
-        let job = self.job(
-            c,
-            argv,
-            Some(remote_dir.to_string()),
-            limits,
-            &format!("build{suffix}.log"),
-        );
-        let mut r = self.remote.run(&job)?;
-        r.tree = Some(decision.to_use(tree_dir));
-        if !r.ok() {
-            let how = describe_failure(&r);
-            return Ok((r, decision, Err(how)));
-        }
-        let want = Want::of(render, target.arch, "");
-        let marker = match (&want, check) {
-            (Some(_), false) => {
-                // the toolchain as the state job named it: read it again now,
-                // so the marker says what this build was made with
-                let argv = tree::state_argv(tree_dir, toolchain.prefix());
-                let job = self.job(
-                    c,
-                    argv,
-                    None,
-                    (&Span::minutes(2), &Span::minutes(1)),
-                    "tree-state-after.log",
-                );
-                let s = self.remote.run(&job)?;
-                let out = std::fs::read_to_string(&s.log).unwrap_or_default();
-                let seen = tree::parse_state(&out).toolchain;
-                Want::of(render, target.arch, &seen)
-                    .map(|w| w.marker(&self.job_id))
-                    .unwrap_or_default()
-            }
-            _ => Vec::new(),
-        };
-        let argv = tree::commit_argv(tree_dir, target.arch, &marker);
-        let job = self.job(
-            c,
-            argv,
-            None,
-            (&Span::minutes(30), &Span::minutes(10)),
-            &format!("tree-commit{suffix}.log"),
-        );
-        let committed = self.remote.run(&job)?;
-        let out = std::fs::read_to_string(&committed.log).unwrap_or_default();
-        if !committed.ok() {
-            let said = out
-                .lines()
-                .rev()
-                .find(|l| l.starts_with("error: "))
-                .map_or_else(|| describe_failure(&committed), str::to_string);
-            let how = format!(
-                "the build finished but its tree could not be recorded: {said} (log {})",
-                committed.log.display()
-            );
-            return Ok((r, decision, Err(how)));
-        }
-        let sums = tree::parse_sums(&out);
-        let (image, modules) = tree::digests(&sums, target.arch);
-        r.image_b2sum = image;
-        r.modules_b2sum = Some(modules);
-        Ok((r, decision, Ok(Built { sums })))
+            &format!(
+                "{} build of {} failed on {}",
+                self.job_id, target.host, c.name
+            ),
+            &format!(
+                "{how}\nlog: {}\nthe job folder is kept at {}:{remote_dir} (ka-debug {}); the kernel tree it built in is {tree_dir} until the next build of {} starts it clean",
+                r.log.display(),
+                c.name,
+                self.job_id,
+                target.host
+            ),
+        )?;
+        filed.push(b.to_ref());
+        notes.push(how);
+        Ok(self.result(
+            target,
+            Status::Failed,
+            format!("build failed on {}: {}", c.name, notes.join(" | ")),
+            vec![r.log.clone()],
+            filed,
+            Some(&c.name),
+        ))
     }
 
     fn lift(&self, kinds: &[BlockKind], subject: Subject, reason: &str) -> Result<()> {
@@ -631,6 +326,19 @@ impl<R: Remote> Builder<'_, R> {
             build_host: build_host.map(str::to_string),
             config: None,
         }
+    }
+}
+
+/// The job record's pointer to the render it built: the host and the
+/// render folder's name.
+fn render_ref(render: &Render) -> RenderRef {
+    RenderRef {
+        host: render.host.clone(),
+        id: render
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -701,23 +409,6 @@ fn describe_transfer(t: &Transfer) -> String {
         mib(t.bytes),
         mib(t.reused_bytes)
     )
-}
-
-fn describe_failure(r: &JobResult) -> String {
-    if let Some(e) = &r.transport_error {
-        return format!("connection lost: {e}");
-    }
-    if r.capped {
-        return "ran past its wall-clock cap and was killed".into();
-    }
-    if r.stalled {
-        return "printed nothing for the stall limit and was killed".into();
-    }
-    match (&r.signal, r.exit_code) {
-        (Some(sig), _) => format!("killed by SIG{sig}"),
-        (None, Some(code)) => format!("exited {code}"),
-        (None, None) => "ended without an exit status".into(),
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,10 @@
 //! repository; blocks and notices filed or lifted. The work on the sign host
 //! is one constant script ([`crate::SCRIPT`]) run through ka-run-remote.
 
+mod report;
+
+pub use report::{EXIT_BUSY, EXIT_REPO, EXIT_SIGNING, EXIT_TRANSFER};
+
 use crate::packages::{self, Package, arch_names};
 use ka_block::gate::{Request, blocking};
 use ka_block::store::Store;
@@ -14,13 +18,8 @@ use ka_schema::{
     PublishedRepo, Status, Subject, Transport, V1, Verb, VerbResult,
 };
 use ka_schema::{Distro, HostManifest, SignSpec, Span};
+use report::{ScriptReport, describe, read_report};
 use std::path::{Path, PathBuf};
-
-/// The sign script's exit statuses.
-pub const EXIT_TRANSFER: i32 = 10;
-pub const EXIT_SIGNING: i32 = 11;
-pub const EXIT_REPO: i32 = 12;
-pub const EXIT_BUSY: i32 = 13;
 
 /// How long the sign host may take, and may stay silent.
 /// What a job on the sign host may take: its wall clock, and its stall.
@@ -55,37 +54,13 @@ struct Destination {
     extra: Vec<String>,
 }
 
-/// What the sign script printed for the caller.
-#[derive(Debug, Default)]
-struct ScriptReport {
-    generation: Option<String>,
-    wrote: Vec<String>,
-    unchanged: bool,
-    errors: Vec<String>,
-}
-
-fn read_report(log: &Path) -> Result<ScriptReport> {
-    let text = match std::fs::read(log) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io(log, e)),
-    };
-    let mut r = ScriptReport::default();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("ka-publish: ") else {
-            continue;
-        };
-        if let Some(g) = rest.strip_prefix("generation ") {
-            r.generation = Some(g.to_string());
-        } else if let Some(w) = rest.strip_prefix("wrote ") {
-            r.wrote.push(w.to_string());
-        } else if rest == "unchanged" {
-            r.unchanged = true;
-        } else if let Some(e) = rest.strip_prefix("error ") {
-            r.errors.push(e.to_string());
-        }
-    }
-    Ok(r)
+/// One publish under way: the build job, its packages, and where they go.
+struct Batch<'j> {
+    spec: SignSpec,
+    dest: Destination,
+    pkgs: Vec<Package>,
+    target: &'j HostManifest,
+    job: &'j JobResult,
 }
 
 /// Why the gate refuses to sign: the blocks in the way and what lifts them.
@@ -186,18 +161,60 @@ impl<R: Remote> Publisher<'_, R> {
     /// then); a refusal or a failure on the sign host is a `Publish` whose
     /// status says so.
     pub fn publish(&mut self, target: &HostManifest, job: &JobResult) -> Result<Publish> {
-        let spec = self.spec().clone();
-        let dest = self.destination(target)?;
-        let pkgs = packages::select(&self.layout.output(&job.id), target, &job.id)?;
-        let mut doc = Publish {
+        let batch = Batch {
+            spec: self.spec().clone(),
+            dest: self.destination(target)?,
+            pkgs: packages::select(&self.layout.output(&job.id), target, &job.id)?,
+            target,
+            job,
+        };
+        let mut doc = self.planned(&batch);
+        if self.halted(&batch, &mut doc)? {
+            return Ok(doc);
+        }
+        if self.dry_run {
+            self.would_publish(&batch, &mut doc);
+            return Ok(doc);
+        }
+        let staging = format!("{}/{}", batch.spec.staging, job.id);
+        if !self.upload(&batch, &staging, &mut doc)? {
+            return Ok(doc);
+        }
+        ka_core::crash::point("publish:uploaded");
+        let r = self.sign(&batch, staging)?;
+        ka_core::crash::point("publish:signed");
+        let report = read_report(&r.log)?;
+        doc.files.push(r.log.clone());
+        doc.repo.generation = report.generation.clone();
+        if !r.ok() {
+            self.failed(&batch, &r, &report, &mut doc)?;
+            return Ok(doc);
+        }
+        self.swapped_in(&batch, &report, &mut doc)?;
+        doc.notices.push(self.notice_installable(&batch)?);
+        ka_core::crash::point("publish:noticed");
+        let latest = self.layout.published(&target.host);
+        doc.files.push(self.layout.publish_record(&job.id));
+        doc.files.push(latest.clone());
+        ka_core::atomic::write_json(&self.layout.publish_record(&job.id), &doc)?;
+        ka_core::crash::point("publish:recorded");
+        ka_core::atomic::write_json(&latest, &doc)?;
+        Ok(doc)
+    }
+
+    /// The publish document as planned: where each package goes, nothing
+    /// done yet.
+    fn planned(&self, b: &Batch) -> Publish {
+        let (target, dest) = (b.target, &b.dest);
+        Publish {
             kind: Default::default(),
             version: V1,
             host: target.host.clone(),
-            job: job.id.clone(),
+            job: b.job.id.clone(),
             status: Status::Done,
             message: String::new(),
             sign_host: self.sign_host.host.clone(),
-            key: spec.key.clone(),
+            key: b.spec.key.clone(),
             repo: PublishedRepo {
                 distro: target.distro,
                 arch: target.arch,
@@ -205,7 +222,8 @@ impl<R: Remote> Publisher<'_, R> {
                 name: dest.name.clone(),
                 generation: None,
             },
-            packages: pkgs
+            packages: b
+                .pkgs
                 .iter()
                 .map(|p| {
                     let file = format!("{}/{}{}", dest.live, dest.package_dir, p.file_name);
@@ -225,67 +243,83 @@ impl<R: Remote> Publisher<'_, R> {
             files: Vec::new(),
             blocks: Vec::new(),
             notices: Vec::new(),
-        };
+        }
+    }
 
+    /// Whether the gate halts signing for the target; `doc` then says by
+    /// which blocks.
+    fn halted(&self, b: &Batch, doc: &mut Publish) -> Result<bool> {
         let open = self.store.open_blocks()?;
         let req = Request {
-            host: &target.host,
+            host: &b.target.host,
             build_host: None,
             patches: &[],
         };
         let in_the_way = blocking(&open, Verb::Sign, &req);
-        if !in_the_way.is_empty() {
-            doc.status = Status::Blocked;
-            doc.blocks = in_the_way.iter().map(|b| b.to_ref()).collect();
-            doc.message = halted_message(&in_the_way);
-            return Ok(doc);
+        if in_the_way.is_empty() {
+            return Ok(false);
         }
+        doc.status = Status::Blocked;
+        doc.blocks = in_the_way.iter().map(|b| b.to_ref()).collect();
+        doc.message = halted_message(&in_the_way);
+        Ok(true)
+    }
+
+    /// The dry run's answer: what would be copied where and signed with what.
+    fn would_publish(&self, b: &Batch, doc: &mut Publish) {
         let to = match self.transport() {
             Transport::Local => "this machine".to_string(),
             Transport::Ssh { host, .. } => host,
         };
-        if self.dry_run {
-            doc.status = Status::DryRun;
-            doc.message = format!(
-                "would copy {} package(s) of job {} to {} ({to}), sign them with {} and publish them into {}",
-                pkgs.len(),
-                job.id,
-                self.sign_host.host,
-                spec.key,
-                dest.live
-            );
-            return Ok(doc);
-        }
+        doc.status = Status::DryRun;
+        doc.message = format!(
+            "would copy {} package(s) of job {} to {} ({to}), sign them with {} and publish them into {}",
+            b.pkgs.len(),
+            b.job.id,
+            self.sign_host.host,
+            b.spec.key,
+            b.dest.live
+        );
+    }
 
-        let upload = self.layout.publish_upload(&job.id);
-        stage_upload(&upload, &pkgs)?;
-        let staging = format!("{}/{}", spec.staging, job.id);
+    /// Copy the packages and their B2SUMS to `staging` on the sign host.
+    /// `false` when the sign host's key changed: nothing was sent, and `doc`
+    /// says so and is recorded.
+    fn upload(&mut self, b: &Batch, staging: &str, doc: &mut Publish) -> Result<bool> {
+        let job = &b.job.id;
+        let upload = self.layout.publish_upload(job);
+        stage_upload(&upload, &b.pkgs)?;
         let transport = self.transport();
-        let sent = self.remote.upload(&transport, &upload, &staging, &[]);
+        let sent = self.remote.upload(&transport, &upload, staging, &[]);
         let _ = std::fs::remove_dir_all(&upload);
         match sent {
             Err(e) if ka_run_remote::is_host_key_error(&e) => {
                 doc.status = Status::Failed;
                 doc.blocks.push(self.file_host_changed(&e.to_string())?);
-                doc.message = format!(
-                    "publishing job {} failed: {e}; nothing was sent or signed",
-                    job.id
-                );
-                doc.files.push(self.layout.publish_record(&job.id));
-                ka_core::atomic::write_json(&self.layout.publish_record(&job.id), &doc)?;
-                return Ok(doc);
+                doc.message =
+                    format!("publishing job {job} failed: {e}; nothing was sent or signed");
+                doc.files.push(self.layout.publish_record(job));
+                ka_core::atomic::write_json(&self.layout.publish_record(job), doc)?;
+                Ok(false)
             }
-            Err(e) => return Err(e),
-            Ok(_) => self.lift_host_changed(&format!("job {} uploaded", job.id))?,
+            Err(e) => Err(e),
+            Ok(_) => {
+                self.lift_host_changed(&format!("job {job} uploaded"))?;
+                Ok(true)
+            }
         }
-        ka_core::crash::point("publish:uploaded");
+    }
 
+    /// The sign script on the sign host: check the upload, sign it, and swap
+    /// the repository in (or leave it as it was).
+    fn sign(&mut self, b: &Batch, staging: String) -> Result<JobResult> {
+        let (spec, dest) = (&b.spec, &b.dest);
         let stamp = stamp()?;
         let log = self
             .layout
             .logs()
             .join(&self.sign_host.host)
-            .join(&job.id)
+            .join(&b.job.id)
             .join(format!("publish-{stamp}-{}.log", std::process::id()));
         let mut argv: Vec<String> = vec![
             "sh".into(),
@@ -304,89 +338,98 @@ impl<R: Remote> Publisher<'_, R> {
             stamp.clone(),
         ];
         argv.extend(dest.extra.iter().cloned());
-        let r = self.remote.run(&self.job("publish", &stamp, argv, log))?;
-        ka_core::crash::point("publish:signed");
-        let report = read_report(&r.log)?;
-        doc.files.push(r.log.clone());
-        doc.repo.generation = report.generation.clone();
+        self.remote.run(&self.job("publish", &stamp, argv, log))
+    }
 
-        if r.ok() {
-            if report.unchanged {
-                doc.status = Status::Unchanged;
-                doc.message = format!(
-                    "every package of job {} is already in {}:{}, byte for byte",
-                    job.id, self.sign_host.host, dest.live
-                );
-            } else {
-                doc.published = report
-                    .wrote
-                    .iter()
-                    .map(|w| format!("{}/{w}", dest.live))
-                    .collect();
-                doc.message = format!(
-                    "signed {} package(s) with {} and published them into {}:{} (generation {})",
-                    pkgs.len(),
-                    spec.key,
-                    self.sign_host.host,
-                    dest.live,
-                    report.generation.as_deref().unwrap_or("?")
-                );
-                self.lift_signing_fail(&format!("job {} signed and published", job.id))?;
-            }
-            let kernel = pkgs.iter().find(|p| p.kernel).expect("select() checked");
-            let (notice, _) = self.notices.file(
-                NoticeKind::Installable,
-                NoticeSubject::Package {
-                    host: target.host.clone(),
-                    package: kernel.package.clone(),
-                    version: kernel.version.clone(),
-                },
-                &format!(
-                    "{} {} is published in {}:{} (job {}); install it with `ka-install {}`",
-                    kernel.package,
-                    kernel.version,
-                    self.sign_host.host,
-                    dest.live,
-                    job.id,
-                    target.host
-                ),
-            )?;
-            doc.notices.push(notice.id);
-            ka_core::crash::point("publish:noticed");
-            let latest = self.layout.published(&target.host);
-            doc.files.push(self.layout.publish_record(&job.id));
-            doc.files.push(latest.clone());
-            ka_core::atomic::write_json(&self.layout.publish_record(&job.id), &doc)?;
-            ka_core::crash::point("publish:recorded");
-            ka_core::atomic::write_json(&latest, &doc)?;
-            return Ok(doc);
+    /// The repository took the packages (or had them already, byte for
+    /// byte): `doc` says which; a signing that worked lifts
+    /// `[ka:signing-fail]`.
+    fn swapped_in(&self, b: &Batch, report: &ScriptReport, doc: &mut Publish) -> Result<()> {
+        let dest = &b.dest;
+        if report.unchanged {
+            doc.status = Status::Unchanged;
+            doc.message = format!(
+                "every package of job {} is already in {}:{}, byte for byte",
+                b.job.id, self.sign_host.host, dest.live
+            );
+            return Ok(());
         }
+        doc.published = report
+            .wrote
+            .iter()
+            .map(|w| format!("{}/{w}", dest.live))
+            .collect();
+        doc.message = format!(
+            "signed {} package(s) with {} and published them into {}:{} (generation {})",
+            b.pkgs.len(),
+            b.spec.key,
+            self.sign_host.host,
+            dest.live,
+            report.generation.as_deref().unwrap_or("?")
+        );
+        self.lift_signing_fail(&format!("job {} signed and published", b.job.id))?;
+        Ok(())
+    }
 
+    /// File the `installable` notice for the kernel package; returns its id.
+    fn notice_installable(&self, b: &Batch) -> Result<String> {
+        let kernel = b.pkgs.iter().find(|p| p.kernel).expect("select() checked");
+        let (notice, _) = self.notices.file(
+            NoticeKind::Installable,
+            NoticeSubject::Package {
+                host: b.target.host.clone(),
+                package: kernel.package.clone(),
+                version: kernel.version.clone(),
+            },
+            &format!(
+                "{} {} is published in {}:{} (job {}); install it with `ka-install {}`",
+                kernel.package,
+                kernel.version,
+                self.sign_host.host,
+                b.dest.live,
+                b.job.id,
+                b.target.host
+            ),
+        )?;
+        Ok(notice.id)
+    }
+
+    /// The sign script failed: the repository was left as it was. File what
+    /// the failure calls for (a changed host key, a signing that failed),
+    /// say why in `doc`, and record it.
+    fn failed(
+        &self,
+        b: &Batch,
+        r: &JobResult,
+        report: &ScriptReport,
+        doc: &mut Publish,
+    ) -> Result<()> {
+        let (job, dest) = (&b.job.id, &b.dest);
         doc.status = Status::Failed;
-        let why = describe(&r, &report);
-        if ka_run_remote::is_host_key_refusal(&r) {
+        let why = describe(r, report);
+        if ka_run_remote::is_host_key_refusal(r) {
             doc.blocks.push(self.file_host_changed(&why)?);
         }
-        if let Some(b) = self.file_signing_fail(
-            &r,
+        if let Some(block) = self.file_signing_fail(
+            r,
             &why,
             &format!(
                 "the repository {} was left as it was. Fix the key, then run `ka-publish --check`: a signing that works lifts this block.",
                 dest.live
             ),
         )? {
-            doc.blocks.push(b);
+            doc.blocks.push(block);
         }
         doc.message = format!(
             "publishing job {} failed on {}: {why}; the repository {} was left as it was (log {})",
-            job.id,
+            job,
             self.sign_host.host,
             dest.live,
             r.log.display()
         );
-        doc.files.push(self.layout.publish_record(&job.id));
-        ka_core::atomic::write_json(&self.layout.publish_record(&job.id), &doc)?;
-        Ok(doc)
+        doc.files.push(self.layout.publish_record(job));
+        ka_core::atomic::write_json(&self.layout.publish_record(job), doc)?;
+        Ok(())
     }
 
     /// Test signing on the sign host (key there, usable, signature verifies);
@@ -542,29 +585,4 @@ fn stage_upload(dir: &Path, pkgs: &[Package]) -> Result<()> {
         sums.push_str(&format!("{}  {}\n", p.b2sum, p.file_name));
     }
     ka_core::atomic::write(&dir.join("B2SUMS"), sums.as_bytes())
-}
-
-fn describe(r: &JobResult, report: &ScriptReport) -> String {
-    if let Some(e) = &r.transport_error {
-        return format!("the sign host could not be reached or the connection broke: {e}");
-    }
-    if r.capped || r.stalled {
-        return format!(
-            "the sign host took too long (wall clock {}, stall {}) and the job was killed",
-            wall_clock(),
-            stall()
-        );
-    }
-    let said = report.errors.join("; ");
-    match r.exit_code {
-        Some(EXIT_TRANSFER) => format!("the upload arrived damaged: {said}"),
-        Some(EXIT_SIGNING) => format!("signing failed: {said}"),
-        Some(EXIT_REPO) => format!("the repository cannot take the packages: {said}"),
-        Some(EXIT_BUSY) => format!("the repository is busy: {said}"),
-        Some(code) => format!("the sign script exited {code}: {said}"),
-        None => match &r.signal {
-            Some(s) => format!("the sign script was killed by SIG{s}"),
-            None => "the sign script ended without an exit status".into(),
-        },
-    }
 }

@@ -13,9 +13,10 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
+use ka_core::args::RootArg;
 use ka_core::error::{Error, ExitCode, Result, negative, usage};
 use ka_core::hostlock::HostLock;
-use ka_core::paths::{Layout, runtime_root};
+use ka_core::paths::Layout;
 use ka_schema::Plan;
 use ka_schema::{BaselineSource, BaselineSpec};
 use serde::{Deserialize, Serialize};
@@ -45,9 +46,8 @@ repository under KA_ROOT/baselines/: a new repository is built beside and rename
 into place only when complete."
 )]
 pub struct Cli {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArg,
     /// Fetch git baselines again even when the ref was resolved before.
     #[arg(long)]
     pub refresh: bool,
@@ -80,7 +80,7 @@ struct Pinned<'a> {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     let store = Baselines::new(&layout, cli.refresh);
     if cli.import.is_some() || cli.git.is_some() {
         let spec = match (&cli.import, &cli.git) {

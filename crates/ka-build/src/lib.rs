@@ -15,14 +15,13 @@ pub mod source_cache;
 pub mod tree;
 
 use ka_run_remote::remote::{Credentials, SshRemote};
-use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use ka_block::store::Store;
+use ka_core::args::StateArgs;
 use ka_core::error::ExitCode;
 use ka_core::hostlock::HostLock;
-use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use ka_schema::Render;
 
 #[derive(Parser, Debug)]
@@ -49,12 +48,8 @@ host without opt_in: true), 2 usage or I/O (also: a host the fleet does not have
 3 bad input."
 )]
 pub struct Cli {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
-    /// The fleet repository (default: KA_REPO or the current directory).
-    #[arg(long, value_name = "DIR")]
-    pub repo: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Route and pre-flight only; stage and build nothing. Says whether the
     /// build would be incremental or clean, and why.
     #[arg(long)]
@@ -76,8 +71,8 @@ pub fn command() -> clap::Command {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
-    let repo = fleet_repo(cli.repo.as_deref())?;
+    let layout = cli.state.layout()?;
+    let repo = cli.state.repo()?;
     let renders: Vec<Render> = ka_core::stream::read_docs(std::io::stdin().lock(), "stdin")?;
     // A dry run writes nothing under KA_ROOT: no mirror queue, no lock file,
     // logs in a scratch folder that goes away.

@@ -5,6 +5,7 @@
 //! Nothing here talks to the network; heavy dependencies live in the crates that
 //! need them.
 
+pub mod args;
 pub mod atomic;
 pub mod crash;
 pub mod duration;

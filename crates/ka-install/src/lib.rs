@@ -34,9 +34,10 @@ use host::EXTLINUX_CONF;
 use job::{Job, SHORT};
 use ka_block::gate::{Request, blocking};
 use ka_block::store::Store;
+use ka_core::args::StateArgs;
 use ka_core::error::{ExitCode, Result, contract, usage};
 use ka_core::hostlock::HostLock;
-use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use ka_core::paths::Layout;
 use ka_notice::NoticeStore;
 use ka_run_remote::remote::Credentials;
 use ka_schema::{BlockRef, HostManifest, Install, InstallPhase, Phase, Span, Status, V1, Verb};
@@ -127,12 +128,8 @@ pub struct Cli {
     /// the manifest's verify.heartbeat).
     #[arg(long, value_name = "DURATION", value_parser = Span::positive)]
     pub heartbeat: Option<Span>,
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
-    /// The fleet repository (default: KA_REPO or the current directory).
-    #[arg(long, value_name = "DIR")]
-    pub repo: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 pub fn command() -> clap::Command {
@@ -191,8 +188,8 @@ fn resolve(mut cli: Cli) -> anyhow::Result<Invocation> {
         }
         cli.plan = Some(shown.plan_hash);
     }
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
-    let repo = fleet_repo(cli.repo.as_deref())?;
+    let layout = cli.state.layout()?;
+    let repo = cli.state.repo()?;
     let host = cli.host.as_str();
     let planned = plan(&repo, &layout, host)?;
     let heartbeat = cli

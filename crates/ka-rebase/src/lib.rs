@@ -13,8 +13,8 @@ use anyhow::Context as _;
 use clap::{ArgGroup, CommandFactory, Parser};
 use ka_baseline::Baselines;
 use ka_core::ExitCode;
+use ka_core::args::RootArg;
 use ka_core::error::{Result, usage};
-use ka_core::paths::{Layout, runtime_root};
 use ka_schema::{BaselineSource, BaselineSpec};
 use ka_schema::{
     Check, GoneOption, LockedBaseline, NewSymbol, PatchCheck, Plan, Proposal, RebaseConfig,
@@ -77,9 +77,8 @@ pub struct Cli {
     /// Print a human summary instead of JSON lines.
     #[arg(long)]
     pub summary: bool,
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArg,
 }
 
 pub fn command() -> clap::Command {
@@ -88,7 +87,7 @@ pub fn command() -> clap::Command {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     let plans: Vec<Plan> = ka_core::stream::read_docs(std::io::stdin().lock(), "stdin")?;
     let baselines = Baselines::new(&layout, false);
     let mut code = ExitCode::Ok;

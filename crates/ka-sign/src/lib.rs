@@ -11,13 +11,13 @@ pub mod publish;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use ka_block::store::Store;
+use ka_core::args::StateArgs;
 use ka_core::error::{Error, ExitCode, Result, negative, usage};
 use ka_core::hostlock::HostLock;
-use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use ka_core::paths::Layout;
 use ka_notice::NoticeStore;
 use ka_run_remote::remote::{Credentials, SshRemote};
 use ka_schema::{JobResult, Status, Verb};
-use std::path::PathBuf;
 
 /// The script run on the sign host (POSIX sh); see its header for the protocol.
 pub const SCRIPT: &str = include_str!("sign.sh");
@@ -71,12 +71,8 @@ pub struct Cli {
     /// verifies. Lifts [ka:signing-fail] when it works; prints a ka.result.
     #[arg(long, conflicts_with_all = ["job", "dry_run"])]
     pub check: bool,
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
-    /// The fleet repository (default: KA_REPO or the current directory).
-    #[arg(long, value_name = "DIR")]
-    pub repo: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 pub fn command() -> clap::Command {
@@ -85,8 +81,8 @@ pub fn command() -> clap::Command {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
-    let repo = fleet_repo(cli.repo.as_deref())?;
+    let layout = cli.state.layout()?;
+    let repo = cli.state.repo()?;
     // an unknown or infra target is said before anything about the sign host
     let target = match cli.host.as_deref() {
         Some(host) if !cli.check => Some(ka_schema::fleet::target(&repo, host)?.0),

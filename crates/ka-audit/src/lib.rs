@@ -11,14 +11,15 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
 use ka_block::mirror::Queue;
 use ka_block::records::RecordDir;
+use ka_core::args::RootArg;
 use ka_core::error::{Error, ExitCode, Result, contract, usage};
 use ka_core::hash::b2sum;
-use ka_core::paths::{Layout, runtime_root};
+use ka_core::paths::Layout;
 use ka_schema::{Artifact, AuditEntry, AuditResult, IssueChange, IssueItem, IssueState, V1};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const LOG: &str = "audit.log";
 
@@ -376,9 +377,8 @@ themselves, for scripts.\n\n\
 Exit status: 0 recorded (or listed), 2 the log or a record could not be written, 3 a corrupt log line."
 )]
 struct Cli {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR", global = true)]
-    root: Option<PathBuf>,
+    #[command(flatten)]
+    root: RootArg,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -425,7 +425,7 @@ pub fn command() -> clap::Command {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     match cli.cmd {
         Cmd::Record {
             verb,

@@ -6,19 +6,11 @@ use crate::sync::sync_check;
 use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use ka_core::args::RootArg;
 use ka_core::error::{ExitCode, usage};
 use ka_core::names::check_name;
-use ka_core::paths::{Layout, runtime_root};
 use ka_schema::{BlockKind, BlockState, Check, Gate, Subject, V1, Verb};
 use std::io::Write;
-use std::path::PathBuf;
-
-#[derive(Args, Debug)]
-struct RootArg {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR", global = true)]
-    root: Option<PathBuf>,
-}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -90,13 +82,9 @@ pub fn gate_command() -> clap::Command {
     GateCli::command()
 }
 
-fn layout_from(root: &RootArg) -> anyhow::Result<Layout> {
-    Ok(Layout::new(runtime_root(root.root.as_deref())?))
-}
-
 pub fn run_block() -> anyhow::Result<ExitCode> {
     let cli = BlockCli::parse();
-    let layout = layout_from(&cli.root)?;
+    let layout = cli.root.layout()?;
     let store = match cli.cmd {
         // Listing never queues anything: it needs no config.
         BlockCmd::List { .. } => {
@@ -242,7 +230,7 @@ pub fn run_gate() -> anyhow::Result<ExitCode> {
     if let Some(b) = &cli.build_host {
         check_name("build host", b)?;
     }
-    let store = Store::local(&layout_from(&cli.root)?);
+    let store = Store::local(&cli.root.layout()?);
     let open = store.open_blocks()?;
     let verb = cli.verb;
     let req = Request {

@@ -4,12 +4,13 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
+use ka_core::args::StateArgs;
 use ka_core::error::{ExitCode, Result, usage};
-use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use ka_core::paths::Layout;
 use ka_run_remote::remote::Credentials;
 use ka_schema::{JobResult, Keep, V1};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,12 +29,8 @@ shell in the job's folder on its build host, checking the host key strictly agai
 fleet's known_hosts (ka-debug runs it)"
 )]
 pub struct Cli {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR", global = true)]
-    pub root: Option<PathBuf>,
-    /// The fleet repository (default: KA_REPO or the current directory).
-    #[arg(long, value_name = "DIR", global = true)]
-    pub repo: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -90,7 +87,7 @@ fn check_keepable(layout: &Layout, id: &str) -> Result<()> {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.state.layout()?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match cli.cmd {
@@ -113,14 +110,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
             writeln!(out, "{}", serde_json::to_string(&keep).context("json")?).context("stdout")?;
         }
         Cmd::ReleaseIdle => {
-            let repo = fleet_repo(cli.repo.as_deref())?;
+            let repo = cli.state.repo()?;
             for line in crate::idle::release_idle(&layout, &repo)? {
                 writeln!(out, "{line}").context("stdout")?;
             }
         }
         Cmd::SshArgv { id } => {
             let job = load(&layout, &id)?;
-            let repo = fleet_repo(cli.repo.as_deref())?;
+            let repo = cli.state.repo()?;
             for arg in ssh_argv(&repo, &layout, &job)? {
                 out.write_all(arg.as_bytes()).context("stdout")?;
                 out.write_all(b"\0").context("stdout")?;

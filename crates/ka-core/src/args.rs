@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RootArg {
     /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub root: Option<PathBuf>,
 }
 
@@ -26,10 +26,10 @@ impl RootArg {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct StateArgs {
     /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub root: Option<PathBuf>,
     /// The fleet repository (default: KA_REPO or the current directory).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub repo: Option<PathBuf>,
 }
 

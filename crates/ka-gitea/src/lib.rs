@@ -11,9 +11,10 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
 use ka_block::outbox::Outbox;
 use ka_block::store::Store;
+use ka_core::args::RootArg;
 use ka_core::error::{ExitCode, usage};
 use ka_core::hostlock::HostLock;
-use ka_core::paths::{Layout, runtime_root};
+use ka_core::paths::Layout;
 use ka_notice::store::NoticeStore;
 use ka_schema::RuntimeConfig;
 use ka_schema::{MirrorStatus, V1};
@@ -38,9 +39,8 @@ Exit status: 0 ok, 2 Gitea unreachable or refusing, or a usage or I/O error, 3 a
 file, link or config (named in the message)."
 )]
 struct Cli {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR", global = true)]
-    root: Option<PathBuf>,
+    #[command(flatten)]
+    root: RootArg,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -68,7 +68,7 @@ pub fn command() -> clap::Command {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     let config = RuntimeConfig::load(&layout.root)?;
     match cli.cmd {
         Cmd::Status { json } => status(&layout, &config, json),

@@ -113,6 +113,70 @@ fn title_of(kind: NoticeKind, subject: &NoticeSubject) -> String {
     }
 }
 
+/// A notice as filing leaves it, with what the mirror is told.
+struct Filing {
+    notice: Notice,
+    change: IssueChange,
+    /// The comment the mirror's issue gets, if any.
+    comment: Option<String>,
+}
+
+/// The stored notice `n` filed again with `detail` at `now`: a closed one
+/// opens again (`Reopened`, its filings counted afresh); an open one is
+/// `Refiled`, with a comment only when the detail changed.
+fn refiled(mut n: Notice, detail: &str, now: &str) -> Filing {
+    let mut change = IssueChange::Refiled;
+    let mut comment = None;
+    if n.state == NoticeState::Closed {
+        change = IssueChange::Reopened;
+        comment = Some(format!("Filed again after it was closed:\n\n{detail}"));
+        n.state = NoticeState::Open;
+        n.opened_at = now.to_string();
+        n.filings = 0;
+        n.closed_at = None;
+        n.close_reason = None;
+    }
+    if change == IssueChange::Refiled && n.detail != detail {
+        comment = Some(format!(
+            "Filed again (filing {}):\n\n{detail}",
+            n.filings + 1
+        ));
+    }
+    n.filings += 1;
+    n.updated_at = now.to_string();
+    n.detail = detail.to_string();
+    Filing {
+        notice: n,
+        change,
+        comment,
+    }
+}
+
+/// A notice filed for the first time at `now`.
+fn new_notice(
+    id: String,
+    kind: NoticeKind,
+    subject: NoticeSubject,
+    detail: &str,
+    now: &str,
+) -> Notice {
+    Notice {
+        kind: Default::default(),
+        version: V1,
+        id,
+        notice: kind,
+        title: title_of(kind, &subject),
+        subject,
+        detail: detail.to_string(),
+        state: NoticeState::Open,
+        opened_at: now.to_string(),
+        updated_at: now.to_string(),
+        filings: 1,
+        closed_at: None,
+        close_reason: None,
+    }
+}
+
 impl NoticeStore {
     /// The store under `layout`, mirrored when `KA_ROOT/config.yaml` selects
     /// Gitea (a broken config is an error).
@@ -167,49 +231,42 @@ impl NoticeStore {
             HostLock::acquire_waiting(&self.lock_path, "notice store update", STORE_PATIENCE)?;
         let now = ka_core::time::now_rfc3339()?;
         let id = notice_id(kind, &subject);
-        let mut change = IssueChange::Filed;
-        let mut comment = None;
-        let notice = match self.records.get::<Notice>(&id)? {
-            Some(mut n) => {
-                change = IssueChange::Refiled;
-                if n.state == NoticeState::Closed {
-                    change = IssueChange::Reopened;
-                    comment = Some(format!("Filed again after it was closed:\n\n{detail}"));
-                    n.state = NoticeState::Open;
-                    n.opened_at = now.clone();
-                    n.filings = 0;
-                    n.closed_at = None;
-                    n.close_reason = None;
-                }
-                if change == IssueChange::Refiled && n.detail != detail {
-                    comment = Some(format!(
-                        "Filed again (filing {}):\n\n{detail}",
-                        n.filings + 1
-                    ));
-                }
-                n.filings += 1;
-                n.updated_at = now.clone();
-                n.detail = detail.to_string();
-                n
-            }
-            None => Notice {
-                kind: Default::default(),
-                version: V1,
-                id: id.clone(),
-                notice: kind,
-                title: title_of(kind, &subject),
-                subject,
-                detail: detail.to_string(),
-                state: NoticeState::Open,
-                opened_at: now.clone(),
-                updated_at: now.clone(),
-                filings: 1,
-                closed_at: None,
-                close_reason: None,
+        let filing = match self.records.get::<Notice>(&id)? {
+            Some(n) => refiled(n, detail, &now),
+            None => Filing {
+                notice: new_notice(id.clone(), kind, subject, detail, &now),
+                change: IssueChange::Filed,
+                comment: None,
             },
         };
+        let notice = filing.notice;
         // The new record is written before the older ones are closed: a crash
         // in between leaves one open notice too many, never none.
+        let superseded = self.superseded_by(kind, &notice, &now)?;
+        self.records.put(&id, &notice)?;
+        for old in &superseded {
+            self.records.put(&old.id, old)?;
+        }
+        // Mirrored after the local writes; the same block in the same words
+        // is counted locally only.
+        if filing.change != IssueChange::Refiled || filing.comment.is_some() {
+            self.mirror
+                .push(filing.change, notice_item(&notice), filing.comment)?;
+        }
+        for old in &superseded {
+            let why = old.close_reason.clone().unwrap_or_default();
+            self.mirror.push(
+                IssueChange::Lifted,
+                notice_item(old),
+                Some(format!("Closed: {why}")),
+            )?;
+        }
+        Ok((notice, superseded))
+    }
+
+    /// The open notices of `kind` that `notice` supersedes (same host and
+    /// package, another version), closed as of `now` but not yet written.
+    fn superseded_by(&self, kind: NoticeKind, notice: &Notice, now: &str) -> Result<Vec<Notice>> {
         let mut superseded = Vec::new();
         let NoticeSubject::Package {
             host,
@@ -224,30 +281,13 @@ impl NoticeStore {
             } = &old.subject;
             if old.notice == kind && h == host && p == package && v != version {
                 old.state = NoticeState::Closed;
-                old.closed_at = Some(now.clone());
-                old.updated_at = now.clone();
+                old.closed_at = Some(now.to_string());
+                old.updated_at = now.to_string();
                 old.close_reason = Some(format!("superseded by {package} {version}"));
                 superseded.push(old);
             }
         }
-        self.records.put(&id, &notice)?;
-        for old in &superseded {
-            self.records.put(&old.id, old)?;
-        }
-        // Mirrored after the local writes; the same block in the same words
-        // is counted locally only.
-        if change != IssueChange::Refiled || comment.is_some() {
-            self.mirror.push(change, notice_item(&notice), comment)?;
-        }
-        for old in &superseded {
-            let why = old.close_reason.clone().unwrap_or_default();
-            self.mirror.push(
-                IssueChange::Lifted,
-                notice_item(old),
-                Some(format!("Closed: {why}")),
-            )?;
-        }
-        Ok((notice, superseded))
+        Ok(superseded)
     }
 
     /// Close an open notice. Closing a closed notice is a no-op.

@@ -217,6 +217,9 @@ pub fn probe() -> anyhow::Result<ExitCode> {
     Ok(worst)
 }
 
+/// The `ka-verify-run` stage: plan every host, admit each (lock, burn-in
+/// step), probe the admitted ones together, record each report, and print the
+/// results in argument order.
 pub fn verify() -> anyhow::Result<ExitCode> {
     let cli = VerifyCli::parse();
     let env = env(&cli.common)?;
@@ -232,131 +235,208 @@ pub fn verify() -> anyhow::Result<ExitCode> {
         &mut worst,
     );
     let mut results: Vec<VerbResult> = Vec::new();
-    // Hosts to probe now, each with its verify lock and burn-in record.
-    let mut to_probe: Vec<(HostPlan, HostLock, Option<ka_schema::BurnIn>)> = Vec::new();
+    let mut to_probe: Vec<Pending> = Vec::new();
     for p in all {
-        let lock = match HostLock::acquire(
-            &env.layout.locks().join(format!("verify-{}.lock", p.host)),
-            &format!("ka-verify {}", p.host),
-        ) {
-            Ok(l) => l,
-            Err(e) => {
-                // A held lock is a refusal to act, which is a usage-level
-                // answer here: nothing was verified.
-                let e = match e {
-                    Error::Negative(m) => Error::Usage(m),
-                    e => e,
-                };
-                host_error(prog, &p.host, &e, &mut worst);
-                continue;
-            }
-        };
-        if !cli.burn_in {
-            to_probe.push((p, lock, None));
-            continue;
-        }
-        let Some(installed) = p.installed.clone() else {
-            host_error(
-                prog,
-                &p.host,
-                &ka_core::error::usage(format!(
-                    "--burn-in: {} does not exist: a burn-in starts at an install (ka-install {})",
-                    env.layout.installed(&p.host).display(),
-                    p.host
-                )),
-                &mut worst,
-            );
-            continue;
-        };
-        match verify::burn_in_step(&env.layout, &p.host, &installed, &p.burn_in) {
-            Ok(BurnInStep::Run(b)) => to_probe.push((p, lock, Some(b))),
-            Ok(BurnInStep::Settled { record, why }) => {
-                let failed = record
-                    .as_ref()
-                    .is_some_and(|b| b.state == BurnInState::Failed);
-                if failed && (worst as i32) < ExitCode::Negative as i32 {
-                    worst = ExitCode::Negative;
-                }
-                results.push(VerbResult {
-                    kind: Default::default(),
-                    version: V1,
-                    verb: "verify".into(),
-                    host: p.host.clone(),
-                    status: if failed {
-                        Status::Failed
-                    } else {
-                        Status::Unchanged
-                    },
-                    message: format!("{why}; nothing probed"),
-                    files: vec![],
-                    blocks: vec![],
-                    lock: None,
-                    verdicts: vec![],
-                    job: None,
-                    build_host: None,
-                    config: None,
-                });
-            }
-            Err(e) => host_error(prog, &p.host, &e, &mut worst),
+        match admit(prog, &env, p, cli.burn_in, &mut worst) {
+            Some(Admission::Probe(pending)) => to_probe.push(*pending),
+            Some(Admission::Settled(result)) => results.push(*result),
+            None => {}
         }
     }
-    let plans: Vec<HostPlan> = to_probe.iter().map(|(p, _, _)| p.clone()).collect();
+    let plans: Vec<HostPlan> = to_probe.iter().map(|p| p.plan.clone()).collect();
     let at = ka_core::time::rfc3339(env.now);
     let reports = probe_all(&plans, &env.opts, &at);
-    for ((p, _lock, burn), mut report) in to_probe.into_iter().zip(reports) {
-        let mut burn = burn;
-        if let Some(b) = burn.as_mut() {
-            verify::count_run(b, &mut report, env.now);
-            report = crate::run::finish(report, p.previous.as_ref());
-        }
-        let outcome = verify::record(&env.layout, &store, &report).and_then(|mut rec| {
-            if let Some(b) = &burn {
-                let path = env.layout.burn_in(&p.host);
-                ka_core::atomic::write_json(&path, b)?;
-                rec.files.push(path);
-            }
-            Ok(rec)
-        });
-        let rec = match outcome {
-            Ok(r) => r,
-            Err(e) => {
-                host_error(prog, &p.host, &e, &mut worst);
-                continue;
-            }
-        };
-        if !report.passed && (worst as i32) < ExitCode::Negative as i32 {
-            worst = ExitCode::Negative;
-        }
-        results.push(VerbResult {
-            kind: Default::default(),
-            version: V1,
-            verb: "verify".into(),
-            host: p.host.clone(),
-            status: if report.passed {
-                Status::Done
-            } else {
-                Status::Failed
-            },
-            message: message(&report, burn.as_ref())
-                + &rec
-                    .lifted
-                    .iter()
-                    .map(|b| format!("; lifted {} ({})", b.id, b.title))
-                    .collect::<String>(),
-            files: rec.files,
-            blocks: rec.blocks,
-            lock: None,
-            verdicts: vec![],
-            job: None,
-            build_host: None,
-            config: None,
-        });
+    for (pending, report) in to_probe.into_iter().zip(reports) {
+        results.extend(record_probed(
+            prog, &env, &store, pending, report, &mut worst,
+        ));
     }
     // Results in argument order.
     results.sort_by_key(|r| cli.hosts.iter().position(|h| *h == r.host));
     ka_core::stream::write_docs(&results).context("stdout")?;
     ka_block::mirror::try_flush(&store.mirror, &env.layout.root, prog);
     Ok(worst)
+}
+
+/// A host to probe now, with its verify lock (held until its report is
+/// recorded) and, with `--burn-in`, the burn-in record this run counts into.
+struct Pending {
+    plan: HostPlan,
+    _lock: HostLock,
+    burn: Option<ka_schema::BurnIn>,
+}
+
+/// What `ka-verify-run` does with one planned host (both boxed: each is
+/// large, and they differ in size).
+enum Admission {
+    /// Probe it now.
+    Probe(Box<Pending>),
+    /// Its burn-in is off or already decided: this result, nothing probed.
+    Settled(Box<VerbResult>),
+}
+
+/// Take `p`'s verify lock and, with `burn_in`, decide its burn-in step;
+/// None (the error reported on stderr, `worst` raised) when the host cannot
+/// be verified now.
+fn admit(
+    prog: &str,
+    env: &Env,
+    p: HostPlan,
+    burn_in: bool,
+    worst: &mut ExitCode,
+) -> Option<Admission> {
+    let lock = match verify_lock(&env.layout, &p.host) {
+        Ok(l) => l,
+        Err(e) => {
+            host_error(prog, &p.host, &e, worst);
+            return None;
+        }
+    };
+    if !burn_in {
+        return Some(Admission::Probe(Box::new(Pending {
+            plan: p,
+            _lock: lock,
+            burn: None,
+        })));
+    }
+    let Some(installed) = p.installed.clone() else {
+        host_error(
+            prog,
+            &p.host,
+            &ka_core::error::usage(format!(
+                "--burn-in: {} does not exist: a burn-in starts at an install (ka-install {})",
+                env.layout.installed(&p.host).display(),
+                p.host
+            )),
+            worst,
+        );
+        return None;
+    };
+    match verify::burn_in_step(&env.layout, &p.host, &installed, &p.burn_in) {
+        Ok(BurnInStep::Run(b)) => Some(Admission::Probe(Box::new(Pending {
+            plan: p,
+            _lock: lock,
+            burn: Some(b),
+        }))),
+        Ok(BurnInStep::Settled { record, why }) => {
+            let failed = record
+                .as_ref()
+                .is_some_and(|b| b.state == BurnInState::Failed);
+            if failed && (*worst as i32) < ExitCode::Negative as i32 {
+                *worst = ExitCode::Negative;
+            }
+            let status = if failed {
+                Status::Failed
+            } else {
+                Status::Unchanged
+            };
+            let message = format!("{why}; nothing probed");
+            Some(Admission::Settled(Box::new(verify_result(
+                &p.host,
+                status,
+                message,
+                vec![],
+                vec![],
+            ))))
+        }
+        Err(e) => {
+            host_error(prog, &p.host, &e, worst);
+            None
+        }
+    }
+}
+
+/// The verify lock of `host`. A held lock is a refusal to act, which is a
+/// usage-level answer here (nothing was verified), so it is an `Error::Usage`.
+fn verify_lock(layout: &Layout, host: &str) -> Result<HostLock> {
+    HostLock::acquire(
+        &layout.locks().join(format!("verify-{host}.lock")),
+        &format!("ka-verify {host}"),
+    )
+    .map_err(|e| match e {
+        Error::Negative(m) => Error::Usage(m),
+        e => e,
+    })
+}
+
+/// Count the run into the burn-in (if any), record the report (and the
+/// burn-in record) and return the host's result; None (the error reported on
+/// stderr, `worst` raised) when recording failed.
+fn record_probed(
+    prog: &str,
+    env: &Env,
+    store: &Store,
+    pending: Pending,
+    mut report: ProbeReport,
+    worst: &mut ExitCode,
+) -> Option<VerbResult> {
+    // The verify lock stays held until the report is recorded.
+    let Pending {
+        plan: p,
+        _lock,
+        mut burn,
+    } = pending;
+    if let Some(b) = burn.as_mut() {
+        verify::count_run(b, &mut report, env.now);
+        report = crate::run::finish(report, p.previous.as_ref());
+    }
+    let outcome = verify::record(&env.layout, store, &report).and_then(|mut rec| {
+        if let Some(b) = &burn {
+            let path = env.layout.burn_in(&p.host);
+            ka_core::atomic::write_json(&path, b)?;
+            rec.files.push(path);
+        }
+        Ok(rec)
+    });
+    let rec = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            host_error(prog, &p.host, &e, worst);
+            return None;
+        }
+    };
+    if !report.passed && (*worst as i32) < ExitCode::Negative as i32 {
+        *worst = ExitCode::Negative;
+    }
+    let status = if report.passed {
+        Status::Done
+    } else {
+        Status::Failed
+    };
+    let message = message(&report, burn.as_ref())
+        + &rec
+            .lifted
+            .iter()
+            .map(|b| format!("; lifted {} ({})", b.id, b.title))
+            .collect::<String>();
+    Some(verify_result(
+        &p.host, status, message, rec.files, rec.blocks,
+    ))
+}
+
+/// The `ka.result` of verb `verify` for `host`.
+fn verify_result(
+    host: &str,
+    status: Status,
+    message: String,
+    files: Vec<PathBuf>,
+    blocks: Vec<ka_schema::BlockRef>,
+) -> VerbResult {
+    VerbResult {
+        kind: Default::default(),
+        version: V1,
+        verb: "verify".into(),
+        host: host.to_string(),
+        status,
+        message,
+        files,
+        blocks,
+        lock: None,
+        verdicts: vec![],
+        job: None,
+        build_host: None,
+        config: None,
+    }
 }
 
 /// The one-paragraph summary: what passed, then every failure on its own line.

@@ -9,7 +9,7 @@ use ka_core::error::{Error, Result, contract, usage};
 use ka_core::names::check_name;
 use ka_core::paths::Layout;
 use ka_run_remote::remote::Credentials;
-use ka_schema::{Distro, HostManifest, SeriesMeta, load_yaml};
+use ka_schema::{Distro, HostManifest, SeriesMeta, VerifySpec, load_yaml};
 use ka_schema::{Installed, Lock, ProbeReport, Span, Transport};
 use std::path::Path;
 
@@ -77,9 +77,41 @@ pub fn plan(
 
     let mut notes = Vec::new();
     let mut errors = Vec::new();
-    let mut probes = Vec::new();
+    let installed = installed_record(layout, host, &mut notes)?;
+    let mut probes = value_probes(&verify, &shown, &manifest_text, &mut errors);
+    let series = SeriesContext {
+        repo,
+        host,
+        allow_cmd_probes: verify.allow_cmd_probes,
+        shown: &shown,
+    };
+    probes.extend(lock_probes(&series, layout, &mut notes, &mut errors)?);
+    if !errors.is_empty() {
+        return Err(contract(errors.join("\n")));
+    }
 
-    // bar 2
+    let previous = read_optional::<ProbeReport>(&layout.last_verify(host))?;
+    Ok(HostPlan {
+        host: host.to_string(),
+        transport,
+        heartbeat,
+        distro: manifest.distro,
+        installed,
+        probes,
+        notes,
+        previous,
+        burn_in: verify.burn_in,
+    })
+}
+
+/// Bar 2: the `installed.json` of `host`, checked to name this host and a
+/// valid package; None (and a note saying bar 2 is not checked) when it does
+/// not exist yet.
+fn installed_record(
+    layout: &Layout,
+    host: &str,
+    notes: &mut Vec<String>,
+) -> Result<Option<Installed>> {
     let installed_path = layout.installed(host);
     let installed = read_optional::<Installed>(&installed_path)?;
     match &installed {
@@ -97,8 +129,18 @@ pub fn plan(
             installed_path.display()
         )),
     }
+    Ok(installed)
+}
 
-    // bar 3: the manifest's device-tree and sysfs values
+/// Bar 3: the manifest's device-tree and sysfs values, each written as a
+/// probe and parsed; an entry that does not parse goes to `errors` with its
+/// `file:line`.
+fn value_probes(
+    verify: &VerifySpec,
+    shown: &str,
+    manifest_text: &str,
+    errors: &mut Vec<String>,
+) -> Vec<Compiled> {
     let entries = verify
         .dt
         .iter()
@@ -111,9 +153,10 @@ pub fn plan(
             };
             (src, "sysfs", e)
         }));
+    let mut probes = Vec::new();
     for (src, key, (path, value)) in entries {
         let text = format!("{} {} == {}", src.word(), quote(path), quote(value));
-        let source = at_key(&shown, &manifest_text, path);
+        let source = at_key(shown, manifest_text, path);
         match lang::parse(&text) {
             Ok(probe) => probes.push(Compiled {
                 bar: 3,
@@ -124,78 +167,93 @@ pub fn plan(
             Err(e) => errors.push(format!("{source}: verify.{key}: {e}")),
         }
     }
+    probes
+}
 
-    // bar 4: the probes of every series in the promoted lock
-    let lock_path = layout.promoted(host).join("manifest.lock");
-    match read_optional::<Lock>(&lock_path)? {
-        None => notes.push(format!(
+/// What reading the series of one host's promoted lock needs to know.
+struct SeriesContext<'a> {
+    repo: &'a Path,
+    host: &'a str,
+    /// `verify.allow_cmd_probes` of the host's manifest.
+    allow_cmd_probes: bool,
+    /// The manifest as error messages name it.
+    shown: &'a str,
+}
+
+/// Bar 4: the probes of every series in the promoted lock, in lock order;
+/// none (and a note saying bar 4 is not checked) when the host has no
+/// promoted lock. A bad series reference stops the host at once; a missing
+/// or bad series.yaml or probe goes to `errors`.
+fn lock_probes(
+    cx: &SeriesContext,
+    layout: &Layout,
+    notes: &mut Vec<String>,
+    errors: &mut Vec<String>,
+) -> Result<Vec<Compiled>> {
+    let lock_path = layout.promoted(cx.host).join("manifest.lock");
+    let Some(lock) = read_optional::<Lock>(&lock_path)? else {
+        notes.push(format!(
             "bar 4 not checked: {} does not exist (the host has no promoted lock)",
             lock_path.display()
-        )),
-        Some(lock) => {
-            let mut series: Vec<&str> = Vec::new();
-            for p in &lock.patches {
-                if !series.contains(&p.series.as_str()) {
-                    series.push(&p.series);
-                }
-            }
-            for s in series {
-                ka_schema::check_series_ref(s)
-                    .map_err(|e| contract(format!("{}: {e}", lock_path.display())))?;
-                let rel = format!("patches/{s}/series.yaml");
-                let path = repo.join(&rel);
-                if !path.exists() {
-                    errors.push(format!(
-                        "{rel}: missing, but the promoted lock of {host} lists series {s}: promote again or restore it"
-                    ));
-                    continue;
-                }
-                let meta: SeriesMeta = match load_yaml(&path, &rel) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        errors.push(e.to_string());
-                        continue;
-                    }
-                };
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                let lines = item_lines(&text, "probes");
-                for (i, line) in meta.probes.iter().enumerate() {
-                    let source = match lines.get(i) {
-                        Some(n) => format!("{rel}:{n}"),
-                        None => format!("{rel}: probes[{i}]"),
-                    };
-                    let parsed = lang::parse(line).and_then(|p| {
-                        lang::check_allowed(&p, verify.allow_cmd_probes, &shown).map(|_| p)
-                    });
-                    match parsed {
-                        Ok(probe) => probes.push(Compiled {
-                            bar: 4,
-                            text: line.clone(),
-                            source,
-                            probe,
-                        }),
-                        Err(e) => errors.push(format!("{source}: {e}")),
-                    }
-                }
-            }
+        ));
+        return Ok(Vec::new());
+    };
+    let mut series: Vec<&str> = Vec::new();
+    for p in &lock.patches {
+        if !series.contains(&p.series.as_str()) {
+            series.push(&p.series);
         }
     }
-    if !errors.is_empty() {
-        return Err(contract(errors.join("\n")));
+    let mut probes = Vec::new();
+    for s in series {
+        ka_schema::check_series_ref(s)
+            .map_err(|e| contract(format!("{}: {e}", lock_path.display())))?;
+        probes.extend(series_probes(cx, s, errors));
     }
+    Ok(probes)
+}
 
-    let previous = read_optional::<ProbeReport>(&layout.last_verify(host))?;
-    Ok(HostPlan {
-        host: host.to_string(),
-        transport,
-        heartbeat,
-        distro: manifest.distro,
-        installed,
-        probes,
-        notes,
-        previous,
-        burn_in: verify.burn_in,
-    })
+/// The probes of series `s` (its `patches/<s>/series.yaml`), each parsed and
+/// checked against `verify.allow_cmd_probes`; what is missing or does not
+/// parse goes to `errors` with its `file:line`.
+fn series_probes(cx: &SeriesContext, s: &str, errors: &mut Vec<String>) -> Vec<Compiled> {
+    let rel = format!("patches/{s}/series.yaml");
+    let path = cx.repo.join(&rel);
+    if !path.exists() {
+        errors.push(format!(
+            "{rel}: missing, but the promoted lock of {} lists series {s}: promote again or restore it",
+            cx.host
+        ));
+        return Vec::new();
+    }
+    let meta: SeriesMeta = match load_yaml(&path, &rel) {
+        Ok(m) => m,
+        Err(e) => {
+            errors.push(e.to_string());
+            return Vec::new();
+        }
+    };
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let lines = item_lines(&text, "probes");
+    let mut probes = Vec::new();
+    for (i, line) in meta.probes.iter().enumerate() {
+        let source = match lines.get(i) {
+            Some(n) => format!("{rel}:{n}"),
+            None => format!("{rel}: probes[{i}]"),
+        };
+        let parsed = lang::parse(line)
+            .and_then(|p| lang::check_allowed(&p, cx.allow_cmd_probes, cx.shown).map(|_| p));
+        match parsed {
+            Ok(probe) => probes.push(Compiled {
+                bar: 4,
+                text: line.clone(),
+                source,
+                probe,
+            }),
+            Err(e) => errors.push(format!("{source}: {e}")),
+        }
+    }
+    probes
 }
 
 /// Read a JSON document that may not exist yet; a corrupt one is an error

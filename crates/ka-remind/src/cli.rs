@@ -5,6 +5,7 @@ use crate::records::{OpenRecord, open_records};
 use crate::state::{self, RemindState};
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
+use ka_block::records::RecordDir;
 use ka_core::error::{Error, ExitCode, Result, contract, exit_code_of, usage};
 use ka_core::hostlock::HostLock;
 use ka_core::paths::{Layout, runtime_root};
@@ -174,6 +175,8 @@ fn age(r: &OpenRecord, now: i64) -> String {
     }
 }
 
+/// Remind of every due record (or, with `--peek`, show every open record):
+/// read, decide and write under the reminder lock, then print.
 pub fn run_remind() -> anyhow::Result<ExitCode> {
     let cli = RemindCli::parse();
     let layout = Layout::new(runtime_root(cli.root.as_deref())?);
@@ -197,14 +200,37 @@ pub fn run_remind() -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|s| (s.id.clone(), s))
         .collect();
+    let Decided { shown, writes } = decide(&layout, &records, &saved, now, cli.peek)?;
+    if !cli.peek {
+        write_states(&dir, &writes, &records, &saved)?;
+    }
+    print_reminders(&shown, now, &cli)?;
+    Ok(ExitCode::Ok)
+}
 
-    // Decide everything before writing anything: an error leaves all as it was.
+/// What a run decided: the reminders to show, each with its record, and
+/// the states to write.
+struct Decided<'r> {
+    shown: Vec<(&'r OpenRecord, Reminder)>,
+    writes: Vec<RemindState>,
+}
+
+/// Every reminder to show (with `peek`, one per open record; else one per
+/// due record) and the states to write for the due ones. Everything is
+/// decided before anything is written: an error leaves all as it was.
+fn decide<'r>(
+    layout: &Layout,
+    records: &'r [OpenRecord],
+    saved: &BTreeMap<String, RemindState>,
+    now: i64,
+    peek: bool,
+) -> Result<Decided<'r>> {
     let mut shown = Vec::new();
     let mut writes = Vec::new();
-    for r in &records {
-        let t = times_of(&layout, r, saved.get(&r.id), now)?;
+    for r in records {
+        let t = times_of(layout, r, saved.get(&r.id), now)?;
         let due = now >= due_at(&t);
-        if cli.peek {
+        if peek {
             shown.push((r, reminder(r, &t, now, due, due_at(&t))));
         } else if due {
             let after = t.reminded(now);
@@ -212,19 +238,38 @@ pub fn run_remind() -> anyhow::Result<ExitCode> {
             writes.push(to_state(r, &after));
         }
     }
-    if !cli.peek {
-        for s in &writes {
-            dir.put(&s.id, s)?;
-        }
-        let open: BTreeSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
-        for id in saved.keys().filter(|id| !open.contains(id.as_str())) {
-            dir.remove(id)?;
-        }
-    }
+    Ok(Decided { shown, writes })
+}
 
+/// Write the new states, and remove the state of every record no longer
+/// open (one opened again starts afresh).
+fn write_states(
+    dir: &RecordDir,
+    writes: &[RemindState],
+    records: &[OpenRecord],
+    saved: &BTreeMap<String, RemindState>,
+) -> Result<()> {
+    for s in writes {
+        dir.put(&s.id, s)?;
+    }
+    let open: BTreeSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    for id in saved.keys().filter(|id| !open.contains(id.as_str())) {
+        dir.remove(id)?;
+    }
+    Ok(())
+}
+
+/// Print the reminders on stdout: documents with `--json`, a line per open
+/// record with `--peek` (or, on a terminal, that there is none), else one
+/// line per due record.
+fn print_reminders(
+    shown: &[(&OpenRecord, Reminder)],
+    now: i64,
+    cli: &RemindCli,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for (r, doc) in &shown {
+    for (r, doc) in shown {
         if cli.json {
             ka_core::stream::write_doc(&mut out, doc).context("stdout")?;
         } else if cli.peek {
@@ -256,7 +301,7 @@ pub fn run_remind() -> anyhow::Result<ExitCode> {
             .context("stdout")?;
     }
     out.flush().context("stdout")?;
-    Ok(ExitCode::Ok)
+    Ok(())
 }
 
 fn snooze(cli: &SnoozeCli, layout: &Layout, now: i64) -> anyhow::Result<ExitCode> {

@@ -6,6 +6,7 @@ use ka_core::error::{Result, contract, negative};
 use ka_core::names::check_name;
 use ka_schema::{
     Arch, BaselineSource, BaselineSpec, Bootloader, Distro, HostManifest, Initramfs, InstallMode,
+    KernelSpec,
 };
 use serde::Serialize;
 
@@ -46,95 +47,22 @@ impl Target {
                 m.host
             ))
         })?;
-        check_name("pkgbase", &k.pkgbase)?;
-        check_name("suffix", &k.suffix)?;
-        let lower = |what: &str, v: &str, extra: &[u8]| -> Result<()> {
-            if v.len() >= 2
-                && v.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || extra.contains(&b))
-            {
-                Ok(())
-            } else {
-                Err(contract(format!(
-                    "{shown_as}: kernel.{what} {v:?} is not a valid {} package name part: use lower-case letters, digits and {}",
-                    match m.distro {
-                        Distro::Arch => "pacman",
-                        Distro::Debian => "Debian",
-                    },
-                    String::from_utf8_lossy(extra)
-                )))
-            }
-        };
-        match m.distro {
-            Distro::Arch => lower("pkgbase", &k.pkgbase, b"._+-")?,
-            Distro::Debian => {
-                lower("pkgbase", &k.pkgbase, b".+-")?;
-                lower("suffix", &k.suffix, b".+-")?;
-            }
-        }
-        let (mkinitcpio, extlinux) = match (m.distro, &m.install) {
-            (_, Some(i)) if i.mode == InstallMode::Replace => {
-                return Err(negative(format!(
-                    "{shown_as}: install.mode replace is not supported by ka-render; kernels are installed alongside the distro kernel (install.mode: alongside)"
-                )));
-            }
-            (Distro::Debian, _) => (false, false),
-            (Distro::Arch, None) => {
-                return Err(negative(format!(
-                    "{shown_as}: no install: section; say how this host boots, e.g. install: {{ mode: alongside, bootloader: extlinux, initramfs: mkinitcpio }}"
-                )));
-            }
-            (Distro::Arch, Some(i)) => {
-                let mkinitcpio = match i.initramfs {
-                    Initramfs::Mkinitcpio => true,
-                    Initramfs::None => false,
-                    other => {
-                        return Err(negative(format!(
-                            "{shown_as}: install.initramfs {other:?} is not supported for distro arch; use mkinitcpio or none"
-                        )));
-                    }
-                };
-                (mkinitcpio, i.bootloader == Bootloader::Extlinux)
-            }
-        };
-        let (arch, karch, image_target, image_src, image) = match m.arch {
-            Arch::Aarch64 => (
-                "aarch64",
-                "arm64",
-                "Image",
-                "arch/arm64/boot/Image",
-                "Image",
-            ),
-            Arch::X86_64 => (
-                "x86_64",
-                "x86",
-                "bzImage",
-                "arch/x86/boot/bzImage",
-                "vmlinuz",
-            ),
-        };
+        check_package_names(m, k, shown_as)?;
+        let (mkinitcpio, extlinux) = boot_steps(m, shown_as)?;
+        let names = ArchNames::of(m.arch);
         let dtbs = m.arch == Arch::Aarch64;
-        let fdt = m.fdt().unwrap_or_default();
-        if !fdt.is_empty() {
-            // checked when the manifest was loaded; again, as it reaches a script
-            let bootloader = m
-                .install
-                .as_ref()
-                .map_or(Bootloader::Extlinux, |i| i.bootloader);
-            ka_schema::check_fdt(fdt, m.arch, bootloader)
-                .map_err(|e| contract(format!("{shown_as}: {e}")))?;
-        }
+        let fdt = checked_fdt(m, shown_as)?;
         let initramfs_name = format!("initramfs-{}.img", k.suffix);
         Ok(Target {
             host: m.host.clone(),
             pkgbase: k.pkgbase.clone(),
             suffix: k.suffix.clone(),
             distro: m.distro,
-            arch,
-            karch,
-            image_target,
-            image_src,
-            image_name: format!("{image}-{}", k.suffix),
+            arch: names.arch,
+            karch: names.karch,
+            image_target: names.image_target,
+            image_src: names.image_src,
+            image_name: format!("{}-{}", names.image, k.suffix),
             dtbs,
             mkinitcpio,
             extlinux,
@@ -152,6 +80,117 @@ impl Target {
             fdt: fdt.to_string(),
         })
     }
+}
+
+/// Check `kernel.pkgbase` and `kernel.suffix` as names, and as the parts of
+/// a package name the distro's packager accepts (Debian puts the suffix in
+/// the package name too).
+fn check_package_names(m: &HostManifest, k: &KernelSpec, shown_as: &str) -> Result<()> {
+    check_name("pkgbase", &k.pkgbase)?;
+    check_name("suffix", &k.suffix)?;
+    let lower = |what: &str, v: &str, extra: &[u8]| -> Result<()> {
+        if v.len() >= 2
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || extra.contains(&b))
+        {
+            Ok(())
+        } else {
+            Err(contract(format!(
+                "{shown_as}: kernel.{what} {v:?} is not a valid {} package name part: use lower-case letters, digits and {}",
+                match m.distro {
+                    Distro::Arch => "pacman",
+                    Distro::Debian => "Debian",
+                },
+                String::from_utf8_lossy(extra)
+            )))
+        }
+    };
+    match m.distro {
+        Distro::Arch => lower("pkgbase", &k.pkgbase, b"._+-")?,
+        Distro::Debian => {
+            lower("pkgbase", &k.pkgbase, b".+-")?;
+            lower("suffix", &k.suffix, b".+-")?;
+        }
+    }
+    Ok(())
+}
+
+/// `(mkinitcpio, extlinux)`: whether the package makes an initramfs with
+/// mkinitcpio and writes an extlinux entry, from the `install:` section
+/// (neither on Debian).
+fn boot_steps(m: &HostManifest, shown_as: &str) -> Result<(bool, bool)> {
+    match (m.distro, &m.install) {
+        (_, Some(i)) if i.mode == InstallMode::Replace => Err(negative(format!(
+            "{shown_as}: install.mode replace is not supported by ka-render; kernels are installed alongside the distro kernel (install.mode: alongside)"
+        ))),
+        (Distro::Debian, _) => Ok((false, false)),
+        (Distro::Arch, None) => Err(negative(format!(
+            "{shown_as}: no install: section; say how this host boots, e.g. install: {{ mode: alongside, bootloader: extlinux, initramfs: mkinitcpio }}"
+        ))),
+        (Distro::Arch, Some(i)) => {
+            let mkinitcpio = match i.initramfs {
+                Initramfs::Mkinitcpio => true,
+                Initramfs::None => false,
+                other => {
+                    return Err(negative(format!(
+                        "{shown_as}: install.initramfs {other:?} is not supported for distro arch; use mkinitcpio or none"
+                    )));
+                }
+            };
+            Ok((mkinitcpio, i.bootloader == Bootloader::Extlinux))
+        }
+    }
+}
+
+/// The architecture's names as pacman, the kernel build and /boot use them.
+struct ArchNames {
+    /// pacman's arch.
+    arch: &'static str,
+    /// The kernel's `ARCH`.
+    karch: &'static str,
+    /// `make` target and built file of the kernel image.
+    image_target: &'static str,
+    image_src: &'static str,
+    /// The installed image's name before `-<suffix>`.
+    image: &'static str,
+}
+
+impl ArchNames {
+    /// The names for `arch`.
+    fn of(arch: Arch) -> ArchNames {
+        match arch {
+            Arch::Aarch64 => ArchNames {
+                arch: "aarch64",
+                karch: "arm64",
+                image_target: "Image",
+                image_src: "arch/arm64/boot/Image",
+                image: "Image",
+            },
+            Arch::X86_64 => ArchNames {
+                arch: "x86_64",
+                karch: "x86",
+                image_target: "bzImage",
+                image_src: "arch/x86/boot/bzImage",
+                image: "vmlinuz",
+            },
+        }
+    }
+}
+
+/// `install.fdt` (empty when unset), checked again against the arch and
+/// bootloader: it was checked when the manifest was loaded, but it reaches a
+/// script.
+fn checked_fdt<'m>(m: &'m HostManifest, shown_as: &str) -> Result<&'m str> {
+    let fdt = m.fdt().unwrap_or_default();
+    if !fdt.is_empty() {
+        let bootloader = m
+            .install
+            .as_ref()
+            .map_or(Bootloader::Extlinux, |i| i.bootloader);
+        ka_schema::check_fdt(fdt, m.arch, bootloader)
+            .map_err(|e| contract(format!("{shown_as}: {e}")))?;
+    }
+    Ok(fdt)
 }
 
 // ---------------------------------------------------------------- versions

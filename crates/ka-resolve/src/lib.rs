@@ -153,67 +153,13 @@ impl Tree {
                 "{rel}: {host} has no kernel: section, so there is nothing to promote"
             )));
         };
-
-        // 1. scopes, in documented order
-        let mut scopes: Vec<&String> = m.scopes.iter().collect();
-        scopes.sort_by(|a, b| scope_rank(a).cmp(&scope_rank(b)).then(a.cmp(b)));
-        let mut chosen: Vec<(Series, Selection)> = Vec::new();
-        let mut seen_scopes = HashSet::new();
-        for scope in scopes {
-            if !seen_scopes.insert(scope) {
-                return Err(negative(format!("{rel}: scope {scope} is listed twice")));
-            }
-            for s in self.scan_scope(scope, &rel)? {
-                chosen.push((s, Selection::Scope));
-            }
-        }
-        // 2. includes
-        for inc in &m.include {
-            if let Some((_, how)) = chosen.iter().find(|(s, _)| &s.reference == inc) {
-                let why = match how {
-                    Selection::Scope => "its scope is already selected",
-                    Selection::Include => "it is included twice",
-                };
-                return Err(negative(format!(
-                    "{rel}: include {inc} would add the same patches twice: {why}; remove the include"
-                )));
-            }
-            let series = self.load_series(inc).map_err(|e| match e {
-                Error::Usage(msg) => {
-                    negative(format!("{rel}: include {inc}: unknown series ({msg})"))
-                }
-                other => other,
-            })?;
-            chosen.push((series, Selection::Include));
-        }
-        // 3. excludes
-        for exc in &m.exclude {
-            check_series_ref(exc)?;
-            let before = chosen.len();
-            chosen.retain(|(s, _)| &s.reference != exc);
-            if chosen.len() == before {
-                return Err(negative(format!(
-                    "{rel}: exclude {exc} names no series this host would take; fix or remove it"
-                )));
-            }
-        }
-        // 4. after: dependencies
+        // 1. scopes, 2. includes, 3. excludes, 4. after: dependencies
+        let mut chosen = self.scope_series(&m.scopes, &rel)?;
+        self.add_includes(&mut chosen, &m.include, &rel)?;
+        remove_excludes(&mut chosen, &m.exclude, &rel)?;
         let ordered = order_by_after(chosen, &rel)?;
-
         // 5. flatten; the same patch content twice is refused
-        let mut patches = Vec::new();
-        for (s, how) in &ordered {
-            for (path, size) in &s.patches {
-                patches.push(PlannedPatch {
-                    path: path.clone(),
-                    scope: s.meta.scope.clone(),
-                    series: s.reference.clone(),
-                    campaign: s.meta.campaign.clone(),
-                    size: *size,
-                    selected_by: *how,
-                });
-            }
-        }
+        let patches = planned_patches(&ordered);
         self.refuse_duplicate_content(&patches, &rel)?;
         let config = self.config_inputs(&m, kernel.config.as_deref(), &ordered)?;
 
@@ -233,6 +179,57 @@ impl Tree {
             patches,
             config,
         })
+    }
+
+    /// Step 1: the series of every listed scope, the scopes in documented
+    /// order (kind, then path); a scope listed twice is refused.
+    fn scope_series(
+        &self,
+        scopes: &[String],
+        rel: &str,
+    ) -> Result<Vec<(Series, Selection)>, Error> {
+        let mut scopes: Vec<&String> = scopes.iter().collect();
+        scopes.sort_by(|a, b| scope_rank(a).cmp(&scope_rank(b)).then(a.cmp(b)));
+        let mut chosen: Vec<(Series, Selection)> = Vec::new();
+        let mut seen_scopes = HashSet::new();
+        for scope in scopes {
+            if !seen_scopes.insert(scope) {
+                return Err(negative(format!("{rel}: scope {scope} is listed twice")));
+            }
+            for s in self.scan_scope(scope, rel)? {
+                chosen.push((s, Selection::Scope));
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// Step 2: append the included series in the order written; one already
+    /// chosen (by its scope or an earlier include) or unknown is refused.
+    fn add_includes(
+        &self,
+        chosen: &mut Vec<(Series, Selection)>,
+        includes: &[String],
+        rel: &str,
+    ) -> Result<(), Error> {
+        for inc in includes {
+            if let Some((_, how)) = chosen.iter().find(|(s, _)| &s.reference == inc) {
+                let why = match how {
+                    Selection::Scope => "its scope is already selected",
+                    Selection::Include => "it is included twice",
+                };
+                return Err(negative(format!(
+                    "{rel}: include {inc} would add the same patches twice: {why}; remove the include"
+                )));
+            }
+            let series = self.load_series(inc).map_err(|e| match e {
+                Error::Usage(msg) => {
+                    negative(format!("{rel}: include {inc}: unknown series ({msg})"))
+                }
+                other => other,
+            })?;
+            chosen.push((series, Selection::Include));
+        }
+        Ok(())
     }
 
     /// The config inputs in merge order: the manifest's base config, the
@@ -485,6 +482,45 @@ fn has_patch_files(dir: &Path) -> Result<bool, Error> {
         }
     }
     Ok(false)
+}
+
+/// Step 3: drop the excluded series; an exclude that names no chosen series
+/// is refused (it is a mistake, not a no-op).
+fn remove_excludes(
+    chosen: &mut Vec<(Series, Selection)>,
+    excludes: &[String],
+    rel: &str,
+) -> Result<(), Error> {
+    for exc in excludes {
+        check_series_ref(exc)?;
+        let before = chosen.len();
+        chosen.retain(|(s, _)| &s.reference != exc);
+        if chosen.len() == before {
+            return Err(negative(format!(
+                "{rel}: exclude {exc} names no series this host would take; fix or remove it"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Step 5: the plan's patches, series by series in order, each series'
+/// patches in name order.
+fn planned_patches(ordered: &[(Series, Selection)]) -> Vec<PlannedPatch> {
+    let mut patches = Vec::new();
+    for (s, how) in ordered {
+        for (path, size) in &s.patches {
+            patches.push(PlannedPatch {
+                path: path.clone(),
+                scope: s.meta.scope.clone(),
+                series: s.reference.clone(),
+                campaign: s.meta.campaign.clone(),
+                size: *size,
+                selected_by: *how,
+            });
+        }
+    }
+    patches
 }
 
 /// Stable topological sort: repeatedly take the first series (in the given

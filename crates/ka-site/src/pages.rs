@@ -176,6 +176,23 @@ fn jobs_table(state: &FleetState, jobs: &[&JobState], up: &str, body: &mut Strin
 pub fn host_page(state: &FleetState, h: &HostState) -> String {
     let up = "../";
     let mut body = String::new();
+    now_table(state, h, up, &mut body);
+    installs_table(h, &mut body);
+    verify_strip(state, h, &mut body);
+    series_table(state, h, &mut body);
+    host_blocks_table(state, h, &mut body);
+    let jobs: Vec<&JobState> = state
+        .jobs
+        .iter()
+        .filter(|j| j.target.as_deref() == Some(h.name.as_str()))
+        .collect();
+    jobs_table(state, &jobs, up, &mut body);
+    page(&format!("Host {}", h.name), up, state.as_of, &body)
+}
+
+/// The host's state now: a row per field (the fleet table's columns, and the
+/// promotion), then what could not be read about it.
+fn now_table(state: &FleetState, h: &HostState, up: &str, body: &mut String) {
     let (role, arch) = cells::role_arch(h);
     let st = &h.line.status;
     Table {
@@ -205,8 +222,11 @@ pub fn host_page(state: &FleetState, h: &HostState) -> String {
         .collect(),
         empty: "",
     }
-    .render(&mut body);
+    .render(body);
+}
 
+/// The host's installs, newest first, each with its result and phases.
+fn installs_table(h: &HostState, body: &mut String) {
     Table {
         caption: "Install history",
         head: &["Install", "Plan hash", "Package", "Result", "Phases"],
@@ -241,11 +261,12 @@ pub fn host_page(state: &FleetState, h: &HostState) -> String {
             .collect(),
         empty: "No install has run on this host.",
     }
-    .render(&mut body);
+    .render(body);
+}
 
-    verify_strip(state, h, &mut body);
-    series_table(state, h, &mut body);
-
+/// The open blocks about the host, with what to run and their details.
+fn host_blocks_table(state: &FleetState, h: &HostState, body: &mut String) {
+    let st = &h.line.status;
     let blocks = state
         .blocks
         .iter()
@@ -272,15 +293,7 @@ pub fn host_page(state: &FleetState, h: &HostState) -> String {
         rows: blocks,
         empty: "No open block is about this host.",
     }
-    .render(&mut body);
-
-    let jobs: Vec<&JobState> = state
-        .jobs
-        .iter()
-        .filter(|j| j.target.as_deref() == Some(h.name.as_str()))
-        .collect();
-    jobs_table(state, &jobs, up, &mut body);
-    page(&format!("Host {}", h.name), up, state.as_of, &body)
+    .render(body);
 }
 
 /// Verify history: a strip of runs, oldest first, with the last pass and
@@ -415,6 +428,15 @@ fn probes(state: &FleetState, h: &HostState, series: &str) -> String {
 pub fn job_page(state: &FleetState, j: &JobState) -> String {
     let up = "../";
     let mut body = String::new();
+    job_table(state, j, up, &mut body);
+    packages_table(j, &mut body);
+    lock_table(j, &mut body);
+    job_logs(j, &mut body);
+    page(&format!("Job {}", j.id), up, state.as_of, &body)
+}
+
+/// The job itself: a row per field, then what could not be read about it.
+fn job_table(state: &FleetState, j: &JobState, up: &str, body: &mut String) {
     let native = native_or_cross(state, j);
     let mut rows = vec![
         Row::Cells(vec![
@@ -452,8 +474,11 @@ pub fn job_page(state: &FleetState, j: &JobState) -> String {
         rows,
         empty: "",
     }
-    .render(&mut body);
+    .render(body);
+}
 
+/// The packages the job left in output/, with size and b2sum.
+fn packages_table(j: &JobState, body: &mut String) {
     Table {
         caption: "Packages",
         head: &["File", "Size", "b2sum"],
@@ -470,8 +495,11 @@ pub fn job_page(state: &FleetState, j: &JobState) -> String {
             .collect(),
         empty: "No packages in output/ (the job failed, or retention archived them).",
     }
-    .render(&mut body);
+    .render(body);
+}
 
+/// The patches of the job's lock, in lock order.
+fn lock_table(j: &JobState, body: &mut String) {
     Table {
         caption: "The lock's patches",
         head: &["#", "Patch", "Series", "Campaign"],
@@ -491,8 +519,12 @@ pub fn job_page(state: &FleetState, j: &JobState) -> String {
             .collect(),
         empty: "No lock recorded for this job (no render, or its promotion was pruned).",
     }
-    .render(&mut body);
+    .render(body);
+}
 
+/// A section per log: its size, its tail and a link to the whole copy (or a
+/// line saying no log is left).
+fn job_logs(j: &JobState, body: &mut String) {
     for log in &j.logs {
         let _ = writeln!(
             body,
@@ -511,7 +543,6 @@ pub fn job_page(state: &FleetState, j: &JobState) -> String {
     if j.logs.is_empty() {
         body.push_str("<h2>Logs</h2>\n<p class=\"none\">No log is left for this job.</p>\n");
     }
-    page(&format!("Job {}", j.id), up, state.as_of, &body)
 }
 
 /// The name a log is published under beside the job's page: `.txt`, so

@@ -1,7 +1,7 @@
 //! The human views: a table of the fleet, and one host in detail.
 
 use crate::{Field, Gathered};
-use ka_schema::{Block, Subject};
+use ka_schema::{Block, HostManifest, Subject};
 use std::io::{self, Write};
 
 const NONE: &str = "—";
@@ -39,57 +39,99 @@ fn short_id(b2sum: &str) -> &str {
     &b2sum[..b2sum.len().min(8)]
 }
 
+/// `v`, or what stands for a missing value: `?` when `source` could not be
+/// read, `—` when there is nothing to show.
+fn or_none(g: &Gathered, v: Option<String>, source: Field) -> String {
+    v.unwrap_or_else(|| {
+        if failed(g, source) {
+            UNREADABLE.into()
+        } else {
+            NONE.into()
+        }
+    })
+}
+
+/// The table's line of one host, one cell per column of `table`'s header.
 fn row(g: &Gathered, now: i64) -> Row {
     let st = &g.status;
-    let or_none = |v: Option<String>, source: Field| {
-        v.unwrap_or_else(|| {
-            if failed(g, source) {
-                UNREADABLE.into()
-            } else {
-                NONE.into()
-            }
-        })
-    };
-    let installed = or_none(
-        st.installed.as_ref().map(|i| i.package_version.clone()),
-        Field::Installed,
-    );
-    let promoted = or_none(
+    Row {
+        cells: [
+            st.host.clone(),
+            or_none(
+                g,
+                st.installed.as_ref().map(|i| i.package_version.clone()),
+                Field::Installed,
+            ),
+            promoted_cell(g, now),
+            built_cell(g),
+            or_none(
+                g,
+                st.published.as_ref().map(|p| p.package_version.clone()),
+                Field::Notices,
+            ),
+            installable_cell(g),
+            drift_cell(g),
+            blocks_cell(g),
+            verify_cell(g, now),
+        ],
+    }
+}
+
+/// PROMOTED: the promotion's short id and how long ago it was promoted.
+fn promoted_cell(g: &Gathered, now: i64) -> String {
+    let st = &g.status;
+    or_none(
+        g,
         st.promoted.as_ref().map(|h| match &st.promoted_at {
             Some(at) => format!("{} {}", short_id(h), ago(now, at)),
             None => short_id(h).to_string(),
         }),
         Field::Promoted,
-    );
-    let built = or_none(
-        st.built.as_ref().map(|b| {
+    )
+}
+
+/// BUILT: the built package version, or the job when the version is unknown.
+fn built_cell(g: &Gathered) -> String {
+    or_none(
+        g,
+        g.status.built.as_ref().map(|b| {
             b.package_version
                 .clone()
                 .unwrap_or_else(|| format!("job {}", b.job))
         }),
         Field::Built,
-    );
-    let published = or_none(
-        st.published.as_ref().map(|p| p.package_version.clone()),
-        Field::Notices,
-    );
-    let installable = if st.installable.is_empty() {
-        or_none(None, Field::Notices)
+    )
+}
+
+/// INSTALLABLE: the versions the host may install, comma-separated.
+fn installable_cell(g: &Gathered) -> String {
+    let st = &g.status;
+    if st.installable.is_empty() {
+        or_none(g, None, Field::Notices)
     } else {
         st.installable
             .iter()
             .map(|p| p.package_version.as_str())
             .collect::<Vec<_>>()
             .join(",")
-    };
-    let store_bad = failed(g, Field::Blocks);
-    let drift = match (store_bad, st.drifted) {
+    }
+}
+
+/// DRIFT: `DRIFTED`, `no`, or `?` when the block store could not be read
+/// (drift is known from its blocks).
+fn drift_cell(g: &Gathered) -> String {
+    match (failed(g, Field::Blocks), g.status.drifted) {
         (true, _) => UNREADABLE.into(),
         (false, true) => "DRIFTED".into(),
         (false, false) => "no".into(),
-    };
-    let blocks = if st.blocks.is_empty() {
-        if store_bad {
+    }
+}
+
+/// BLOCKS: the ids of the host's open blocks, comma-separated.
+fn blocks_cell(g: &Gathered) -> String {
+    let st = &g.status;
+    if st.blocks.is_empty() {
+        if failed(g, Field::Blocks) {
             UNREADABLE.into()
         } else {
             NONE.into()
@@ -100,9 +142,14 @@ fn row(g: &Gathered, now: i64) -> Row {
             .map(|b| b.id.as_str())
             .collect::<Vec<_>>()
             .join(",")
-    };
-    let verify = or_none(
-        st.verify.as_ref().map(|v| {
+    }
+}
+
+/// VERIFY: pass or FAIL, and how long ago.
+fn verify_cell(g: &Gathered, now: i64) -> String {
+    or_none(
+        g,
+        g.status.verify.as_ref().map(|v| {
             format!(
                 "{} {}",
                 if v.passed { "pass" } else { "FAIL" },
@@ -110,20 +157,7 @@ fn row(g: &Gathered, now: i64) -> Row {
             )
         }),
         Field::Verify,
-    );
-    Row {
-        cells: [
-            st.host.clone(),
-            installed,
-            promoted,
-            built,
-            published,
-            installable,
-            drift,
-            blocks,
-            verify,
-        ],
-    }
+    )
 }
 
 pub fn table(
@@ -169,80 +203,22 @@ fn patch_blocks(blocks: &[Block]) -> Vec<String> {
         .collect()
 }
 
+/// One host in detail: a labelled line (or lines) per field, in the table's
+/// column order, then what could not be read.
 pub fn detail(out: &mut impl Write, g: &Gathered, blocks: &[Block], now: i64) -> io::Result<()> {
     let st = &g.status;
     let r = row(g, now);
     writeln!(out, "host:        {}", st.host)?;
     if let Some(m) = &g.manifest {
-        let kernel = m
-            .kernel
-            .as_ref()
-            .map(|k| k.pkgbase.as_str())
-            .unwrap_or("(no kernel section)");
-        writeln!(
-            out,
-            "manifest:    role {}, {}, {}, package {kernel}",
-            format!("{:?}", m.role).to_lowercase(),
-            format!("{:?}", m.arch).to_lowercase(),
-            format!("{:?}", m.distro).to_lowercase()
-        )?;
+        writeln!(out, "manifest:    {}", manifest_detail(m))?;
     }
-    match (&st.promoted, &g.lock) {
-        (Some(h), Some(lock)) => writeln!(
-            out,
-            "promoted:    {} ({}{} patch{} on baseline {}, manifest.lock b2sum {})",
-            short_id(h),
-            st.promoted_at
-                .as_ref()
-                .map(|at| format!("{}, {at}, ", ago(now, at)))
-                .unwrap_or_default(),
-            lock.patches.len(),
-            if lock.patches.len() == 1 { "" } else { "es" },
-            lock.baseline.spec.describe(),
-            &h[..h.len().min(16)]
-        )?,
-        _ => writeln!(out, "promoted:    {}", r.cells[2])?,
+    writeln!(out, "promoted:    {}", promoted_detail(g, &r, now))?;
+    writeln!(out, "installed:   {}", installed_detail(g, &r, now))?;
+    writeln!(out, "built:       {}", built_detail(g, &r, now))?;
+    for f in st.built.iter().flat_map(|b| &b.files) {
+        writeln!(out, "             {}", f.display())?;
     }
-    match &st.installed {
-        Some(i) => writeln!(
-            out,
-            "installed:   {} {} ({}, {}{})",
-            i.package,
-            i.package_version,
-            ago(now, &i.installed_at),
-            i.installed_at,
-            i.boot_id
-                .as_ref()
-                .map(|b| format!(", boot {b}"))
-                .unwrap_or_default()
-        )?,
-        None => writeln!(out, "installed:   {}", r.cells[1])?,
-    }
-    match &st.built {
-        Some(b) => {
-            writeln!(
-                out,
-                "built:       {} (job {}, {})",
-                b.package_version.as_deref().unwrap_or("version unknown"),
-                b.job,
-                ago(now, &b.at)
-            )?;
-            for f in &b.files {
-                writeln!(out, "             {}", f.display())?;
-            }
-        }
-        None => writeln!(out, "built:       {}", r.cells[3])?,
-    }
-    match &st.published {
-        Some(p) => writeln!(
-            out,
-            "published:   {} {} ({})",
-            p.package,
-            p.package_version,
-            ago(now, &p.at)
-        )?,
-        None => writeln!(out, "published:   {}", r.cells[4])?,
-    }
+    writeln!(out, "published:   {}", published_detail(g, &r, now))?;
     if st.installable.is_empty() {
         writeln!(out, "installable: {}", r.cells[5])?;
     }
@@ -266,10 +242,94 @@ pub fn detail(out: &mut impl Write, g: &Gathered, blocks: &[Block], now: i64) ->
             "patch block: {id} (halts promotes that carry the patch)"
         )?;
     }
-    match &st.verify {
-        Some(v) => writeln!(
-            out,
-            "verify:      {} {} ({}){}",
+    writeln!(out, "verify:      {}", verify_detail(g, &r, now))?;
+    for e in &st.errors {
+        writeln!(out, "unreadable:  {e}")?;
+    }
+    Ok(())
+}
+
+/// The manifest line: role, arch, distro and kernel package.
+fn manifest_detail(m: &HostManifest) -> String {
+    let kernel = m
+        .kernel
+        .as_ref()
+        .map(|k| k.pkgbase.as_str())
+        .unwrap_or("(no kernel section)");
+    format!(
+        "role {}, {}, {}, package {kernel}",
+        format!("{:?}", m.role).to_lowercase(),
+        format!("{:?}", m.arch).to_lowercase(),
+        format!("{:?}", m.distro).to_lowercase()
+    )
+}
+
+/// The promotion: its id, when, and the lock's patches and baseline (the
+/// table's cell when there is no promoted lock to describe).
+fn promoted_detail(g: &Gathered, r: &Row, now: i64) -> String {
+    let st = &g.status;
+    match (&st.promoted, &g.lock) {
+        (Some(h), Some(lock)) => format!(
+            "{} ({}{} patch{} on baseline {}, manifest.lock b2sum {})",
+            short_id(h),
+            st.promoted_at
+                .as_ref()
+                .map(|at| format!("{}, {at}, ", ago(now, at)))
+                .unwrap_or_default(),
+            lock.patches.len(),
+            if lock.patches.len() == 1 { "" } else { "es" },
+            lock.baseline.spec.describe(),
+            &h[..h.len().min(16)]
+        ),
+        _ => r.cells[2].clone(),
+    }
+}
+
+/// The install: package, version, when and the boot it was seen in.
+fn installed_detail(g: &Gathered, r: &Row, now: i64) -> String {
+    match &g.status.installed {
+        Some(i) => format!(
+            "{} {} ({}, {}{})",
+            i.package,
+            i.package_version,
+            ago(now, &i.installed_at),
+            i.installed_at,
+            i.boot_id
+                .as_ref()
+                .map(|b| format!(", boot {b}"))
+                .unwrap_or_default()
+        ),
+        None => r.cells[1].clone(),
+    }
+}
+
+/// The last build: version, job and when (its files follow on lines of
+/// their own).
+fn built_detail(g: &Gathered, r: &Row, now: i64) -> String {
+    match &g.status.built {
+        Some(b) => format!(
+            "{} (job {}, {})",
+            b.package_version.as_deref().unwrap_or("version unknown"),
+            b.job,
+            ago(now, &b.at)
+        ),
+        None => r.cells[3].clone(),
+    }
+}
+
+/// The last publication: package, version and when.
+fn published_detail(g: &Gathered, r: &Row, now: i64) -> String {
+    match &g.status.published {
+        Some(p) => format!("{} {} ({})", p.package, p.package_version, ago(now, &p.at)),
+        None => r.cells[4].clone(),
+    }
+}
+
+/// The last verification: pass or FAIL, when, and the bars that failed.
+fn verify_detail(g: &Gathered, r: &Row, now: i64) -> String {
+    match &g.status.verify {
+        Some(v) => format!(
+            "{} {} ({}){}",
             if v.passed { "pass" } else { "FAIL" },
             ago(now, &v.at),
             v.at,
@@ -285,11 +345,7 @@ pub fn detail(out: &mut impl Write, g: &Gathered, blocks: &[Block], now: i64) ->
                         .join(",")
                 )
             }
-        )?,
-        None => writeln!(out, "verify:      {}", r.cells[8])?,
+        ),
+        None => r.cells[8].clone(),
     }
-    for e in &st.errors {
-        writeln!(out, "unreadable:  {e}")?;
-    }
-    Ok(())
 }

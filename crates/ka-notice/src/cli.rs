@@ -4,11 +4,10 @@ use crate::store::{NoticeStore, notice_id};
 use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use ka_core::args::RootArg;
 use ka_core::error::{ExitCode, usage};
-use ka_core::paths::{Layout, runtime_root};
 use ka_schema::{NoticeKind, NoticeState, NoticeSubject};
 use std::io::Write;
-use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,9 +26,8 @@ updates one record (its filings count goes up).\n\n\
 Exit status: 0 ok, 2 usage or I/O error (e.g. an unknown id), 3 a corrupt record or bad input."
 )]
 struct Cli {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR", global = true)]
-    root: Option<PathBuf>,
+    #[command(flatten)]
+    root: RootArg,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -103,7 +101,7 @@ pub fn command() -> clap::Command {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     let store = match cli.cmd {
         Cmd::List { .. } => NoticeStore::local(&layout),
         _ => NoticeStore::open(&layout)?,

@@ -8,9 +8,10 @@ use crate::verify::{self, BurnInStep};
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser};
 use ka_block::store::Store;
+use ka_core::args::RootArg;
 use ka_core::error::{Error, ExitCode, Result};
 use ka_core::hostlock::HostLock;
-use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use ka_core::paths::{Layout, fleet_repo};
 use ka_schema::{BurnInState, ProbeReport, Span, Status, V1, VerbResult};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,9 +64,8 @@ pub struct Common {
     /// The fleet repository (default: KA_REPO or the current directory).
     #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArg,
     /// The time of the run: seconds since the epoch or YYYY-MM-DDTHH:MM:SSZ
     /// (default: KA_NOW or the clock).
     #[arg(long, value_name = "TIME")]
@@ -137,7 +137,7 @@ struct Env {
 }
 
 fn env(c: &Common) -> anyhow::Result<Env> {
-    let layout = Layout::new(runtime_root(c.root.as_deref())?);
+    let layout = c.root.layout()?;
     let repo = fleet_repo(c.repo.as_deref())?;
     let now = match &c.now {
         Some(t) => ka_core::time::parse_time(t)

@@ -6,14 +6,14 @@ use crate::state::{self, RemindState};
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use ka_block::records::RecordDir;
+use ka_core::args::RootArg;
 use ka_core::error::{Error, ExitCode, Result, contract, exit_code_of, usage};
 use ka_core::hostlock::HostLock;
-use ka_core::paths::{Layout, runtime_root};
+use ka_core::paths::Layout;
 use ka_core::time::rfc3339;
 use ka_schema::{Reminder, V1};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,9 +33,8 @@ Exit status: 0 (whether or not anything was due), 2 usage or I/O error (e.g. --n
 the last reminder: the clock went backwards), 3 a corrupt record or state file."
 )]
 struct RemindCli {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    root: Option<PathBuf>,
+    #[command(flatten)]
+    root: RootArg,
     /// The time to remind at (RFC 3339 UTC or seconds since the epoch);
     /// default KA_NOW, else the clock.
     #[arg(long, value_name = "TIME")]
@@ -69,9 +68,8 @@ struct SnoozeCli {
     /// How long, e.g. 30m, 4h, 1h30m, 7d.
     #[arg(long = "for", value_name = "DURATION")]
     snooze_for: Option<ka_schema::Span>,
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    root: Option<PathBuf>,
+    #[command(flatten)]
+    root: RootArg,
     /// The time to snooze from (RFC 3339 UTC or seconds since the epoch);
     /// default KA_NOW, else the clock.
     #[arg(long, value_name = "TIME")]
@@ -179,7 +177,7 @@ fn age(r: &OpenRecord, now: i64) -> String {
 /// read, decide and write under the reminder lock, then print.
 pub fn run_remind() -> anyhow::Result<ExitCode> {
     let cli = RemindCli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     let now = now_from(cli.now.as_deref())?;
     // Read, decide and write under the one lock, so two hooks never give the
     // same reminder twice. A busy lock means another ka-remind is reminding
@@ -342,7 +340,7 @@ fn snooze(cli: &SnoozeCli, layout: &Layout, now: i64) -> anyhow::Result<ExitCode
 pub fn run_snooze() -> anyhow::Result<ExitCode> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let cli = SnoozeCli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     let now = now_from(cli.now.as_deref())?;
     let outcome = snooze(&cli, &layout, now);
     let exit_code = match &outcome {

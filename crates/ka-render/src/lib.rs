@@ -66,8 +66,9 @@
 
 use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
+use ka_core::args::RootArg;
 use ka_core::error::ExitCode;
-use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use ka_core::paths::fleet_repo;
 use std::path::PathBuf;
 
 mod baseline;
@@ -131,9 +132,8 @@ pub struct Cli {
     /// The fleet repository (default: KA_REPO or the current directory).
     #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArg,
     /// Print the ka.render document (the default: ka-render is a stage).
     #[arg(long)]
     pub json: bool,
@@ -151,7 +151,7 @@ pub fn command() -> clap::Command {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     let repo = fleet_repo(cli.repo.as_deref())?;
     let input = Input::load(&cli, &layout, &repo)?;
     let render = if cli.dry_run {

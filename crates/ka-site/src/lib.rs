@@ -10,8 +10,8 @@ pub mod state;
 
 use clap::{CommandFactory, Parser};
 use generation::{SiteFile, SitePlan};
+use ka_core::args::StateArgs;
 use ka_core::error::{ExitCode, usage};
-use ka_core::paths::{Layout, fleet_repo, runtime_root};
 use state::{FleetState, ReadOptions};
 use std::path::PathBuf;
 
@@ -63,12 +63,8 @@ struct Cli {
     /// default KA_NOW, else the newest time in the state.
     #[arg(long, value_name = "TIME")]
     now: Option<String>,
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    root: Option<PathBuf>,
-    /// The fleet repository (default: KA_REPO or the current directory).
-    #[arg(long, value_name = "DIR")]
-    repo: Option<PathBuf>,
+    #[command(flatten)]
+    state: StateArgs,
 }
 
 pub fn command() -> clap::Command {
@@ -112,8 +108,8 @@ pub fn site_plan(state: &FleetState) -> SitePlan {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
-    let repo = fleet_repo(cli.repo.as_deref())?;
+    let layout = cli.state.layout()?;
+    let repo = cli.state.repo()?;
     let out = std::path::absolute(&cli.out).map_err(|e| ka_core::Error::io(&cli.out, e))?;
     ka_core::paths::refuse_home(&out, "--out")?;
     // KA_ROOT/site is fine (the cron line puts it there); deeper inside the
@@ -177,6 +173,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ka_core::paths::Layout;
     use std::fs;
 
     /// A fleet of two hosts (one with markup in its name) and a state with

@@ -7,8 +7,9 @@ pub mod show;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use ka_block::Store;
+use ka_core::args::StateArgs;
 use ka_core::error::{Error, ExitCode, Result, contract, usage};
-use ka_core::paths::{Layout, fleet_repo, runtime_root};
+use ka_core::paths::Layout;
 use ka_notice::NoticeStore;
 use ka_schema::HostManifest;
 use ka_schema::{
@@ -17,7 +18,7 @@ use ka_schema::{
 };
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,12 +55,8 @@ struct Cli {
     /// default KA_NOW, else the clock.
     #[arg(long, value_name = "TIME")]
     now: Option<String>,
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    root: Option<PathBuf>,
-    /// The fleet repository (default: KA_REPO or the current directory).
-    #[arg(long, value_name = "DIR")]
-    repo: Option<PathBuf>,
+    #[command(flatten)]
+    state: StateArgs,
 }
 
 pub fn command() -> clap::Command {
@@ -362,8 +359,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         )
         .into());
     }
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
-    let repo = fleet_repo(cli.repo.as_deref())?;
+    let layout = cli.state.layout()?;
+    let repo = cli.state.repo()?;
     let now = match &cli.now {
         Some(t) => ka_core::time::parse_time(t)?,
         None => ka_core::time::now_epoch()?,

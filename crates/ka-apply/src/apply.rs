@@ -236,30 +236,8 @@ fn apply_file(
         return Ok(failed(check));
     };
 
-    let mut operation = check.operation;
-    // A plain diff that empties a file deletes it (`diff -ruN`, as git does).
-    if diff.traditional
-        && operation == FileOperation::Modify
-        && after.is_empty()
-        && matches!(&diff.body, Body::Text(h) if !h.is_empty() && h.iter().all(|h| h.new_len == 0))
-    {
-        operation = FileOperation::Delete;
-        check.operation = operation;
-    }
-    let writes = match operation {
-        FileOperation::Delete => {
-            if !after.is_empty() {
-                check.reason =
-                    Some("the deletion does not remove the whole file: its content differs".into());
-                return Ok(failed(check));
-            }
-            vec![(dest.clone(), None)]
-        }
-        FileOperation::Rename => vec![
-            (source.clone().expect("rename source"), None),
-            (dest.clone(), Some(after)),
-        ],
-        _ => vec![(dest.clone(), Some(after))],
+    let Some(writes) = file_writes(&mut check, diff, source.as_ref(), &dest, after) else {
+        return Ok(failed(check));
     };
     check.verdict = worst(check.hunks.iter().map(|h| h.verdict));
     Ok(FileResult {
@@ -271,6 +249,44 @@ fn apply_file(
         },
         check,
         writes,
+    })
+}
+
+/// What an applied file diff writes: `after` at `dest` (and the rename's
+/// `source` removed), or `dest` removed for a deletion, which a plain diff
+/// that empties the file is too. `None` (the reason in `check`) for a
+/// deletion that leaves content behind.
+fn file_writes(
+    check: &mut FileCheck,
+    diff: &FileDiff<'_>,
+    source: Option<&String>,
+    dest: &str,
+    after: Vec<u8>,
+) -> Option<Vec<(String, Option<Vec<u8>>)>> {
+    let mut operation = check.operation;
+    // A plain diff that empties a file deletes it (`diff -ruN`, as git does).
+    if diff.traditional
+        && operation == FileOperation::Modify
+        && after.is_empty()
+        && matches!(&diff.body, Body::Text(h) if !h.is_empty() && h.iter().all(|h| h.new_len == 0))
+    {
+        operation = FileOperation::Delete;
+        check.operation = operation;
+    }
+    Some(match operation {
+        FileOperation::Delete => {
+            if !after.is_empty() {
+                check.reason =
+                    Some("the deletion does not remove the whole file: its content differs".into());
+                return None;
+            }
+            vec![(dest.to_string(), None)]
+        }
+        FileOperation::Rename => vec![
+            (source.expect("rename source").clone(), None),
+            (dest.to_string(), Some(after)),
+        ],
+        _ => vec![(dest.to_string(), Some(after))],
     })
 }
 

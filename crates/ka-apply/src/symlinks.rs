@@ -102,92 +102,12 @@ pub(crate) fn judge(
         order: Vec::new(),
     };
     for diff in diffs {
-        let refuse = |message: String| {
-            Ok(Err(Hostile {
+        if let Err(message) = staged.judge_diff(diff)? {
+            return Ok(Err(Hostile {
                 line: diff.line,
                 message,
-            }))
-        };
-        let (source, dest) = match &diff.target {
-            Target::Modify { original, modified } => (Some(original), modified),
-            Target::Create(path) => (None, path),
-            Target::Delete(path) => (Some(path), path),
-            Target::Rename { from, to } | Target::Copy { from, to } => (Some(from), to),
-        };
-        for path in source.into_iter().chain([dest]) {
-            if let Some(link) = staged.link_above(path) {
-                return refuse(format!(
-                    "{path} is beyond the symbolic link {link}, made earlier in the series; \
-                     writing through a link is refused (git apply: \"beyond a symbolic link\"): \
-                     change the files where the link points instead"
-                ));
-            }
+            }));
         }
-        // A git diff shows a link's mode on its header or `index` line; only
-        // a rename or copy may not, and only then is the base tree asked
-        // (one git process each: never for every modified file).
-        let was_link = diff.old_mode == Some(FileMode::Symlink)
-            || match (&diff.target, source) {
-                (Target::Rename { .. } | Target::Copy { .. }, Some(from)) => {
-                    staged.is_link(from)?
-                }
-                (_, Some(from)) => staged.made_link(from),
-                (_, None) => false,
-            };
-        let is_link = match (&diff.target, diff.new_mode) {
-            (Target::Delete(_), _) => false,
-            (_, Some(mode)) => mode == FileMode::Symlink,
-            (_, None) => was_link,
-        };
-        if let Target::Rename { from, .. } = &diff.target {
-            staged.record(from, None);
-        }
-        if !is_link {
-            staged.record(dest, None);
-            continue;
-        }
-        let target = match (&diff.body, source) {
-            (Body::Text(hunks), _) if !hunks.is_empty() => Some(
-                hunks
-                    .iter()
-                    .flat_map(|h| h.lines.iter())
-                    .filter(|(kind, _)| *kind != LineKind::Delete)
-                    .flat_map(|(_, text)| text.iter().copied())
-                    .collect(),
-            ),
-            // A rename, copy or mode change without hunks keeps the content.
-            (Body::Text(_), Some(from)) => staged.read(from)?,
-            (Body::Text(_), None) => Some(Vec::new()),
-            (_, _) => None,
-        };
-        let what = match diff.target {
-            Target::Create(_) => "creates the symbolic link",
-            Target::Rename { .. } => "renames a symbolic link to",
-            Target::Copy { .. } => "copies a symbolic link to",
-            Target::Modify { .. } | Target::Delete(_) => "changes the symbolic link",
-        };
-        let Some(target) = target else {
-            // A link renamed or copied from a path that does not exist
-            // here: applying the patch refuses it ("file does not exist").
-            if matches!(diff.target, Target::Create(_)) || matches!(diff.body, Body::Binary(_)) {
-                return refuse(format!(
-                    "{what} {dest} without showing its target as text; refusing a link the \
-                     check cannot follow: make the patch with `git format-patch` (a link is one \
-                     line of text)"
-                ));
-            }
-            staged.record(dest, Some(Vec::new()));
-            continue;
-        };
-        if let Err(why) = target_stays_inside(dest, &target) {
-            return refuse(format!(
-                "{what} {dest} -> {}: {why}; a link must point inside the tree (applied with \
-                 `patch -p1`, a later patch or the build would write through it): make the \
-                 target relative and inside the tree, or drop the link from the patch",
-                String::from_utf8_lossy(&target)
-            ));
-        }
-        staged.record(dest, Some(target));
     }
     let Staged { changes, order, .. } = staged;
     Ok(Ok(order
@@ -197,6 +117,117 @@ pub(crate) fn judge(
             (path, target)
         })
         .collect()))
+}
+
+impl Staged<'_> {
+    /// Judge one file diff of the patch and stage the link changes it makes;
+    /// `Ok(Err(message))` refuses the patch.
+    fn judge_diff(&mut self, diff: &FileDiff<'_>) -> Result<Result<(), String>, ApplyError> {
+        let (source, dest) = match &diff.target {
+            Target::Modify { original, modified } => (Some(original), modified),
+            Target::Create(path) => (None, path),
+            Target::Delete(path) => (Some(path), path),
+            Target::Rename { from, to } | Target::Copy { from, to } => (Some(from), to),
+        };
+        for path in source.into_iter().chain([dest]) {
+            if let Some(link) = self.link_above(path) {
+                return Ok(Err(format!(
+                    "{path} is beyond the symbolic link {link}, made earlier in the series; \
+                     writing through a link is refused (git apply: \"beyond a symbolic link\"): \
+                     change the files where the link points instead"
+                )));
+            }
+        }
+        let was_link = self.was_link(diff, source)?;
+        let is_link = match (&diff.target, diff.new_mode) {
+            (Target::Delete(_), _) => false,
+            (_, Some(mode)) => mode == FileMode::Symlink,
+            (_, None) => was_link,
+        };
+        if let Target::Rename { from, .. } = &diff.target {
+            self.record(from, None);
+        }
+        if !is_link {
+            self.record(dest, None);
+            return Ok(Ok(()));
+        }
+        let target = self.link_target(diff, source)?;
+        let what = link_verb(&diff.target);
+        let Some(target) = target else {
+            // A link renamed or copied from a path that does not exist
+            // here: applying the patch refuses it ("file does not exist").
+            if matches!(diff.target, Target::Create(_)) || matches!(diff.body, Body::Binary(_)) {
+                return Ok(Err(format!(
+                    "{what} {dest} without showing its target as text; refusing a link the \
+                     check cannot follow: make the patch with `git format-patch` (a link is one \
+                     line of text)"
+                )));
+            }
+            self.record(dest, Some(Vec::new()));
+            return Ok(Ok(()));
+        };
+        if let Err(why) = target_stays_inside(dest, &target) {
+            return Ok(Err(format!(
+                "{what} {dest} -> {}: {why}; a link must point inside the tree (applied with \
+                 `patch -p1`, a later patch or the build would write through it): make the \
+                 target relative and inside the tree, or drop the link from the patch",
+                String::from_utf8_lossy(&target)
+            )));
+        }
+        self.record(dest, Some(target));
+        Ok(Ok(()))
+    }
+
+    /// Whether the diff's `source` path was a link before it. A git diff
+    /// shows a link's mode on its header or `index` line; only a rename or
+    /// copy may not, and only then is the base tree asked (one git process
+    /// each: never for every modified file).
+    fn was_link(
+        &mut self,
+        diff: &FileDiff<'_>,
+        source: Option<&String>,
+    ) -> Result<bool, ApplyError> {
+        Ok(diff.old_mode == Some(FileMode::Symlink)
+            || match (&diff.target, source) {
+                (Target::Rename { .. } | Target::Copy { .. }, Some(from)) => self.is_link(from)?,
+                (_, Some(from)) => self.made_link(from),
+                (_, None) => false,
+            })
+    }
+
+    /// The target of the link a diff leaves: its hunks' new lines, or, for a
+    /// rename, copy or mode change without hunks, the `source`'s content;
+    /// `None` when the diff does not show it as text.
+    fn link_target(
+        &mut self,
+        diff: &FileDiff<'_>,
+        source: Option<&String>,
+    ) -> Result<Option<Vec<u8>>, ApplyError> {
+        Ok(match (&diff.body, source) {
+            (Body::Text(hunks), _) if !hunks.is_empty() => Some(
+                hunks
+                    .iter()
+                    .flat_map(|h| h.lines.iter())
+                    .filter(|(kind, _)| *kind != LineKind::Delete)
+                    .flat_map(|(_, text)| text.iter().copied())
+                    .collect(),
+            ),
+            // A rename, copy or mode change without hunks keeps the content.
+            (Body::Text(_), Some(from)) => self.read(from)?,
+            (Body::Text(_), None) => Some(Vec::new()),
+            (_, _) => None,
+        })
+    }
+}
+
+/// What a diff does to the link it leaves, for messages.
+fn link_verb(target: &Target) -> &'static str {
+    match target {
+        Target::Create(_) => "creates the symbolic link",
+        Target::Rename { .. } => "renames a symbolic link to",
+        Target::Copy { .. } => "copies a symbolic link to",
+        Target::Modify { .. } | Target::Delete(_) => "changes the symbolic link",
+    }
 }
 
 /// Whether the link at `link` (a path in the tree) pointing at `target`

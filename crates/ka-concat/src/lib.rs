@@ -141,6 +141,90 @@ pub struct Cumulative {
     pub config_check: Option<ConfigCheck>,
 }
 
+/// The host's cumulative patch (every patch's body, its hunks moved to where
+/// the check placed them) and the lock entries of its patches; refused when
+/// a patch is out of the check's order or changed since it was checked.
+fn cumulative_patch(check: &Check) -> Result<(Vec<u8>, Vec<LockedPatch>)> {
+    let plan = &check.plan;
+    let mut cumulative = Vec::new();
+    let mut locked = Vec::new();
+    for (planned, checked) in plan.patches.iter().zip(&check.patches) {
+        if planned.path != checked.path {
+            return Err(contract(format!(
+                "check of {} is out of order: plan has {} where the check has {}",
+                plan.host, planned.path, checked.path
+            )));
+        }
+        let rel = ka_core::paths::safe_relative("patch path", &planned.path)?;
+        let path = plan.repo.join(rel);
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let sum = b2sum(&bytes);
+        if sum != checked.b2sum {
+            return Err(contract(format!(
+                "{}: changed since it was checked; run ka-promote again",
+                planned.path
+            )));
+        }
+        let offsets: Vec<i64> = checked
+            .files
+            .iter()
+            .flat_map(|f| f.hunks.iter().map(|h| h.offset))
+            .collect();
+        // A patch that does not apply is never written (the host is
+        // blocked), and its check may place fewer hunks than it has.
+        let body = if checked.verdict.applies() {
+            ka_apply::relocate_hunks(strip_signature(&bytes), &offsets)
+                .map_err(|e| contract(format!("{}: {e}; run ka-promote again", planned.path)))?
+        } else {
+            std::borrow::Cow::Borrowed(strip_signature(&bytes))
+        };
+        cumulative.extend_from_slice(&body);
+        if !body.is_empty() && !body.ends_with(b"\n") {
+            // Keep the next patch's first line a line of its own.
+            cumulative.push(b'\n');
+        }
+        locked.push(LockedPatch {
+            path: planned.path.clone(),
+            scope: planned.scope.clone(),
+            series: planned.series.clone(),
+            campaign: planned.campaign.clone(),
+            size: bytes.len() as u64,
+            b2sum: sum,
+        });
+    }
+    Ok((cumulative, locked))
+}
+
+/// Why a host is not promoted, one phrase per reason: patches that do not
+/// apply, conflicts, config values that do not stick, open blocks.
+fn why_blocked(check: &Check, in_the_way: &[BlockRef]) -> Vec<String> {
+    let failing = check
+        .patches
+        .iter()
+        .filter(|p| !p.verdict.applies())
+        .count();
+    let mut why = Vec::new();
+    if failing > 0 {
+        why.push(format!("{failing} patch(es) do not apply"));
+    }
+    if !check.conflicts.is_empty() {
+        why.push(format!("{} campaign conflict(s)", check.conflicts.len()));
+    }
+    if let Some(c) = &check.config {
+        let drops = c.drops.iter().filter(|d| d.halts).count();
+        if drops > 0 {
+            why.push(format!("{drops} config value(s) do not stick"));
+        }
+        if !c.conflicts.is_empty() {
+            why.push(format!("{} config conflict(s)", c.conflicts.len()));
+        }
+    }
+    if !in_the_way.is_empty() {
+        why.push(format!("{} open block(s)", in_the_way.len()));
+    }
+    why
+}
+
 impl Cumulative {
     pub fn build(check: &Check) -> Result<Cumulative> {
         let plan = &check.plan;
@@ -159,52 +243,7 @@ impl Cumulative {
                 plan.patches.len()
             )));
         }
-        let mut cumulative = Vec::new();
-        let mut locked = Vec::new();
-        for (planned, checked) in plan.patches.iter().zip(&check.patches) {
-            if planned.path != checked.path {
-                return Err(contract(format!(
-                    "check of {} is out of order: plan has {} where the check has {}",
-                    plan.host, planned.path, checked.path
-                )));
-            }
-            let rel = ka_core::paths::safe_relative("patch path", &planned.path)?;
-            let path = plan.repo.join(rel);
-            let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            let sum = b2sum(&bytes);
-            if sum != checked.b2sum {
-                return Err(contract(format!(
-                    "{}: changed since it was checked; run ka-promote again",
-                    planned.path
-                )));
-            }
-            let offsets: Vec<i64> = checked
-                .files
-                .iter()
-                .flat_map(|f| f.hunks.iter().map(|h| h.offset))
-                .collect();
-            // A patch that does not apply is never written (the host is
-            // blocked), and its check may place fewer hunks than it has.
-            let body = if checked.verdict.applies() {
-                ka_apply::relocate_hunks(strip_signature(&bytes), &offsets)
-                    .map_err(|e| contract(format!("{}: {e}; run ka-promote again", planned.path)))?
-            } else {
-                std::borrow::Cow::Borrowed(strip_signature(&bytes))
-            };
-            cumulative.extend_from_slice(&body);
-            if !body.is_empty() && !body.ends_with(b"\n") {
-                // Keep the next patch's first line a line of its own.
-                cumulative.push(b'\n');
-            }
-            locked.push(LockedPatch {
-                path: planned.path.clone(),
-                scope: planned.scope.clone(),
-                series: planned.series.clone(),
-                campaign: planned.campaign.clone(),
-                size: bytes.len() as u64,
-                b2sum: sum,
-            });
-        }
+        let (cumulative, locked) = cumulative_patch(check)?;
         let (config, config_artifact) = checked_config(check)?;
         let lock = Lock {
             kind: Default::default(),
@@ -277,47 +316,9 @@ impl Cumulative {
         check: &Check,
         dry_run: bool,
     ) -> Result<VerbResult> {
-        // the fragments are inputs like the patches: a conflict between two
-        // fragments halts the promote of a plan that has both
-        let mut patches: Vec<String> = self.lock.patches.iter().map(|p| p.path.clone()).collect();
-        if let Some(c) = &check.plan.config {
-            patches.extend(c.fragments.iter().map(|f| f.path.clone()));
-        }
-        let open = store.open_blocks()?;
-        let req = Request {
-            host: &self.host,
-            build_host: None,
-            patches: &patches,
-        };
-        let in_the_way: Vec<BlockRef> = blocking(&open, Verb::Promote, &req)
-            .into_iter()
-            .map(|b| b.to_ref())
-            .collect();
+        let in_the_way = self.blocks_in_the_way(store, check)?;
         if !check.passes() || !in_the_way.is_empty() {
-            let failing = check
-                .patches
-                .iter()
-                .filter(|p| !p.verdict.applies())
-                .count();
-            let mut why = Vec::new();
-            if failing > 0 {
-                why.push(format!("{failing} patch(es) do not apply"));
-            }
-            if !check.conflicts.is_empty() {
-                why.push(format!("{} campaign conflict(s)", check.conflicts.len()));
-            }
-            if let Some(c) = &check.config {
-                let drops = c.drops.iter().filter(|d| d.halts).count();
-                if drops > 0 {
-                    why.push(format!("{drops} config value(s) do not stick"));
-                }
-                if !c.conflicts.is_empty() {
-                    why.push(format!("{} config conflict(s)", c.conflicts.len()));
-                }
-            }
-            if !in_the_way.is_empty() {
-                why.push(format!("{} open block(s)", in_the_way.len()));
-            }
+            let why = why_blocked(check, &in_the_way);
             let mut r = self.result(
                 Status::Blocked,
                 format!("not promoted: {}; nothing written", why.join(", ")),
@@ -365,6 +366,26 @@ impl Cumulative {
         }
         atomic::replace_symlink(&self.link_target(), &link)?;
         Ok(self.result(Status::Done, format!("promoted {patches}"), files))
+    }
+
+    /// The open blocks that halt promoting this host: on its patches, and on
+    /// its config fragments (a conflict between two fragments halts the
+    /// promote of a plan that has both, as one between patches does).
+    fn blocks_in_the_way(&self, store: &Store, check: &Check) -> Result<Vec<BlockRef>> {
+        let mut patches: Vec<String> = self.lock.patches.iter().map(|p| p.path.clone()).collect();
+        if let Some(c) = &check.plan.config {
+            patches.extend(c.fragments.iter().map(|f| f.path.clone()));
+        }
+        let open = store.open_blocks()?;
+        let req = Request {
+            host: &self.host,
+            build_host: None,
+            patches: &patches,
+        };
+        Ok(blocking(&open, Verb::Promote, &req)
+            .into_iter()
+            .map(|b| b.to_ref())
+            .collect())
     }
 
     /// What the `promoted` link points at for this promotion.

@@ -87,7 +87,8 @@ pub enum SyntaxError {
 }
 
 /// Split a (continuation-joined) Kconfig line into tokens; `#` outside a
-/// string starts a comment.
+/// string starts a comment. It stays whole: one loop over the line's bytes,
+/// each arm one kind of token, sharing the position `i`.
 pub fn tokenize(line: &str) -> Result<Vec<Token>, SyntaxError> {
     let b = line.as_bytes();
     let mut out = Vec::new();

@@ -155,14 +155,8 @@ impl Checker {
         self.parsed.get(&(commit.to_string(), arch.kernel_arch()))
     }
 
-    fn check_config(&mut self, plan: &Plan, config: &PlanConfig, commit: &str) -> Result<Checked> {
-        let merged = merge_inputs(plan.repo.as_path(), config)?;
-        if config.base.is_none() && !config.fragments.is_empty() {
-            return Err(contract(format!(
-                "{}: the tree has config fragments for {} ({}) but the manifest names no kernel.config to add them to; add kernel.config",
-                plan.manifest, plan.host, config.fragments[0].path
-            )));
-        }
+    /// Open the baseline of `plan` at `commit` (once per commit).
+    fn open_baseline(&mut self, plan: &Plan, commit: &str) -> Result<()> {
         let git_dir = plan.baseline.git_dir.as_ref().ok_or_else(|| {
             contract(format!(
                 "plan of {} has a commit but no baseline.git_dir; pipe it through ka-baseline",
@@ -174,6 +168,18 @@ impl Checker {
             let b = conf::Baseline::open(&self.layout, git_dir, commit, &shown, self.dry_run)?;
             self.open.insert(commit.to_string(), b);
         }
+        Ok(())
+    }
+
+    fn check_config(&mut self, plan: &Plan, config: &PlanConfig, commit: &str) -> Result<Checked> {
+        let merged = merge_inputs(plan.repo.as_path(), config)?;
+        if config.base.is_none() && !config.fragments.is_empty() {
+            return Err(contract(format!(
+                "{}: the tree has config fragments for {} ({}) but the manifest names no kernel.config to add them to; add kernel.config",
+                plan.manifest, plan.host, config.fragments[0].path
+            )));
+        }
+        self.open_baseline(plan, commit)?;
         let arch = config.arch;
         let karch = arch.kernel_arch();
         let tc = conf::Toolchain::for_arch(arch)?;
@@ -211,28 +217,8 @@ impl Checker {
             size: outcome.config.len() as u64,
             b2sum: b2sum(outcome.config.as_bytes()),
             kept: outcome.path,
-            overrides: merged
-                .overrides
-                .iter()
-                .map(|(name, old, new)| ConfigOverride {
-                    option: format!("CONFIG_{name}"),
-                    value: old.value.clone(),
-                    at: old.origin.clone(),
-                    by_value: new.value.clone(),
-                    by: new.origin.clone(),
-                })
-                .collect(),
-            conflicts: merged
-                .conflicts
-                .iter()
-                .map(|(name, a, b)| ConfigConflict {
-                    option: format!("CONFIG_{name}"),
-                    first_value: a.value.clone(),
-                    first: a.origin.clone(),
-                    second_value: b.value.clone(),
-                    second: b.origin.clone(),
-                })
-                .collect(),
+            overrides: overrides(&merged),
+            conflicts: conflicts(&merged),
             drops,
             cached: outcome.cached,
         };
@@ -242,6 +228,36 @@ impl Checker {
             requested: merged.requests,
         })
     }
+}
+
+/// The values a later input overrode, for the report.
+fn overrides(merged: &fragment::Merged) -> Vec<ConfigOverride> {
+    merged
+        .overrides
+        .iter()
+        .map(|(name, old, new)| ConfigOverride {
+            option: format!("CONFIG_{name}"),
+            value: old.value.clone(),
+            at: old.origin.clone(),
+            by_value: new.value.clone(),
+            by: new.origin.clone(),
+        })
+        .collect()
+}
+
+/// The values two inputs set differently, for the report.
+fn conflicts(merged: &fragment::Merged) -> Vec<ConfigConflict> {
+    merged
+        .conflicts
+        .iter()
+        .map(|(name, a, b)| ConfigConflict {
+            option: format!("CONFIG_{name}"),
+            first_value: a.value.clone(),
+            first: a.origin.clone(),
+            second_value: b.value.clone(),
+            second: b.origin.clone(),
+        })
+        .collect()
 }
 
 /// Read and merge the base config and the fragments, in order; a fragment

@@ -310,6 +310,32 @@ pub fn restore(layout: &Layout, id: &str) -> Result<Restored> {
     })
 }
 
+/// Copy one member of the archive at `tar_path` into the new file `dest`,
+/// synced; its size and b2sum.
+fn write_member(tar_path: &Path, entry: &mut impl Read, dest: &Path) -> Result<(u64, String)> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .map_err(|e| Error::io(dest, e))?;
+    let mut h = B2Hasher::default();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = entry
+            .read(&mut buf)
+            .map_err(|e| not_an_archive(tar_path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        file.write_all(&buf[..n]).map_err(|e| Error::io(dest, e))?;
+        size += n as u64;
+    }
+    file.sync_all().map_err(|e| Error::io(dest, e))?;
+    Ok((size, h.finish()))
+}
+
 /// Extract into `tmp` (created) and check every file against the index.
 fn extract(tar_path: &Path, tmp: &Path, index: &ArchiveIndex) -> Result<(Vec<u8>, Vec<String>)> {
     fs::create_dir_all(tmp).map_err(|e| Error::io(tmp, e))?;
@@ -353,30 +379,11 @@ fn extract(tar_path: &Path, tmp: &Path, index: &ArchiveIndex) -> Result<(Vec<u8>
             fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
             dirs.push(d.to_path_buf());
         }
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&dest)
-            .map_err(|e| Error::io(&dest, e))?;
-        let mut h = B2Hasher::default();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut size = 0u64;
-        loop {
-            let n = entry
-                .read(&mut buf)
-                .map_err(|e| not_an_archive(tar_path, e))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-            file.write_all(&buf[..n]).map_err(|e| Error::io(&dest, e))?;
-            size += n as u64;
-        }
-        file.sync_all().map_err(|e| Error::io(&dest, e))?;
+        let (size, b2sum) = write_member(tar_path, &mut entry, &dest)?;
         got.push(Artifact {
             file: rel.to_string(),
             size,
-            b2sum: h.finish(),
+            b2sum,
         });
     }
     let record = record.ok_or_else(|| not_an_archive(tar_path, format!("no {RECORD}")))?;

@@ -160,9 +160,38 @@ fn reader(mut r: impl Read + Send + 'static, stream: Stream, tx: mpsc::Sender<Ms
     });
 }
 
+/// Run the job's argv here, draining its output into `log` and killing its
+/// process tree when a limit is due or when it leaves processes behind.
 pub(crate) fn run(job: &Job, limits: &Limits, log: &mut Log<'_>) -> Result<Outcome> {
     // Orphaned grandchildren (setsid or not) come to us, not to init.
     let _ = nix::sys::prctl::set_child_subreaper(true);
+    let mut child = match spawn(job, log)? {
+        Ok(c) => c,
+        Err(not_run) => return Ok(not_run),
+    };
+    let pid = child.id() as i32;
+    let (tx, rx) = mpsc::channel();
+    reader(
+        child.stdout.take().expect("piped"),
+        Stream::Stdout,
+        tx.clone(),
+    );
+    reader(child.stderr.take().expect("piped"), Stream::Stderr, tx);
+
+    let mut out = Outcome::default();
+    let mut killer = Killer::new(&job.id, Some(Pid::from_raw(pid)), limits.grace);
+    let (st, killing) = drain(&mut child, &rx, &mut killer, limits, log, &mut out)?;
+    out.exit_code = st.code();
+    out.signal = st.signal().map(signal_name);
+    sweep(&mut killer, limits, log, killing)?;
+    killer.reap(Some(pid));
+    Ok(out)
+}
+
+/// Spawn the job's argv in its own process group, tagged, its output piped;
+/// `Ok(Err(outcome))` when it cannot run (exit 127 or 126, as a shell says,
+/// with a note in the log).
+fn spawn(job: &Job, log: &mut Log<'_>) -> Result<std::result::Result<Child, Outcome>> {
     let mut cmd = Command::new(&job.argv[0]);
     cmd.args(&job.argv[1..])
         .envs(&job.env)
@@ -174,8 +203,8 @@ pub(crate) fn run(job: &Job, limits: &Limits, log: &mut Log<'_>) -> Result<Outco
     if let Some(cwd) = &job.cwd {
         cmd.current_dir(cwd);
     }
-    let mut child: Child = match cmd.spawn() {
-        Ok(c) => c,
+    match cmd.spawn() {
+        Ok(c) => Ok(Ok(c)),
         Err(e) => {
             // As a shell would: 127 not found, 126 found but not runnable.
             let code = if e.kind() == std::io::ErrorKind::NotFound {
@@ -191,23 +220,25 @@ pub(crate) fn run(job: &Job, limits: &Limits, log: &mut Log<'_>) -> Result<Outco
                     .map(|c| format!(" in {c}"))
                     .unwrap_or_default()
             ))?;
-            return Ok(Outcome {
+            Ok(Err(Outcome {
                 exit_code: Some(code),
                 ..Outcome::default()
-            });
+            }))
         }
-    };
-    let pid = child.id() as i32;
-    let (tx, rx) = mpsc::channel();
-    reader(
-        child.stdout.take().expect("piped"),
-        Stream::Stdout,
-        tx.clone(),
-    );
-    reader(child.stderr.take().expect("piped"), Stream::Stderr, tx);
+    }
+}
 
-    let mut out = Outcome::default();
-    let mut killer = Killer::new(&job.id, Some(Pid::from_raw(pid)), limits.grace);
+/// Log the child's output until both streams end and it has exited; when a
+/// limit falls due (marked in `out`), kill its tree meanwhile. Its exit
+/// status, and whether it was being killed.
+fn drain(
+    child: &mut Child,
+    rx: &mpsc::Receiver<Msg>,
+    killer: &mut Killer,
+    limits: &Limits,
+    log: &mut Log<'_>,
+    out: &mut Outcome,
+) -> Result<(std::process::ExitStatus, bool)> {
     let mut killing = false;
     let mut eofs = 0;
     let mut status = None;
@@ -246,12 +277,7 @@ pub(crate) fn run(job: &Job, limits: &Limits, log: &mut Log<'_>) -> Result<Outco
             killer.step();
         }
     }
-    let st = status.expect("exited");
-    out.exit_code = st.code();
-    out.signal = st.signal().map(signal_name);
-    sweep(&mut killer, limits, log, killing)?;
-    killer.reap(Some(pid));
-    Ok(out)
+    Ok((status.expect("exited"), killing))
 }
 
 /// After the command ended: anything still carrying the tag is a leftover

@@ -2,13 +2,14 @@
 
 use crate::close::{campaign_series, closed_text};
 use crate::journal::Transaction;
-use crate::repo::unified_diff;
+use crate::refs::EditFn;
+use crate::repo::{Repo, SeriesInfo, unified_diff};
 use crate::yamledit::Edit;
 use crate::{Common, change, emit, refs, start};
 use clap::{ArgGroup, CommandFactory, Parser};
-use ka_core::error::{ExitCode, negative};
+use ka_core::error::{ExitCode, Result, negative};
 use ka_schema::{CloseStatus, Closure};
-use ka_schema::{Moved, Status};
+use ka_schema::{Moved, Status, TreeChange};
 use std::collections::BTreeSet;
 
 #[derive(Parser, Debug)]
@@ -62,7 +63,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Edit::Keep
         }
     };
-    let keep = |_: &str| Edit::Keep;
 
     let mut c = change(verb);
     c.campaign = Some(cli.campaign.clone());
@@ -70,68 +70,16 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let mut tx = Transaction::new();
     let mut notes = Vec::new();
 
-    // 1. the series themselves
-    let at = ka_core::time::now_rfc3339()?;
-    for s in &mine {
-        if cli.keep_as_archive {
-            let dest = format!("archive/patches/{}", s.reference);
-            if repo.exists(&dest) {
-                return Err(negative(format!(
-                    "{dest} exists already (an earlier archive of the same series?); move it away first; nothing was changed"
-                ))
-                .into());
-            }
-            tx.rename(s.dir(), dest.clone());
-            c.moved.push(Moved {
-                from: s.dir(),
-                to: dest.clone(),
-            });
-            if s.meta.closed.is_none() {
-                let closure = Closure {
-                    status: CloseStatus::Abandoned,
-                    at: at.clone(),
-                    note: None,
-                };
-                let rel = format!("{dest}/series.yaml");
-                let text = closed_text(s, &closure, &rel)?;
-                c.diff.push_str(&unified_diff(&rel, &s.text, &text));
-                c.files.push(rel.clone());
-                tx.write(rel, text.into_bytes());
-            }
-        } else {
+    if cli.keep_as_archive {
+        archive_series(&repo, &mine, &mut c, &mut tx)?;
+    } else {
+        for s in &mine {
             tx.remove(s.dir());
             c.removed.push(s.dir());
         }
     }
-    // 2. other series that must come after them
-    for s in repo
-        .series()?
-        .iter()
-        .filter(|s| !gone.contains(&s.reference))
-    {
-        if let Some(text) = refs::series_yaml(s, &drop_gone, None)? {
-            for a in s.meta.after.iter().filter(|a| gone.contains(*a)) {
-                notes.push(format!("{} no longer comes after {a}", s.yaml()));
-            }
-            c.diff.push_str(&unified_diff(&s.yaml(), &s.text, &text));
-            c.files.push(s.yaml());
-            tx.write(s.yaml(), text.into_bytes());
-        }
-    }
-    // 3. manifests
-    for m in repo.manifests()? {
-        if let Some(text) = refs::manifest(&m, &keep, &drop_gone)? {
-            for r in m.manifest.include.iter().filter(|r| gone.contains(*r)) {
-                notes.push(format!("{} no longer includes {r}", m.rel));
-            }
-            for r in m.manifest.exclude.iter().filter(|r| gone.contains(*r)) {
-                notes.push(format!("{} no longer excludes {r}", m.rel));
-            }
-            c.diff.push_str(&unified_diff(&m.rel, &m.text, &text));
-            c.files.push(m.rel.clone());
-            tx.write(m.rel.clone(), text.into_bytes());
-        }
-    }
+    drop_after(&repo, &gone, &drop_gone, &mut c, &mut tx, &mut notes)?;
+    drop_from_manifests(&repo, &gone, &drop_gone, &mut c, &mut tx, &mut notes)?;
 
     let how = if cli.keep_as_archive {
         "archived under archive/patches/"
@@ -151,4 +99,93 @@ pub fn run() -> anyhow::Result<ExitCode> {
     tx.commit(&repo.root, verb, &lock)?;
     c.message = what;
     emit(&c, cli.common.json)
+}
+
+/// Move the campaign's series under archive/patches/, marking those not
+/// closed yet as abandoned; refused when an archive of one exists already.
+fn archive_series(
+    repo: &Repo,
+    mine: &[SeriesInfo],
+    c: &mut TreeChange,
+    tx: &mut Transaction,
+) -> Result<()> {
+    let at = ka_core::time::now_rfc3339()?;
+    for s in mine {
+        let dest = format!("archive/patches/{}", s.reference);
+        if repo.exists(&dest) {
+            return Err(negative(format!(
+                "{dest} exists already (an earlier archive of the same series?); move it away first; nothing was changed"
+            )));
+        }
+        tx.rename(s.dir(), dest.clone());
+        c.moved.push(Moved {
+            from: s.dir(),
+            to: dest.clone(),
+        });
+        if s.meta.closed.is_none() {
+            let closure = Closure {
+                status: CloseStatus::Abandoned,
+                at: at.clone(),
+                note: None,
+            };
+            let rel = format!("{dest}/series.yaml");
+            let text = closed_text(s, &closure, &rel)?;
+            c.diff.push_str(&unified_diff(&rel, &s.text, &text));
+            c.files.push(rel.clone());
+            tx.write(rel, text.into_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// Drop the gone series from the `after:` of the other series.
+fn drop_after(
+    repo: &Repo,
+    gone: &BTreeSet<String>,
+    drop_gone: EditFn,
+    c: &mut TreeChange,
+    tx: &mut Transaction,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    for s in repo
+        .series()?
+        .iter()
+        .filter(|s| !gone.contains(&s.reference))
+    {
+        if let Some(text) = refs::series_yaml(s, drop_gone, None)? {
+            for a in s.meta.after.iter().filter(|a| gone.contains(*a)) {
+                notes.push(format!("{} no longer comes after {a}", s.yaml()));
+            }
+            c.diff.push_str(&unified_diff(&s.yaml(), &s.text, &text));
+            c.files.push(s.yaml());
+            tx.write(s.yaml(), text.into_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// Drop the gone series from the manifests' `include:` and `exclude:`.
+fn drop_from_manifests(
+    repo: &Repo,
+    gone: &BTreeSet<String>,
+    drop_gone: EditFn,
+    c: &mut TreeChange,
+    tx: &mut Transaction,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let keep = |_: &str| Edit::Keep;
+    for m in repo.manifests()? {
+        if let Some(text) = refs::manifest(&m, &keep, drop_gone)? {
+            for r in m.manifest.include.iter().filter(|r| gone.contains(*r)) {
+                notes.push(format!("{} no longer includes {r}", m.rel));
+            }
+            for r in m.manifest.exclude.iter().filter(|r| gone.contains(*r)) {
+                notes.push(format!("{} no longer excludes {r}", m.rel));
+            }
+            c.diff.push_str(&unified_diff(&m.rel, &m.text, &text));
+            c.files.push(m.rel.clone());
+            tx.write(m.rel.clone(), text.into_bytes());
+        }
+    }
+    Ok(())
 }

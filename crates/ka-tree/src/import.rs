@@ -8,7 +8,7 @@ use crate::{Common, change, emit, start};
 use clap::{CommandFactory, Parser};
 use ka_core::error::{Error, ExitCode, Result, negative, usage};
 use ka_core::names::{check_file_name, check_name, check_scope};
-use ka_schema::{HostVerdicts, ImportedPatch, Plan, Status, VerdictLine};
+use ka_schema::{Check, HostVerdicts, ImportedPatch, Plan, Status, VerdictLine};
 use ka_schema::{Role, SeriesMeta};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -148,22 +148,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         c.files.push(rel.clone());
         tx.write(rel, text.into_bytes());
     }
-    let mut new_paths = Vec::new();
-    for (number, (p, id)) in (first..).zip(incoming.iter().zip(new_ids)) {
-        let name = format!("{number:04}-{}.patch", p.slug());
-        check_file_name("patch file name", &name)?;
-        let rel = format!("{dir}/{name}");
-        c.imported.push(ImportedPatch {
-            path: rel.clone(),
-            source: place(p),
-            patch_id: id
-                .clone()
-                .unwrap_or_else(|| format!("b2sum:{}", &ka_core::hash::b2sum(&p.bytes)[..40])),
-        });
-        c.files.push(rel.clone());
-        new_paths.push(rel.clone());
-        tx.write(rel, p.bytes.clone());
-    }
+    let new_paths = stage_patches(&mut c, &mut tx, &dir, first, &incoming, new_ids)?;
     let what = format!(
         "{} {} patches {} {dir}",
         if cli.dry_run {
@@ -191,6 +176,35 @@ pub fn run() -> anyhow::Result<ExitCode> {
     c.checks = check_hosts(&repo, &reference, &cli.to, &new_paths)?;
     say_verdicts(&mut c, &what, &reference);
     emit(&c, cli.common.json)
+}
+
+/// Name the incoming patches `NNNN-<slug>.patch` from number `first` on,
+/// record them in the change and write them in `tx`; their paths.
+fn stage_patches(
+    c: &mut ka_schema::TreeChange,
+    tx: &mut Transaction,
+    dir: &str,
+    first: usize,
+    incoming: &[Incoming],
+    new_ids: Vec<Option<String>>,
+) -> Result<Vec<String>> {
+    let mut new_paths = Vec::new();
+    for (number, (p, id)) in (first..).zip(incoming.iter().zip(new_ids)) {
+        let name = format!("{number:04}-{}.patch", p.slug());
+        check_file_name("patch file name", &name)?;
+        let rel = format!("{dir}/{name}");
+        c.imported.push(ImportedPatch {
+            path: rel.clone(),
+            source: place(p),
+            patch_id: id
+                .clone()
+                .unwrap_or_else(|| format!("b2sum:{}", &ka_core::hash::b2sum(&p.bytes)[..40])),
+        });
+        c.files.push(rel.clone());
+        new_paths.push(rel.clone());
+        tx.write(rel, p.bytes.clone());
+    }
+    Ok(new_paths)
 }
 
 /// The series imported into: `None` for a new one; an existing one only
@@ -429,6 +443,33 @@ fn check_hosts(
     scope: &str,
     new_paths: &[String],
 ) -> Result<Vec<HostVerdicts>> {
+    let (plans, mut out) = pinned_plans(repo, reference, scope)?;
+    if plans.is_empty() {
+        return Ok(out);
+    }
+    let checks = ka_check::check_plans(plans, 0).map_err(|e| {
+        negative(format!(
+            "the series was imported, but checking it failed: {e:#}"
+        ))
+    })?;
+    out.extend(
+        checks
+            .iter()
+            .map(|check| new_patch_verdicts(check, new_paths)),
+    );
+    out.sort_by(|a, b| a.host.cmp(&b.host));
+    Ok(out)
+}
+
+/// The plans, pinned to their baselines, of the checked hosts that take
+/// `reference`; and a failed verdict for each such host that does not resolve
+/// or whose baseline cannot be pinned. The baselines are opened only when a
+/// host needs one.
+fn pinned_plans(
+    repo: &Repo,
+    reference: &str,
+    scope: &str,
+) -> Result<(Vec<Plan>, Vec<HostVerdicts>)> {
     let tree = ka_resolve::Tree::new(&repo.root)?;
     let mut out = Vec::new();
     let mut plans: Vec<Plan> = Vec::new();
@@ -470,60 +511,54 @@ fn check_hosts(
             Err(e) => out.push(failed(format!("baseline: {e}"))),
         }
     }
-    if plans.is_empty() {
-        return Ok(out);
+    Ok((plans, out))
+}
+
+/// One host's check, told about the new patches: their verdicts, and as its
+/// error the conflicts they take part in and the later patches they break.
+fn new_patch_verdicts(check: &Check, new_paths: &[String]) -> HostVerdicts {
+    let verdicts: Vec<VerdictLine> = check
+        .patches
+        .iter()
+        .filter(|p| new_paths.contains(&p.path))
+        .map(|p| VerdictLine {
+            path: p.path.clone(),
+            verdict: p.verdict,
+            reason: p.reason.clone().or_else(|| {
+                p.files
+                    .iter()
+                    .find_map(|f| f.reason.clone().map(|r| format!("{}: {r}", f.path)))
+            }),
+        })
+        .collect();
+    let conflicts: Vec<String> = check
+        .conflicts
+        .iter()
+        .filter(|k| new_paths.contains(&k.first.patch) || new_paths.contains(&k.second.patch))
+        .map(|k| {
+            format!(
+                "{}: {} ({}) and {} ({}) change the same lines",
+                k.file, k.first.patch, k.first.campaign, k.second.patch, k.second.campaign
+            )
+        })
+        .collect();
+    // The new series can also break patches that come after it.
+    let mut problems = conflicts;
+    let broken: Vec<&str> = check
+        .patches
+        .iter()
+        .filter(|p| !new_paths.contains(&p.path) && !p.verdict.applies())
+        .map(|p| p.path.as_str())
+        .collect();
+    if !broken.is_empty() {
+        problems.push(format!(
+            "with the new series in the plan, these patches do not apply: {}",
+            broken.join(", ")
+        ));
     }
-    let checks = ka_check::check_plans(plans, 0).map_err(|e| {
-        negative(format!(
-            "the series was imported, but checking it failed: {e:#}"
-        ))
-    })?;
-    for check in checks {
-        let verdicts: Vec<VerdictLine> = check
-            .patches
-            .iter()
-            .filter(|p| new_paths.contains(&p.path))
-            .map(|p| VerdictLine {
-                path: p.path.clone(),
-                verdict: p.verdict,
-                reason: p.reason.clone().or_else(|| {
-                    p.files
-                        .iter()
-                        .find_map(|f| f.reason.clone().map(|r| format!("{}: {r}", f.path)))
-                }),
-            })
-            .collect();
-        let conflicts: Vec<String> = check
-            .conflicts
-            .iter()
-            .filter(|k| new_paths.contains(&k.first.patch) || new_paths.contains(&k.second.patch))
-            .map(|k| {
-                format!(
-                    "{}: {} ({}) and {} ({}) change the same lines",
-                    k.file, k.first.patch, k.first.campaign, k.second.patch, k.second.campaign
-                )
-            })
-            .collect();
-        // The new series can also break patches that come after it.
-        let mut problems = conflicts;
-        let broken: Vec<&str> = check
-            .patches
-            .iter()
-            .filter(|p| !new_paths.contains(&p.path) && !p.verdict.applies())
-            .map(|p| p.path.as_str())
-            .collect();
-        if !broken.is_empty() {
-            problems.push(format!(
-                "with the new series in the plan, these patches do not apply: {}",
-                broken.join(", ")
-            ));
-        }
-        out.push(HostVerdicts {
-            host: check.plan.host.clone(),
-            verdicts,
-            error: (!problems.is_empty()).then(|| problems.join("; ")),
-        });
+    HostVerdicts {
+        host: check.plan.host.clone(),
+        verdicts,
+        error: (!problems.is_empty()).then(|| problems.join("; ")),
     }
-    out.sort_by(|a, b| a.host.cmp(&b.host));
-    Ok(out)
 }

@@ -2,6 +2,7 @@
 //! series and rewrite every reference to it, in one atomic step.
 
 use crate::journal::Transaction;
+use crate::refs::EditFn;
 use crate::repo::{Repo, SeriesInfo, moved_ref, takes, unified_diff};
 use crate::yamledit::Edit;
 use crate::{Common, change, emit, refs, start};
@@ -9,7 +10,7 @@ use clap::{CommandFactory, Parser};
 use ka_core::error::{ExitCode, Result, negative, usage};
 use ka_core::names::check_scope;
 use ka_schema::{HostManifest, check_series_ref};
-use ka_schema::{Moved, Status};
+use ka_schema::{Moved, Status, TreeChange};
 use std::io::BufRead;
 
 #[derive(Parser, Debug)]
@@ -144,51 +145,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         to: format!("patches/{to}"),
     });
 
-    // series.yaml: moved series get their new tag; every after: follows the move
-    for s in &all {
-        let new_ref = moved_ref(&s.reference, &from, &to);
-        let new_scope = new_ref
-            .as_deref()
-            .and_then(|r| r.rsplit_once('/'))
-            .map(|(scope, _)| scope.to_string());
-        if let Some(text) = refs::series_yaml(s, &rename, new_scope.as_deref())? {
-            let rel = match &new_ref {
-                Some(r) => format!("patches/{r}/series.yaml"),
-                None => s.yaml(),
-            };
-            c.diff.push_str(&unified_diff(&rel, &s.text, &text));
-            c.files.push(rel.clone());
-            tx.write(rel, text.into_bytes());
-        }
-    }
-    // manifests, and which hosts take the moved series before and after
-    let mut impact = Vec::new();
-    for m in repo.manifests()? {
-        let new = refs::manifest(&m, &rename, &rename)?;
-        let after_manifest = match &new {
-            Some(text) => ka_schema::parse_yaml::<HostManifest>(text, &m.rel)?,
-            None => m.manifest.clone(),
-        };
-        for s in &moved {
-            let new_ref = moved_ref(&s.reference, &from, &to).expect("moved");
-            let new_scope = new_ref.rsplit_once('/').map(|(a, _)| a).unwrap_or("");
-            let before = takes(&m.manifest, &s.reference, s.folder_scope());
-            let after = takes(&after_manifest, &new_ref, new_scope);
-            match (before, after) {
-                (true, false) => impact.push(format!(
-                    "{} no longer takes {} (now {new_ref})",
-                    m.manifest.host, s.reference
-                )),
-                (false, true) => impact.push(format!("{} now takes {new_ref}", m.manifest.host)),
-                _ => {}
-            }
-        }
-        if let Some(text) = new {
-            c.diff.push_str(&unified_diff(&m.rel, &m.text, &text));
-            c.files.push(m.rel.clone());
-            tx.write(m.rel.clone(), text.into_bytes());
-        }
-    }
+    retag_series(&all, &from, &to, &rename, &mut c, &mut tx)?;
+    let impact = rewrite_manifests(&repo, &moved, &from, &to, &rename, &mut c, &mut tx)?;
     let mut what = format!(
         "moved patches/{from} to patches/{to} ({} series, {} files rewritten)",
         moved.len(),
@@ -208,12 +166,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         if cli.dry_run {
             return emit(&preview, cli.common.json);
         }
-        let mut err = std::io::stderr();
-        crate::render_to(&mut err, &preview)?;
-        eprint!("Apply this change? [y/N] ");
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+        if !confirmed(&preview)? {
             eprintln!("{verb}: declined; nothing changed");
             return Ok(ExitCode::Negative);
         }
@@ -221,4 +174,84 @@ pub fn run() -> anyhow::Result<ExitCode> {
     tx.commit(&repo.root, verb, &lock)?;
     c.message = what;
     emit(&c, cli.common.json)
+}
+
+/// Rewrite every series.yaml the move touches: moved series get their new
+/// tag (and path); every `after:` follows the move.
+fn retag_series(
+    all: &[SeriesInfo],
+    from: &str,
+    to: &str,
+    rename: EditFn,
+    c: &mut TreeChange,
+    tx: &mut Transaction,
+) -> Result<()> {
+    for s in all {
+        let new_ref = moved_ref(&s.reference, from, to);
+        let new_scope = new_ref
+            .as_deref()
+            .and_then(|r| r.rsplit_once('/'))
+            .map(|(scope, _)| scope.to_string());
+        if let Some(text) = refs::series_yaml(s, rename, new_scope.as_deref())? {
+            let rel = match &new_ref {
+                Some(r) => format!("patches/{r}/series.yaml"),
+                None => s.yaml(),
+            };
+            c.diff.push_str(&unified_diff(&rel, &s.text, &text));
+            c.files.push(rel.clone());
+            tx.write(rel, text.into_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// Rewrite the manifests' references to the moved series; which hosts take
+/// a moved series before the move and not after, or the other way round.
+fn rewrite_manifests(
+    repo: &Repo,
+    moved: &[SeriesInfo],
+    from: &str,
+    to: &str,
+    rename: EditFn,
+    c: &mut TreeChange,
+    tx: &mut Transaction,
+) -> Result<Vec<String>> {
+    let mut impact = Vec::new();
+    for m in repo.manifests()? {
+        let new = refs::manifest(&m, rename, rename)?;
+        let after_manifest = match &new {
+            Some(text) => ka_schema::parse_yaml::<HostManifest>(text, &m.rel)?,
+            None => m.manifest.clone(),
+        };
+        for s in moved {
+            let new_ref = moved_ref(&s.reference, from, to).expect("moved");
+            let new_scope = new_ref.rsplit_once('/').map(|(a, _)| a).unwrap_or("");
+            let before = takes(&m.manifest, &s.reference, s.folder_scope());
+            let after = takes(&after_manifest, &new_ref, new_scope);
+            match (before, after) {
+                (true, false) => impact.push(format!(
+                    "{} no longer takes {} (now {new_ref})",
+                    m.manifest.host, s.reference
+                )),
+                (false, true) => impact.push(format!("{} now takes {new_ref}", m.manifest.host)),
+                _ => {}
+            }
+        }
+        if let Some(text) = new {
+            c.diff.push_str(&unified_diff(&m.rel, &m.text, &text));
+            c.files.push(m.rel.clone());
+            tx.write(m.rel.clone(), text.into_bytes());
+        }
+    }
+    Ok(impact)
+}
+
+/// Show the preview on stderr and ask; whether the answer is yes.
+fn confirmed(preview: &TreeChange) -> anyhow::Result<bool> {
+    let mut err = std::io::stderr();
+    crate::render_to(&mut err, preview)?;
+    eprint!("Apply this change? [y/N] ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
 }

@@ -101,20 +101,7 @@ pub fn edit_list(text: &str, key: &str, f: impl Fn(&str) -> Edit) -> Result<Stri
             return Err(EditError::FlowOverLines(key.into()));
         }
         let inner = &value_trim[1..value_trim.len() - 1];
-        let mut items = Vec::new();
-        let mut changed = false;
-        for raw in inner.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (v, q) = unquote(raw);
-            match f(&v) {
-                Edit::Keep => items.push(raw.to_string()),
-                Edit::Drop => changed = true,
-                Edit::Replace(new) => {
-                    changed = true;
-                    items.push(quote(&new, q));
-                }
-            }
-        }
-        if changed {
+        if let Some(items) = edited_flow_items(inner, &f) {
             let lead = &value[..value.len() - value.trim_start().len()];
             out.push(format!(
                 "{key}:{lead}[{}]{comment}{ending}",
@@ -134,6 +121,53 @@ pub fn edit_list(text: &str, key: &str, f: impl Fn(&str) -> Edit) -> Result<Stri
     }
 
     // Block list: the item lines that follow.
+    let block = edited_block_items(&lines, at, key, &f)?;
+    if block.dropped > 0 && block.kept_items == 0 {
+        out.push(format!("{key}: []{comment}{ending}"));
+    } else {
+        out.push(line.to_string());
+    }
+    out.extend(block.lines);
+    out.extend(lines[block.end..].iter().map(|s| s.to_string()));
+    Ok(out.concat())
+}
+
+/// The items of a one-line flow list (`inner`: between the brackets) after
+/// `f`, as written (kept quoting); `None` when `f` changes none of them.
+fn edited_flow_items(inner: &str, f: &impl Fn(&str) -> Edit) -> Option<Vec<String>> {
+    let mut items = Vec::new();
+    let mut changed = false;
+    for raw in inner.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (v, q) = unquote(raw);
+        match f(&v) {
+            Edit::Keep => items.push(raw.to_string()),
+            Edit::Drop => changed = true,
+            Edit::Replace(new) => {
+                changed = true;
+                items.push(quote(&new, q));
+            }
+        }
+    }
+    changed.then_some(items)
+}
+
+/// A block list's lines after `f`, and how many items were kept and dropped.
+struct EditedBlock {
+    lines: Vec<String>,
+    kept_items: usize,
+    dropped: usize,
+    /// The index of the first line after the list.
+    end: usize,
+}
+
+/// Apply `f` to the `- item` lines after line `at` (`key:`), keeping blank
+/// and comment lines; the list ends at the first line at column 0.
+fn edited_block_items(
+    lines: &[&str],
+    at: usize,
+    key: &str,
+    f: &impl Fn(&str) -> Edit,
+) -> Result<EditedBlock, EditError> {
     let mut kept_items = 0;
     let mut dropped = 0;
     let mut block = Vec::new();
@@ -173,14 +207,12 @@ pub fn edit_list(text: &str, key: &str, f: impl Fn(&str) -> Edit) -> Result<Stri
         }
         i += 1;
     }
-    if dropped > 0 && kept_items == 0 {
-        out.push(format!("{key}: []{comment}{ending}"));
-    } else {
-        out.push(line.to_string());
-    }
-    out.extend(block);
-    out.extend(lines[i..].iter().map(|s| s.to_string()));
-    Ok(out.concat())
+    Ok(EditedBlock {
+        lines: block,
+        kept_items,
+        dropped,
+        end: i,
+    })
 }
 
 /// Set the top-level scalar `key` to `value`, keeping its quoting and comment.

@@ -165,7 +165,17 @@ impl Scan<'_> {
         }
     }
 
+    /// The job outputs: leftovers and strays in the outputs folder, then
+    /// the outputs of jobs older than the policy (archived).
     pub(super) fn outputs(&mut self) {
+        self.output_folders();
+        self.old_outputs();
+    }
+
+    /// The outputs folder's entries: leftovers of an interrupted prune or
+    /// restore (removed, or a problem when their archive is missing) and
+    /// outputs without a job record (a problem, left alone).
+    fn output_folders(&mut self) {
         let dir = self.layout.outputs();
         for (name, ty) in self.list_or_report(PruneClass::JobOutput, &dir) {
             let path = dir.join(&name);
@@ -217,6 +227,11 @@ impl Scan<'_> {
             );
             self.problem(PruneClass::JobOutput, &path, contract(msg));
         }
+    }
+
+    /// The outputs (or job records) of jobs finished longer ago than the
+    /// policy: archived, unless a hold keeps them.
+    fn old_outputs(&mut self) {
         let old: Vec<(String, i64)> = self
             .jobs
             .iter()
@@ -322,8 +337,9 @@ impl Scan<'_> {
         }
     }
 
-    pub(super) fn renders(&mut self) {
-        // render -> the newest finish of a job that built it, and whether a kept job did
+    /// Each render the jobs name: the newest finish of a job that built it,
+    /// and why a kept job that did is kept.
+    fn render_users(&self) -> BTreeMap<RenderRef, (i64, Option<String>)> {
         let mut users: BTreeMap<RenderRef, (i64, Option<String>)> = BTreeMap::new();
         for (id, j) in &self.jobs {
             let r = match &j.render {
@@ -336,6 +352,13 @@ impl Scan<'_> {
                 e.1 = Some(format!("job {id} built it and is {why}"));
             }
         }
+        users
+    }
+
+    /// The renders of every host but its promoted one: removed when no job
+    /// of the policy's time built them, unless a kept job did.
+    pub(super) fn renders(&mut self) {
+        let users = self.render_users();
         // jobs recorded before `render` existed: `<host>-<time>-<first 8 of the
         // lock b2sum>`, and a render id starts with those 8 digits
         let legacy: Vec<(String, i64)> = self
@@ -408,6 +431,50 @@ impl Scan<'_> {
         }
     }
 
+    /// The backups of `host` in `dir` whose record reads and names them:
+    /// (created, version, record); a problem for each other one.
+    fn readable_backups(&mut self, host: &str, dir: &Path) -> Vec<(i64, String, Backup)> {
+        let mut readable: Vec<(i64, String, Backup)> = Vec::new();
+        // a backup is only ever removed on the word of its own record
+        for (version, ty) in self.list_or_report(PruneClass::Backup, dir) {
+            if is_hidden(&version) || !ty.is_dir() {
+                continue;
+            }
+            let path = dir.join(&version);
+            let record = path.join("backup.json");
+            let left_alone = |what: String| {
+                contract(format!(
+                    "{what}; a backup is never removed without a readable record: left alone"
+                ))
+            };
+            let b: Backup = match ka_core::stream::read_file(&record) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.problem(PruneClass::Backup, &path, left_alone(e.to_string()));
+                    continue;
+                }
+            };
+            let checked = if b.host != host || b.kernel_version != version {
+                Err(format!(
+                    "names host {} version {}, not its folder",
+                    b.host, b.kernel_version
+                ))
+            } else {
+                parse_time(&b.created_at).map_err(|e| format!("created_at: {e}"))
+            };
+            match checked {
+                Ok(t) => readable.push((t, version, b)),
+                Err(what) => {
+                    let msg = format!("{}: {what}", record.display());
+                    self.problem(PruneClass::Backup, &path, left_alone(msg));
+                }
+            }
+        }
+        readable
+    }
+
+    /// The backups of every host older than the policy: removed, but the
+    /// newest of each host and those of kept install jobs.
     pub(super) fn backups(&mut self) {
         let root = self.layout.backups();
         for (host, ty) in self.list_or_report(PruneClass::Backup, &root) {
@@ -415,42 +482,7 @@ impl Scan<'_> {
                 continue;
             }
             let dir = root.join(&host);
-            let mut readable: Vec<(i64, String, Backup)> = Vec::new();
-            // a backup is only ever removed on the word of its own record
-            for (version, ty) in self.list_or_report(PruneClass::Backup, &dir) {
-                if is_hidden(&version) || !ty.is_dir() {
-                    continue;
-                }
-                let path = dir.join(&version);
-                let record = path.join("backup.json");
-                let left_alone = |what: String| {
-                    contract(format!(
-                        "{what}; a backup is never removed without a readable record: left alone"
-                    ))
-                };
-                let b: Backup = match ka_core::stream::read_file(&record) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        self.problem(PruneClass::Backup, &path, left_alone(e.to_string()));
-                        continue;
-                    }
-                };
-                let checked = if b.host != host || b.kernel_version != version {
-                    Err(format!(
-                        "names host {} version {}, not its folder",
-                        b.host, b.kernel_version
-                    ))
-                } else {
-                    parse_time(&b.created_at).map_err(|e| format!("created_at: {e}"))
-                };
-                match checked {
-                    Ok(t) => readable.push((t, version, b)),
-                    Err(what) => {
-                        let msg = format!("{}: {what}", record.display());
-                        self.problem(PruneClass::Backup, &path, left_alone(msg));
-                    }
-                }
-            }
+            let mut readable = self.readable_backups(&host, &dir);
             readable.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
             let newest = readable.last().map(|r| r.1.clone());
             for (created, version, b) in readable {

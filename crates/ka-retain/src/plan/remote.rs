@@ -29,15 +29,25 @@ impl Scan<'_> {
         }
     }
 
+    /// One build host's listing: its odd names and leftovers, its job trees,
+    /// its source cache.
     fn build_host(&mut self, host: &BuildHost, l: crate::build_hosts::Listing) {
-        for dir in &l.odd {
+        self.odd_and_leftovers(host, &l.odd, l.leftovers);
+        self.build_trees(host, l.trees);
+        self.source_cache(host, l.cache);
+    }
+
+    /// Names the listing refused (a problem each, left alone) and the trees
+    /// an interrupted prune had begun to remove (removed).
+    fn odd_and_leftovers(&mut self, host: &BuildHost, odd: &[String], leftovers: Vec<String>) {
+        for dir in odd {
             let msg = format!(
                 "{}: a name with characters outside [A-Za-z0-9._-] in {dir}/; left alone (remove it by hand)",
                 host.name
             );
             self.problem(PruneClass::BuildTree, &host.shown(dir), contract(msg));
         }
-        for name in l.leftovers {
+        for name in leftovers {
             self.step(
                 PruneVerb::Remove,
                 PruneClass::Leftover,
@@ -52,10 +62,14 @@ impl Scan<'_> {
                 },
             );
         }
+    }
+
+    /// The job trees (`source/<id>`, with their mtimes) older than the
+    /// policy: removed unless the newest, held by a job, or building.
+    fn build_trees(&mut self, host: &BuildHost, listed: Vec<(String, i64)>) {
         // a tree's time: its job's finish, else the start in its id, else
         // the folder's mtime
-        let trees: Vec<(String, i64)> = l
-            .trees
+        let trees: Vec<(String, i64)> = listed
             .into_iter()
             .map(|(id, mtime)| {
                 let t = self
@@ -118,7 +132,12 @@ impl Scan<'_> {
                 },
             );
         }
-        for (name, ctime, links) in l.cache {
+    }
+
+    /// The source cache entries (name, ctime, link count) older than the
+    /// policy: removed unless a job tree still links them.
+    fn source_cache(&mut self, host: &BuildHost, cache: Vec<(String, i64, u64)>) {
+        for (name, ctime, links) in cache {
             let age = self.now - ctime;
             if age <= self.policy.source_cache {
                 continue;

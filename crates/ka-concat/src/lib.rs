@@ -17,12 +17,13 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use ka_block::gate::{Request, blocking};
 use ka_block::store::Store;
+use ka_core::args::RootArg;
 use ka_core::atomic;
 use ka_core::error::{Error, ExitCode, Result, contract};
 use ka_core::hash::b2sum;
 use ka_core::hostlock::HostLock;
 use ka_core::names::check_name;
-use ka_core::paths::{Layout, runtime_root};
+use ka_core::paths::Layout;
 use ka_schema::{
     Artifact, BlockRef, Check, ConfigCheck, Lock, LockedBaseline, LockedPatch, Status, V1, Verb,
     VerbResult, VerdictLine,
@@ -57,9 +58,8 @@ A host whose check did not pass, or whose patches an open [ka:patch-fail] or \
 (exit 1). Other hosts go on."
 )]
 pub struct Cli {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArg,
     /// Compute and report everything, write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -75,7 +75,7 @@ pub fn command() -> clap::Command {
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let checks: Vec<Check> = ka_core::stream::read_docs(std::io::stdin().lock(), "stdin")?;
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     let store = Store::local(&layout);
     let mut results = Vec::new();
     let mut code = ExitCode::Ok;

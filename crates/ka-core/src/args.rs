@@ -22,6 +22,21 @@ impl RootArg {
     }
 }
 
+/// `--repo DIR`, for a stage that reads the fleet repository only.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RepoArg {
+    /// The fleet repository (default: KA_REPO or the current directory).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub repo: Option<PathBuf>,
+}
+
+impl RepoArg {
+    /// The fleet repository: `--repo`, else `KA_REPO`, else the current directory.
+    pub fn repo(&self) -> Result<PathBuf> {
+        fleet_repo(self.repo.as_deref())
+    }
+}
+
 /// `--root DIR` and `--repo DIR`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct StateArgs {

@@ -17,15 +17,15 @@ pub mod values;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
+use ka_core::args::RootArg;
 use ka_core::error::{Error, ExitCode, Result, contract};
 use ka_core::hash::b2sum;
-use ka_core::paths::{Layout, runtime_root};
+use ka_core::paths::Layout;
 use ka_schema::{
     Check, ConfigCheck, ConfigConflict, ConfigOrigin, ConfigOverride, Plan, PlanConfig,
 };
 use std::collections::HashMap;
 use std::fs;
-use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,9 +59,8 @@ since it was resolved, or a baseline without scripts/kconfig; each names file:li
 nothing is written."
 )]
 pub struct Cli {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArg,
     /// Check without writing anything under KA_ROOT (what is not cached is
     /// made in a temporary folder).
     #[arg(long)]
@@ -75,7 +74,7 @@ pub fn command() -> clap::Command {
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let mut checks: Vec<Check> = ka_core::stream::read_docs(std::io::stdin().lock(), "stdin")?;
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     let mut checker = Checker::new(layout, cli.dry_run);
     for check in &mut checks {
         if let Some(checked) = checker.check(&check.plan)? {

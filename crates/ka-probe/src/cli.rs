@@ -8,10 +8,11 @@ use crate::verify::{self, BurnInStep};
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser};
 use ka_block::store::Store;
+use ka_core::args::RepoArg;
 use ka_core::args::RootArg;
 use ka_core::error::{Error, ExitCode, Result};
 use ka_core::hostlock::HostLock;
-use ka_core::paths::{Layout, fleet_repo};
+use ka_core::paths::Layout;
 use ka_schema::{BurnInState, ProbeReport, Span, Status, V1, VerbResult};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -61,9 +62,8 @@ pub struct ProbeCli {
 
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// The fleet repository (default: KA_REPO or the current directory).
-    #[arg(long, value_name = "DIR")]
-    pub repo: Option<PathBuf>,
+    #[command(flatten)]
+    pub repo: RepoArg,
     #[command(flatten)]
     pub root: RootArg,
     /// The time of the run: seconds since the epoch or YYYY-MM-DDTHH:MM:SSZ
@@ -138,7 +138,7 @@ struct Env {
 
 fn env(c: &Common) -> anyhow::Result<Env> {
     let layout = c.root.layout()?;
-    let repo = fleet_repo(c.repo.as_deref())?;
+    let repo = c.repo.repo()?;
     let now = match &c.now {
         Some(t) => ka_core::time::parse_time(t)
             .map_err(|e| ka_core::error::usage(format!("--now: {e}")))?,

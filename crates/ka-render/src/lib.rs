@@ -66,9 +66,9 @@
 
 use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
+use ka_core::args::RepoArg;
 use ka_core::args::RootArg;
 use ka_core::error::ExitCode;
-use ka_core::paths::fleet_repo;
 use std::path::PathBuf;
 
 mod baseline;
@@ -129,9 +129,8 @@ pub struct Cli {
     /// The checked kernel config (default: next to the lock; with --lock -, the host's promoted one).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The fleet repository (default: KA_REPO or the current directory).
-    #[arg(long, value_name = "DIR")]
-    pub repo: Option<PathBuf>,
+    #[command(flatten)]
+    pub repo: RepoArg,
     #[command(flatten)]
     pub root: RootArg,
     /// Print the ka.render document (the default: ka-render is a stage).
@@ -152,7 +151,7 @@ pub fn command() -> clap::Command {
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let layout = cli.root.layout()?;
-    let repo = fleet_repo(cli.repo.as_deref())?;
+    let repo = cli.repo.repo()?;
     let input = Input::load(&cli, &layout, &repo)?;
     let render = if cli.dry_run {
         render_dry(&layout, &repo, &input)?

@@ -12,6 +12,7 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
+use ka_core::args::RepoArg;
 use ka_core::error::{Error, ExitCode, negative};
 use ka_core::hash::b2sum;
 use ka_core::names::{check_file_name, scope_rank};
@@ -51,9 +52,8 @@ pub struct Cli {
     /// hosts without opt-in are skipped (with a note on stderr).
     #[arg(long)]
     pub all: bool,
-    /// The fleet repository (default: KA_REPO or the current directory).
-    #[arg(long, value_name = "DIR")]
-    pub repo: Option<PathBuf>,
+    #[command(flatten)]
+    pub repo: RepoArg,
 }
 
 pub fn command() -> clap::Command {
@@ -62,7 +62,7 @@ pub fn command() -> clap::Command {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let repo = ka_core::paths::fleet_repo(cli.repo.as_deref())?;
+    let repo = cli.repo.repo()?;
     let tree = Tree::new(&repo)?;
     if let Some(host) = &cli.host {
         let plan = tree.resolve(host)?;

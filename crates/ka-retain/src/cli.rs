@@ -9,9 +9,10 @@ use crate::plan::plan;
 use crate::policy::Policy;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
+use ka_core::args::RootArg;
 use ka_core::error::ExitCode;
 use ka_core::hostlock::HostLock;
-use ka_core::paths::{Layout, runtime_root};
+use ka_core::paths::Layout;
 use ka_schema::{PruneReport, PruneVerb, Status, V1, VerbResult};
 use std::io::Write;
 use std::path::PathBuf;
@@ -64,9 +65,8 @@ not be reached (the others were done); \
 3 a record could not be read (its item was left alone)."
 )]
 pub struct PruneCli {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArg,
     /// Print what would go; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -98,9 +98,8 @@ Exit status: 0 restored; 1 refused (the output exists: nothing is overwritten); 
 that job, or I/O; 3 invalid job id or a damaged archive (nothing restored)."
 )]
 pub struct RestoreCli {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArg,
     /// Print one ka.result document.
     #[arg(long)]
     pub json: bool,
@@ -117,9 +116,8 @@ exists ka-prune refuses, naming who paused and since when, and a running prune s
 next item. Pausing again keeps the first record. Exit status: 0 paused (or already paused)."
 )]
 pub struct PauseCli {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArg,
     /// Why, for whoever finds prune paused.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
@@ -139,9 +137,8 @@ pub struct PauseCli {
 not paused changes nothing and says so. Exit status: 0."
 )]
 pub struct ResumeCli {
-    /// Runtime state (default: KA_ROOT or /srv/kernel-agent).
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArg,
     /// Print one ka.result document.
     #[arg(long)]
     pub json: bool,
@@ -172,7 +169,7 @@ fn prune_lock(layout: &Layout) -> ka_core::Result<HostLock> {
 pub fn prune() -> anyhow::Result<ExitCode> {
     let cli = PruneCli::parse();
     let now = now_from(cli.now.as_deref())?;
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     if let Some(p) = pause::current(&layout)? {
         return Err(pause::refusal(&p).into());
     }
@@ -300,7 +297,7 @@ fn emit(json: bool, r: &VerbResult) -> anyhow::Result<()> {
 
 pub fn restore_archive() -> anyhow::Result<ExitCode> {
     let cli = RestoreCli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     ka_core::names::check_job_id(&cli.job_id)?;
     // not while a prune is archiving or removing
     let _lock = prune_lock(&layout)?;
@@ -342,7 +339,7 @@ pub fn restore_archive() -> anyhow::Result<ExitCode> {
 pub fn pause_prune() -> anyhow::Result<ExitCode> {
     let cli = PauseCli::parse();
     let now = now_from(cli.now.as_deref())?;
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     let (p, new) = pause::pause(&layout, now, cli.reason)?;
     let message = format!(
         "{} by {} since {}{}; ka-resume-prune resumes it",
@@ -375,7 +372,7 @@ pub fn pause_prune() -> anyhow::Result<ExitCode> {
 
 pub fn resume_prune() -> anyhow::Result<ExitCode> {
     let cli = ResumeCli::parse();
-    let layout = Layout::new(runtime_root(cli.root.as_deref())?);
+    let layout = cli.root.layout()?;
     let (status, message) = match pause::resume(&layout)? {
         None => (
             Status::Unchanged,

@@ -21,17 +21,16 @@ pub mod yamledit;
 
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser};
+use ka_core::args::RepoArg;
 use ka_core::error::ExitCode;
 use ka_schema::{Status, TreeChange, V1};
 use std::io::Write;
-use std::path::PathBuf;
 
 /// Options every tree verb takes.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// The fleet repository (default: KA_REPO or the current directory).
-    #[arg(long, value_name = "DIR")]
-    pub repo: Option<PathBuf>,
+    #[command(flatten)]
+    pub repo: RepoArg,
     /// Print one ka.tree-change document on stdout instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -42,7 +41,7 @@ pub fn start(
     verb: &str,
     common: &Common,
 ) -> ka_core::Result<(repo::Repo, journal::TreeLock, Vec<String>)> {
-    let repo = repo::Repo::new(common.repo.as_deref())?;
+    let repo = repo::Repo::new(common.repo.repo.as_deref())?;
     let lock = journal::TreeLock::acquire(&repo.root, verb)?;
     let notes = journal::recover(&repo.root, &lock)?;
     for n in &notes {

@@ -58,6 +58,19 @@ impl Filing<'_> {
             .push(self.store.file(kind, subject, title, detail)?);
         Ok(())
     }
+
+    /// `[ka:campaign-conflict]` on two files (patches or fragments), named
+    /// in sorted order so either side files the same block.
+    fn conflict(&mut self, a: &str, b: &str, title: &str, detail: &str) -> Result<()> {
+        let mut patches = vec![a.to_string(), b.to_string()];
+        patches.sort();
+        self.file(
+            BlockKind::CampaignConflict,
+            Subject::Patches { patches },
+            title,
+            detail,
+        )
+    }
 }
 
 /// `[ka:patch-fail]` for every patch that does not apply (or is already in).
@@ -103,8 +116,6 @@ fn patch_failures(filing: &mut Filing<'_>, check: &Check, base: &str) -> Result<
 /// `[ka:campaign-conflict]` for two campaigns' patches changing the same lines.
 fn patch_conflicts(filing: &mut Filing<'_>, check: &Check) -> Result<()> {
     for c in &check.conflicts {
-        let mut patches = vec![c.first.patch.clone(), c.second.patch.clone()];
-        patches.sort();
         let title = format!(
             "{} vs {} in {}",
             c.first.campaign, c.second.campaign, c.file
@@ -121,12 +132,7 @@ fn patch_conflicts(filing: &mut Filing<'_>, check: &Check) -> Result<()> {
             c.second.lines.1,
             c.file
         );
-        filing.file(
-            BlockKind::CampaignConflict,
-            Subject::Patches { patches },
-            &title,
-            &detail,
-        )?;
+        filing.conflict(&c.first.patch, &c.second.patch, &title, &detail)?;
     }
     Ok(())
 }
@@ -135,8 +141,6 @@ fn patch_conflicts(filing: &mut Filing<'_>, check: &Check) -> Result<()> {
 /// values of one option.
 fn config_conflicts(filing: &mut Filing<'_>, config: &ConfigCheck) -> Result<()> {
     for c in &config.conflicts {
-        let mut patches = vec![c.first.file.clone(), c.second.file.clone()];
-        patches.sort();
         let title = format!(
             "{} vs {} on {}",
             c.first.campaign.as_deref().unwrap_or("?"),
@@ -154,12 +158,7 @@ fn config_conflicts(filing: &mut Filing<'_>, config: &ConfigCheck) -> Result<()>
             c.second_value,
             c.second.campaign.as_deref().unwrap_or("?"),
         );
-        filing.file(
-            BlockKind::CampaignConflict,
-            Subject::Patches { patches },
-            &title,
-            &detail,
-        )?;
+        filing.conflict(&c.first.file, &c.second.file, &title, &detail)?;
     }
     Ok(())
 }

@@ -32,15 +32,22 @@ pub(crate) struct Job<'a> {
     planned: &'a Planned,
     target: ka_run_remote::Target,
     heartbeat: Span,
+    met: Met,
+}
+
+/// What an install met on its way, which decides what is filed and lifted
+/// after it (see `outcome::settle`).
+#[derive(Default)]
+pub(crate) struct Met {
     /// The host was changed (the install phase began).
-    touched: bool,
+    pub(crate) touched: bool,
     /// The host answered with its known host key.
-    connected: bool,
+    pub(crate) connected: bool,
     /// The host answered with another host key: why.
-    host_key_refused: Option<String>,
+    pub(crate) host_key_refused: Option<String>,
     /// The sign host, when fetch connected to it: whether it answered with
     /// its known key (`Ok`) or another (`Err(why)`).
-    sign_host_key: Option<(String, std::result::Result<(), String>)>,
+    pub(crate) sign_host_key: Option<(String, std::result::Result<(), String>)>,
 }
 
 /// How an install ended: what is filed, lifted and recorded after it.
@@ -48,14 +55,7 @@ pub(crate) struct Ended {
     pub(crate) doc: Install,
     /// The host runs the package's kernel, proven.
     pub(crate) converged: bool,
-    /// The host was changed (the install phase began).
-    pub(crate) touched: bool,
-    /// The host answered with its known host key.
-    pub(crate) connected: bool,
-    /// The host answered with another host key: why.
-    pub(crate) host_key_refused: Option<String>,
-    /// The sign host met by fetch, and whether its key was the known one.
-    pub(crate) sign_host_key: Option<(String, std::result::Result<(), String>)>,
+    pub(crate) met: Met,
 }
 
 /// Where the package's files are: here in a staging folder (removed when
@@ -106,17 +106,14 @@ impl<'a> Job<'a> {
             planned,
             target,
             heartbeat,
-            touched: false,
-            connected: false,
-            host_key_refused: None,
-            sign_host_key: None,
+            met: Met::default(),
         }
     }
 
     /// Keep a host-key refusal apart; the message is the phase's failure.
     fn unreached(&mut self, e: ka_run_remote::ConnectError) -> String {
         if let ka_run_remote::ConnectError::HostKey(m) = &e {
-            self.host_key_refused = Some(m.clone());
+            self.met.host_key_refused = Some(m.clone());
         }
         e.to_string()
     }
@@ -182,10 +179,7 @@ impl<'a> Job<'a> {
         Ended {
             doc: self.doc,
             converged,
-            touched: self.touched,
-            connected: self.connected,
-            host_key_refused: self.host_key_refused,
-            sign_host_key: self.sign_host_key,
+            met: self.met,
         }
     }
 
@@ -225,7 +219,15 @@ impl<'a> Job<'a> {
         let planned = self.planned;
         let (pkg, sig) = (&staged.local_pkg, &staged.local_sig);
         self.phase(Phase::Fetch, FETCH, |j, t| {
-            fetch(j.repo, j.layout, planned, pkg, sig, t, &mut j.sign_host_key)
+            fetch(
+                j.repo,
+                j.layout,
+                planned,
+                pkg,
+                sig,
+                t,
+                &mut j.met.sign_host_key,
+            )
         })?;
         let keyring = self.repo.join("fleet/keyring.gpg");
         // a bad signature is a refusal, as the gate's
@@ -267,7 +269,7 @@ impl<'a> Job<'a> {
         let target = self.target.clone();
         let remote = self.phase(Phase::Connect, CONNECT, |j, t| {
             let r = Remote::connect(&target, t.left()?).map_err(|e| j.unreached(e))?;
-            j.connected = true;
+            j.met.connected = true;
             let d = format!("{} answered", target.label());
             Ok((r, d))
         })?;
@@ -350,7 +352,7 @@ impl<'a> Job<'a> {
     /// install, boot-config and pre-reboot: the host changes. Returns the
     /// kernel release installed.
     fn change_host(&mut self, remote: &Remote, staged: &Staged) -> Option<String> {
-        self.touched = true;
+        self.met.touched = true;
         let planned = self.planned;
         let distro = planned.manifest.distro;
         let install_epoch = self.phase(Phase::Install, INSTALL, |_, t| {

@@ -2,7 +2,7 @@
 //! when it converged, the blocks filed or lifted for how it ended, and the
 //! `ka.install` document itself.
 
-use crate::job::Ended;
+use crate::job::{Ended, Met};
 use crate::plan::Planned;
 use anyhow::Context;
 use ka_block::store::Store;
@@ -27,10 +27,13 @@ pub(crate) fn settle(
     let Ended {
         mut doc,
         converged,
-        touched,
-        connected,
-        host_key_refused,
-        sign_host_key,
+        met:
+            Met {
+                touched,
+                connected,
+                host_key_refused,
+                sign_host_key,
+            },
     } = ended;
     let host = doc.host.clone();
     if let Some(why) = &host_key_refused {
